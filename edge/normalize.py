@@ -1,0 +1,122 @@
+"""Image conversions shared by training and the live app.
+
+`normalize_crop` is THE crop normalization: `convert/` builds every training
+sample with it and `edge.infer` runs it on every live crop, so the model sees
+the same thing in both places.
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+SIZE = 28  # model input side (MNIST convention)
+BOX = 20  # the digit's longest side inside the 28x28 image
+MIN_CONTRAST = 12  # grey levels between background and ink below which a crop is blank
+
+
+def as_gray_u8(image: np.ndarray) -> np.ndarray:
+    """Any image (2-D or HxWxC with 1/3/4 channels; bool, 8/16-bit, float) -> 2-D uint8.
+
+    Floats are taken as 0..1 when their maximum is <= 1, else as 0..255; NaN and inf become 0.
+    """
+    a = np.asarray(image)
+    if a.ndim == 3:
+        channels = a.shape[2]
+        if channels == 1:
+            a = a[:, :, 0]
+        elif channels in (3, 4):
+            a = _to_u8(a)
+            code = cv2.COLOR_BGR2GRAY if channels == 3 else cv2.COLOR_BGRA2GRAY
+            if a.size == 0:
+                return np.zeros(a.shape[:2], np.uint8)
+            return cv2.cvtColor(np.ascontiguousarray(a), code)
+        else:
+            a = a.mean(axis=2) if channels else np.zeros(a.shape[:2])
+    elif a.ndim != 2:
+        raise ValueError(f"expected a 2-D or HxWxC image, got shape {a.shape}")
+    return np.ascontiguousarray(_to_u8(a))
+
+
+def _to_u8(a: np.ndarray) -> np.ndarray:
+    if a.dtype == np.uint8:
+        return a
+    if a.dtype == np.bool_:
+        return a.astype(np.uint8) * 255
+    if a.dtype == np.uint16:
+        return (a >> 8).astype(np.uint8)
+    if np.issubdtype(a.dtype, np.integer):
+        return np.clip(a, 0, 255).astype(np.uint8)
+    f = np.nan_to_num(a.astype(np.float32), nan=0.0, posinf=0.0, neginf=0.0)
+    if f.size and float(f.max()) <= 1.0:
+        f = f * 255.0
+    return np.clip(f, 0, 255).astype(np.uint8)
+
+
+def ink_is_dark(gray: np.ndarray) -> bool:
+    """True when the crop's border (its background) is brighter than the crop as a whole."""
+    border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
+    return float(border.mean()) > float(gray.mean())
+
+
+def normalize_crop(crop: np.ndarray, dark_ink: bool | None = None) -> np.ndarray:
+    """One digit crop of any size and either polarity -> 28x28 uint8, white ink on black.
+
+    The ink is contrast-stretched, cut to its bounding box, scaled (aspect kept) so its
+    longest side is 20 px and placed so its centre of mass is at the image centre, as in
+    MNIST. `dark_ink` gives the polarity when the caller knows it; by default it is read
+    from the crop's border. Blank or degenerate crops give an all-black image.
+    """
+    gray = as_gray_u8(crop)
+    out = np.zeros((SIZE, SIZE), np.uint8)
+    if gray.size == 0:
+        return out
+    if dark_ink is None:
+        dark_ink = ink_is_dark(gray)
+    # Uneven light: a grey closing (opening for light ink) with a window wider than any
+    # stroke keeps only the background. Printed and written ink reflects a fixed share of
+    # the light, so dark ink is measured relative to its background (shadows cancel out);
+    # light ink (a display) is measured as the difference.
+    k = max(3, int(0.3 * max(gray.shape)) | 1)
+    kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (k, k))
+    if dark_ink:
+        background = cv2.morphologyEx(gray, cv2.MORPH_CLOSE, kernel).astype(np.float32)
+        ink_u8 = (np.clip(background - gray, 0, None) * (255.0 / np.maximum(background, 32.0))).astype(np.uint8)
+    else:
+        ink_u8 = cv2.subtract(gray, cv2.morphologyEx(gray, cv2.MORPH_OPEN, kernel))
+    hi = int(ink_u8.max())
+    if hi < MIN_CONTRAST:
+        return out
+    # Otsu splits ink from what is left of the background; below half that split is
+    # noise and goes to black, the rest ramps up to white.
+    split, _ = cv2.threshold(ink_u8, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    floor = split / 2.0
+    ink = (ink_u8.astype(np.float32) - floor) * (255.0 / max(hi - floor, 1.0))
+    np.clip(ink, 0, 255, out=ink)
+    rows = np.flatnonzero(ink.max(axis=1) > 0)
+    cols = np.flatnonzero(ink.max(axis=0) > 0)
+    if rows.size == 0:
+        return out
+    ink = ink[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+    h, w = ink.shape
+    scale = BOX / max(h, w)
+    nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
+    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    patch = cv2.resize(ink, (nw, nh), interpolation=interp)
+    total = float(patch.sum())
+    if total <= 0:
+        return out
+    ys, xs = np.indices(patch.shape, dtype=np.float32)
+    cy, cx = float((ys * patch).sum() / total), float((xs * patch).sum() / total)
+    top = int(np.clip(round(SIZE / 2 - cy), 0, SIZE - nh))
+    left = int(np.clip(round(SIZE / 2 - cx), 0, SIZE - nw))
+    out[top:top + nh, left:left + nw] = np.clip(patch, 0, 255).astype(np.uint8)
+    return out
+
+
+def normalize_batch(crops, dark_ink=None) -> np.ndarray:
+    """A list of crops -> (N, 28, 28, 1) uint8, the model's input batch."""
+    batch = np.zeros((len(crops), SIZE, SIZE, 1), np.uint8)
+    for i, crop in enumerate(crops):
+        polarity = None if dark_ink is None else dark_ink[i]
+        batch[i, :, :, 0] = normalize_crop(crop, polarity)
+    return batch

@@ -1,0 +1,50 @@
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def need(path: Path, what: str) -> Path:
+    """Skip a data-dependent test on a machine without the data; fail in CI."""
+    if not path.exists():
+        message = f"{what} not found at {path}"
+        if IN_CI:
+            pytest.fail(message + " (CI must have ../shared/data)")
+        pytest.skip(message)
+    return path
+
+
+@pytest.fixture(scope="session")
+def data_root() -> Path:
+    from convert.datasets import data_roots
+    for root in data_roots():
+        if root.is_dir():
+            return root
+    return need(data_roots()[-1], "the data folder")
+
+
+@pytest.fixture(scope="session")
+def mnist(data_root):
+    from convert.datasets import load_mnist
+    need(data_root / "mnist" / "mnist.npz", "MNIST")
+    return load_mnist()
+
+
+@pytest.fixture(scope="session")
+def classifier():
+    from edge.infer import DigitClassifier
+    return DigitClassifier()
+
+
+def run_app(*args, timeout=120, **kw):
+    """Run main.py in a subprocess with no display, as a user would."""
+    import subprocess
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    env.update(kw.pop("env", {}))
+    return subprocess.run([sys.executable, str(ROOT / "main.py"), *map(str, args)], cwd=kw.pop("cwd", ROOT),
+                          capture_output=True, text=True, timeout=timeout, env=env, **kw)

@@ -1,0 +1,96 @@
+import cv2
+import numpy as np
+import pytest
+
+from edge.normalize import as_gray_u8, normalize_crop
+
+
+def glyph(text="7", size=(60, 40), dark_ink=True, thickness=4):
+    """A crop of one printed digit: dark on light paper, or light on dark."""
+    h, w = size
+    paper, ink = (230, 20) if dark_ink else (15, 240)
+    img = np.full((h, w), paper, np.uint8)
+    scale = cv2.getFontScaleFromHeight(cv2.FONT_HERSHEY_SIMPLEX, int(h * 0.7), thickness)
+    cv2.putText(img, text, (w // 6, int(h * 0.85)), cv2.FONT_HERSHEY_SIMPLEX, scale, ink, thickness, cv2.LINE_AA)
+    return img
+
+
+def test_output_is_28x28_white_on_black():
+    out = normalize_crop(glyph())
+    assert out.shape == (28, 28) and out.dtype == np.uint8
+    assert out.max() == 255
+    assert out[0].max() == 0 and out[-1].max() == 0  # background is black
+
+
+def test_both_polarities_give_the_same_image():
+    a = normalize_crop(glyph(dark_ink=True)).astype(int)
+    b = normalize_crop(glyph(dark_ink=False)).astype(int)
+    assert np.abs(a - b).mean() < 6
+
+
+def test_explicit_polarity_overrides_detection():
+    img = glyph("0", dark_ink=True)
+    right = normalize_crop(img, dark_ink=True).astype(int)
+    assert np.abs(right - normalize_crop(img).astype(int)).max() == 0  # detection agrees
+    wrong = normalize_crop(img, dark_ink=False).astype(int)  # the paper inside the 0 is "ink"
+    assert np.abs(right - wrong).mean() > 30
+
+
+def test_longest_side_is_20_and_aspect_is_kept():
+    wide = np.full((30, 90), 255, np.uint8)
+    wide[10:20, 10:80] = 0  # a 70x10 bar
+    out = normalize_crop(wide)
+    rows, cols = np.flatnonzero(out.max(1)), np.flatnonzero(out.max(0))
+    assert cols[-1] - cols[0] + 1 == 20
+    assert 2 <= rows[-1] - rows[0] + 1 <= 4  # 10/70*20 ~ 3
+
+
+def test_centre_of_mass_is_centred():
+    img = np.full((100, 100), 255, np.uint8)
+    cv2.circle(img, (20, 25), 12, 0, -1)  # a blob far off-centre
+    out = normalize_crop(img).astype(float)
+    ys, xs = np.indices(out.shape)
+    cy, cx = (ys * out).sum() / out.sum(), (xs * out).sum() / out.sum()
+    assert abs(cy - 14) < 1 and abs(cx - 14) < 1
+
+
+def test_uneven_light_is_removed():
+    img = glyph("3", (80, 60)).astype(np.float32)
+    ramp = np.linspace(0.55, 1.0, img.shape[1])[None, :]
+    lit = (img * ramp).astype(np.uint8)  # the left side is in shadow
+    a, b = normalize_crop(glyph("3", (80, 60))).astype(int), normalize_crop(lit).astype(int)
+    assert np.abs(a - b).mean() < 12
+    assert (b[:, :6] > 100).mean() < 0.05  # the shadow did not turn into ink
+
+
+@pytest.mark.parametrize("crop", [
+    np.zeros((0, 0), np.uint8), np.zeros((0, 5), np.uint8), np.zeros((1, 1), np.uint8),
+    np.full((1, 1), 255, np.uint8), np.full((40, 30), 128, np.uint8), np.zeros((3, 200), np.uint8),
+    np.full((50, 50), 7, np.uint16),
+])
+def test_degenerate_crops_give_black(crop):
+    out = normalize_crop(crop)
+    assert out.shape == (28, 28) and out.dtype == np.uint8 and out.max() == 0
+
+
+def test_single_dot_is_defined():
+    img = np.full((9, 9), 255, np.uint8)
+    img[4, 4] = 0
+    out = normalize_crop(img)
+    assert out.shape == (28, 28) and out.dtype == np.uint8
+
+
+@pytest.mark.parametrize("image", [
+    np.zeros((4, 5, 3), np.uint8), np.zeros((4, 5, 4), np.uint8), np.zeros((4, 5, 1), np.uint8),
+    np.zeros((4, 5), np.uint16), np.zeros((4, 5), np.float32), np.zeros((4, 5), bool),
+    np.zeros((4, 5), np.int32), np.zeros((4, 5, 2), np.uint8),
+])
+def test_as_gray_u8_accepts_any_frame(image):
+    out = as_gray_u8(image)
+    assert out.shape == (4, 5) and out.dtype == np.uint8
+
+
+def test_as_gray_u8_scales_16_bit_and_float():
+    assert as_gray_u8(np.full((2, 2), 65535, np.uint16)).max() == 255
+    assert as_gray_u8(np.full((2, 2), 1.0, np.float32)).max() == 255
+    assert as_gray_u8(np.full((2, 2), np.nan, np.float32)).max() == 0
