@@ -1,0 +1,231 @@
+"""Where the data lives, how it is read, and the training mix built from it.
+
+Looks for data in `$EDGE_DIGITS_DATA`, then `../shared/data` beside the project, then
+(MNIST only) the standard Keras cache `~/.keras/datasets/mnist.npz`.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from convert import synth
+from edge.normalize import normalize_crop
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+REJECT = 10  # class index of "not a digit"
+CLASS_NAMES = [str(d) for d in range(10)] + ["not-a-digit"]
+
+
+class DataError(Exception):
+    """Data missing or unreadable; the message says where we looked and how to get it."""
+
+
+def data_roots() -> list[Path]:
+    roots = []
+    if os.environ.get("EDGE_DIGITS_DATA"):
+        roots.append(Path(os.environ["EDGE_DIGITS_DATA"]).expanduser())
+    roots.append(PROJECT_ROOT.parent / "shared" / "data")
+    return roots
+
+
+def find_dataset(name: str) -> Path:
+    """The folder of one data set (e.g. 'sudoku-train'), or DataError."""
+    for root in data_roots():
+        if (root / name).is_dir():
+            return root / name
+    looked = ", ".join(str(r / name) for r in data_roots())
+    raise DataError(f"data set '{name}' not found (looked in {looked}); "
+                    f"set EDGE_DIGITS_DATA to the folder that holds '{name}/'")
+
+
+def mnist_path(path: str | os.PathLike | None = None) -> Path:
+    candidates = [Path(path)] if path else []
+    candidates += [r / "mnist" / "mnist.npz" for r in data_roots()]
+    candidates.append(Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "datasets" / "mnist.npz")
+    for c in candidates:
+        if c.is_file():
+            return c
+    raise DataError("MNIST not found (looked in " + ", ".join(map(str, candidates)) + "); "
+                    "get it with: python -c \"import keras; keras.datasets.mnist.load_data()\" "
+                    "(downloads to ~/.keras/datasets/mnist.npz), or pass --mnist PATH")
+
+
+def load_mnist(path=None):
+    """(x_train, y_train, x_test, y_test) from the Keras-layout npz."""
+    p = mnist_path(path)
+    try:
+        with np.load(p) as d:
+            out = d["x_train"], d["y_train"], d["x_test"], d["y_test"]
+    except Exception as e:  # zip errors, missing keys, truncation
+        raise DataError(f"MNIST file {p} is unreadable ({e.__class__.__name__}: {e}); "
+                        "delete it and fetch it again") from None
+    if out[0].shape[1:] != (28, 28) or len(out[0]) != len(out[1]):
+        raise DataError(f"MNIST file {p} has unexpected shapes {out[0].shape}, {out[1].shape}")
+    return out
+
+
+def split_of(file_name: str, held_out_percent: int = 20) -> str:
+    """'train' or 'heldout', fixed per image (a hash of its name), so crops of one
+    image never land on both sides."""
+    return "heldout" if zlib.crc32(file_name.encode()) % 100 < held_out_percent else "train"
+
+
+@dataclass
+class OrandImage:
+    file: Path
+    digits: str  # left to right
+    boxes: list = field(default_factory=list)  # [(x, y, w, h, digit)] left to right
+
+
+def load_orand(root: Path | None = None) -> list[OrandImage]:
+    root = root or find_dataset("orand-car-a-train")
+    try:
+        coco = json.loads((root / "annotations.json").read_text())
+        with open(root / "labels.csv", newline="") as f:
+            labels = {row["file_name"]: row["digits_left_to_right"] for row in csv.DictReader(f)}
+    except (OSError, ValueError, KeyError) as e:
+        raise DataError(f"orand-car-a annotations in {root} are unreadable: {e}") from None
+    by_id = {im["id"]: OrandImage(root / "images" / im["file_name"], labels.get(im["file_name"], ""))
+             for im in coco["images"]}
+    for a in coco["annotations"]:
+        x, y, w, h = (int(round(v)) for v in a["bbox"])
+        by_id[a["image_id"]].boxes.append((x, y, w, h, int(a["category_id"])))
+    images = sorted(by_id.values(), key=lambda im: im.file.name)
+    for im in images:
+        im.boxes.sort(key=lambda b: b[0])
+    return images
+
+
+def orand_crops(split: str, rng: np.random.Generator, copies: int = 1, root=None):
+    """Normalized crops of real handwritten digits from one split, `copies` jittered cuts each."""
+    xs, ys = [], []
+    for im in load_orand(root):
+        if split_of(im.file.name) != split:
+            continue
+        gray = cv2.imread(str(im.file), cv2.IMREAD_GRAYSCALE)
+        if gray is None:
+            raise DataError(f"cannot decode {im.file}")
+        for x, y, w, h, digit in im.boxes:
+            if w < 2 or h < 2:
+                continue
+            for _ in range(copies):
+                crop, dark = synth.jitter_real_crop(gray, (x, y, w, h), rng)
+                xs.append(normalize_crop(crop, dark))
+                ys.append(digit)
+    return np.array(xs, np.uint8).reshape(-1, 28, 28), np.array(ys, np.int64)
+
+
+def orand_heldout_crops(root=None):
+    """Held-out real crops cut with a fixed 10% margin, no noise: the evaluation set."""
+    xs, ys = [], []
+    for im in load_orand(root):
+        if split_of(im.file.name) != "heldout":
+            continue
+        gray = cv2.imread(str(im.file), cv2.IMREAD_GRAYSCALE)
+        if gray is None:
+            raise DataError(f"cannot decode {im.file}")
+        H, W = gray.shape
+        for x, y, w, h, digit in im.boxes:
+            m = max(1, int(0.1 * max(w, h)))
+            crop = gray[max(0, y - m):min(H, y + h + m), max(0, x - m):min(W, x + w + m)]
+            xs.append(normalize_crop(crop, True))
+            ys.append(digit)
+    return np.array(xs, np.uint8).reshape(-1, 28, 28), np.array(ys, np.int64)
+
+
+CHUNK = 2000
+
+
+def synthetic(kind: str, n: int, seed: int, mnist_images=None, mnist_labels=None):
+    """n normalized samples of one synthetic kind: 'mnist-camera', 'printed',
+    'segments' or 'clutter'. Fixed seed -> identical samples, in any number of processes."""
+    chunks = [(kind, min(CHUNK, n - i), seed, i // CHUNK) for i in range(0, n, CHUNK)]
+    global _MNIST
+    _MNIST = (mnist_images, mnist_labels)
+    workers = min(len(chunks), os.cpu_count() or 1)
+    if workers > 1:
+        import multiprocessing as mp
+        with mp.get_context("fork").Pool(workers) as pool:
+            parts = pool.map(_synthetic_chunk, chunks)
+    else:
+        parts = [_synthetic_chunk(c) for c in chunks]
+    if not parts:
+        return np.zeros((0, 28, 28), np.uint8), np.zeros(0, np.int64)
+    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+
+_MNIST = (None, None)
+
+
+def _synthetic_chunk(args):
+    kind, n, seed, chunk = args
+    rng = np.random.default_rng([seed, chunk])
+    mnist_images, mnist_labels = _MNIST
+    xs = np.zeros((n, 28, 28), np.uint8)
+    ys = np.zeros(n, np.int64)
+    for i in range(n):
+        if kind == "mnist-camera":
+            j = int(rng.integers(len(mnist_images)))
+            ink, label = synth.mnist_ink(mnist_images[j], rng), int(mnist_labels[j])
+        elif kind == "printed":
+            label = int(rng.integers(10))
+            ink = synth.printed_digit_ink(label, rng)
+        elif kind == "segments":
+            label = int(rng.integers(10))
+            ink = synth.seven_segment_ink(label, rng, int(rng.integers(40, 90)))
+        elif kind == "clutter":
+            label = REJECT
+            ink = synth.not_digit_ink(rng)
+        else:
+            raise ValueError(kind)
+        xs[i], ys[i] = synth.sample(ink, rng), label
+    return xs, ys
+
+
+@dataclass
+class MixSizes:
+    mnist_camera: int = 60000
+    printed: int = 30000
+    segments: int = 12000
+    clutter: int = 30000
+    orand_copies: int = 4
+    mnist_raw: int | None = None  # None: all of MNIST train as is
+
+    def scaled(self, f: float) -> "MixSizes":
+        return MixSizes(int(self.mnist_camera * f), int(self.printed * f), int(self.segments * f),
+                        int(self.clutter * f), max(1, int(round(self.orand_copies * f))),
+                        int(60000 * f))
+
+
+def training_mix(sizes: MixSizes = MixSizes(), seed: int = 0, mnist=None, orand_root=None,
+                 log=print):
+    """The whole training set as (x (N,28,28) uint8, y (N,), counts by source)."""
+    x_train, y_train, _, _ = mnist if mnist is not None else load_mnist()
+    rng = np.random.default_rng(seed)
+    n_raw = len(x_train) if sizes.mnist_raw is None else min(sizes.mnist_raw, len(x_train))
+    pick = rng.permutation(len(x_train))[:n_raw]
+    parts = {"mnist": (np.stack([normalize_crop(x, False) for x in x_train[pick]]) if n_raw
+                       else np.zeros((0, 28, 28), np.uint8), y_train[pick].astype(np.int64))}
+    log(f"mnist: {n_raw}")
+    for i, (kind, n) in enumerate([("mnist-camera", sizes.mnist_camera), ("printed", sizes.printed),
+                                   ("segments", sizes.segments), ("clutter", sizes.clutter)]):
+        parts[kind] = synthetic(kind, n, seed + 1 + i, x_train, y_train)
+        log(f"{kind}: {n}")
+    parts["orand"] = orand_crops("train", np.random.default_rng(seed + 9), sizes.orand_copies, orand_root)
+    log(f"orand: {len(parts['orand'][1])}")
+    x = np.concatenate([p[0] for p in parts.values()])
+    y = np.concatenate([p[1] for p in parts.values()])
+    counts = {k: int(len(v[1])) for k, v in parts.items()}
+    return x, y, counts
+
+
+def heldout_clutter(n: int = 3000, seed: int = 12345):
+    """Clutter crops from a seed the training mix never uses."""
+    return synthetic("clutter", n, seed)

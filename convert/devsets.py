@@ -1,0 +1,129 @@
+"""End-to-end accuracy of the live pipeline (segmentation + classification + grouping) on
+the development sets, exactly as the app runs it on a frame.
+
+- sudoku-train: per photo, the count of each digit read vs the count in the ground-truth
+  grid -> micro precision, recall, F1.
+- orand-car-a-train: whole-string exact match (all digits read, left to right, vs the
+  label) and digit precision / recall / F1 (box IoU >= 0.5 and the same label). Reported
+  for all images and for the held-out split the classifier never trained on.
+
+    python -m convert.devsets [--limit N] [--save-dir DIR]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from convert.datasets import DataError, find_dataset, load_orand, split_of
+from edge.track import iou
+from edge.types import Frame
+
+
+def prf(tp: int, fp: int, fn: int) -> dict:
+    p = tp / (tp + fp) if tp + fp else 0.0
+    r = tp / (tp + fn) if tp + fn else 0.0
+    return {"precision": round(p, 4), "recall": round(r, 4), "f1": round(2 * p * r / (p + r) if p + r else 0.0, 4),
+            "tp": tp, "fp": fp, "fn": fn}
+
+
+def read_sudoku_truth(path: Path) -> Counter:
+    lines = path.read_text().split("\n")[2:11]
+    digits = [int(v) for line in lines for v in line.split()]
+    if len(digits) != 81:
+        raise DataError(f"{path}: expected a 9x9 grid after two header lines")
+    return Counter(d for d in digits if d)
+
+
+def sudoku(reader, limit=None, save_dir: Path | None = None) -> dict:
+    from edge.draw import draw_result
+    root = find_dataset("sudoku-train")
+    tp = fp = fn = 0
+    files = sorted(root.glob("*.jpg"), key=lambda p: int("".join(filter(str.isdigit, p.stem)) or 0))[:limit]
+    for path in files:
+        truth = read_sudoku_truth(path.with_suffix(".dat"))
+        image = cv2.imread(str(path))
+        if image is None:
+            raise DataError(f"cannot decode {path}")
+        result = reader.process(Frame(image, 0, 0.0, str(path)))
+        read = Counter(int(d) for d in result.digits.labels)
+        for d in set(truth) | set(read):
+            hit = min(truth[d], read[d])
+            tp, fp, fn = tp + hit, fp + read[d] - hit, fn + truth[d] - hit
+        if save_dir:
+            cv2.imwrite(str(save_dir / f"sudoku-{path.stem}.jpg"), draw_result(result))
+    return {"photos": len(files), **prf(tp, fp, fn)}
+
+
+def orand(reader, limit=None, save_dir: Path | None = None) -> dict:
+    from edge.draw import draw_result
+    stats = {"all": Counter(), "heldout": Counter()}
+    for im in load_orand()[:limit]:
+        image = cv2.imread(str(im.file))
+        if image is None:
+            raise DataError(f"cannot decode {im.file}")
+        result = reader.process(Frame(image, 0, 0.0, str(im.file)))
+        order = np.argsort(result.digits.boxes[:, 0], kind="stable")
+        read = "".join(str(int(d)) for d in result.digits.labels[order])
+        matched, used = 0, set()
+        for x, y, w, h, d in im.boxes:
+            best, best_j = 0.5, None
+            for j, (box, label) in enumerate(zip(result.digits.boxes, result.digits.labels)):
+                if j not in used and label == d:
+                    overlap = iou((x, y, w, h), tuple(box))
+                    if overlap >= best:
+                        best, best_j = overlap, j
+            if best_j is not None:
+                used.add(best_j)
+                matched += 1
+        for key in ("all", split_of(im.file.name)):
+            if key not in stats:
+                continue
+            s = stats[key]
+            s["images"] += 1
+            s["exact"] += read == im.digits
+            s["tp"] += matched
+            s["fp"] += len(result.digits) - matched
+            s["fn"] += len(im.boxes) - matched
+        if save_dir and read != im.digits and stats["all"]["images"] <= 400:
+            cv2.imwrite(str(save_dir / f"orand-{im.file.stem[:20]}-{im.digits}-read-{read}.png"), draw_result(result))
+    return {k: {"images": s["images"], "exact_match": round(s["exact"] / max(s["images"], 1), 4),
+                **prf(s["tp"], s["fp"], s["fn"])} for k, s in stats.items()}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m convert.devsets", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", help="TFLite model (default: the shipped one)")
+    p.add_argument("--limit", type=int, help="only the first N images of each set")
+    p.add_argument("--save-dir", type=Path, help="write annotated images (all sudoku photos, orand misses)")
+    p.add_argument("--out", type=Path, help="write the figures as JSON here")
+    a = p.parse_args(argv)
+    from edge.infer import DigitClassifier, ModelError
+    from edge.pipeline import DigitReader
+    try:
+        reader = DigitReader(DigitClassifier(a.model))
+        if a.save_dir:
+            a.save_dir.mkdir(parents=True, exist_ok=True)
+        started = time.time()
+        report = {"sudoku_train": sudoku(reader, a.limit, a.save_dir),
+                  "orand_car_a_train": orand(reader, a.limit, a.save_dir)}
+    except (DataError, ModelError) as e:
+        print(f"convert.devsets: error: {e}", file=sys.stderr)
+        return 2
+    report["seconds"] = round(time.time() - started, 1)
+    text = json.dumps(report, indent=1)
+    if a.out:
+        a.out.write_text(text + "\n")
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

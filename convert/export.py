@@ -1,0 +1,118 @@
+"""Convert the trained Keras model to a full-integer int8 TFLite model and write its metadata.
+
+    python -m convert.export            # models/digits.keras -> models/digits.tflite + .json
+
+Input is uint8 28x28x1 (raw pixel values, MNIST convention: white digit on black, as
+edge.normalize.normalize_crop makes it); output is uint8 probabilities for 10 digits and
+"not a digit". The representative dataset is drawn from the training mix.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from convert.datasets import CLASS_NAMES, PROJECT_ROOT, REJECT, DataError, MixSizes, training_mix
+
+DEFAULT_KERAS = PROJECT_ROOT / "models" / "digits.keras"
+DEFAULT_TFLITE = PROJECT_ROOT / "models" / "digits.tflite"
+DEFAULT_THRESHOLD = 0.5
+
+
+def representative_samples(keras_path: Path, n: int = 1000, seed: int = 0) -> np.ndarray:
+    """Samples of the training mix: those saved by convert.train, else a small fresh mix."""
+    saved = keras_path.with_suffix(".representative.npy")
+    if saved.is_file():
+        x = np.load(saved)
+    else:
+        x, _, _ = training_mix(MixSizes().scaled(0.01), seed, log=lambda m: None)
+    rng = np.random.default_rng(seed)
+    return x[rng.choice(len(x), min(n, len(x)), replace=False)]
+
+
+def to_int8_tflite(model, samples: np.ndarray) -> bytes:
+    import tensorflow as tf
+
+    def representative():
+        for x in samples:
+            yield [x.reshape(1, 28, 28, 1).astype(np.float32)]
+
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = representative
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = tf.uint8
+    converter.inference_output_type = tf.uint8
+    return converter.convert()
+
+
+def tensor_metadata(tflite_bytes: bytes) -> tuple[dict, dict]:
+    from edge.infer.classifier import _tensor_summary
+    from edge.infer.runtime import interpreter_class
+
+    interpreter = interpreter_class()[0](model_content=tflite_bytes)
+    return (_tensor_summary(interpreter.get_input_details()[0]),
+            _tensor_summary(interpreter.get_output_details()[0]))
+
+
+def write_metadata(tflite_path: Path, tflite_bytes: bytes, train_info: dict | None,
+                   threshold: float = DEFAULT_THRESHOLD, extra: dict | None = None) -> dict:
+    inp, out = tensor_metadata(tflite_bytes)
+    meta = {
+        "format": "edge-digits/1",
+        "model": tflite_path.name,
+        "classes": CLASS_NAMES,
+        "reject_class": REJECT,
+        "reject_threshold": threshold,
+        "input": {**inp, "convention": "28x28 uint8, white digit on black, scaled into a 20x20 box and "
+                  "centred by centre of mass: edge.normalize.normalize_crop"},
+        "output": {**out, "meaning": "probabilities of classes, quantized"},
+        "size_bytes": len(tflite_bytes),
+        "created": datetime.date.today().isoformat(),
+    }
+    if train_info:
+        meta["training"] = {k: v for k, v in train_info.items() if k != "history"}
+    if extra:
+        meta.update(extra)
+    tflite_path.with_suffix(".json").write_text(json.dumps(meta, indent=1) + "\n")
+    return meta
+
+
+def export(keras_path: Path, tflite_path: Path, samples: np.ndarray | None = None) -> dict:
+    import keras
+
+    model = keras.models.load_model(keras_path, compile=False)
+    samples = representative_samples(keras_path) if samples is None else samples
+    data = to_int8_tflite(model, samples)
+    tflite_path.parent.mkdir(parents=True, exist_ok=True)
+    tflite_path.write_bytes(data)
+    info_path = keras_path.with_suffix(".train.json")
+    info = json.loads(info_path.read_text()) if info_path.is_file() else None
+    return write_metadata(tflite_path, data, info)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m convert.export", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--keras", type=Path, default=DEFAULT_KERAS)
+    p.add_argument("--out", type=Path, default=DEFAULT_TFLITE)
+    a = p.parse_args(argv)
+    if not a.keras.is_file():
+        print(f"convert.export: error: {a.keras} not found; train first with 'python -m convert.train'",
+              file=sys.stderr)
+        return 2
+    try:
+        meta = export(a.keras, a.out)
+    except DataError as e:
+        print(f"convert.export: error: {e}", file=sys.stderr)
+        return 2
+    print(f"wrote {a.out} ({meta['size_bytes'] / 1024:.0f} KB) and {a.out.with_suffix('.json')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
