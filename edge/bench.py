@@ -1,0 +1,131 @@
+"""Benchmark: per-stage timings and end-to-end frames per second.
+
+    python -m edge.bench                 # demo + photos, 640x480 and 1280x720, 1 and 2 threads
+    python -m edge.bench --frames 100 --photos DIR --json bench.json
+
+Stages: capture (render/decode), segment, normalize, inference, group_track, draw.
+"end to end" is one frame through everything but drawing (what a headless Pi pays).
+Also measures start-up (process start to first processed frame) and resident memory of
+`main.py` in a subprocess, and checks that TensorFlow is never imported.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from edge.capture import DemoSource
+from edge.draw import draw_result
+from edge.infer import DigitClassifier
+from edge.pipeline import DigitReader
+from edge.types import Frame
+
+SIZES = [(640, 480), (1280, 720)]
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def demo_frames(width, height, n):
+    source = DemoSource(width, height, fps=0, frames=n)
+    for frame in source:
+        yield frame
+
+
+def photo_frames(paths, width, height, n):
+    for i in range(n):
+        image = cv2.imread(str(paths[i % len(paths)]))
+        yield Frame(cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA), i, time.time(), "photos")
+
+
+def run_one(frames, reader: DigitReader) -> dict:
+    stages = {k: [] for k in ("capture", "segment", "normalize", "inference", "group_track", "draw")}
+    end_to_end, digits = [], []
+    started = time.perf_counter()
+    t = time.perf_counter()
+    for frame in frames:
+        stages["capture"].append((time.perf_counter() - t) * 1000)
+        result = reader.process(frame)
+        for k, v in result.timings_ms.items():
+            stages[k].append(v)
+        end_to_end.append(result.latency_ms)
+        t_draw = time.perf_counter()
+        draw_result(result, 30.0)
+        stages["draw"].append((time.perf_counter() - t_draw) * 1000)
+        digits.append(len(result.digits))
+        t = time.perf_counter()
+    elapsed = time.perf_counter() - started
+    return {
+        "frames": len(end_to_end),
+        "digits_per_frame": round(float(np.mean(digits)), 1),
+        "median_ms": {k: round(float(np.median(v)), 3) for k, v in stages.items()},
+        "end_to_end_ms": {"median": round(float(np.median(end_to_end)), 3),
+                          "p95": round(float(np.percentile(end_to_end, 95)), 3)},
+        "fps_all_stages": round(len(end_to_end) / elapsed, 1),
+    }
+
+
+def startup(model: str | None) -> dict:
+    """Process start -> first frame processed, peak RSS, and TensorFlow absence, of the real app."""
+    code = ("import sys, time, resource; t0=time.time(); sys.argv=['main.py','--source','demo','--max-frames','30',"
+            "'--no-display','--json','-','-q'" + (f",'--model',{model!r}" if model else "") + "];"
+            "import main; rc=main.main();"
+            "print('TF', 'tensorflow' in sys.modules, file=sys.stderr);"
+            "print('RSS', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr); sys.exit(rc)")
+    t0 = time.time()
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    first = proc.stdout.readline()
+    t_first = time.time() - t0
+    out, err = proc.communicate(timeout=60)
+    lines = dict(line.split(" ", 1) for line in err.splitlines() if line[:3] in ("TF ", "RSS"))
+    return {"first_frame_s": round(t_first, 3), "ok": bool(first.startswith("{")) and proc.returncode == 0,
+            "peak_rss_mb": round(int(lines.get("RSS", "0")) / 1024, 1),
+            "tensorflow_imported": lines.get("TF", "?").strip() == "True"}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m edge.bench", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--frames", type=int, default=200)
+    p.add_argument("--photos", type=Path, help="folder of photos (default: ../shared/data/sudoku-train if present)")
+    p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    p.add_argument("--model")
+    p.add_argument("--json", type=Path, help="also write the figures here")
+    a = p.parse_args(argv)
+    photos_dir = a.photos or ROOT.parent / "shared" / "data" / "sudoku-train"
+    photos = sorted(photos_dir.glob("*.jpg"))[:50] if photos_dir.is_dir() else []
+    report = {"cpu": os.cpu_count(), "runs": []}
+    for threads in a.threads:
+        classifier = DigitClassifier(a.model, num_threads=threads)
+        report["runtime"] = classifier.runtime
+        for w, h in SIZES:
+            sources = [("demo", demo_frames(w, h, a.frames))]
+            if photos:
+                sources.append(("photos", photo_frames(photos, w, h, min(a.frames, 4 * len(photos)))))
+            for name, frames in sources:
+                r = run_one(frames, DigitReader(classifier))
+                r.update(source=name, size=f"{w}x{h}", threads=threads)
+                report["runs"].append(r)
+                m = r["median_ms"]
+                print(f"{name:6} {w}x{h} threads={threads}: end-to-end median {r['end_to_end_ms']['median']:.2f} ms "
+                      f"(p95 {r['end_to_end_ms']['p95']:.2f}), {r['fps_all_stages']} FPS with capture+draw, "
+                      f"{r['digits_per_frame']} digits/frame | capture {m['capture']:.2f} segment {m['segment']:.2f} "
+                      f"normalize {m['normalize']:.2f} inference {m['inference']:.2f} "
+                      f"group_track {m['group_track']:.2f} draw {m['draw']:.2f} ms", flush=True)
+    report["startup"] = startup(a.model)
+    s = report["startup"]
+    print(f"start-up to first frame {s['first_frame_s']:.2f} s; peak RSS {s['peak_rss_mb']} MB; "
+          f"TensorFlow imported: {s['tensorflow_imported']}")
+    if a.json:
+        a.json.write_text(json.dumps(report, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

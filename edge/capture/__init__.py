@@ -1,0 +1,54 @@
+"""Frame sources behind one factory, `open_source(spec)` (like OpenCV's create_capture).
+
+spec: "auto" (camera 0, else the demo), "demo", "picam", a camera index or /dev/videoN,
+an rtsp:// or http(s):// URL, a video file, an image file, a folder or a glob of images.
+"""
+from __future__ import annotations
+
+import glob
+import os
+from pathlib import Path
+
+from edge.capture.base import FrameSource, SourceError, SourceLost, warn
+from edge.capture.demo import DemoSource
+from edge.capture.files import ImageFilesSource, VideoFileSource, is_image_path
+from edge.capture.live import LiveSource, open_camera, open_stream
+
+__all__ = ["open_source", "FrameSource", "SourceError", "SourceLost", "DemoSource"]
+
+
+def open_source(spec: str = "auto", width: int = 0, height: int = 0, fps: float = 30,
+                exit_on_loss: bool = False) -> FrameSource:
+    spec = str(spec).strip()
+    live = dict(exit_on_loss=exit_on_loss)
+    if spec == "auto":
+        try:
+            return LiveSource(open_camera(0, width, height, fps), "camera 0", **live)
+        except SourceError:
+            warn("no camera found; showing the built-in demo (use --source to choose a source)")
+            return DemoSource(width or 640, height or 480, fps)
+    if spec == "demo":
+        return DemoSource(width or 640, height or 480, fps)
+    if spec == "picam":
+        from edge.capture.picam import open_picamera
+        return LiveSource(open_picamera(width, height, fps), "picam", **live)
+    if spec.isdigit() or spec.startswith("/dev/video"):
+        device = int(spec) if spec.isdigit() else spec
+        return LiveSource(open_camera(device, width, height, fps), f"camera {spec}", **live)
+    if "://" in spec:
+        return LiveSource(open_stream(spec), spec, **live)
+    path = Path(spec).expanduser()
+    if path.is_dir():
+        images = sorted(str(p) for p in path.iterdir() if p.is_file() and is_image_path(p))
+        return ImageFilesSource(images, spec)
+    if any(ch in spec for ch in "*?["):
+        images = sorted(p for p in glob.glob(os.path.expanduser(spec)) if is_image_path(p))
+        return ImageFilesSource(images, spec)
+    if path.is_file():
+        if not os.access(path, os.R_OK):
+            raise SourceError(f"cannot read {spec}: permission denied")
+        if is_image_path(path):
+            return ImageFilesSource([str(path)], spec)
+        return VideoFileSource(str(path))
+    raise SourceError(f"no such file, folder or camera: {spec!r} (try --source demo, a camera index, "
+                      "a video, an image, a folder, or a URL)")

@@ -1,0 +1,71 @@
+"""Video files and image files: every frame read in order, nothing dropped."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import cv2
+
+from edge.capture.base import FrameSource, SourceError, warn
+from edge.types import Frame
+
+IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".pbm"}
+
+
+def is_image_path(path: str | Path) -> bool:
+    return Path(path).suffix.lower() in IMAGE_EXTENSIONS
+
+
+class VideoFileSource(FrameSource):
+    def __init__(self, path: str):
+        self.name = str(path)
+        self.cap = cv2.VideoCapture(str(path))
+        if not self.cap.isOpened():
+            raise SourceError(f"cannot open video {path}: not a format OpenCV can decode")
+        ok, self._first = self.cap.read()
+        if not ok or self._first is None:
+            self.cap.release()
+            raise SourceError(f"cannot read frames from {path}: the file is empty or damaged")
+        count = int(self.cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        self.total = count if count > 0 else None
+
+    def __iter__(self):
+        index, image = 0, self._first
+        while image is not None:
+            yield Frame(image, index, time.time(), self.name)
+            index += 1
+            ok, image = self.cap.read()
+            if not ok:
+                image = None
+        if self.total and index < self.total - 1:
+            warn(f"{self.name} ended after {index} of {self.total} frames (damaged file?)")
+
+    def close(self):
+        self.cap.release()
+
+
+class ImageFilesSource(FrameSource):
+    """One frame per image, in sorted order; `source` of each frame is the image's path.
+    An image that cannot be decoded is reported and skipped (unless it is the only one)."""
+
+    def __init__(self, paths: list[str], name: str):
+        if not paths:
+            raise SourceError(f"no images found at {name} (looked for {', '.join(sorted(IMAGE_EXTENSIONS))})")
+        self.paths, self.name, self.total = paths, name, len(paths)
+        if len(paths) == 1 and self._read(paths[0]) is None:
+            raise SourceError(f"cannot decode image {paths[0]}")
+
+    @staticmethod
+    def _read(path):
+        image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        return image if image is not None and image.size else None
+
+    def __iter__(self):
+        index = 0
+        for path in self.paths:
+            image = self._read(path)
+            if image is None:
+                warn(f"skipping {path}: cannot decode it as an image")
+                continue
+            yield Frame(image, index, time.time(), str(path))
+            index += 1

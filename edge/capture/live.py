@@ -1,0 +1,142 @@
+"""Live sources (cameras, streams, Picamera2): read on a background thread that keeps only
+the newest frame, so processing never falls behind; survive the source going away.
+
+When the device stops delivering, the reader says so once, retries with exponential
+backoff and says when it is back. With `exit_on_loss`, iteration raises SourceLost.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from typing import Callable
+
+import cv2
+
+from edge.capture.base import FrameSource, SourceError, SourceLost, warn
+from edge.types import Frame
+
+
+class LiveSource(FrameSource):
+    live = True
+
+    def __init__(self, open_device: Callable[[], object], name: str, exit_on_loss: bool = False,
+                 stall_seconds: float = 3.0, backoff=(0.25, 5.0), poll_seconds: float = 0.05):
+        """open_device() returns an object with read() -> (ok, image) and release(), or raises
+        SourceError. It is called once here (errors reach the caller) and again to reconnect."""
+        self.name, self.exit_on_loss = name, exit_on_loss
+        self.stall_seconds, self.backoff, self.poll_seconds = stall_seconds, backoff, poll_seconds
+        self._open_device = open_device
+        self._device = open_device()
+        self._cond = threading.Condition()
+        self._latest: tuple[int, float, object] | None = None  # (sequence, time, image)
+        self._lost = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"capture:{name}", daemon=True)
+        self._thread.start()
+
+    @property
+    def lost(self) -> bool:
+        return self._lost
+
+    def _set_lost(self, lost: bool, why: str = ""):
+        with self._cond:
+            changed, self._lost = self._lost != lost, lost
+            self._cond.notify_all()
+        if changed:
+            warn(f"{self.name}: {why}" if lost else f"{self.name}: source is back")
+
+    def _run(self):
+        seq, delay = 0, self.backoff[0]
+        while not self._stop.is_set():
+            device = self._device
+            if device is None:
+                if self._stop.wait(delay):
+                    break
+                delay = min(delay * 2, self.backoff[1])
+                try:
+                    self._device = self._open_device()
+                except SourceError:
+                    continue
+                continue
+            try:
+                ok, image = device.read()
+            except Exception:  # a driver error is a lost source, not a crash
+                ok, image = False, None
+            if ok and image is not None:
+                seq += 1
+                delay = self.backoff[0]
+                with self._cond:
+                    self._latest = (seq, time.time(), image)
+                    self._cond.notify_all()
+                if self._lost:
+                    self._set_lost(False)
+                continue
+            self._set_lost(True, "no frames (unplugged or stream dropped?); retrying")
+            try:
+                device.release()
+            except Exception:
+                pass
+            self._device = None
+
+    def __iter__(self):
+        index, last_seq, last_time = 0, 0, time.monotonic()
+        while not self._stop.is_set():
+            with self._cond:
+                self._cond.wait_for(lambda: (self._latest and self._latest[0] != last_seq) or self._lost,
+                                    timeout=self.poll_seconds)
+                latest, lost = self._latest, self._lost
+            if latest is not None and latest[0] != last_seq:
+                last_seq, last_time = latest[0], time.monotonic()
+                yield Frame(latest[2], index, latest[1], self.name)
+                index += 1
+                continue
+            stalled = time.monotonic() - last_time > self.stall_seconds
+            if stalled and not lost:
+                self._set_lost(True, f"no new frame for {self.stall_seconds:.0f} s; waiting")
+                lost = True
+            if lost and self.exit_on_loss:
+                raise SourceLost(f"{self.name} stopped delivering frames")
+            yield None
+
+    def close(self):
+        self._stop.set()
+        self._thread.join(timeout=1.0)
+        device, self._device = self._device, None
+        if device is not None and not self._thread.is_alive():
+            device.release()
+
+
+def open_camera(index_or_path, width: int, height: int, fps: float):
+    """A V4L2 (or the platform's default) camera, with the size and rate asked for."""
+    def open_device():
+        backend = cv2.CAP_V4L2 if hasattr(cv2, "CAP_V4L2") and _is_linux() else cv2.CAP_ANY
+        cap = cv2.VideoCapture(index_or_path, backend)
+        if not cap.isOpened():
+            cap.release()
+            raise SourceError(f"no camera at {index_or_path!r}; try another --source index, a video file, "
+                              "or --source demo")
+        if width:
+            cap.set(cv2.CAP_PROP_FRAME_WIDTH, width)
+        if height:
+            cap.set(cv2.CAP_PROP_FRAME_HEIGHT, height)
+        if fps:
+            cap.set(cv2.CAP_PROP_FPS, fps)
+        cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)
+        return cap
+    return open_device
+
+
+def open_stream(url: str, timeout_ms: int = 5000):
+    def open_device():
+        params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, timeout_ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, timeout_ms]
+        cap = cv2.VideoCapture(url, cv2.CAP_FFMPEG, params)
+        if not cap.isOpened():
+            cap.release()
+            raise SourceError(f"cannot open stream {url}: unreachable, refused or not a video stream")
+        return cap
+    return open_device
+
+
+def _is_linux() -> bool:
+    import sys
+    return sys.platform.startswith("linux")

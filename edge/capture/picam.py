@@ -1,0 +1,41 @@
+"""Raspberry Pi camera through Picamera2 (imported only when asked for)."""
+from __future__ import annotations
+
+from edge.capture.base import SourceError
+
+INSTALL_HINT = ("Picamera2 is not installed: on Raspberry Pi OS run 'sudo apt install python3-picamera2' "
+                "and create the venv with 'python3 -m venv --system-site-packages .venv'")
+
+
+class _PicamDevice:
+    """Adapts Picamera2 to the read()/release() shape LiveSource expects. The main stream
+    is BGR ('RGB888' in libcamera's naming) at the size asked for."""
+
+    def __init__(self, width: int, height: int, fps: float):
+        try:
+            from picamera2 import Picamera2
+        except ImportError:
+            raise SourceError(INSTALL_HINT) from None
+        try:
+            self.cam = Picamera2()
+            controls = {"FrameRate": float(fps)} if fps else {}
+            config = self.cam.create_video_configuration(
+                main={"size": (width or 640, height or 480), "format": "RGB888"}, controls=controls)
+            self.cam.configure(config)
+            self.cam.start()
+        except Exception as e:  # no camera attached, camera busy, libcamera errors
+            raise SourceError(f"cannot start the Pi camera: {str(e).splitlines()[0] if str(e) else e!r}") from None
+
+    def read(self):
+        return True, self.cam.capture_array("main")
+
+    def release(self):
+        try:
+            self.cam.stop()
+            self.cam.close()
+        except Exception:
+            pass
+
+
+def open_picamera(width: int, height: int, fps: float):
+    return lambda: _PicamDevice(width, height, fps)

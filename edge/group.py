@@ -1,0 +1,71 @@
+"""Digits -> numbers: same line, similar height, small gap; in reading order."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from edge.types import Digits, Number
+
+
+@dataclass(frozen=True)
+class GroupParams:
+    min_vertical_overlap: float = 0.5  # of the shorter digit's height
+    max_height_ratio: float = 1.8
+    max_gap: float = 0.8  # horizontal gap, in heights of the taller digit
+
+
+def _links(boxes: np.ndarray, dark: np.ndarray, p: GroupParams) -> np.ndarray:
+    x, y, w, h = (boxes[:, i].astype(np.float32) for i in range(4))
+    overlap_y = np.minimum(y[:, None] + h[:, None], y + h) - np.maximum(y[:, None], y)
+    shorter = np.minimum(h[:, None], h)
+    taller = np.maximum(h[:, None], h)
+    # gap from the right edge of i to the left edge of j (negative when they overlap)
+    gap = np.maximum(x - (x[:, None] + w[:, None]), x[:, None] - (x + w))
+    return ((overlap_y >= p.min_vertical_overlap * shorter) & (taller <= p.max_height_ratio * shorter)
+            & (gap <= p.max_gap * taller) & (dark[:, None] == dark))
+
+
+def group_numbers(digits: Digits, params: GroupParams = GroupParams()) -> list[Number]:
+    """Accepted digits (labels >= 0) -> numbers, top to bottom, left to right."""
+    n = len(digits)
+    if n == 0:
+        return []
+    link = _links(digits.boxes, digits.dark_ink, params)
+    group = np.full(n, -1)
+    for seed in range(n):  # flood fill over the link graph
+        if group[seed] >= 0:
+            continue
+        group[seed], stack = seed, [seed]
+        while stack:
+            i = stack.pop()
+            for j in np.flatnonzero(link[i] & (group < 0)):
+                group[j] = seed
+                stack.append(j)
+    numbers = []
+    for g in np.unique(group):
+        members = np.flatnonzero(group == g)
+        members = members[np.argsort(digits.boxes[members, 0], kind="stable")]
+        part = digits.take(members)
+        b = part.boxes
+        x0, y0 = b[:, 0].min(), b[:, 1].min()
+        box = (int(x0), int(y0), int((b[:, 0] + b[:, 2]).max() - x0), int((b[:, 1] + b[:, 3]).max() - y0))
+        text = "".join(str(int(d)) for d in part.labels)
+        numbers.append(Number(text, float(part.confidence.min()), box, part))
+    return reading_order(numbers)
+
+
+def reading_order(numbers: list[Number]) -> list[Number]:
+    """Lines from the top (a number joins a line when its centre is within half its
+    height of the line's centre), each line left to right."""
+    lines: list[list[Number]] = []
+    for num in sorted(numbers, key=lambda m: m.box[1] + m.box[3] / 2):
+        centre = num.box[1] + num.box[3] / 2
+        if lines:
+            last = lines[-1]
+            line_centre = np.mean([m.box[1] + m.box[3] / 2 for m in last])
+            if abs(centre - line_centre) <= 0.5 * num.box[3]:
+                last.append(num)
+                continue
+        lines.append([num])
+    return [m for line in lines for m in sorted(line, key=lambda m: m.box[0])]

@@ -1,0 +1,115 @@
+"""Where readings go: JSON lines (one per frame, flushed at once) and annotated video.
+
+A JSON log is appended to, never truncated (unless asked with overwrite=True); a line
+left half-written by a crash is closed off before the first new line, so every line
+stays parseable. An existing video file is refused unless overwrite=True.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import cv2
+
+from edge.types import FrameResult
+
+
+class OutputError(Exception):
+    """An output path cannot be used; the message says why."""
+
+
+def reading_record(result: FrameResult) -> dict:
+    def box(b):
+        return [int(v) for v in b]
+
+    return {
+        "source": result.frame.source,
+        "frame": int(result.frame.index),
+        "t": round(float(result.frame.t), 3),
+        "latency_ms": round(result.latency_ms, 3),
+        "numbers": [{
+            "text": n.text,
+            "confidence": round(float(n.confidence), 4),
+            "box": box(n.box),
+            "stable": bool(n.stable),
+            "digits": [{"digit": int(d), "confidence": round(float(c), 4), "box": box(b)}
+                       for b, d, c in zip(n.digits.boxes, n.digits.labels, n.digits.confidence)],
+        } for n in result.numbers],
+    }
+
+
+def check_writable(path: str, overwrite: bool, refuse_existing: bool):
+    p = Path(path)
+    if p.is_dir():
+        raise OutputError(f"{path} is a folder; give a file name")
+    parent = p.parent if str(p.parent) else Path(".")
+    if not parent.is_dir():
+        raise OutputError(f"cannot write {path}: folder {parent} does not exist")
+    if p.exists() and not os.access(p, os.W_OK) or not p.exists() and not os.access(parent, os.W_OK):
+        raise OutputError(f"cannot write {path}: permission denied")
+    if refuse_existing and p.exists() and not overwrite:
+        raise OutputError(f"{path} exists; choose another name or pass --overwrite")
+
+
+class JsonLinesWriter:
+    def __init__(self, path: str, overwrite: bool = False):
+        self.path = path
+        if path == "-":
+            self.file = sys.stdout
+            return
+        check_writable(path, overwrite, refuse_existing=False)
+        try:
+            self.file = open(path, "w" if overwrite else "a", encoding="utf-8")
+        except OSError as e:
+            raise OutputError(f"cannot write {path}: {e.strerror}") from None
+        if not overwrite and self.file.tell() > 0 and not _ends_with_newline(path):
+            self.file.write("\n")
+            self.file.flush()
+
+    def write(self, result: FrameResult):
+        self.file.write(json.dumps(reading_record(result), separators=(",", ":")) + "\n")
+        self.file.flush()
+
+    def close(self):
+        if self.file is not sys.stdout:
+            self.file.close()
+
+
+def _ends_with_newline(path: str) -> bool:
+    with open(path, "rb") as f:
+        f.seek(-1, os.SEEK_END)
+        return f.read(1) == b"\n"
+
+
+FOURCC = {".mp4": "mp4v", ".m4v": "mp4v", ".avi": "MJPG", ".mkv": "MJPG", ".mov": "mp4v"}
+
+
+class VideoSink:
+    """Annotated video, opened at the first frame (its size is known only then)."""
+
+    def __init__(self, path: str, fps: float, overwrite: bool = False):
+        ext = Path(path).suffix.lower()
+        if ext not in FOURCC:
+            raise OutputError(f"cannot write video {path}: use one of {', '.join(sorted(FOURCC))}")
+        check_writable(path, overwrite, refuse_existing=True)
+        self.path, self.fps, self.writer, self.size, self.frames = path, fps or 30.0, None, None, 0
+
+    def write(self, image):
+        h, w = image.shape[:2]
+        if self.writer is None:
+            self.size = (w, h)
+            self.writer = cv2.VideoWriter(self.path, cv2.VideoWriter_fourcc(*FOURCC[Path(self.path).suffix.lower()]),
+                                          self.fps, self.size)
+            if not self.writer.isOpened():
+                raise OutputError(f"cannot write video {self.path}: OpenCV has no encoder for it here")
+        if (w, h) != self.size:  # frames of a folder differ in size: fit them to the first
+            image = cv2.resize(image, self.size)
+        self.writer.write(image)
+        self.frames += 1
+
+    def close(self):
+        if self.writer is not None:
+            self.writer.release()
+            self.writer = None

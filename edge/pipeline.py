@@ -1,0 +1,66 @@
+"""One frame through every stage: segment -> normalize -> classify -> group -> track."""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from edge.group import GroupParams, group_numbers
+from edge.infer import DigitClassifier
+from edge.normalize import as_gray_u8, normalize_batch
+from edge.segment import SegmentParams, crops_for, segment
+from edge.track import Tracker
+from edge.types import Digits, Frame, FrameResult
+
+
+def suppress_overlaps(digits: Digits, max_cover: float = 0.5) -> Digits:
+    """Of digits whose boxes cover each other by more than `max_cover` of the smaller box
+    (a '0' and its hole, a digit and the paper around it in the other polarity), keep
+    the most confident."""
+    if len(digits) < 2:
+        return digits
+    order = np.argsort(-digits.confidence, kind="stable")
+    b = digits.boxes[order].astype(np.float32)
+    x0, y0, x1, y1 = b[:, 0], b[:, 1], b[:, 0] + b[:, 2], b[:, 1] + b[:, 3]
+    iw = np.clip(np.minimum(x1[:, None], x1) - np.maximum(x0[:, None], x0), 0, None)
+    ih = np.clip(np.minimum(y1[:, None], y1) - np.maximum(y0[:, None], y0), 0, None)
+    area = b[:, 2] * b[:, 3]
+    cover = iw * ih / np.maximum(np.minimum(area[:, None], area), 1)
+    keep = np.ones(len(b), bool)
+    for i in range(len(b)):
+        if keep[i]:
+            later = np.arange(len(b)) > i
+            keep[later & (cover[i] > max_cover)] = False
+    return digits.take(np.sort(order[keep]))
+
+
+class DigitReader:
+    """Reads the numbers in frames. Holds the model and the tracker; otherwise stateless."""
+
+    def __init__(self, classifier: DigitClassifier | None = None,
+                 segment_params: SegmentParams = SegmentParams(),
+                 group_params: GroupParams = GroupParams(), tracker: Tracker | None = None):
+        self.classifier = classifier or DigitClassifier()
+        self.segment_params = segment_params
+        self.group_params = group_params
+        self.tracker = tracker or Tracker()
+        self._last_source = None
+
+    def process(self, frame: Frame) -> FrameResult:
+        t0 = time.perf_counter()
+        gray = as_gray_u8(frame.image)
+        candidates, mask = segment(gray, self.segment_params)
+        t1 = time.perf_counter()
+        batch = normalize_batch(crops_for(gray, candidates), candidates.dark_ink)
+        t2 = time.perf_counter()
+        candidates.labels, candidates.confidence = self.classifier.predict(batch)
+        t3 = time.perf_counter()
+        digits = suppress_overlaps(candidates.take(candidates.labels >= 0))
+        numbers = group_numbers(digits, self.group_params)
+        if frame.source != self._last_source:  # a new image of a folder is a new scene
+            self.tracker.reset()
+            self._last_source = frame.source
+        events = self.tracker.update(numbers)
+        t4 = time.perf_counter()
+        timings = {"segment": t1 - t0, "normalize": t2 - t1, "inference": t3 - t2, "group_track": t4 - t3}
+        return FrameResult(frame, digits, numbers, {k: v * 1000 for k, v in timings.items()}, mask, events)

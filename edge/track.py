@@ -1,0 +1,91 @@
+"""Numbers matched across frames by box overlap; the text is a vote over recent frames.
+
+A track's reading becomes *stable* once the same voted text has been seen in
+`stable_hits` of its recent frames; the overlay then stops flickering and the
+console prints one event per stable reading.
+"""
+from __future__ import annotations
+
+from collections import Counter, deque
+from dataclasses import dataclass, field
+
+from edge.types import Number
+
+
+def iou(a, b) -> float:
+    ax, ay, aw, ah = a
+    bx, by, bw, bh = b
+    iw = min(ax + aw, bx + bw) - max(ax, bx)
+    ih = min(ay + ah, by + bh) - max(ay, by)
+    if iw <= 0 or ih <= 0:
+        return 0.0
+    inter = iw * ih
+    return inter / float(aw * ah + bw * bh - inter)
+
+
+@dataclass
+class Track:
+    id: int
+    box: tuple
+    history: deque
+    misses: int = 0
+    announced: str | None = None  # the last stable text reported for this track
+
+    def vote(self) -> tuple[str, int]:
+        return Counter(self.history).most_common(1)[0]
+
+
+@dataclass
+class Tracker:
+    min_iou: float = 0.3
+    window: int = 8  # frames a vote looks back over
+    stable_hits: int = 3  # votes the winning text needs
+    max_misses: int = 5  # frames a track survives unseen
+    tracks: list[Track] = field(default_factory=list)
+    _next_id: int = 1
+
+    def reset(self):
+        self.tracks.clear()
+
+    def update(self, numbers: list[Number]) -> list[Number]:
+        """Set text (voted), stable and track_id on this frame's numbers; returns the numbers
+        whose reading just became stable (the events)."""
+        pairs = sorted(((iou(t.box, n.box), ti, ni) for ti, t in enumerate(self.tracks)
+                        for ni, n in enumerate(numbers)), reverse=True)
+        matched_t, matched_n = set(), set()
+        for overlap, ti, ni in pairs:
+            if overlap < self.min_iou:
+                break
+            if ti in matched_t or ni in matched_n:
+                continue
+            matched_t.add(ti)
+            matched_n.add(ni)
+            self._assign(self.tracks[ti], numbers[ni])
+        for ni, num in enumerate(numbers):
+            if ni not in matched_n:
+                track = Track(self._next_id, num.box, deque(maxlen=self.window))
+                self._next_id += 1
+                self.tracks.append(track)
+                self._assign(track, num)
+        for ti, track in enumerate(self.tracks):
+            if ti not in matched_t:
+                track.misses += 1
+        live_ids = {n.track_id for n in numbers}
+        self.tracks = [t for t in self.tracks if t.misses <= self.max_misses or t.id in live_ids]
+        events = []
+        for num in numbers:
+            track = next(t for t in self.tracks if t.id == num.track_id)
+            if num.stable and track.announced != num.text:
+                track.announced = num.text
+                events.append(num)
+        return events
+
+    def _assign(self, track: Track, num: Number):
+        track.history.append(num.text)
+        track.box, track.misses = num.box, 0
+        text, count = track.vote()
+        num.track_id = track.id
+        num.stable = count >= self.stable_hits
+        if num.stable:
+            num.text = text
+

@@ -1,0 +1,70 @@
+"""What flows from stage to stage.
+
+capture -> `Frame`; segmentation -> `Digits` (boxes only); classification fills in
+`Digits.labels/confidence`; grouping and tracking add `Number`s; everything of one frame
+travels in a `FrameResult`, which drawing and output read.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class Frame:
+    image: np.ndarray  # as the source gave it (any size, grey/BGR/BGRA, 8 or 16 bit)
+    index: int  # 0, 1, 2 ... in the order the app received frames
+    t: float  # seconds since the epoch, when the frame was captured
+    source: str  # the source's name; for a folder of images, the image's path
+
+
+@dataclass
+class Digits:
+    """N digit candidates as numpy columns (like supervision's Detections).
+
+    boxes are [x, y, w, h] in frame pixels; labels are 0-9, or -1 while unclassified or
+    when rejected as not a digit."""
+    boxes: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.int32))
+    dark_ink: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
+    labels: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int16))
+    confidence: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
+
+    def __post_init__(self):
+        n = len(self.boxes)
+        self.boxes = np.asarray(self.boxes, np.int32).reshape(n, 4)
+        self.dark_ink = np.asarray(self.dark_ink, bool).reshape(n) if len(self.dark_ink) else np.ones(n, bool)
+        self.labels = np.asarray(self.labels, np.int16).reshape(n) if len(self.labels) else np.full(n, -1, np.int16)
+        self.confidence = (np.asarray(self.confidence, np.float32).reshape(n) if len(self.confidence)
+                           else np.zeros(n, np.float32))
+
+    def __len__(self) -> int:
+        return len(self.boxes)
+
+    def take(self, index) -> "Digits":
+        """The subset at `index` (a boolean mask or integer positions)."""
+        return Digits(self.boxes[index], self.dark_ink[index], self.labels[index], self.confidence[index])
+
+
+@dataclass
+class Number:
+    text: str  # the reading; once tracked, the vote over the track's recent frames
+    confidence: float  # the lowest digit confidence
+    box: tuple[int, int, int, int]
+    digits: Digits  # this frame's digits, left to right
+    stable: bool = False
+    track_id: int | None = None
+
+
+@dataclass
+class FrameResult:
+    frame: Frame
+    digits: Digits  # accepted digits
+    numbers: list[Number]
+    timings_ms: dict[str, float]
+    mask: np.ndarray | None = None  # the segmentation's binary image (debug view)
+    events: list[Number] = field(default_factory=list)  # numbers whose reading just became stable
+
+    @property
+    def latency_ms(self) -> float:
+        return float(sum(self.timings_ms.values()))

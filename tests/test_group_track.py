@@ -1,0 +1,73 @@
+import numpy as np
+
+from edge.group import group_numbers
+from edge.track import Tracker
+from edge.types import Digits, Number
+from tests.pages import render_page
+
+
+def digits_from(truth, dark=True):
+    boxes = [b for b, _ in truth]
+    return Digits(np.array(boxes), np.full(len(boxes), dark), np.array([d for _, d in truth]),
+                  np.full(len(boxes), 0.9))
+
+
+def test_numbers_in_reading_order():
+    _, truth = render_page([("890", 120, 330, 60), ("567", 360, 120, 40), ("1234", 40, 120, 50)])
+    numbers = group_numbers(digits_from(truth))
+    assert [n.text for n in numbers] == ["1234", "567", "890"]
+    assert all(n.confidence == np.float32(0.9) for n in numbers)
+
+
+def test_number_box_is_the_union_of_its_digits():
+    _, truth = render_page([("42", 100, 100, 40)])
+    (number,) = group_numbers(digits_from(truth))
+    (ax, ay, aw, ah), (bx, by, bw, bh) = truth[0][0], truth[1][0]
+    assert number.box == (ax, min(ay, by), bx + bw - ax, max(ay + ah, by + bh) - min(ay, by))
+    assert list(number.digits.labels) == [4, 2]
+
+
+def test_wide_gap_and_height_mismatch_split_numbers():
+    far = [((10, 10, 20, 40), 1), ((100, 10, 20, 40), 2)]  # gap 70 px > 0.8 * 40
+    assert [n.text for n in group_numbers(digits_from(far))] == ["1", "2"]
+    small = [((10, 10, 20, 40), 1), ((35, 30, 8, 15), 2)]  # much shorter: a superscript
+    assert len(group_numbers(digits_from(small))) == 2
+
+
+def test_different_polarity_never_joins():
+    d = digits_from([((10, 10, 20, 40), 1), ((35, 10, 20, 40), 2)])
+    d.dark_ink[1] = False
+    assert len(group_numbers(d)) == 2
+
+
+def test_empty():
+    assert group_numbers(Digits()) == []
+
+
+def number(text, box):
+    return Number(text, 0.9, box, Digits())
+
+
+def test_tracker_votes_and_marks_stable_once():
+    tracker = Tracker(stable_hits=3)
+    seen, events = [], []
+    for i, text in enumerate(["1234", "1284", "1234", "1234", "1234", "1284", "1234"]):
+        n = number(text, (100 + i, 50, 80, 30))  # drifting slightly
+        events += tracker.update([n])
+        seen.append((n.text, n.stable, n.track_id))
+    assert {tid for _, _, tid in seen} == {1}  # one track throughout
+    assert [s for _, s, _ in seen] == [False, False, False, True, True, True, True]
+    assert seen[5][0] == "1234"  # a one-frame misread is voted away
+    assert [e.text for e in events] == ["1234"]  # one event for the reading
+
+
+def test_tracker_separates_objects_and_forgets_lost_ones():
+    tracker = Tracker(max_misses=2)
+    a, b = number("1", (0, 0, 20, 40)), number("2", (300, 0, 20, 40))
+    tracker.update([a, b])
+    assert a.track_id != b.track_id
+    for _ in range(3):
+        tracker.update([])
+    c = number("1", (0, 0, 20, 40))
+    tracker.update([c])
+    assert c.track_id not in (a.track_id, b.track_id)

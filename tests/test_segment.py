@@ -1,0 +1,86 @@
+import cv2
+import numpy as np
+
+from edge.segment import SegmentParams, crops_for, segment
+from tests.pages import iou, render_page
+
+NUMBERS = [("1234", 40, 120, 50), ("567", 360, 120, 40), ("890", 120, 330, 60)]
+
+
+def found(truth, boxes, min_iou=0.6):
+    return [any(iou(t, tuple(b)) >= min_iou for b in boxes) for t, _ in truth]
+
+
+def test_finds_every_printed_digit_dark_on_light():
+    page, truth = render_page(NUMBERS)
+    digits, mask = segment(page)
+    assert all(found(truth, digits.boxes))
+    assert mask.shape == page.shape and mask.dtype == np.uint8
+    # every dark-ink candidate sits on a real digit; the other polarity finds only holes/paper
+    dark_boxes = digits.boxes[digits.dark_ink]
+    assert len(dark_boxes) == len(truth)
+
+
+def test_finds_light_digits_on_dark():
+    page, truth = render_page(NUMBERS, dark_ink=False)
+    digits, _ = segment(page, SegmentParams(polarity="light"))
+    assert all(found(truth, digits.boxes)) and len(digits) == len(truth)
+    assert not digits.dark_ink.any()
+
+
+def test_uneven_light_and_noise():
+    page, truth = render_page(NUMBERS)
+    h, w = page.shape
+    light = np.linspace(0.45, 1.1, w)[None, :] * np.linspace(0.8, 1.0, h)[:, None]
+    rng = np.random.default_rng(0)
+    lit = np.clip(page * light + rng.normal(0, 6, page.shape), 0, 255).astype(np.uint8)
+    digits, _ = segment(cv2.GaussianBlur(lit, (3, 3), 0), SegmentParams(polarity="dark"))
+    assert all(found(truth, digits.boxes))
+
+
+def test_broken_strokes_are_merged():
+    page = np.full((200, 200), 230, np.uint8)
+    # a seven-segment "1": two vertical bars with a gap; and an "8"-like stack of parts
+    cv2.rectangle(page, (40, 40), (48, 95), 20, -1)
+    cv2.rectangle(page, (40, 101), (48, 156), 20, -1)
+    digits, _ = segment(page, SegmentParams(polarity="dark"))
+    assert len(digits) == 1
+    x, y, w, h = digits.boxes[0]
+    assert (x, y) == (40, 40) and h == 117
+
+
+def test_touching_digits_are_split():
+    page, truth = render_page([("00", 100, 200, 80)], spacing=-0.02, thickness=6)
+    digits, _ = segment(page, SegmentParams(polarity="dark"))
+    assert len(digits) == 2
+    assert all(found(truth, digits.boxes, 0.5))
+
+
+def test_roi_limits_the_search_and_keeps_frame_coordinates():
+    page, truth = render_page(NUMBERS)
+    digits, _ = segment(page, SegmentParams(roi=(340, 40, 280, 120), polarity="dark"))
+    expected = [t for t in truth if t[0][0] >= 340 and t[0][1] < 160]
+    assert len(expected) == 3 and len(digits) == 3
+    assert all(found(expected, digits.boxes))
+
+
+def test_candidate_cap_bounds_a_cluttered_frame():
+    rng = np.random.default_rng(1)
+    noise = (rng.random((480, 640)) > 0.5).astype(np.uint8) * 255
+    noise = cv2.resize(cv2.resize(noise, (160, 120)), (640, 480), interpolation=cv2.INTER_NEAREST)
+    digits, _ = segment(noise, SegmentParams(max_regions=20))
+    assert len(digits) <= 20
+
+
+def test_blank_and_tiny_frames_give_nothing():
+    for frame in (np.zeros((480, 640), np.uint8), np.full((5, 5), 200, np.uint8), np.zeros((0, 0), np.uint8)):
+        digits, mask = segment(frame)
+        assert len(digits) == 0 and mask.shape == frame.shape[:2]
+
+
+def test_crops_have_a_margin_and_stay_inside_the_frame():
+    page, truth = render_page([("7", 2, 60, 50)])
+    digits, _ = segment(page, SegmentParams(polarity="dark"))
+    (crop,) = crops_for(page, digits)
+    x, y, w, h = digits.boxes[0]
+    assert crop.shape[0] > h and crop.shape[1] > w
