@@ -46,9 +46,11 @@ def find_dataset(name: str) -> Path:
 
 
 def mnist_path(path: str | os.PathLike | None = None) -> Path:
-    candidates = [Path(path)] if path else []
-    candidates += [r / "mnist" / "mnist.npz" for r in data_roots()]
-    candidates.append(Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "datasets" / "mnist.npz")
+    if path:  # asked for one file: that one or an error, never a silent substitute
+        candidates = [Path(path).expanduser()]
+    else:
+        candidates = [r / "mnist" / "mnist.npz" for r in data_roots()]
+        candidates.append(Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "datasets" / "mnist.npz")
     for c in candidates:
         if c.is_file():
             return c
@@ -194,14 +196,15 @@ class MixSizes:
     mnist_camera: int = 60000
     printed: int = 30000
     segments: int = 12000
-    clutter: int = 30000
-    orand_copies: int = 4
+    clutter: int = 40000
+    orand_copies: int = 6
     mnist_raw: int | None = None  # None: all of MNIST train as is
+    mnist_raw_copies: int = 2  # MNIST as is counts twice (the random shift makes the copies differ)
 
     def scaled(self, f: float) -> "MixSizes":
         return MixSizes(int(self.mnist_camera * f), int(self.printed * f), int(self.segments * f),
                         int(self.clutter * f), max(1, int(round(self.orand_copies * f))),
-                        int(60000 * f))
+                        int(60000 * f), 1)
 
 
 def training_mix(sizes: MixSizes = MixSizes(), seed: int = 0, mnist=None, orand_root=None,
@@ -211,9 +214,11 @@ def training_mix(sizes: MixSizes = MixSizes(), seed: int = 0, mnist=None, orand_
     rng = np.random.default_rng(seed)
     n_raw = len(x_train) if sizes.mnist_raw is None else min(sizes.mnist_raw, len(x_train))
     pick = rng.permutation(len(x_train))[:n_raw]
-    parts = {"mnist": (np.stack([normalize_crop(x, False) for x in x_train[pick]]) if n_raw
-                       else np.zeros((0, 28, 28), np.uint8), y_train[pick].astype(np.int64))}
-    log(f"mnist: {n_raw}")
+    raw = (np.stack([normalize_crop(x, False) for x in x_train[pick]]) if n_raw
+           else np.zeros((0, 28, 28), np.uint8))
+    copies = sizes.mnist_raw_copies
+    parts = {"mnist": (np.concatenate([raw] * copies), np.tile(y_train[pick].astype(np.int64), copies))}
+    log(f"mnist: {n_raw} x {copies}")
     for i, (kind, n) in enumerate([("mnist-camera", sizes.mnist_camera), ("printed", sizes.printed),
                                    ("segments", sizes.segments), ("clutter", sizes.clutter)]):
         parts[kind] = synthetic(kind, n, seed + 1 + i, x_train, y_train)

@@ -143,12 +143,13 @@ def main(argv=None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", type=Path, default=DEFAULT_TFLITE)
     p.add_argument("--keras", type=Path, default=DEFAULT_KERAS)
+    p.add_argument("--mnist", help="path to mnist.npz (default: ../shared/data, then ~/.keras/datasets)")
     p.add_argument("--limit", type=int, help="only the first N MNIST test images (quick check)")
     p.add_argument("--no-metadata", action="store_true", help="do not write the figures into the model's .json")
     a = p.parse_args(argv)
     from edge.infer import ModelError
     try:
-        report = evaluate(a.model, a.keras, limit=a.limit)
+        report = evaluate(a.model, a.keras, mnist=load_mnist(a.mnist), limit=a.limit)
     except (DataError, ModelError) as e:
         print(f"convert.evaluate: error: {e}", file=sys.stderr)
         return 2

@@ -11,6 +11,7 @@ import numpy as np
 
 SIZE = 28  # model input side (MNIST convention)
 BOX = 20  # the digit's longest side inside the 28x28 image
+WORK = 64  # larger crops are shrunk to this side first
 MIN_CONTRAST = 12  # grey levels between background and ink below which a crop is blank
 
 
@@ -72,6 +73,10 @@ def normalize_crop(crop: np.ndarray, dark_ink: bool | None = None) -> np.ndarray
         return out
     if dark_ink is None:
         dark_ink = ink_is_dark(gray)
+    if max(gray.shape) > WORK:  # big crops: same result, a fraction of the cost
+        f = WORK / max(gray.shape)
+        gray = cv2.resize(gray, (max(1, round(gray.shape[1] * f)), max(1, round(gray.shape[0] * f))),
+                          interpolation=cv2.INTER_AREA)
     # Uneven light: a grey closing (opening for light ink) with a window wider than any
     # stroke keeps only the background. Printed and written ink reflects a fixed share of
     # the light, so dark ink is measured relative to its background (shadows cancel out);

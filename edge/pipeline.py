@@ -13,6 +13,22 @@ from edge.track import Tracker
 from edge.types import Digits, Frame, FrameResult
 
 
+def resolve_splits(digits: Digits) -> np.ndarray:
+    """For each wide candidate that was also cut into pieces, keep the reading the
+    classifier is surer of: the pieces when all are digits and the least sure of them
+    beats the whole, else the whole. Returns a keep mask (rejected ones included)."""
+    keep = np.ones(len(digits), bool)
+    for whole in np.unique(digits.parent[digits.parent >= 0]):
+        pieces = np.flatnonzero(digits.parent == whole)
+        pieces_ok = bool((digits.labels[pieces] >= 0).all())
+        whole_ok = digits.labels[whole] >= 0
+        if pieces_ok and (not whole_ok or digits.confidence[pieces].min() > digits.confidence[whole]):
+            keep[whole] = False
+        else:
+            keep[pieces] = False
+    return keep
+
+
 def suppress_overlaps(digits: Digits, max_cover: float = 0.5) -> Digits:
     """Of digits whose boxes cover each other by more than `max_cover` of the smaller box
     (a '0' and its hole, a digit and the paper around it in the other polarity), keep
@@ -55,7 +71,8 @@ class DigitReader:
         t2 = time.perf_counter()
         candidates.labels, candidates.confidence = self.classifier.predict(batch)
         t3 = time.perf_counter()
-        digits = suppress_overlaps(candidates.take(candidates.labels >= 0))
+        keep = resolve_splits(candidates) & (candidates.labels >= 0)
+        digits = suppress_overlaps(candidates.take(keep))
         numbers = group_numbers(digits, self.group_params)
         if frame.source != self._last_source:  # a new image of a folder is a new scene
             self.tracker.reset()

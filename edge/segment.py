@@ -18,79 +18,105 @@ from edge.types import Digits
 
 @dataclass(frozen=True)
 class SegmentParams:
-    min_height: int = 10  # pixels
-    max_height: float = 0.7  # fraction of the frame (or ROI) height
-    max_single_aspect: float = 1.15  # w/h above this is split into several digits
+    min_height: int = 10  # pixels, in the full frame
+    max_height: float = 0.9  # fraction of the frame (or ROI) height
+    max_single_aspect: float = 1.0  # w/h above this may be several touching digits
     max_aspect: float = 4.0  # w/h above this is not digits at all
     min_fill: float = 0.08  # ink pixels / box area
-    max_fill: float = 0.92  # solid blocks are not digits (solid bars may be a '1')
-    offset: int = 12  # grey levels darker (lighter) than the local mean that count as ink
-    block: int = 0  # local mean window; 0 = frame height / 12
+    max_fill: float = 0.8  # solid blocks and paper between lines are not digits (solid bars may be a '1')
+    offset: int = 0  # grey levels darker (lighter) than the local mean that count as ink;
+    # 0 = a fifth of the frame's contrast (2nd to 98th percentile), kept within 8..40
+    block: int = 0  # local mean window; 0 = analysed height / 12
     polarity: str = "both"  # "dark" (ink on paper), "light" (displays, plates), or "both"
     max_regions: int = 64  # hard cap on candidates per frame
-    max_parts: int = 400  # components considered for merging (largest first)
+    max_parts: int = 300  # components considered for merging (largest first)
+    max_width: int = 960  # wider frames are analysed downscaled (crops still come from full size)
     roi: tuple[int, int, int, int] | None = None  # x, y, w, h
+
+
+def auto_offset(gray: np.ndarray, fraction: float = 0.2) -> int:
+    """Ink must stand out from its surroundings by a share of the frame's contrast: faint
+    texture on a crisp page stays out, while a dim, low-contrast frame still finds ink."""
+    sample = gray[::4, ::4]
+    hist = np.cumsum(cv2.calcHist([sample], [0], None, [256], [0, 256]).ravel())
+    lo = int(np.searchsorted(hist, 0.02 * hist[-1]))
+    hi = int(np.searchsorted(hist, 0.98 * hist[-1]))
+    return int(np.clip(fraction * (hi - lo), 8, 40))
 
 
 def ink_masks(gray: np.ndarray, params: SegmentParams) -> dict[bool, np.ndarray]:
     """{dark_ink: binary mask} for the polarities asked for."""
     block = params.block or max(15, (min(gray.shape) // 12) | 1)
     mean = cv2.blur(gray, (block, block))
+    offset = params.offset or auto_offset(gray)
+    # Long horizontal lines (underlines, rules, table and grid lines) glue digits together:
+    # an opening with a kernel longer than any digit stroke finds them, and they are cut out.
+    line = cv2.getStructuringElement(cv2.MORPH_RECT, (max(40, gray.shape[1] // 5), 1))
     masks = {}
     if params.polarity in ("dark", "both"):
-        masks[True] = cv2.compare(cv2.subtract(mean, gray), params.offset, cv2.CMP_GT)
+        masks[True] = cv2.compare(cv2.subtract(mean, gray), offset, cv2.CMP_GT)
     if params.polarity in ("light", "both"):
-        masks[False] = cv2.compare(cv2.subtract(gray, mean), params.offset, cv2.CMP_GT)
+        masks[False] = cv2.compare(cv2.subtract(gray, mean), offset, cv2.CMP_GT)
+    for dark, mask in masks.items():
+        masks[dark] = cv2.subtract(mask, cv2.morphologyEx(mask, cv2.MORPH_OPEN, line))
     return masks
 
 
 def _merge_broken(stats: np.ndarray) -> np.ndarray:
-    """Union parts that sit above one another with a small gap (broken strokes, segments of a
-    seven-segment digit). stats rows: x, y, w, h, area. Returns merged rows."""
+    """Union the parts of one digit: parts stacked with a small gap (broken strokes, the
+    upper and lower segments of a seven-segment digit), and short horizontal parts beside
+    the end of a tall one (the top bar of a '5', the a/d/g segments). Two tall strokes side
+    by side never join ('11' stays two digits). stats rows: x, y, w, h, area."""
     n = len(stats)
     if n < 2:
         return stats
     x, y, w, h = (stats[:, i].astype(np.float32) for i in range(4))
     x1, y1 = x + w, y + h
-    overlap_x = np.minimum(x1[:, None], x1[None]) - np.maximum(x[:, None], x[None])
-    narrower = np.minimum(w[:, None], w[None])
-    gap_y = np.maximum(y[:, None], y[None]) - np.minimum(y1[:, None], y1[None])
-    taller = np.maximum(h[:, None], h[None])
-    merged_h = np.maximum(y1[:, None], y1[None]) - np.minimum(y[:, None], y[None])
-    merged_w = np.maximum(x1[:, None], x1[None]) - np.minimum(x[:, None], x[None])
-    link = ((overlap_x >= 0.5 * narrower) & (gap_y <= 0.25 * taller)
-            & (merged_w <= 1.2 * merged_h))
-    np.fill_diagonal(link, False)
-    if not link.any():
+    overlap_x = np.minimum(x1[:, None], x1) - np.maximum(x[:, None], x)
+    gap_y = np.maximum(y[:, None], y) - np.minimum(y1[:, None], y1)
+    merged_h = np.maximum(y1[:, None], y1) - np.minimum(y[:, None], y)
+    merged_w = np.maximum(x1[:, None], x1) - np.minimum(x[:, None], x)
+    stacked = ((overlap_x >= 0.5 * np.minimum(w[:, None], w)) & (gap_y <= 0.25 * np.maximum(h[:, None], h))
+               & (merged_w <= 1.2 * merged_h))
+    # bar i (a segment: long and thin) beside stroke j (tall and thin), within its height, across a gap of a stroke or so
+    centre_y = y + h / 2
+    beside = ((w >= 2.5 * h)[:, None] & (h[None, :] >= 2.5 * w[None, :]) & (h[None, :] > 2 * h[:, None])
+              & (-overlap_x <= 0.15 * h[None, :]) & (centre_y[:, None] >= y[None, :] - 0.1 * h[None, :])
+              & (centre_y[:, None] <= y1[None, :] + 0.1 * h[None, :]) & (merged_w <= 1.2 * merged_h))
+    link = stacked | beside | beside.T
+    np.fill_diagonal(link, True)
+    if np.count_nonzero(link) == n:  # only the diagonal
         return stats
-    parent = np.arange(n)
+    # connected parts of the link graph by min-label propagation (a few vectorized rounds)
+    label = np.arange(n)
+    while True:
+        new = np.where(link, label[None, :], n).min(axis=1)
+        new = np.minimum(new, new[new])
+        if np.array_equal(new, label):
+            break
+        label = new
+    groups, inverse = np.unique(label, return_inverse=True)
+    out = np.zeros((len(groups), 5), np.int64)
+    x0 = np.full(len(groups), np.iinfo(np.int64).max)
+    y0 = x0.copy()
+    xe = np.zeros(len(groups), np.int64)
+    ye = xe.copy()
+    np.minimum.at(x0, inverse, stats[:, 0])
+    np.minimum.at(y0, inverse, stats[:, 1])
+    np.maximum.at(xe, inverse, stats[:, 0] + stats[:, 2])
+    np.maximum.at(ye, inverse, stats[:, 1] + stats[:, 3])
+    np.add.at(out[:, 4], inverse, stats[:, 4])
+    out[:, 0], out[:, 1], out[:, 2], out[:, 3] = x0, y0, xe - x0, ye - y0
+    return out
 
-    def root(i):
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
 
-    for i, j in zip(*np.nonzero(np.triu(link))):
-        ri, rj = root(i), root(j)
-        if ri != rj:
-            parent[rj] = ri
-    roots = np.array([root(i) for i in range(n)])
-    out = []
-    for r in np.unique(roots):
-        g = stats[roots == r]
-        gx, gy = g[:, 0].min(), g[:, 1].min()
-        out.append([gx, gy, (g[:, 0] + g[:, 2]).max() - gx, (g[:, 1] + g[:, 3]).max() - gy, g[:, 4].sum()])
-    return np.array(out, np.int64)
-
-
-def _split_wide(box, mask: np.ndarray, params: SegmentParams) -> list:
-    """Split a box holding touching digits at the columns with the least ink."""
+def split_touching(box, mask: np.ndarray) -> list:
+    """Cut a wide box into round(w / 0.7h) pieces at the columns with the least ink."""
     x, y, w, h = box
     k = int(round(w / (0.7 * h)))
     if k < 2:
         return [box]
-    profile = (mask[y:y + h, x:x + w] > 0).sum(axis=0).astype(np.float32)
+    profile = np.count_nonzero(mask[y:y + h, x:x + w], axis=0)
     cuts, start = [], 0
     for i in range(1, k):
         centre = int(w * i / k)
@@ -104,8 +130,46 @@ def _split_wide(box, mask: np.ndarray, params: SegmentParams) -> list:
     return [(x + a, y, b - a, h) for a, b in zip(edges[:-1], edges[1:]) if b - a > 1]
 
 
+def _candidates(mask: np.ndarray, params: SegmentParams, min_h: float, max_h: float) -> np.ndarray:
+    """Rows x, y, w, h, area of digit-like (merged) components of one mask."""
+    _, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    stats = stats[1:].astype(np.int64)
+    # Parts worth merging: not specks, not page-sized.
+    keep = (stats[:, 4] >= 6) & (stats[:, 3] >= 2) & (stats[:, 3] <= max_h) & (stats[:, 2] <= max_h * params.max_aspect)
+    parts = stats[keep]
+    if len(parts) > params.max_parts:
+        parts = parts[np.argsort(-parts[:, 4], kind="stable")[:params.max_parts]]
+    merged = _merge_broken(parts)
+    x, y, w, h, area = (merged[:, i] for i in range(5))
+    fill = area / np.maximum(w * h, 1)
+    thin = w * 2.5 < h  # a '1' can be a solid bar
+    ok = ((h >= min_h) & (h <= max_h) & (w <= params.max_aspect * h) & (w * 25 >= h) & (w >= 2)
+          & (fill >= params.min_fill) & ((fill <= params.max_fill) | thin))
+    merged = merged[ok]
+    # A thin tall stroke is a '1' only with a digit of about its height beside it on its
+    # line; alone it is a line (a grid, a frame, the edge of something).
+    thin = merged[:, 2] * 4 < merged[:, 3]
+    if thin.any():
+        merged = merged[~thin | _has_digit_beside(merged, thin)]
+    return merged
+
+
+def _has_digit_beside(boxes: np.ndarray, thin: np.ndarray) -> np.ndarray:
+    x, y, w, h = (boxes[:, i].astype(np.float32) for i in range(4))
+    cy = y + h / 2
+    near = ((np.abs(cy[None, :] - cy[:, None]) < 0.3 * h[:, None])
+            & (np.abs(x[None, :] + w[None, :] / 2 - x[:, None] - w[:, None] / 2) < 2.5 * h[:, None])
+            & (h[None, :] >= 0.6 * h[:, None]) & (h[None, :] <= 1.6 * h[:, None]) & ~thin[None, :])
+    return near.any(axis=1)
+    return merged
+
+
 def segment(image: np.ndarray, params: SegmentParams = SegmentParams()) -> tuple[Digits, np.ndarray]:
-    """Frame -> (digit candidates, the binary ink mask for the debug view)."""
+    """Frame -> (digit candidates, the binary ink mask for the debug view).
+
+    A wide component that may be several touching digits is returned whole *and* as its
+    pieces (the pieces' `parent` is the whole one's index); the classifier decides which
+    reading is better (edge.pipeline.resolve_splits)."""
     gray = as_gray_u8(image)
     full = np.zeros(gray.shape, np.uint8)
     ox = oy = 0
@@ -116,36 +180,39 @@ def segment(image: np.ndarray, params: SegmentParams = SegmentParams()) -> tuple
     debug = full[oy:oy + gray.shape[0], ox:ox + gray.shape[1]]
     if gray.shape[0] < params.min_height or gray.shape[1] < 2:
         return Digits(), full
-    max_h = max(params.min_height, params.max_height * gray.shape[0])
-    boxes, polarity = [], []
-    for dark, mask in ink_masks(gray, params).items():
-        debug |= mask
-        n, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
-        stats = stats[1:]
-        # Parts worth merging: not specks, not page-sized.
-        keep = (stats[:, 4] >= 4) & (stats[:, 3] <= max_h) & (stats[:, 2] <= max_h * params.max_aspect)
-        parts = stats[keep]
-        if len(parts) > params.max_parts:
-            parts = parts[np.argsort(-parts[:, 4])[:params.max_parts]]
-        merged = _merge_broken(parts)
-        x, y, w, h, area = (merged[:, i] for i in range(5))
-        fill = area / np.maximum(w * h, 1)
-        ok = ((h >= params.min_height) & (h <= max_h) & (w <= params.max_aspect * h)
-              & (fill >= params.min_fill) & (w * 25 >= h) & (w >= 2)
-              & ((fill <= params.max_fill) | (w < 0.4 * h)))  # a '1' can be a solid bar
-        for row in merged[ok]:
+    scale = max(1, -(-gray.shape[1] // params.max_width))  # analyse at 1/scale size
+    small = cv2.resize(gray, (gray.shape[1] // scale, gray.shape[0] // scale),
+                       interpolation=cv2.INTER_AREA) if scale > 1 else gray
+    min_h = params.min_height / scale
+    max_h = max(min_h, params.max_height * small.shape[0])
+    wholes, pieces = [], []  # (x, y, w, h, dark)
+    for dark, mask in ink_masks(small, params).items():
+        if scale > 1:
+            debug |= cv2.resize(mask, debug.shape[::-1], interpolation=cv2.INTER_NEAREST)
+        else:
+            debug |= mask
+        for row in _candidates(mask, params, min_h, max_h):
             box = tuple(int(v) for v in row[:4])
-            pieces = _split_wide(box, mask, params) if box[2] > params.max_single_aspect * box[3] else [box]
-            boxes.extend(pieces)
-            polarity.extend([dark] * len(pieces))
-    if not boxes:
+            wholes.append((*box, dark))
+            if box[2] > params.max_single_aspect * box[3]:
+                parts = split_touching(box, mask)
+                if len(parts) > 1:
+                    pieces.append((len(wholes) - 1, parts))
+    if not wholes:
         return Digits(), full
-    boxes = np.array(boxes, np.int32)
-    order = np.argsort(-(boxes[:, 2] * boxes[:, 3]), kind="stable")[:params.max_regions]
-    boxes, polarity = boxes[order], np.array(polarity, bool)[order]
+    area = np.array([w * h for _, _, w, h, _ in wholes])
+    order = np.argsort(-area, kind="stable")[:params.max_regions]
+    new_index = {int(old): i for i, old in enumerate(order)}
+    rows = [wholes[i] for i in order]
+    parent = [-1] * len(rows)
+    for whole, parts in pieces:
+        if whole in new_index and len(rows) + len(parts) <= params.max_regions:
+            rows += [(*p, wholes[whole][4]) for p in parts]
+            parent += [new_index[whole]] * len(parts)
+    boxes = np.array([r[:4] for r in rows], np.int32) * scale
     boxes[:, 0] += ox
     boxes[:, 1] += oy
-    return Digits(boxes, polarity), full
+    return Digits(boxes, np.array([r[4] for r in rows], bool), parent=np.array(parent, np.int32)), full
 
 
 def crops_for(gray: np.ndarray, digits: Digits, margin: float = 0.15) -> list[np.ndarray]:

@@ -24,11 +24,13 @@ class Digits:
     """N digit candidates as numpy columns (like supervision's Detections).
 
     boxes are [x, y, w, h] in frame pixels; labels are 0-9, or -1 while unclassified or
-    when rejected as not a digit."""
+    when rejected as not a digit; parent is -1, or for a piece cut from a wide candidate
+    (maybe touching digits) the index of that candidate."""
     boxes: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.int32))
     dark_ink: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
     labels: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int16))
     confidence: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
+    parent: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
 
     def __post_init__(self):
         n = len(self.boxes)
@@ -37,13 +39,15 @@ class Digits:
         self.labels = np.asarray(self.labels, np.int16).reshape(n) if len(self.labels) else np.full(n, -1, np.int16)
         self.confidence = (np.asarray(self.confidence, np.float32).reshape(n) if len(self.confidence)
                            else np.zeros(n, np.float32))
+        self.parent = np.asarray(self.parent, np.int32).reshape(n) if len(self.parent) else np.full(n, -1, np.int32)
 
     def __len__(self) -> int:
         return len(self.boxes)
 
     def take(self, index) -> "Digits":
         """The subset at `index` (a boolean mask or integer positions)."""
-        return Digits(self.boxes[index], self.dark_ink[index], self.labels[index], self.confidence[index])
+        return Digits(self.boxes[index], self.dark_ink[index], self.labels[index], self.confidence[index],
+                      self.parent[index])
 
 
 @dataclass

@@ -40,13 +40,22 @@ def test_uneven_light_and_noise():
 
 def test_broken_strokes_are_merged():
     page = np.full((200, 200), 230, np.uint8)
-    # a seven-segment "1": two vertical bars with a gap; and an "8"-like stack of parts
+    # a seven-segment "1" (two vertical bars with a gap) beside a "0" (four bars)
     cv2.rectangle(page, (40, 40), (48, 95), 20, -1)
     cv2.rectangle(page, (40, 101), (48, 156), 20, -1)
+    for x0, y0, x1, y1 in ((70, 40, 78, 95), (70, 101, 78, 156), (112, 40, 120, 95), (112, 101, 120, 156),
+                           (81, 36, 109, 43), (81, 153, 109, 160)):
+        cv2.rectangle(page, (x0, y0), (x1, y1), 20, -1)
     digits, _ = segment(page, SegmentParams(polarity="dark"))
-    assert len(digits) == 1
-    x, y, w, h = digits.boxes[0]
-    assert (x, y) == (40, 40) and h == 117
+    boxes = sorted(map(tuple, digits.boxes))
+    assert boxes == [(40, 40, 9, 117), (70, 36, 51, 125)]
+
+
+def test_a_lone_line_is_not_a_one():
+    page = np.full((300, 300), 230, np.uint8)
+    cv2.line(page, (150, 20), (150, 260), 20, 3)  # a rule, a frame, the edge of a box
+    digits, _ = segment(page, SegmentParams(polarity="dark"))
+    assert len(digits) == 0
 
 
 def test_touching_digits_are_split():

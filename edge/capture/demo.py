@@ -84,10 +84,12 @@ class DemoSource(FrameSource):
         self.width, self.height, self.fps, self.total = width or 640, height or 480, fps, frames
         self.sheet = render_sheet(seed)
         rng = np.random.default_rng(seed)
-        self._noise = rng.normal(0, 3, (self.height + 64, self.width + 64)).astype(np.int16)
-        gx = np.linspace(-1, 1, self.width, dtype=np.float32)[None, :]
-        gy = np.linspace(-1, 1, self.height, dtype=np.float32)[:, None]
-        self._gx, self._gy = gx, gy
+        noise = rng.normal(0, 3, (self.height + 64, self.width + 64, 1))
+        self._noise_up = np.repeat(np.clip(noise, 0, 255), 3, axis=2).astype(np.uint8)
+        self._noise_down = np.repeat(np.clip(-noise, 0, 255), 3, axis=2).astype(np.uint8)
+        # the light is smooth: computed on a coarse grid, then scaled up
+        self._gx = np.linspace(-1, 1, 32, dtype=np.float32)[None, :]
+        self._gy = np.linspace(-1, 1, 24, dtype=np.float32)[:, None]
 
     def render(self, index: int) -> np.ndarray:
         t = index / 30.0
@@ -108,10 +110,11 @@ class DemoSource(FrameSource):
                                     borderMode=cv2.BORDER_CONSTANT, borderValue=(70, 80, 95))
         # Light from one side that slowly swings across, plus sensor noise.
         light = 0.85 + 0.2 * (math.sin(t * 0.3) * self._gx + 0.5 * math.cos(t * 0.45) * self._gy)
-        frame = (frame * light[..., None]).astype(np.int16)
+        light = cv2.resize(light, (w, h), interpolation=cv2.INTER_LINEAR)
+        frame = cv2.multiply(frame, cv2.merge([light] * 3), dtype=cv2.CV_8U)
         oy, ox = index % 64, (index * 7) % 64
-        frame += self._noise[oy:oy + h, ox:ox + w, None]
-        return np.clip(frame, 0, 255).astype(np.uint8)
+        frame = cv2.add(frame, self._noise_up[oy:oy + h, ox:ox + w])
+        return cv2.subtract(frame, self._noise_down[oy:oy + h, ox:ox + w])
 
     def __iter__(self):
         pacer = Pacer(self.fps)

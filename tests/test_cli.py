@@ -1,0 +1,135 @@
+"""The app end to end, in a subprocess with no display, as a user runs it."""
+import json
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+from edge.capture.demo import TRUTH
+from tests.conftest import ROOT, run_app
+from tests.pages import render_page
+
+RECORD_KEYS = {"source", "frame", "t", "latency_ms", "numbers"}
+NUMBER_KEYS = {"text", "confidence", "box", "stable", "digits"}
+DIGIT_KEYS = {"digit", "confidence", "box"}
+
+
+def check_record(rec):
+    assert set(rec) == RECORD_KEYS
+    assert isinstance(rec["source"], str) and isinstance(rec["frame"], int)
+    assert isinstance(rec["t"], float) and isinstance(rec["latency_ms"], float)
+    for n in rec["numbers"]:
+        assert set(n) == NUMBER_KEYS
+        assert isinstance(n["text"], str) and n["text"].isdigit()
+        assert 0 <= n["confidence"] <= 1 and isinstance(n["stable"], bool)
+        assert len(n["box"]) == 4 and all(isinstance(v, int) for v in n["box"])
+        assert len(n["digits"]) == len(n["text"])
+        for d in n["digits"]:
+            assert set(d) == DIGIT_KEYS and 0 <= d["digit"] <= 9 and len(d["box"]) == 4
+
+
+def lines_of(text):
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def test_help():
+    r = run_app("--help")
+    assert r.returncode == 0
+    for option in ("--source", "--json", "--save-video", "--max-frames", "--no-display", "--roi"):
+        assert option in r.stdout
+
+
+@pytest.mark.parametrize("args", [
+    ["--max-frames", "-1"], ["--max-frames", "x"], ["--roi", "1,2,3"], ["--roi", "0,0,-5,10"],
+    ["--threads", "0"], ["--polarity", "sideways"], ["--width", "-640"], ["--threshold", "2"], ["--bogus"],
+])
+def test_argument_errors_are_one_line_and_status_2(args):
+    r = run_app(*args)
+    assert r.returncode == 2
+    assert r.stderr.count("\n") == 1 and r.stderr.startswith("edge-digits: error:")
+    assert "Traceback" not in r.stderr
+
+
+def test_runtime_never_imports_tensorflow():
+    code = ("import sys, edge, edge.pipeline, edge.capture, edge.infer, edge.bench, main;"
+            "from edge.infer import DigitClassifier; DigitClassifier();"
+            "assert 'tensorflow' not in sys.modules, 'tensorflow imported'")
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+
+
+def test_demo_headless_reads_its_numbers(tmp_path):
+    out = tmp_path / "readings.jsonl"
+    r = run_app("--source", "demo", "--fps", "0", "--max-frames", "40", "--json", out)
+    assert r.returncode == 0, r.stderr
+    assert "headless" in r.stderr
+    records = lines_of(out.read_text())
+    assert [rec["frame"] for rec in records] == list(range(40))
+    for rec in records:
+        check_record(rec)
+        assert rec["source"] == "demo"
+    for text in TRUTH:
+        hits = sum(any(n["text"] == text for n in rec["numbers"]) for rec in records)
+        assert hits >= 30, f"{text} read in only {hits} of 40 frames"
+    stable = {n["text"] for rec in records[10:] for n in rec["numbers"] if n["stable"]}
+    assert set(TRUTH) <= stable
+
+
+def test_folder_of_images_one_frame_each(tmp_path):
+    pages = {"a.png": [("2024", 60, 200, 70)], "b.png": [("315", 100, 150, 60), ("86", 100, 350, 80)],
+             "c.jpg": [("7", 300, 300, 90)]}
+    for name, numbers in pages.items():
+        page, _ = render_page(numbers)
+        cv2.imwrite(str(tmp_path / name), page)
+    (tmp_path / "notes.txt").write_text("not an image")
+    r = run_app("--source", tmp_path, "--json", "-", "-q")
+    assert r.returncode == 0, r.stderr
+    records = lines_of(r.stdout)
+    assert [rec["source"] for rec in records] == [str(tmp_path / n) for n in sorted(pages)]
+    for rec, numbers in zip(records, (pages[n] for n in sorted(pages))):
+        check_record(rec)
+        assert [n["text"] for n in rec["numbers"]] == [text for text, *_ in numbers]
+
+
+def test_light_on_dark_and_16_bit_images(tmp_path):
+    page, _ = render_page([("509", 80, 240, 90)], dark_ink=False)
+    cv2.imwrite(str(tmp_path / "led.png"), page.astype(np.uint16) * 257)
+    r = run_app("--source", tmp_path / "led.png", "--json", "-", "-q")
+    assert r.returncode == 0, r.stderr
+    (rec,) = lines_of(r.stdout)
+    assert [n["text"] for n in rec["numbers"]] == ["509"]
+
+
+def test_annotated_video_is_written_and_readable(tmp_path):
+    video = tmp_path / "annotated.avi"
+    r = run_app("--source", "demo", "--fps", "0", "--max-frames", "15", "--save-video", video, "-q")
+    assert r.returncode == 0, r.stderr
+    cap = cv2.VideoCapture(str(video))
+    frames = []
+    while True:
+        ok, image = cap.read()
+        if not ok:
+            break
+        frames.append(image)
+    assert len(frames) == 15 and frames[0].shape == (480, 640, 3)
+    # ... and the video is a source too, with every frame read in order
+    r = run_app("--source", video, "--json", "-", "-q")
+    assert r.returncode == 0, r.stderr
+    assert [rec["frame"] for rec in lines_of(r.stdout)] == list(range(15))
+
+
+def test_console_script_is_installed():
+    from pathlib import Path
+
+    from tests.conftest import IN_CI
+    exe = Path(sys.executable).parent / "edge-digits"
+    if not exe.exists():
+        if IN_CI:
+            pytest.fail(f"{exe} missing: the README's install did not create the console script")
+        pytest.skip("package not installed (pip install -e .)")
+    r = subprocess.run([str(exe), "--source", "demo", "--max-frames", "2", "--fps", "0", "--json", "-", "-q"],
+                       capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin"})
+    assert r.returncode == 0, r.stderr
+    assert len(lines_of(r.stdout)) == 2

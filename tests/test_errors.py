@@ -1,0 +1,129 @@
+"""Bad sources, models and outputs: one line, status 2, no traceback, before the first frame."""
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from edge.infer.classifier import DEFAULT_MODEL
+from tests.conftest import run_app
+
+
+def assert_one_line_error(r, *words):
+    assert r.returncode == 2, (r.returncode, r.stderr)
+    errors = [line for line in r.stderr.splitlines() if "error:" in line]
+    assert len(errors) == 1, r.stderr
+    assert "Traceback" not in r.stderr
+    for w in words:
+        assert w in errors[0], errors[0]
+    return errors[0]
+
+
+@pytest.mark.parametrize("source,words", [
+    ("does/not/exist.mp4", ["no such file"]),
+    ("7", ["no camera"]),
+    ("/dev/video9", ["no camera"]),
+    ("rtsp://127.0.0.1:9/stream", ["cannot open stream"]),
+    ("http://127.0.0.1:9/video.mjpg", ["cannot open stream"]),
+])
+def test_bad_sources(source, words):
+    assert_one_line_error(run_app("--source", source, "--max-frames", "1", timeout=60), *words)
+
+
+def test_picam_without_picamera2():
+    r = run_app("--source", "picam", "--max-frames", "1")
+    assert_one_line_error(r, "python3-picamera2")
+
+
+def test_undecodable_video_and_image(tmp_path):
+    rng = np.random.default_rng(0)
+    (tmp_path / "broken.mp4").write_bytes(rng.integers(0, 255, 5000, dtype=np.uint8).tobytes())
+    (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"garbage" * 50)
+    (tmp_path / "empty").mkdir()
+    assert_one_line_error(run_app("--source", tmp_path / "broken.mp4"), "broken.mp4")
+    assert_one_line_error(run_app("--source", tmp_path / "broken.png"), "cannot decode")
+    assert_one_line_error(run_app("--source", tmp_path / "empty"), "no images")
+
+
+def model_copy(tmp_path, mutate_model=None, mutate_meta=None):
+    model, meta = tmp_path / "m.tflite", tmp_path / "m.json"
+    data = DEFAULT_MODEL.read_bytes()
+    model.write_bytes(mutate_model(data) if mutate_model else data)
+    metadata = json.loads(DEFAULT_MODEL.with_suffix(".json").read_text())
+    if mutate_meta:
+        mutate_meta(metadata)
+    meta.write_text(json.dumps(metadata))
+    return model
+
+
+def _drop_class(m):
+    m["classes"] = m["classes"][:10] + ["x", "y"]
+
+
+def _wrong_scale(m):
+    m["output"]["scale"] = 0.5
+
+
+@pytest.mark.parametrize("make,words", [
+    (lambda p: p / "missing.tflite", ["not found"]),
+    (lambda p: model_copy(p, lambda d: d[: len(d) // 3]), ["cannot load"]),
+    (lambda p: model_copy(p, lambda d: b"not a model at all" * 10), ["not a TFLite model"]),
+    (lambda p: model_copy(p, lambda d: d[:4] + b"XXXX" + d[8:]), ["not a TFLite model"]),
+    (lambda p: model_copy(p, mutate_meta=_drop_class), ["classes"]),
+    (lambda p: model_copy(p, mutate_meta=_wrong_scale), ["scale", "re-export"]),
+])
+def test_bad_models(tmp_path, make, words):
+    r = run_app("--source", "demo", "--max-frames", "1", "--model", make(tmp_path))
+    assert_one_line_error(r, *words)
+
+
+def test_missing_or_broken_metadata(tmp_path):
+    model = tmp_path / "m.tflite"
+    shutil.copy(DEFAULT_MODEL, model)
+    assert_one_line_error(run_app("--source", "demo", "--model", model), "metadata", "not found")
+    model.with_suffix(".json").write_text("{not json")
+    assert_one_line_error(run_app("--source", "demo", "--model", model), "metadata", "invalid")
+
+
+def test_wrong_shape_model(tmp_path):
+    tf = pytest.importorskip("tensorflow")
+    keras = pytest.importorskip("keras")
+    inputs = keras.Input((32, 32, 1))
+    model = keras.Model(inputs, keras.layers.Dense(11)(keras.layers.Flatten()(inputs)))
+    path = tmp_path / "other.tflite"
+    path.write_bytes(tf.lite.TFLiteConverter.from_keras_model(model).convert())
+    shutil.copy(DEFAULT_MODEL.with_suffix(".json"), path.with_suffix(".json"))
+    assert_one_line_error(run_app("--source", "demo", "--model", path), "uint8 [28, 28, 1]")
+
+
+def test_unusable_outputs(tmp_path):
+    assert_one_line_error(run_app("--source", "demo", "--json", tmp_path / "no" / "such" / "dir.jsonl"),
+                          "does not exist")
+    assert_one_line_error(run_app("--source", "demo", "--json", tmp_path), "folder")
+    assert_one_line_error(run_app("--source", "demo", "--save-video", tmp_path / "v.gif"), "use one of")
+    existing = tmp_path / "old.avi"
+    existing.write_bytes(b"precious")
+    assert_one_line_error(run_app("--source", "demo", "--save-video", existing), "exists", "--overwrite")
+    assert existing.read_bytes() == b"precious"
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        import os
+        if os.access(locked, os.W_OK):  # root ignores permissions
+            pytest.skip("running as root: permission checks do not apply")
+        assert_one_line_error(run_app("--source", "demo", "--json", locked / "r.jsonl"), "permission")
+    finally:
+        locked.chmod(0o700)
+
+
+def test_existing_json_log_is_appended_never_truncated(tmp_path):
+    log = tmp_path / "readings.jsonl"
+    log.write_text('{"frame": "an earlier run"}\n{"half a line')  # the earlier run died mid-line
+    r = run_app("--source", "demo", "--fps", "0", "--max-frames", "3", "--json", log, "-q")
+    assert r.returncode == 0, r.stderr
+    lines = log.read_text().splitlines()
+    assert lines[:2] == ['{"frame": "an earlier run"}', '{"half a line']
+    assert [json.loads(line)["frame"] for line in lines[2:]] == [0, 1, 2]
+    r = run_app("--source", "demo", "--fps", "0", "--max-frames", "1", "--json", log, "--overwrite", "-q")
+    assert [json.loads(line)["frame"] for line in log.read_text().splitlines()] == [0]

@@ -1,0 +1,70 @@
+"""The shipped model: loads with ai-edge-litert, metadata matches, accuracy holds."""
+import json
+
+import cv2
+import numpy as np
+
+from edge.infer import DigitClassifier
+from edge.infer.classifier import DEFAULT_MODEL
+from edge.normalize import normalize_crop
+
+
+def test_shipped_model_loads_with_litert_and_matches_its_metadata(classifier):
+    assert classifier.runtime == "ai-edge-litert"
+    meta = json.loads(DEFAULT_MODEL.with_suffix(".json").read_text())
+    assert meta["classes"] == [str(d) for d in range(10)] + ["not-a-digit"]
+    assert meta["reject_class"] == 10
+    it, inp, out = classifier._interpreter(1)
+    assert list(inp["shape"]) == [1, 28, 28, 1] and inp["dtype"] == np.uint8
+    assert list(out["shape"]) == [1, 11]
+    assert meta["input"]["scale"] == float(inp["quantization"][0])
+    assert meta["output"]["zero_point"] == int(out["quantization"][1])
+    assert DEFAULT_MODEL.stat().st_size <= 200 * 1024
+    assert meta["training"]["mix"]["clutter"] > 0 and "evaluation" in meta
+
+
+def test_mnist_test_accuracy(classifier, mnist):
+    x, y = mnist[2][:2000], mnist[3][:2000]
+    batch = np.stack([normalize_crop(im, False) for im in x])[..., None]
+    probs = classifier.probabilities(batch)
+    accuracy = (probs[:, :10].argmax(axis=1) == y).mean()
+    assert accuracy >= 0.993, accuracy
+
+
+def crop_of(text, dark_ink=True, size=(70, 50)):
+    h, w = size
+    img = np.full((h, w), 225 if dark_ink else 30, np.uint8)
+    scale = cv2.getFontScaleFromHeight(cv2.FONT_HERSHEY_DUPLEX, int(h * 0.65), 4)
+    cv2.putText(img, text, (w // 8, int(h * 0.82)), cv2.FONT_HERSHEY_DUPLEX, scale,
+                20 if dark_ink else 240, 4, cv2.LINE_AA)
+    return img
+
+
+def test_classify_api_reads_printed_digits_of_either_polarity(classifier):
+    crops = [crop_of(str(d), dark_ink=d % 2 == 0) for d in range(10)]
+    results = classifier.classify(crops)
+    assert [d for d, _ in results] == list(range(10))
+    assert all(0.5 <= c <= 1.0 for _, c in results)
+
+
+def test_classify_rejects_clutter_unless_told_not_to(classifier):
+    blank = np.full((40, 30), 128, np.uint8)
+    letters = [crop_of(ch) for ch in "AKX#"]
+    results = classifier.classify([blank] + letters)
+    assert sum(d is None for d, _ in results) >= 4
+    forced = classifier.classify([blank] + letters, allow_reject=False)
+    assert all(isinstance(d, int) and 0 <= d <= 9 for d, _ in forced)
+
+
+def test_batches_of_any_size_match_single_calls(classifier):
+    crops = [crop_of(str(i % 10)) for i in range(70)]  # more than one padded batch
+    together = classifier.classify(crops)
+    alone = [classifier.classify([c])[0] for c in crops[:5]]
+    assert [d for d, _ in together[:5]] == [d for d, _ in alone]
+    assert np.allclose([c for _, c in together[:5]], [c for _, c in alone], atol=1e-6)
+    assert classifier.classify([]) == []
+
+
+def test_threshold_override():
+    strict = DigitClassifier(threshold=1.0)
+    assert all(d is None or c >= 1.0 for d, c in strict.classify([crop_of("5")]))

@@ -1,0 +1,212 @@
+"""Faults and long runs: a camera that goes away and comes back, signals, hostile frames."""
+import json
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from edge.capture.base import SourceError, SourceLost
+from edge.capture.live import LiveSource
+from edge.normalize import normalize_crop
+from edge.segment import segment
+from edge.types import Frame
+from tests.conftest import ROOT
+
+
+class FlakyCamera:
+    """A device that delivers frames, then dies for a while (unplugged), then comes back."""
+
+    def __init__(self, world):
+        self.world = world
+
+    def read(self):
+        time.sleep(0.005)
+        if self.world["unplugged"]:
+            return False, None
+        self.world["served"] += 1
+        return True, np.full((48, 64, 3), self.world["served"] % 255, np.uint8)
+
+    def release(self):
+        self.world["released"] += 1
+
+
+def flaky_opener(world):
+    def open_device():
+        world["opens"] += 1
+        if world["unplugged"]:
+            raise SourceError("no camera")
+        return FlakyCamera(world)
+    return open_device
+
+
+def new_world():
+    return {"unplugged": False, "served": 0, "opens": 0, "released": 0}
+
+
+def test_live_source_survives_unplug_and_resumes(capsys):
+    world = new_world()
+    source = LiveSource(flaky_opener(world), "fake camera", backoff=(0.01, 0.05))
+    got, nones_while_lost = [], 0
+    deadline = time.monotonic() + 10
+    for frame in source:
+        if time.monotonic() > deadline:
+            break
+        if frame is None:
+            nones_while_lost += world["unplugged"]
+            continue
+        got.append(frame)
+        if len(got) == 5:
+            world["unplugged"] = True
+            threading.Timer(0.4, lambda: world.update(unplugged=False)).start()
+        if len(got) == 10:
+            break
+    source.close()
+    assert len(got) == 10
+    assert [f.index for f in got] == list(range(10))
+    assert nones_while_lost > 0  # the loop kept turning (window alive) while the camera was gone
+    assert world["opens"] >= 2  # it reconnected
+    err = capsys.readouterr().err
+    assert err.count("retrying") == 1 and err.count("back") == 1  # said once each
+
+
+def test_live_source_keeps_only_the_newest_frame():
+    world = new_world()
+    source = LiveSource(flaky_opener(world), "fake camera")
+    it = iter(source)
+    first = next(f for f in it if f is not None)
+    time.sleep(0.3)  # a slow consumer: ~60 frames arrive meanwhile
+    second = next(f for f in it if f is not None)
+    source.close()
+    assert second.image[0, 0, 0] - first.image[0, 0, 0] > 20  # it skipped ahead, no backlog
+    assert second.index == first.index + 1
+
+
+def test_exit_on_source_loss_raises():
+    world = new_world()
+    source = LiveSource(flaky_opener(world), "fake camera", exit_on_loss=True, backoff=(0.01, 0.05))
+    with pytest.raises(SourceLost):
+        for i, frame in enumerate(source):
+            if frame is not None and frame.index == 3:
+                world["unplugged"] = True
+    source.close()
+
+
+def test_stalled_source_is_reported_as_lost():
+    class Frozen:
+        def read(self):
+            time.sleep(0.5)
+            return False, None
+
+        def release(self):
+            pass
+    calls = []
+
+    def opener():
+        calls.append(1)
+        if len(calls) > 1:
+            raise SourceError("gone")
+        return Frozen()
+    source = LiveSource(opener, "frozen", exit_on_loss=True, stall_seconds=0.2)
+    t0 = time.monotonic()
+    with pytest.raises(SourceLost):
+        for _ in source:
+            pass
+    source.close()
+    assert time.monotonic() - t0 < 3
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_signal_stops_within_a_second_with_every_line_and_the_video_intact(tmp_path, signum):
+    import cv2
+    log, video = tmp_path / "r.jsonl", tmp_path / "v.avi"
+    proc = subprocess.Popen([sys.executable, str(ROOT / "main.py"), "--source", "demo", "--fps", "15",
+                             "--json", str(log), "--save-video", str(video), "--no-display", "-q"],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while (not log.exists() or log.read_text().count("\n") < 10) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    sent = time.monotonic()
+    proc.send_signal(signum)
+    proc.wait(timeout=10)
+    assert time.monotonic() - sent < 1.0
+    assert proc.returncode == 0, proc.stderr.read()
+    text = log.read_text()
+    assert text.endswith("\n")
+    frames = [json.loads(line)["frame"] for line in text.splitlines()]
+    assert frames == list(range(len(frames))) and len(frames) >= 10
+    cap = cv2.VideoCapture(str(video))
+    n = 0
+    while cap.read()[0]:
+        n += 1
+    assert n == len(frames)  # finalized: every processed frame is in the video
+
+
+# -- hostile frames ----------------------------------------------------------
+
+DTYPES = st.sampled_from([np.uint8, np.uint16, np.float32, np.bool_])
+
+
+@st.composite
+def frames(draw):
+    dtype = draw(DTYPES)
+    h = draw(st.integers(0, 300))
+    w = draw(st.integers(0, 300))
+    channels = draw(st.sampled_from([None, 1, 3, 4]))
+    shape = (h, w) if channels is None else (h, w, channels)
+    kind = draw(st.sampled_from(["random", "constant", "noise"]))
+    if kind == "constant":
+        value = draw(st.sampled_from([0, 1, 255, 65535, 0.5, np.nan]))
+        return np.full(shape, value).astype(dtype)
+    if kind == "noise":
+        rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+        return (rng.random(shape) * (65535 if dtype == np.uint16 else 255 if dtype == np.uint8 else 1)).astype(dtype)
+    return draw(hnp.arrays(dtype, shape, elements=None if dtype != np.float32 else
+                           st.floats(-10, 1000, allow_nan=True, width=32)))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(frames())
+def test_normalize_never_raises(image):
+    out = normalize_crop(image if image.ndim == 2 or image.shape[-1] in (1, 3, 4) else image[..., 0])
+    assert out.shape == (28, 28) and out.dtype == np.uint8
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(frames())
+def test_segment_never_raises(image):
+    digits, mask = segment(image)
+    assert mask.shape == image.shape[:2]
+    assert len(digits) <= 64
+
+
+@pytest.fixture(scope="module")
+def reader():
+    from edge.pipeline import DigitReader
+    return DigitReader()
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                                                   HealthCheck.function_scoped_fixture])
+@given(frames())
+def test_whole_frame_step_never_raises(reader, image):
+    result = reader.process(Frame(image, 0, 0.0, "hypothesis"))
+    assert all(n.text.isdigit() for n in result.numbers)
+
+
+def test_huge_and_speckled_frames_finish(reader):
+    rng = np.random.default_rng(0)
+    specks = np.full((720, 1280), 230, np.uint8)
+    ys, xs = rng.integers(0, 720, 20000), rng.integers(0, 1280, 20000)
+    specks[ys, xs] = 0  # thousands of one-pixel specks
+    blobs = np.where(rng.random((180, 320)) > 0.6, 0, 230).astype(np.uint8)
+    blobs = np.kron(blobs, np.ones((4, 4), np.uint8))  # thousands of digit-sized blobs
+    for image in (specks, blobs, np.zeros((4000, 6000, 3), np.uint8)):
+        result = reader.process(Frame(image, 0, 0.0, "stress"))
+        assert len(result.digits) <= 64

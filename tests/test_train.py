@@ -1,0 +1,55 @@
+"""The training code on a tiny subset: train, export to int8, the interpreter agrees."""
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from tests.conftest import ROOT, need
+
+tf = pytest.importorskip("tensorflow", reason="the train extra is not installed")
+
+
+def test_tiny_training_run_exports_an_agreeing_int8_model(tmp_path, mnist, data_root):
+    need(data_root / "orand-car-a-train", "orand-car-a-train")
+    from convert.datasets import MixSizes, training_mix
+    from convert.export import to_int8_tflite, write_metadata
+    from convert.train import train
+    from edge.infer import DigitClassifier
+    from edge.normalize import normalize_crop
+
+    x, y, counts = training_mix(MixSizes().scaled(0.01), seed=1, mnist=mnist, log=lambda m: None)
+    assert set(counts) == {"mnist", "mnist-camera", "printed", "segments", "clutter", "orand"}
+    assert set(np.unique(y)) == set(range(11)) and x.shape[1:] == (28, 28) and x.dtype == np.uint8
+    model, history = train(x, y, epochs=2, batch=64, verbose=0)
+    assert history["accuracy"][-1] > 0.6  # it learned something in two epochs
+    path = tmp_path / "tiny.tflite"
+    path.write_bytes(to_int8_tflite(model, x[:200]))
+    write_metadata(path, path.read_bytes(), {"mix": counts})
+    samples = np.stack([normalize_crop(im, False) for im in mnist[2][:300]])[..., None]
+    keras_top = model.predict(samples.astype(np.float32), verbose=0).argmax(axis=1)
+    int8_top = DigitClassifier(path).probabilities(samples).argmax(axis=1)
+    assert (keras_top == int8_top).mean() >= 0.98
+
+
+def test_same_seed_same_mix(mnist):
+    from convert.datasets import synthetic
+    a = synthetic("printed", 50, seed=3)
+    b = synthetic("printed", 50, seed=3)
+    c = synthetic("clutter", 50, seed=4)
+    assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+    assert (c[1] == 10).all() and not np.array_equal(a[0], c[0])
+
+
+@pytest.mark.parametrize("module", ["convert.train", "convert.evaluate"])
+def test_missing_or_corrupt_mnist_is_one_clear_line(tmp_path, module):
+    corrupt = tmp_path / "mnist.npz"
+    corrupt.write_bytes(b"PK\x03\x04 this is not a zip file")
+    for path, words in ((tmp_path / "nowhere.npz", "not found"), (corrupt, "unreadable")):
+        args = ["--mnist", str(path)] if module == "convert.train" else ["--mnist", str(path), "--limit", "10"]
+        r = subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT, capture_output=True, text=True,
+                           timeout=300)
+        assert r.returncode == 2, r.stderr[-2000:]
+        errors = [line for line in r.stderr.splitlines() if "error:" in line]
+        assert len(errors) == 1 and words in errors[0] and "Traceback" not in r.stderr
+        assert str(path) in errors[0]
