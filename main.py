@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-PROG = "edge-digits"
+from edge import PROG
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -88,30 +88,36 @@ def build_parser() -> argparse.ArgumentParser:
 
 class StopFlag:
     """SIGINT/SIGTERM end the loop at the next frame boundary (so every JSON line is whole
-    and the video is finalized); a second signal stops at once."""
+    and the video is finalized); a second signal stops at once, except during clean-up."""
 
     def __init__(self):
         self.raised = False
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, self._handle)
+        self._previous = {sig: signal.signal(sig, self._handle) for sig in (signal.SIGINT, signal.SIGTERM)}
 
     def _handle(self, signum, _frame):
         if self.raised:
             raise KeyboardInterrupt
         self.raised = True
 
+    def ignore(self):
+        for sig in self._previous:
+            signal.signal(sig, signal.SIG_IGN)
+
+    def restore(self):
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
 
 def run(args) -> int:
     # Imported here so that --help and argument errors answer instantly.
-    import json
+    import contextlib
 
     import cv2
 
-    from edge.capture import SourceLost, open_source
+    from edge.capture import open_source
     from edge.display import Window, display_unavailable_reason
-    from edge.draw import draw_result
     from edge.infer import DigitClassifier
-    from edge.output import JsonLinesWriter, VideoSink, reading_record
+    from edge.output import JsonLinesWriter, VideoSink
     from edge.pipeline import DigitReader
     from edge.segment import SegmentParams
 
@@ -119,28 +125,52 @@ def run(args) -> int:
         if not args.quiet:
             print(f"{PROG}: {message}", file=sys.stderr, flush=True)
 
+    if hasattr(cv2, "setLogLevel"):
+        cv2.setLogLevel(2)  # errors only: the app reports problems itself, in one line
     stop = StopFlag()
-    # Everything that can fail on bad input fails here, before the first frame.
-    video = VideoSink(args.save_video, args.fps, args.overwrite) if args.save_video else None
-    classifier = DigitClassifier(args.model, num_threads=args.threads, threshold=args.threshold)
-    params = SegmentParams(min_height=args.min_height, max_regions=args.max_regions,
-                           polarity=args.polarity, roi=args.roi)
-    reader = DigitReader(classifier, params)
-    source = open_source(args.source, args.width, args.height, args.fps, args.exit_on_source_loss)
-    log = JsonLinesWriter(args.json, args.overwrite) if args.json else None
-    window = None
-    if not args.no_display:
-        why_not = display_unavailable_reason()
-        if why_not:
-            say(f"{why_not}: running headless")
-        else:
-            window = Window()
-    print_events = window is None and args.json != "-" and not args.quiet
-    say(f"reading {source.name} with {classifier.runtime}; "
-        + ("q quits" if window else "Ctrl-C stops"))
+    try:
+        with contextlib.ExitStack() as opened:  # closed in reverse: window, outputs, then the source
+            # Everything that can fail on bad input fails here, before the first frame.
+            video = VideoSink(args.save_video, args.fps, args.overwrite) if args.save_video else None
+            classifier = DigitClassifier(args.model, num_threads=args.threads, threshold=args.threshold)
+            params = SegmentParams(min_height=args.min_height, max_regions=args.max_regions,
+                                   polarity=args.polarity, roi=args.roi)
+            reader = DigitReader(classifier, params)
+            source = open_source(args.source, args.width, args.height, args.fps, args.exit_on_source_loss)
+            opened.callback(source.close)
+            if video:
+                video.fps = source.fps or args.fps
+                opened.callback(video.close)
+            log = JsonLinesWriter(args.json, args.overwrite) if args.json else None
+            if log:
+                opened.callback(log.close)
+            window = None
+            if not args.no_display:
+                why_not = display_unavailable_reason()
+                try:
+                    window = None if why_not else Window()
+                except cv2.error as e:
+                    why_not = f"cannot open a window ({str(e).strip().splitlines()[-1]})"
+                if why_not:
+                    say(f"{why_not}: running headless")
+                else:
+                    opened.callback(window.close)
+            opened.callback(stop.ignore)  # runs first: a second Ctrl-C cannot cut clean-up short
+            say(f"reading {source.name} with {classifier.runtime}; " + ("q quits" if window else "Ctrl-C stops"))
+            return read_loop(args, source, reader, log, video, window, stop, say)
+    finally:
+        stop.restore()
 
-    count, fps, last, paused, debug, status = 0, 0.0, time.perf_counter(), False, False, 0
-    result = None
+
+def read_loop(args, source, reader, log, video, window, stop, say) -> int:
+    """Frames -> readings -> outputs, until the source ends, --max-frames, q or a signal."""
+    from edge.capture import SourceLost
+    from edge.display import KEY_QUIT
+    from edge.draw import draw_result
+
+    print_events = window is None and args.json != "-" and not args.quiet
+    progress = window is None and source.total and not args.quiet and sys.stderr.isatty()
+    count, fps, last, paused, debug, status, result = 0, 0.0, time.perf_counter(), False, False, 0, None
     try:
         for frame in source:
             if stop.raised:
@@ -155,30 +185,31 @@ def run(args) -> int:
                     log.write(result)
                 if print_events:
                     for number in result.events:
-                        print(f"{frame.source} frame {frame.index}: {number.text} "
-                              f"({number.confidence:.2f})", flush=True)
-                annotated = draw_result(result, fps) if (video or window) else None
+                        print(f"{frame.source} frame {frame.index}: {number.text} ({number.confidence:.2f})", flush=True)
+                if progress and (count % 10 == 0 or count == source.total):
+                    print(f"\r{count}/{source.total} frames ({100 * count // source.total}%) {fps:5.1f} FPS",
+                          end="", file=sys.stderr, flush=True)
+                annotated = draw_result(result, fps) if (video or window is not None) else None
                 if video:
                     video.write(annotated)
             if window is not None:
                 if frame is not None:
-                    window.show(draw_result(result, fps, debug) if debug else annotated)
+                    window.show(draw_result(result, fps, True) if debug else annotated)
                 key = window.key(1)
-                while True:
-                    if key in (ord("q"), ord("Q"), 27):
+                waiting = frame is not None and source.still  # a picture stays up until a key
+                while not stop.raised:
+                    if key in KEY_QUIT:
                         stop.raised = True
-                    elif key == ord("d"):
+                    elif key == ord("d") and result is not None:
                         debug = not debug
+                        window.show(draw_result(result, fps, debug))
                     elif key == ord("s") and result is not None:
-                        folder = Path(args.snapshot_dir)
-                        folder.mkdir(parents=True, exist_ok=True)
-                        stem = folder / f"snapshot-{time.strftime('%Y%m%d-%H%M%S')}-{result.frame.index}"
-                        cv2.imwrite(str(stem.with_suffix(".png")), draw_result(result, fps, debug))
-                        stem.with_suffix(".json").write_text(json.dumps(reading_record(result)) + "\n")
-                        say(f"saved {stem}.png and .json")
+                        save_snapshot(args.snapshot_dir, result, draw_result(result, fps, debug), say)
                     elif key == ord(" "):
                         paused = not paused
-                    if not paused or stop.raised:
+                    elif key >= 0:
+                        waiting = False  # any other key: the next picture
+                    if stop.raised or not (paused or waiting):
                         break
                     key = window.key(50)
             if stop.raised or (args.max_frames and count >= args.max_frames):
@@ -187,15 +218,29 @@ def run(args) -> int:
         say(f"error: {e}")
         status = 1
     finally:
-        source.close()
-        if log:
-            log.close()
-        if video:
-            video.close()
-        if window is not None:
-            window.close()
+        if progress:
+            print(file=sys.stderr)
     say(f"processed {count} frames" + (f"; video saved to {args.save_video}" if video and video.frames else ""))
     return status
+
+
+def save_snapshot(folder, result, image, say):
+    import json
+
+    import cv2
+
+    from edge.output import reading_record
+
+    stem = Path(folder) / f"snapshot-{time.strftime('%Y%m%d-%H%M%S')}-{result.frame.index}"
+    try:
+        stem.parent.mkdir(parents=True, exist_ok=True)
+        if not cv2.imwrite(str(stem.with_suffix(".png")), image):
+            raise OSError("the image could not be written")
+        stem.with_suffix(".json").write_text(json.dumps(reading_record(result)) + "\n")
+    except OSError as e:
+        say(f"snapshot not saved to {folder}: {e.strerror or e}")
+        return
+    say(f"saved {stem}.png and .json")
 
 
 def main(argv=None) -> int:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import sys
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -152,7 +153,7 @@ def synthetic(kind: str, n: int, seed: int, mnist_images=None, mnist_labels=None
     global _MNIST
     _MNIST = (mnist_images, mnist_labels)
     workers = min(len(chunks), os.cpu_count() or 1)
-    if workers > 1:
+    if workers > 1 and "tensorflow" not in sys.modules:  # forking a process that runs TF can hang
         import multiprocessing as mp
         with mp.get_context("fork").Pool(workers) as pool:
             parts = pool.map(_synthetic_chunk, chunks)
@@ -194,10 +195,10 @@ def _synthetic_chunk(args):
 @dataclass
 class MixSizes:
     mnist_camera: int = 60000
-    printed: int = 30000
+    printed: int = 45000
     segments: int = 12000
     clutter: int = 40000
-    orand_copies: int = 6
+    orand_copies: int = 8
     mnist_raw: int | None = None  # None: all of MNIST train as is
     mnist_raw_copies: int = 2  # MNIST as is counts twice (the random shift makes the copies differ)
 

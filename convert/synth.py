@@ -132,7 +132,7 @@ def printed_digit_ink(digit: int, rng: np.random.Generator) -> np.ndarray:
 def not_digit_ink(rng: np.random.Generator) -> np.ndarray:
     """Clutter the live app must reject: letters, symbols, lines, grid and box
     fragments, filled blobs, textures and empty patches."""
-    kind = rng.choice(["char", "char", "lines", "corner", "box", "blob", "texture", "blank"])
+    kind = rng.choice(["char", "char", "lines", "corner", "corner", "box", "blob", "texture", "blank"])
     if kind == "char":
         char = NOT_DIGIT_CHARS[rng.integers(len(NOT_DIGIT_CHARS))]
         fonts = font_paths()
@@ -152,11 +152,16 @@ def not_digit_ink(rng: np.random.Generator) -> np.ndarray:
             dx, dy = np.cos(angle) * size, np.sin(angle) * size
             cv2.line(canvas, (int(c[0] - dx), int(c[1] - dy)), (int(c[0] + dx), int(c[1] + dy)), 255, thick)
     elif kind == "corner":
-        # Grid fragments: L, T and + junctions of two roughly perpendicular lines.
+        # Grid fragments: corners (one of them a '7' to a naive model), T and + junctions,
+        # and a cell's three sides, in any of the four orientations.
         cx, cy = (rng.uniform(0.2, 0.8, 2) * size).astype(int)
-        shape = rng.integers(3)
-        cv2.line(canvas, (0 if shape else cx, cy), (size, cy), 255, thick)
+        shape = rng.integers(4)
+        cv2.line(canvas, (0 if shape in (1, 2) else cx, cy), (size, cy), 255, thick)
         cv2.line(canvas, (cx, 0 if shape == 2 else cy), (cx, size), 255, thick)
+        if shape == 3:  # three sides of a cell
+            x2 = int(min(size - 1, cx + rng.uniform(0.4, 0.9) * size))
+            cv2.line(canvas, (x2, cy), (x2, size), 255, thick)
+        canvas = np.ascontiguousarray(np.rot90(canvas, int(rng.integers(4))))
     elif kind == "box":
         w = int(size * rng.uniform(0.85, 1.0))
         h = int(w * rng.uniform(0.85, 1.15))
@@ -241,13 +246,13 @@ def photograph(ink: np.ndarray, rng: np.random.Generator, strength: float = 1.0,
     ink = cv2.resize(ink, size, interpolation=cv2.INTER_AREA if f < 1 else cv2.INTER_LINEAR)
     dark_ink = bool(rng.random() < 0.7)
     paper = rng.uniform(110, 250) if dark_ink else rng.uniform(0, 120)
-    contrast = rng.uniform(35, 230)
+    contrast = rng.uniform(25, 230)
     ink_level = max(0.0, paper - contrast) if dark_ink else min(255.0, paper + contrast)
     image = paper + (ink_level - paper) * np.clip(ink, 0, 1)
     hgt, wid = image.shape
     gx, gy = np.meshgrid(np.linspace(-1, 1, wid), np.linspace(-1, 1, hgt))
     image = image * (1 + rng.uniform(-0.12, 0.12) * gx + rng.uniform(-0.12, 0.12) * gy)
-    sigma = rng.uniform(0, 1.2) * max(hgt, 20) / 40
+    sigma = rng.uniform(0, 1.2 if rng.random() < 0.7 else 2.2) * max(hgt, 20) / 40  # out of focus
     if sigma > 0.3:
         image = cv2.GaussianBlur(image.astype(np.float32), (0, 0), sigma)
     image = image + rng.normal(0, rng.uniform(0, 10), image.shape)

@@ -1,6 +1,6 @@
 """Train the digit classifier (10 digits + "not a digit") on the camera-style mix.
 
-    python -m convert.train                  # full run, ~20 min on 2 cores
+    python -m convert.train                  # full run, ~25 min on 2 cores
     python -m convert.train --scale 0.05 --epochs 2 --out runs/tiny.keras   # smoke run
 """
 from __future__ import annotations
@@ -104,7 +104,7 @@ def plot_curves(history: dict, path: Path):
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m convert.train", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--epochs", type=int, default=15)
+    p.add_argument("--epochs", type=int, default=18)
     p.add_argument("--batch", type=int, default=128)
     p.add_argument("--scale", type=float, default=1.0, help="fraction of the full training mix")
     p.add_argument("--seed", type=int, default=0)

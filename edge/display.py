@@ -18,15 +18,21 @@ def display_unavailable_reason() -> str | None:
     return None
 
 
-KEY_QUIT = {ord("q"), ord("Q"), 27}
+KEY_QUIT = {ord("q"), ord("Q"), 27}  # q, Q, Esc
 
 
 class Window:
     def __init__(self, title: str = "edge-digits"):
         self.title = title
+        self.sized = False
         cv2.namedWindow(title, cv2.WINDOW_NORMAL | cv2.WINDOW_KEEPRATIO)
 
     def show(self, image):
+        if not self.sized:  # open at the frame's size (up to a laptop screen)
+            h, w = image.shape[:2]
+            f = min(1.0, 1280 / max(w, 1), 800 / max(h, 1))
+            cv2.resizeWindow(self.title, int(w * f), int(h * f))
+            self.sized = True
         cv2.imshow(self.title, image)
 
     def key(self, wait_ms: int = 1) -> int:

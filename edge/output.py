@@ -51,6 +51,13 @@ def check_writable(path: str, overwrite: bool, refuse_existing: bool):
         raise OutputError(f"cannot write {path}: permission denied")
     if refuse_existing and p.exists() and not overwrite:
         raise OutputError(f"{path} exists; choose another name or pass --overwrite")
+    if not p.exists():  # the surest test: create it (and remove it again)
+        try:
+            with open(p, "ab"):
+                pass
+            p.unlink()
+        except OSError as e:
+            raise OutputError(f"cannot write {path}: {e.strerror or e}") from None
 
 
 class JsonLinesWriter:
@@ -62,22 +69,35 @@ class JsonLinesWriter:
         check_writable(path, overwrite, refuse_existing=False)
         try:
             self.file = open(path, "w" if overwrite else "a", encoding="utf-8")
+            if not overwrite and os.path.isfile(path) and not _ends_with_newline(path):
+                self._put("\n")  # an earlier run died mid-line: close that line off
         except OSError as e:
-            raise OutputError(f"cannot write {path}: {e.strerror}") from None
-        if not overwrite and self.file.tell() > 0 and not _ends_with_newline(path):
-            self.file.write("\n")
+            raise OutputError(f"cannot write {path}: {e.strerror or e}") from None
+
+    def _put(self, text: str):
+        try:
+            self.file.write(text)
             self.file.flush()
+        except BrokenPipeError:
+            raise
+        except OSError as e:  # disk full, device gone
+            raise OutputError(f"cannot write {self.path}: {e.strerror or e}") from None
 
     def write(self, result: FrameResult):
-        self.file.write(json.dumps(reading_record(result), separators=(",", ":")) + "\n")
-        self.file.flush()
+        self._put(json.dumps(reading_record(result), separators=(",", ":")) + "\n")
 
     def close(self):
         if self.file is not sys.stdout:
-            self.file.close()
+            try:
+                self.file.close()
+            except OSError as e:
+                raise OutputError(f"cannot write {self.path}: {e.strerror or e}") from None
 
 
 def _ends_with_newline(path: str) -> bool:
+    """True for an empty file too; only a regular file is looked at."""
+    if os.path.getsize(path) == 0:
+        return True
     with open(path, "rb") as f:
         f.seek(-1, os.SEEK_END)
         return f.read(1) == b"\n"
@@ -94,14 +114,14 @@ class VideoSink:
         if ext not in FOURCC:
             raise OutputError(f"cannot write video {path}: use one of {', '.join(sorted(FOURCC))}")
         check_writable(path, overwrite, refuse_existing=True)
-        self.path, self.fps, self.writer, self.size, self.frames = path, fps or 30.0, None, None, 0
+        self.path, self.fps, self.writer, self.size, self.frames = path, fps, None, None, 0
 
     def write(self, image):
         h, w = image.shape[:2]
         if self.writer is None:
             self.size = (w, h)
             self.writer = cv2.VideoWriter(self.path, cv2.VideoWriter_fourcc(*FOURCC[Path(self.path).suffix.lower()]),
-                                          self.fps, self.size)
+                                          float(self.fps or 30.0), self.size)
             if not self.writer.isOpened():
                 raise OutputError(f"cannot write video {self.path}: OpenCV has no encoder for it here")
         if (w, h) != self.size:  # frames of a folder differ in size: fit them to the first

@@ -71,7 +71,8 @@ class DigitReader:
         t2 = time.perf_counter()
         candidates.labels, candidates.confidence = self.classifier.predict(batch)
         t3 = time.perf_counter()
-        keep = resolve_splits(candidates) & (candidates.labels >= 0)
+        keep = resolve_splits(candidates)
+        keep &= candidates.labels >= 0
         digits = suppress_overlaps(candidates.take(keep))
         numbers = group_numbers(digits, self.group_params)
         if frame.source != self._last_source:  # a new image of a folder is a new scene

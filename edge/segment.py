@@ -23,9 +23,11 @@ class SegmentParams:
     max_single_aspect: float = 1.0  # w/h above this may be several touching digits
     max_aspect: float = 4.0  # w/h above this is not digits at all
     min_fill: float = 0.08  # ink pixels / box area
-    max_fill: float = 0.8  # solid blocks and paper between lines are not digits (solid bars may be a '1')
-    offset: int = 0  # grey levels darker (lighter) than the local mean that count as ink;
-    # 0 = a fifth of the frame's contrast (2nd to 98th percentile), kept within 8..40
+    max_fill: float = 0.9  # solid blocks and paper between lines are not digits (solid bars may be a '1')
+    contrast: float = 0.18  # dark ink: at least this share darker than the local mean
+    # (light ink: this share of the way from the local mean to white); light falls off as a
+    # ratio, so a relative margin holds in shadow and in glare alike
+    min_offset: int = 6  # and always at least this many grey levels
     block: int = 0  # local mean window; 0 = analysed height / 12
     polarity: str = "both"  # "dark" (ink on paper), "light" (displays, plates), or "both"
     max_regions: int = 64  # hard cap on candidates per frame
@@ -34,29 +36,21 @@ class SegmentParams:
     roi: tuple[int, int, int, int] | None = None  # x, y, w, h
 
 
-def auto_offset(gray: np.ndarray, fraction: float = 0.2) -> int:
-    """Ink must stand out from its surroundings by a share of the frame's contrast: faint
-    texture on a crisp page stays out, while a dim, low-contrast frame still finds ink."""
-    sample = gray[::4, ::4]
-    hist = np.cumsum(cv2.calcHist([sample], [0], None, [256], [0, 256]).ravel())
-    lo = int(np.searchsorted(hist, 0.02 * hist[-1]))
-    hi = int(np.searchsorted(hist, 0.98 * hist[-1]))
-    return int(np.clip(fraction * (hi - lo), 8, 40))
-
-
 def ink_masks(gray: np.ndarray, params: SegmentParams) -> dict[bool, np.ndarray]:
     """{dark_ink: binary mask} for the polarities asked for."""
     block = params.block or max(15, (min(gray.shape) // 12) | 1)
     mean = cv2.blur(gray, (block, block))
-    offset = params.offset or auto_offset(gray)
+    k = params.contrast
     # Long horizontal lines (underlines, rules, table and grid lines) glue digits together:
     # an opening with a kernel longer than any digit stroke finds them, and they are cut out.
     line = cv2.getStructuringElement(cv2.MORPH_RECT, (max(40, gray.shape[1] // 5), 1))
     masks = {}
-    if params.polarity in ("dark", "both"):
-        masks[True] = cv2.compare(cv2.subtract(mean, gray), offset, cv2.CMP_GT)
-    if params.polarity in ("light", "both"):
-        masks[False] = cv2.compare(cv2.subtract(gray, mean), offset, cv2.CMP_GT)
+    if params.polarity in ("dark", "both"):  # gray < mean - max(k * mean, min_offset)
+        limit = cv2.subtract(mean, cv2.max(cv2.convertScaleAbs(mean, alpha=k), params.min_offset))
+        masks[True] = cv2.compare(gray, limit, cv2.CMP_LT)
+    if params.polarity in ("light", "both"):  # gray > mean + max(k * (255 - mean), min_offset)
+        limit = cv2.add(mean, cv2.max(cv2.convertScaleAbs(cv2.bitwise_not(mean), alpha=k), params.min_offset))
+        masks[False] = cv2.compare(gray, limit, cv2.CMP_GT)
     for dark, mask in masks.items():
         masks[dark] = cv2.subtract(mask, cv2.morphologyEx(mask, cv2.MORPH_OPEN, line))
     return masks
@@ -76,11 +70,16 @@ def _merge_broken(stats: np.ndarray) -> np.ndarray:
     gap_y = np.maximum(y[:, None], y) - np.minimum(y1[:, None], y1)
     merged_h = np.maximum(y1[:, None], y1) - np.minimum(y[:, None], y)
     merged_w = np.maximum(x1[:, None], x1) - np.minimum(x[:, None], x)
+    bar = w >= 2.5 * h
+    shorter_is_bar = np.where(h[:, None] <= h, bar[:, None], bar[None, :])
     stacked = ((overlap_x >= 0.5 * np.minimum(w[:, None], w)) & (gap_y <= 0.25 * np.maximum(h[:, None], h))
-               & (merged_w <= 1.2 * merged_h))
+               & (merged_w <= 1.2 * merged_h)
+               # parts of about one size (halves of a digit), or a bar on top of / below a stroke;
+               # not a whole digit and the end of a table line it touches
+               & ((merged_h <= 2.5 * np.minimum(h[:, None], h)) | shorter_is_bar))
     # bar i (a segment: long and thin) beside stroke j (tall and thin), within its height, across a gap of a stroke or so
     centre_y = y + h / 2
-    beside = ((w >= 2.5 * h)[:, None] & (h[None, :] >= 2.5 * w[None, :]) & (h[None, :] > 2 * h[:, None])
+    beside = (bar[:, None] & (h[None, :] >= 2.5 * w[None, :]) & (h[None, :] > 2 * h[:, None])
               & (-overlap_x <= 0.15 * h[None, :]) & (centre_y[:, None] >= y[None, :] - 0.1 * h[None, :])
               & (centre_y[:, None] <= y1[None, :] + 0.1 * h[None, :]) & (merged_w <= 1.2 * merged_h))
     link = stacked | beside | beside.T
@@ -161,7 +160,6 @@ def _has_digit_beside(boxes: np.ndarray, thin: np.ndarray) -> np.ndarray:
             & (np.abs(x[None, :] + w[None, :] / 2 - x[:, None] - w[:, None] / 2) < 2.5 * h[:, None])
             & (h[None, :] >= 0.6 * h[:, None]) & (h[None, :] <= 1.6 * h[:, None]) & ~thin[None, :])
     return near.any(axis=1)
-    return merged
 
 
 def segment(image: np.ndarray, params: SegmentParams = SegmentParams()) -> tuple[Digits, np.ndarray]:

@@ -30,6 +30,7 @@ class Track:
     history: deque
     misses: int = 0
     announced: str | None = None  # the last stable text reported for this track
+    digits_of: dict = field(default_factory=dict)  # text -> the latest digits that read so
 
     def vote(self) -> tuple[str, int]:
         return Counter(self.history).most_common(1)[0]
@@ -61,17 +62,16 @@ class Tracker:
             matched_t.add(ti)
             matched_n.add(ni)
             self._assign(self.tracks[ti], numbers[ni])
+        for ti, track in enumerate(self.tracks):
+            if ti not in matched_t:
+                track.misses += 1
+        self.tracks = [t for t in self.tracks if t.misses <= self.max_misses]
         for ni, num in enumerate(numbers):
             if ni not in matched_n:
                 track = Track(self._next_id, num.box, deque(maxlen=self.window))
                 self._next_id += 1
                 self.tracks.append(track)
                 self._assign(track, num)
-        for ti, track in enumerate(self.tracks):
-            if ti not in matched_t:
-                track.misses += 1
-        live_ids = {n.track_id for n in numbers}
-        self.tracks = [t for t in self.tracks if t.misses <= self.max_misses or t.id in live_ids]
         events = []
         for num in numbers:
             track = next(t for t in self.tracks if t.id == num.track_id)
@@ -82,10 +82,12 @@ class Tracker:
 
     def _assign(self, track: Track, num: Number):
         track.history.append(num.text)
+        track.digits_of[num.text] = num.digits
         track.box, track.misses = num.box, 0
         text, count = track.vote()
+        track.digits_of = {t: d for t, d in track.digits_of.items() if t in track.history}
         num.track_id = track.id
         num.stable = count >= self.stable_hits
-        if num.stable:
-            num.text = text
+        if num.stable and text != num.text:  # a misread frame: report the voted reading
+            num.text, num.digits = text, track.digits_of[text]
 

@@ -105,16 +105,10 @@ def test_unusable_outputs(tmp_path):
     existing.write_bytes(b"precious")
     assert_one_line_error(run_app("--source", "demo", "--save-video", existing), "exists", "--overwrite")
     assert existing.read_bytes() == b"precious"
-    locked = tmp_path / "locked"
-    locked.mkdir()
-    locked.chmod(0o500)
-    try:
-        import os
-        if os.access(locked, os.W_OK):  # root ignores permissions
-            pytest.skip("running as root: permission checks do not apply")
-        assert_one_line_error(run_app("--source", "demo", "--json", locked / "r.jsonl"), "permission")
-    finally:
-        locked.chmod(0o700)
+    # a folder nobody can create files in, not even root
+    assert_one_line_error(run_app("--source", "demo", "--json", "/proc/readings.jsonl"), "cannot write")
+    assert_one_line_error(run_app("--source", "demo", "--save-video", "/proc/out.avi", "--max-frames", "2"),
+                          "cannot write")
 
 
 def test_existing_json_log_is_appended_never_truncated(tmp_path):

@@ -45,7 +45,9 @@ def test_empty():
 
 
 def number(text, box):
-    return Number(text, 0.9, box, Digits())
+    digits = Digits(np.array([[box[0] + i * 10, box[1], 8, box[3]] for i in range(len(text))]),
+                    labels=np.array([int(c) for c in text]), confidence=np.full(len(text), 0.9))
+    return Number(text, 0.9, box, digits)
 
 
 def test_tracker_votes_and_marks_stable_once():
@@ -55,6 +57,7 @@ def test_tracker_votes_and_marks_stable_once():
         n = number(text, (100 + i, 50, 80, 30))  # drifting slightly
         events += tracker.update([n])
         seen.append((n.text, n.stable, n.track_id))
+        assert "".join(map(str, n.digits.labels)) == n.text  # digits always spell the text
     assert {tid for _, _, tid in seen} == {1}  # one track throughout
     assert [s for _, s, _ in seen] == [False, False, False, True, True, True, True]
     assert seen[5][0] == "1234"  # a one-frame misread is voted away

@@ -163,12 +163,16 @@ def frames(draw):
     kind = draw(st.sampled_from(["random", "constant", "noise"]))
     if kind == "constant":
         value = draw(st.sampled_from([0, 1, 255, 65535, 0.5, np.nan]))
+        if dtype != np.float32:
+            value = 0 if np.isnan(value) else min(value, np.iinfo(dtype).max if dtype != np.bool_ else 1)
         return np.full(shape, value).astype(dtype)
     if kind == "noise":
         rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
         return (rng.random(shape) * (65535 if dtype == np.uint16 else 255 if dtype == np.uint8 else 1)).astype(dtype)
-    return draw(hnp.arrays(dtype, shape, elements=None if dtype != np.float32 else
-                           st.floats(-10, 1000, allow_nan=True, width=32)))
+    elements = None
+    if dtype == np.float32:
+        elements = st.one_of(st.floats(-10, 1000, width=32), st.just(float("nan")), st.just(float("inf")))
+    return draw(hnp.arrays(dtype, shape, elements=elements))
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

@@ -41,7 +41,7 @@ def open_source(spec: str = "auto", width: int = 0, height: int = 0, fps: float 
     if path.is_dir():
         images = sorted(str(p) for p in path.iterdir() if p.is_file() and is_image_path(p))
         return ImageFilesSource(images, spec)
-    if any(ch in spec for ch in "*?["):
+    if not path.exists() and any(ch in spec for ch in "*?["):
         images = sorted(p for p in glob.glob(os.path.expanduser(spec)) if is_image_path(p))
         return ImageFilesSource(images, spec)
     if path.is_file():

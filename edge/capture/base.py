@@ -5,6 +5,7 @@ import sys
 import time
 from typing import Iterator
 
+from edge import PROG
 from edge.types import Frame
 
 
@@ -17,7 +18,7 @@ class SourceLost(Exception):
 
 
 def warn(message: str):
-    print(f"edge-digits: {message}", file=sys.stderr, flush=True)
+    print(f"{PROG}: {message}", file=sys.stderr, flush=True)
 
 
 class FrameSource:
@@ -25,8 +26,9 @@ class FrameSource:
     so the caller can keep its window responsive; files end the iteration when done."""
 
     name = "source"
-    live = False
+    still = False  # frames are separate pictures (a window waits for a key on each)
     total: int | None = None  # frames in a file source, when known
+    fps: float | None = None  # the source's own frame rate, when known (a video file's)
 
     def __iter__(self) -> Iterator[Frame | None]:
         raise NotImplementedError
@@ -42,16 +44,20 @@ class FrameSource:
 
 
 class Pacer:
-    """Sleeps so that successive calls are at most `fps` per second (0 = no pacing)."""
+    """Paces a source at `fps` frames per second (0 = no pacing). `due()` says whether the
+    next frame is due, else sleeps a short slice, so callers stay responsive to signals."""
 
-    def __init__(self, fps: float):
+    def __init__(self, fps: float, slice_seconds: float = 0.05):
         self.period = 1.0 / fps if fps and fps > 0 else 0.0
+        self.slice = slice_seconds
         self.next = time.monotonic()
 
-    def wait(self):
+    def due(self) -> bool:
         if not self.period:
-            return
+            return True
         now = time.monotonic()
-        if self.next > now:
-            time.sleep(self.next - now)
-        self.next = max(self.next + self.period, time.monotonic() - self.period)
+        if now < self.next:
+            time.sleep(min(self.next - now, self.slice))
+            return False
+        self.next = max(self.next + self.period, now - self.period)
+        return True

@@ -120,6 +120,8 @@ class DemoSource(FrameSource):
         pacer = Pacer(self.fps)
         index = 0
         while self.total is None or index < self.total:
-            pacer.wait()
+            if not pacer.due():
+                yield None  # not yet: the caller keeps its window and signals alive
+                continue
             yield Frame(self.render(index), index, time.time(), self.name)
             index += 1

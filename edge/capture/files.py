@@ -28,6 +28,8 @@ class VideoFileSource(FrameSource):
             raise SourceError(f"cannot read frames from {path}: the file is empty or damaged")
         count = int(self.cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
         self.total = count if count > 0 else None
+        rate = float(self.cap.get(cv2.CAP_PROP_FPS) or 0)
+        self.fps = rate if 0 < rate < 1000 else None
 
     def __iter__(self):
         index, image = 0, self._first
@@ -48,22 +50,28 @@ class ImageFilesSource(FrameSource):
     """One frame per image, in sorted order; `source` of each frame is the image's path.
     An image that cannot be decoded is reported and skipped (unless it is the only one)."""
 
+    still = True
+
     def __init__(self, paths: list[str], name: str):
         if not paths:
             raise SourceError(f"no images found at {name} (looked for {', '.join(sorted(IMAGE_EXTENSIONS))})")
         self.paths, self.name, self.total = paths, name, len(paths)
-        if len(paths) == 1 and self._read(paths[0]) is None:
+        self._first = self._read(paths[0]) if len(paths) == 1 else None
+        if len(paths) == 1 and self._first is None:
             raise SourceError(f"cannot decode image {paths[0]}")
 
     @staticmethod
     def _read(path):
-        image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        try:
+            image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        except cv2.error:
+            return None
         return image if image is not None and image.size else None
 
     def __iter__(self):
         index = 0
         for path in self.paths:
-            image = self._read(path)
+            image, self._first = (self._first if self._first is not None else self._read(path)), None
             if image is None:
                 warn(f"skipping {path}: cannot decode it as an image")
                 continue

@@ -17,8 +17,6 @@ from edge.types import Frame
 
 
 class LiveSource(FrameSource):
-    live = True
-
     def __init__(self, open_device: Callable[[], object], name: str, exit_on_loss: bool = False,
                  stall_seconds: float = 3.0, backoff=(0.25, 5.0), poll_seconds: float = 0.05):
         """open_device() returns an object with read() -> (ok, image) and release(), or raises
@@ -33,10 +31,6 @@ class LiveSource(FrameSource):
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"capture:{name}", daemon=True)
         self._thread.start()
-
-    @property
-    def lost(self) -> bool:
-        return self._lost
 
     def _set_lost(self, lost: bool, why: str = ""):
         with self._cond:
@@ -54,9 +48,13 @@ class LiveSource(FrameSource):
                     break
                 delay = min(delay * 2, self.backoff[1])
                 try:
-                    self._device = self._open_device()
+                    device = self._open_device()
                 except SourceError:
                     continue
+                if self._stop.is_set():  # closed while we were reconnecting
+                    device.release()
+                    break
+                self._device = device
                 continue
             try:
                 ok, image = device.read()
@@ -82,7 +80,7 @@ class LiveSource(FrameSource):
         index, last_seq, last_time = 0, 0, time.monotonic()
         while not self._stop.is_set():
             with self._cond:
-                self._cond.wait_for(lambda: (self._latest and self._latest[0] != last_seq) or self._lost,
+                self._cond.wait_for(lambda: self._latest is not None and self._latest[0] != last_seq,
                                     timeout=self.poll_seconds)
                 latest, lost = self._latest, self._lost
             if latest is not None and latest[0] != last_seq:

@@ -16,6 +16,7 @@ class _PicamDevice:
             from picamera2 import Picamera2
         except ImportError:
             raise SourceError(INSTALL_HINT) from None
+        self.cam = None
         try:
             self.cam = Picamera2()
             controls = {"FrameRate": float(fps)} if fps else {}
@@ -24,17 +25,20 @@ class _PicamDevice:
             self.cam.configure(config)
             self.cam.start()
         except Exception as e:  # no camera attached, camera busy, libcamera errors
+            self.release()  # a half-opened camera would stay busy for the next attempt
             raise SourceError(f"cannot start the Pi camera: {str(e).splitlines()[0] if str(e) else e!r}") from None
 
     def read(self):
         return True, self.cam.capture_array("main")
 
     def release(self):
-        try:
-            self.cam.stop()
-            self.cam.close()
-        except Exception:
-            pass
+        if self.cam is None:
+            return
+        for step in (self.cam.stop, self.cam.close):
+            try:
+                step()
+            except Exception:
+                pass
 
 
 def open_picamera(width: int, height: int, fps: float):

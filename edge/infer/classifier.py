@@ -7,12 +7,14 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.infer.runtime import ModelError, interpreter_class
+from edge.infer.runtime import ModelError, interpreter_class, native_stderr_silenced
 from edge.normalize import SIZE, normalize_batch
 
 MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
 DEFAULT_MODEL = MODELS_DIR / "digits.tflite"
-MAX_BATCH = 64
+BATCH_SIZES = (1, 2, 4, 8, 12, 16, 24, 32, 48, 64)  # a batch is padded up to the next of these
+MAX_BATCH = BATCH_SIZES[-1]
+UNSURE, NOT_A_DIGIT = -1, -2  # labels of rejected crops
 
 
 def default_model_path() -> Path:
@@ -32,8 +34,8 @@ class DigitClassifier:
     >>> DigitClassifier().classify(crops, allow_reject=False)  # always a digit 0-9
 
     Crops are 2-D uint8 grey images of one digit each, any size, either polarity.
-    All crops of a call go through the interpreter together; batches are padded to a
-    power of two so each batch size keeps its own ready interpreter.
+    All crops of a call go through the interpreter together; a batch is padded to one of
+    a few sizes, each with its own interpreter made at start-up (no re-allocation per frame).
     """
 
     def __init__(self, model_path: str | os.PathLike | None = None, metadata_path=None,
@@ -48,7 +50,13 @@ class DigitClassifier:
         self.threshold = float(self.metadata.get("reject_threshold", 0.5) if threshold is None else threshold)
         self._interpreter_cls, self.runtime = interpreter_class()
         self._interpreters: dict[int, tuple] = {}
-        self._check_tensors(self._interpreter(1)[0])
+        with native_stderr_silenced():
+            self._check_tensors(self._interpreter(1)[0])
+        # Every batch size the app will use is made and run once now, so a model that
+        # cannot be resized or run fails at start-up, never mid-run.
+        with native_stderr_silenced():
+            for size in BATCH_SIZES:
+                self.probabilities(np.zeros((size, SIZE, SIZE, 1), np.uint8))
 
     # -- loading and checks: every problem is a ModelError at start-up, never mid-run --
     def _read_model(self) -> bytes:
@@ -56,7 +64,10 @@ class DigitClassifier:
         if not p.is_file():
             raise ModelError(f"model file {p} not found; pass --model PATH or re-export with "
                              "'python -m convert.export'")
-        data = p.read_bytes()
+        try:
+            data = p.read_bytes()
+        except OSError as e:
+            raise ModelError(f"cannot read model {p}: {e.strerror or e}") from None
         if len(data) < 16 or data[4:8] != b"TFL3":
             raise ModelError(f"{p} is not a TFLite model (truncated or another format)")
         return data
@@ -67,8 +78,21 @@ class DigitClassifier:
             raise ModelError(f"model metadata {p} not found; it is written by 'python -m convert.export'")
         try:
             meta = json.loads(p.read_text())
+            if not isinstance(meta, dict):
+                raise ValueError("expected a JSON object")
             if not isinstance(meta.get("classes"), list) or len(meta["classes"]) < 10:
                 raise ValueError("'classes' must list at least the ten digits")
+            threshold = meta.get("reject_threshold", 0.5)
+            if not isinstance(threshold, (int, float)) or not 0 <= threshold <= 1:
+                raise ValueError("'reject_threshold' must be a number from 0 to 1")
+            reject = meta.get("reject_class")
+            if reject is not None and (not isinstance(reject, int) or not 0 <= reject < len(meta["classes"])):
+                raise ValueError("'reject_class' must be the index of a class")
+            for key in ("input", "output"):
+                if not isinstance(meta.get(key, {}), dict):
+                    raise ValueError(f"'{key}' must be an object")
+        except OSError as e:
+            raise ModelError(f"cannot read model metadata {p}: {e.strerror or e}") from None
         except ValueError as e:
             raise ModelError(f"model metadata {p} is invalid: {e}") from None
         return meta
@@ -81,7 +105,7 @@ class DigitClassifier:
                 if batch != 1:
                     it.resize_tensor_input(inp["index"], [batch, SIZE, SIZE, 1])
                 it.allocate_tensors()
-            except (ValueError, RuntimeError) as e:
+            except (ValueError, RuntimeError, IndexError) as e:
                 raise ModelError(f"cannot load {self.model_path}: {str(e).splitlines()[0]}") from None
             self._interpreters[batch] = (it, it.get_input_details()[0], it.get_output_details()[0])
         return self._interpreters[batch]
@@ -110,19 +134,23 @@ class DigitClassifier:
         out = np.zeros((n, len(self.classes)), np.float32)
         for start in range(0, n, MAX_BATCH):
             part = batch[start:start + MAX_BATCH]
-            size = 1 << (len(part) - 1).bit_length()
+            size = next(b for b in BATCH_SIZES if b >= len(part))
             it, inp, outp = self._interpreter(size)
             padded = np.zeros((size, SIZE, SIZE, 1), np.uint8)
             padded[:len(part)] = part
-            it.set_tensor(inp["index"], padded)
-            it.invoke()
+            try:
+                it.set_tensor(inp["index"], padded)
+                it.invoke()
+            except (ValueError, RuntimeError) as e:
+                raise ModelError(f"{self.model_path} failed to run: {str(e).splitlines()[0]}") from None
             raw = it.get_tensor(outp["index"])[:len(part)]
             scale, zero_point = self.output_quantization
             out[start:start + len(part)] = (raw.astype(np.float32) - zero_point) * scale if scale else raw
         return out
 
     def predict(self, batch: np.ndarray, allow_reject: bool = True) -> tuple[np.ndarray, np.ndarray]:
-        """Normalized batch -> (labels with -1 for rejected, confidences)."""
+        """Normalized batch -> (labels, confidences). Labels are 0-9, NOT_A_DIGIT where the
+        "not a digit" class wins, or UNSURE where the best digit is below the threshold."""
         if len(batch) == 0:
             return np.zeros(0, np.int16), np.zeros(0, np.float32)
         probs = self.probabilities(batch)
@@ -131,10 +159,9 @@ class DigitClassifier:
         labels = probs.argmax(axis=1).astype(np.int16)
         confidence = probs[np.arange(len(probs)), labels]
         if allow_reject:
-            rejected = (confidence < self.threshold)
-            if self.reject_class is not None:
-                rejected |= labels == self.reject_class
-            labels[rejected] = -1
+            clutter = labels == self.reject_class if self.reject_class is not None else np.zeros(len(labels), bool)
+            labels[(confidence < self.threshold) & ~clutter] = UNSURE
+            labels[clutter] = NOT_A_DIGIT
         else:
             confidence = confidence / np.maximum(probs.sum(axis=1), 1e-6)
         return labels, confidence

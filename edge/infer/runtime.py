@@ -4,6 +4,10 @@ Order: ai-edge-litert (maintained, numpy 2, fast), tflite_runtime, tensorflow.li
 """
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
+
 
 class ModelError(Exception):
     """The model (or its runtime) cannot be used; the message says why and what to do."""
@@ -26,3 +30,23 @@ def interpreter_class():
         return tf.lite.Interpreter, "tensorflow.lite"
     except ImportError:
         raise ModelError("no TFLite runtime installed: pip install ai-edge-litert") from None
+
+
+@contextlib.contextmanager
+def native_stderr_silenced():
+    """The runtime's C++ side prints an INFO line per interpreter (XNNPACK delegate) to
+    file descriptor 2; hide it so the console shows only what the app says."""
+    try:
+        fd = sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):  # no real stderr (pytest capture, IDEs)
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(fd)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), fd)
+        yield
+    finally:
+        os.dup2(saved, fd)
+        os.close(saved)

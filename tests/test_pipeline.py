@@ -1,0 +1,27 @@
+import numpy as np
+
+from edge.pipeline import resolve_splits, suppress_overlaps
+from edge.types import Digits
+
+
+def test_pieces_win_when_the_model_is_surer_of_them():
+    # 0: a wide blob read as "8" (0.6); 1, 2: its two halves read as "0" (0.95, 0.9)
+    d = Digits(np.array([[0, 0, 60, 40], [0, 0, 30, 40], [30, 0, 30, 40]]), labels=np.array([8, 0, 0]),
+               confidence=np.array([0.6, 0.95, 0.9]), parent=np.array([-1, 0, 0]))
+    assert list(resolve_splits(d)) == [False, True, True]
+
+
+def test_the_whole_wins_when_a_piece_is_rejected_or_less_sure():
+    d = Digits(np.array([[0, 0, 60, 40], [0, 0, 30, 40], [30, 0, 30, 40]]), labels=np.array([0, 0, -1]),
+               confidence=np.array([0.8, 0.99, 0.7]), parent=np.array([-1, 0, 0]))
+    assert list(resolve_splits(d)) == [True, False, False]
+    d.labels[2], d.confidence[2] = 0, 0.7
+    assert list(resolve_splits(d)) == [True, False, False]
+
+
+def test_overlaps_keep_the_most_confident():
+    # a "0" (0.99), its hole read as "1" (0.7), and an unrelated digit
+    d = Digits(np.array([[10, 10, 30, 40], [18, 18, 10, 20], [100, 10, 30, 40]]), labels=np.array([0, 1, 5]),
+               confidence=np.array([0.99, 0.7, 0.8]))
+    kept = suppress_overlaps(d)
+    assert sorted(kept.labels.tolist()) == [0, 5]
