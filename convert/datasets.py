@@ -185,7 +185,7 @@ def _synthetic_chunk(args):
             ink = synth.seven_segment_ink(label, rng, int(rng.integers(40, 90)))
         elif kind == "clutter":
             label = REJECT
-            ink = synth.not_digit_ink(rng)
+            ink = synth.not_digit_ink(rng, mnist_images)
         else:
             raise ValueError(kind)
         xs[i], ys[i] = synth.sample(ink, rng), label
@@ -197,7 +197,7 @@ class MixSizes:
     mnist_camera: int = 60000
     printed: int = 45000
     segments: int = 12000
-    clutter: int = 40000
+    clutter: int = 50000
     orand_copies: int = 8
     mnist_raw: int | None = None  # None: all of MNIST train as is
     mnist_raw_copies: int = 2  # MNIST as is counts twice (the random shift makes the copies differ)

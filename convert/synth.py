@@ -129,10 +129,32 @@ def printed_digit_ink(digit: int, rng: np.random.Generator) -> np.ndarray:
     return hershey_ink(char, font, height, int(rng.integers(1, max(2, height // 8) + 1)))
 
 
-def not_digit_ink(rng: np.random.Generator) -> np.ndarray:
+def digit_pair_ink(rng: np.random.Generator, mnist_images=None) -> np.ndarray:
+    """Two digits touching or overlapping a little: one blob the segmenter may fail to
+    split. Rejecting it makes the split pieces win (edge.pipeline.resolve_splits)."""
+    glyphs = []
+    for _ in range(2):
+        if mnist_images is not None and rng.random() < 0.7:
+            glyphs.append(_trim(mnist_ink(mnist_images[rng.integers(len(mnist_images))], rng)))
+        else:
+            glyphs.append(printed_digit_ink(int(rng.integers(10)), rng))
+    height = max(g.shape[0] for g in glyphs)
+    glyphs = [cv2.resize(g, (max(2, int(g.shape[1] * height / g.shape[0])), height)) for g in glyphs]
+    overlap = int(rng.uniform(-0.05, 0.2) * min(g.shape[1] for g in glyphs))
+    width = glyphs[0].shape[1] + glyphs[1].shape[1] - overlap
+    canvas = np.zeros((height, width), np.float32)
+    canvas[:, :glyphs[0].shape[1]] = glyphs[0]
+    right = canvas[:, width - glyphs[1].shape[1]:]
+    np.maximum(right, glyphs[1], out=right)
+    return canvas
+
+
+def not_digit_ink(rng: np.random.Generator, mnist_images=None) -> np.ndarray:
     """Clutter the live app must reject: letters, symbols, lines, grid and box
-    fragments, filled blobs, textures and empty patches."""
-    kind = rng.choice(["char", "char", "lines", "corner", "corner", "box", "blob", "texture", "blank"])
+    fragments, filled blobs, textures, empty patches and pairs of touching digits."""
+    kind = rng.choice(["char", "char", "lines", "corner", "corner", "box", "blob", "texture", "blank", "pair", "pair"])
+    if kind == "pair":
+        return digit_pair_ink(rng, mnist_images)
     if kind == "char":
         char = NOT_DIGIT_CHARS[rng.integers(len(NOT_DIGIT_CHARS))]
         fonts = font_paths()

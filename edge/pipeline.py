@@ -29,7 +29,7 @@ def resolve_splits(digits: Digits) -> np.ndarray:
     return keep
 
 
-def suppress_overlaps(digits: Digits, max_cover: float = 0.5) -> Digits:
+def suppress_overlaps(digits: Digits, max_cover: float = 0.85) -> Digits:
     """Of digits whose boxes cover each other by more than `max_cover` of the smaller box
     (a '0' and its hole, a digit and the paper around it in the other polarity), keep
     the most confident."""

@@ -19,12 +19,12 @@ from edge.types import Digits
 @dataclass(frozen=True)
 class SegmentParams:
     min_height: int = 10  # pixels, in the full frame
-    max_height: float = 0.9  # fraction of the frame (or ROI) height
+    max_height: float = 1.0  # fraction of the frame (or ROI) height
     max_single_aspect: float = 1.0  # w/h above this may be several touching digits
     max_aspect: float = 4.0  # w/h above this is not digits at all
     min_fill: float = 0.08  # ink pixels / box area
     max_fill: float = 0.9  # solid blocks and paper between lines are not digits (solid bars may be a '1')
-    contrast: float = 0.18  # dark ink: at least this share darker than the local mean
+    contrast: float = 0.13  # dark ink: at least this share darker than the local mean
     # (light ink: this share of the way from the local mean to white); light falls off as a
     # ratio, so a relative margin holds in shadow and in glare alike
     min_offset: int = 6  # and always at least this many grey levels
@@ -129,12 +129,38 @@ def split_touching(box, mask: np.ndarray) -> list:
     return [(x + a, y, b - a, h) for a, b in zip(edges[:-1], edges[1:]) if b - a > 1]
 
 
-def _candidates(mask: np.ndarray, params: SegmentParams, min_h: float, max_h: float) -> np.ndarray:
+def lit_against_dark(gray: np.ndarray, mask: np.ndarray, boxes: np.ndarray, ratio: float = 0.4) -> np.ndarray:
+    """Light ink (an LED or LCD digit, chalk, a plate's letters) glows against a dark
+    surround: its mean brightness beats the ring around its box by `ratio` of itself.
+    Paper showing between dark strokes does not. Integral images: O(1) per box."""
+    H, W = gray.shape
+    sum_gray = cv2.integral(gray, sdepth=cv2.CV_64F)
+    sum_ink = cv2.integral(cv2.bitwise_and(gray, mask), sdepth=cv2.CV_64F)
+    count_ink = cv2.integral((mask > 0).astype(np.uint8), sdepth=cv2.CV_64F)
+    x, y, w, h = (boxes[:, i] for i in range(4))
+    m = (0.15 * np.maximum(w, h)).astype(np.int64) + 1
+    ox0, oy0 = np.maximum(x - m, 0), np.maximum(y - m, 0)
+    ox1, oy1 = np.minimum(x + w + m, W), np.minimum(y + h + m, H)
+
+    def box_sum(table, x0, y0, x1, y1):
+        return table[y1, x1] - table[y0, x1] - table[y1, x0] + table[y0, x0]
+
+    inner = box_sum(sum_gray, x, y, x + w, y + h)
+    ring_area = np.maximum((ox1 - ox0) * (oy1 - oy0) - w * h, 1)
+    ring_mean = (box_sum(sum_gray, ox0, oy0, ox1, oy1) - inner) / ring_area
+    ink_mean = box_sum(sum_ink, x, y, x + w, y + h) / np.maximum(box_sum(count_ink, x, y, x + w, y + h), 1)
+    return ink_mean - ring_mean > ratio * ink_mean
+
+
+def _candidates(gray: np.ndarray, mask: np.ndarray, dark: bool, params: SegmentParams,
+                min_h: float, max_h: float) -> np.ndarray:
     """Rows x, y, w, h, area of digit-like (merged) components of one mask."""
     _, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
     stats = stats[1:].astype(np.int64)
     # Parts worth merging: not specks, not page-sized.
     keep = (stats[:, 4] >= 6) & (stats[:, 3] >= 2) & (stats[:, 3] <= max_h) & (stats[:, 2] <= max_h * params.max_aspect)
+    if not dark:  # bright paper between dark things is not light ink; drop it before it merges
+        keep[keep] = lit_against_dark(gray, mask, stats[keep])
     parts = stats[keep]
     if len(parts) > params.max_parts:
         parts = parts[np.argsort(-parts[:, 4], kind="stable")[:params.max_parts]]
@@ -189,7 +215,7 @@ def segment(image: np.ndarray, params: SegmentParams = SegmentParams()) -> tuple
             debug |= cv2.resize(mask, debug.shape[::-1], interpolation=cv2.INTER_NEAREST)
         else:
             debug |= mask
-        for row in _candidates(mask, params, min_h, max_h):
+        for row in _candidates(small, mask, dark, params, min_h, max_h):
             box = tuple(int(v) for v in row[:4])
             wholes.append((*box, dark))
             if box[2] > params.max_single_aspect * box[3]:

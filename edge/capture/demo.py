@@ -20,7 +20,7 @@ CONTENT = [
     ("4821", "script", 90, 190, 92),
     ("3705", "print", 560, 180, 84),
     ("96", "script", 110, 430, 110),
-    ("1258", "segments", 500, 470, 120),
+    ("1258", "segments", 480, 480, 120),
 ]
 TRUTH = [text for text, *_ in CONTENT]
 
@@ -32,7 +32,7 @@ _LIT = ["abcdef", "bc", "abdeg", "abcdg", "bcfg", "acdfg", "acdefg", "abc", "abc
 def _draw_text(sheet, text, style, x, y, height, rng):
     if style == "segments":
         w, stroke = int(height * 0.5), max(3, height // 9)
-        cv2.rectangle(sheet, (x - 30, y - height - 30), (x + len(text) * int(w * 1.6) + 10, y + 30), (25, 30, 25), -1)
+        cv2.rectangle(sheet, (x - 40, y - height - 35), (x + len(text) * int(w * 1.6) + 30, y + 35), (25, 30, 25), -1)
         for i, ch in enumerate(text):
             ox = x + i * int(w * 1.6)
             for s in _LIT[int(ch)]:
