@@ -85,7 +85,10 @@ def normalize_crop(crop: np.ndarray, dark_ink: bool | None = None) -> np.ndarray
     kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (k, k))
     if dark_ink:
         background = cv2.morphologyEx(gray, cv2.MORPH_CLOSE, kernel).astype(np.float32)
-        ink_u8 = (np.clip(background - gray, 0, None) * (255.0 / np.maximum(background, 32.0))).astype(np.uint8)
+        ink_f = background - gray
+        np.maximum(ink_f, 0, out=ink_f)
+        ink_f *= 255.0 / np.maximum(background, 32.0)
+        ink_u8 = ink_f.astype(np.uint8)
     else:
         ink_u8 = cv2.subtract(gray, cv2.morphologyEx(gray, cv2.MORPH_OPEN, kernel))
     hi = int(ink_u8.max())
@@ -95,26 +98,23 @@ def normalize_crop(crop: np.ndarray, dark_ink: bool | None = None) -> np.ndarray
     # noise and goes to black, the rest ramps up to white.
     split, _ = cv2.threshold(ink_u8, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     floor = split / 2.0
-    ink = (ink_u8.astype(np.float32) - floor) * (255.0 / max(hi - floor, 1.0))
-    np.clip(ink, 0, 255, out=ink)
-    rows = np.flatnonzero(ink.max(axis=1) > 0)
-    cols = np.flatnonzero(ink.max(axis=0) > 0)
-    if rows.size == 0:
+    x, y, w, h = cv2.boundingRect((ink_u8 > floor).view(np.uint8))
+    if w == 0 or h == 0:
         return out
-    ink = ink[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
-    h, w = ink.shape
+    ink = (ink_u8[y:y + h, x:x + w].astype(np.float32) - floor) * (255.0 / max(hi - floor, 1.0))
+    np.clip(ink, 0, 255, out=ink)
     scale = BOX / max(h, w)
     nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
     interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
     patch = cv2.resize(ink, (nw, nh), interpolation=interp)
-    total = float(patch.sum())
-    if total <= 0:
+    m = cv2.moments(patch)
+    if m["m00"] <= 0:
         return out
-    ys, xs = np.indices(patch.shape, dtype=np.float32)
-    cy, cx = float((ys * patch).sum() / total), float((xs * patch).sum() / total)
-    top = int(np.clip(round(SIZE / 2 - cy), 0, SIZE - nh))
-    left = int(np.clip(round(SIZE / 2 - cx), 0, SIZE - nw))
-    out[top:top + nh, left:left + nw] = np.clip(patch, 0, 255).astype(np.uint8)
+    cy, cx = m["m01"] / m["m00"], m["m10"] / m["m00"]
+    top = min(max(round(SIZE / 2 - cy), 0), SIZE - nh)
+    left = min(max(round(SIZE / 2 - cx), 0), SIZE - nw)
+    np.clip(patch, 0, 255, out=patch)
+    out[top:top + nh, left:left + nw] = patch.astype(np.uint8)
     return out
 
 

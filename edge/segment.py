@@ -134,21 +134,22 @@ def lit_against_dark(gray: np.ndarray, mask: np.ndarray, boxes: np.ndarray, rati
     surround: its mean brightness beats the ring around its box by `ratio` of itself.
     Paper showing between dark strokes does not. Integral images: O(1) per box."""
     H, W = gray.shape
-    sum_gray = cv2.integral(gray, sdepth=cv2.CV_64F)
-    sum_ink = cv2.integral(cv2.bitwise_and(gray, mask), sdepth=cv2.CV_64F)
-    count_ink = cv2.integral((mask > 0).astype(np.uint8), sdepth=cv2.CV_64F)
+    sum_gray = cv2.integral(gray, sdepth=cv2.CV_32S)  # int32 holds up to 8k x 1k x 255
+    sum_ink = cv2.integral(cv2.bitwise_and(gray, mask), sdepth=cv2.CV_32S)
+    count_ink = cv2.integral(mask, sdepth=cv2.CV_32S)  # 255 per ink pixel
     x, y, w, h = (boxes[:, i] for i in range(4))
     m = (0.15 * np.maximum(w, h)).astype(np.int64) + 1
     ox0, oy0 = np.maximum(x - m, 0), np.maximum(y - m, 0)
     ox1, oy1 = np.minimum(x + w + m, W), np.minimum(y + h + m, H)
 
     def box_sum(table, x0, y0, x1, y1):
-        return table[y1, x1] - table[y0, x1] - table[y1, x0] + table[y0, x0]
+        t = lambda r, c: table[r, c].astype(np.int64)  # noqa: E731 - gather, then widen
+        return t(y1, x1) - t(y0, x1) - t(y1, x0) + t(y0, x0)
 
     inner = box_sum(sum_gray, x, y, x + w, y + h)
     ring_area = np.maximum((ox1 - ox0) * (oy1 - oy0) - w * h, 1)
     ring_mean = (box_sum(sum_gray, ox0, oy0, ox1, oy1) - inner) / ring_area
-    ink_mean = box_sum(sum_ink, x, y, x + w, y + h) / np.maximum(box_sum(count_ink, x, y, x + w, y + h), 1)
+    ink_mean = box_sum(sum_ink, x, y, x + w, y + h) / np.maximum(box_sum(count_ink, x, y, x + w, y + h) / 255, 1)
     return ink_mean - ring_mean > ratio * ink_mean
 
 

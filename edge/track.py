@@ -9,7 +9,21 @@ from __future__ import annotations
 from collections import Counter, deque
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from edge.types import Number
+
+
+def iou_matrix(a, b) -> np.ndarray:
+    """IoU of every box in a with every box in b ([x, y, w, h] each)."""
+    if not len(a) or not len(b):
+        return np.zeros((len(a), len(b)))
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    iw = np.minimum(a[:, None, 0] + a[:, None, 2], b[:, 0] + b[:, 2]) - np.maximum(a[:, None, 0], b[:, 0])
+    ih = np.minimum(a[:, None, 1] + a[:, None, 3], b[:, 1] + b[:, 3]) - np.maximum(a[:, None, 1], b[:, 1])
+    inter = np.clip(iw, 0, None) * np.clip(ih, 0, None)
+    union = (a[:, 2] * a[:, 3])[:, None] + b[:, 2] * b[:, 3] - inter
+    return inter / np.maximum(union, 1e-9)
 
 
 def iou(a, b) -> float:
@@ -51,12 +65,11 @@ class Tracker:
     def update(self, numbers: list[Number]) -> list[Number]:
         """Set text (voted), stable and track_id on this frame's numbers; returns the numbers
         whose reading just became stable (the events)."""
-        pairs = sorted(((iou(t.box, n.box), ti, ni) for ti, t in enumerate(self.tracks)
-                        for ni, n in enumerate(numbers)), reverse=True)
+        overlaps = iou_matrix([t.box for t in self.tracks], [n.box for n in numbers])
+        ti_all, ni_all = np.nonzero(overlaps >= self.min_iou)
+        order = np.argsort(-overlaps[ti_all, ni_all], kind="stable")
         matched_t, matched_n = set(), set()
-        for overlap, ti, ni in pairs:
-            if overlap < self.min_iou:
-                break
+        for ti, ni in zip(ti_all[order].tolist(), ni_all[order].tolist()):
             if ti in matched_t or ni in matched_n:
                 continue
             matched_t.add(ti)
