@@ -125,6 +125,69 @@ def orand_crops(split: str, rng: np.random.Generator, copies: int = 1, root=None
     return np.array(xs, np.uint8).reshape(-1, 28, 28), np.array(ys, np.int64)
 
 
+def read_sudoku_grid(path: Path) -> list[list[int]]:
+    """The 9x9 ground truth of a sudoku-train photo (0 = empty cell)."""
+    lines = path.read_text().split("\n")[2:11]
+    grid = [[int(v) for v in line.split()] for line in lines]
+    if len(grid) != 9 or any(len(row) != 9 for row in grid):
+        raise DataError(f"{path}: expected a 9x9 grid after two header lines")
+    return grid
+
+
+def find_sudoku_grid(gray: np.ndarray) -> np.ndarray | None:
+    """Corners (tl, tr, br, bl) of the largest four-sided outline, if it is big enough."""
+    binary = cv2.adaptiveThreshold(cv2.GaussianBlur(gray, (5, 5), 0), 255, cv2.ADAPTIVE_THRESH_MEAN_C,
+                                   cv2.THRESH_BINARY_INV, 31, 7)
+    contours, _ = cv2.findContours(binary, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    if not contours:
+        return None
+    outline = max(contours, key=cv2.contourArea)
+    quad = cv2.approxPolyDP(outline, 0.02 * cv2.arcLength(outline, True), True)
+    if len(quad) != 4 or cv2.contourArea(quad) < 0.15 * gray.size:
+        return None
+    pts = quad.reshape(4, 2).astype(np.float32)
+    total, diff = pts.sum(1), np.diff(pts, axis=1).ravel()
+    return np.array([pts[total.argmin()], pts[diff.argmin()], pts[total.argmax()], pts[diff.argmax()]], np.float32)
+
+
+def sudoku_crops(split: str, rng: np.random.Generator, copies: int = 1, root=None):
+    """Real printed digits from the phone photos of one split: the grid is found and
+    squared up, and each filled cell's digit is cut out with a random margin."""
+    root = root or find_dataset("sudoku-train")
+    cell = 48
+    xs, ys = [], []
+    for path in sorted(root.glob("*.jpg")):
+        if split_of(path.name) != split:
+            continue
+        gray = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+        if gray is None:
+            raise DataError(f"cannot decode {path}")
+        corners = find_sudoku_grid(gray)
+        if corners is None:
+            continue
+        side = cell * 9
+        warp = cv2.getPerspectiveTransform(corners, np.float32([[0, 0], [side, 0], [side, side], [0, side]]))
+        square = cv2.warpPerspective(gray, warp, (side, side), flags=cv2.INTER_AREA)
+        for r, row in enumerate(read_sudoku_grid(path.with_suffix(".dat"))):
+            for c, digit in enumerate(row):
+                if not digit:
+                    continue
+                inner = square[r * cell + 5:(r + 1) * cell - 5, c * cell + 5:(c + 1) * cell - 5]
+                _, ink = cv2.threshold(inner, 0, 255, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
+                n, _, stats, _ = cv2.connectedComponentsWithStats(ink)
+                if n < 2:
+                    continue
+                x, y, w, h, _ = stats[1 + int(np.argmax(stats[1:, 4]))]
+                if h < 8:
+                    continue
+                box = (c * cell + 5 + x, r * cell + 5 + y, w, h)
+                for _ in range(copies):
+                    crop, dark = synth.jitter_real_crop(square, box, rng)
+                    xs.append(normalize_crop(crop, dark))
+                    ys.append(digit)
+    return np.array(xs, np.uint8).reshape(-1, 28, 28), np.array(ys, np.int64)
+
+
 def orand_heldout_crops(root=None):
     """Held-out real crops cut with a fixed 10% margin, no noise: the evaluation set."""
     xs, ys = [], []
@@ -199,13 +262,14 @@ class MixSizes:
     segments: int = 12000
     clutter: int = 50000
     orand_copies: int = 8
+    sudoku_copies: int = 3
     mnist_raw: int | None = None  # None: all of MNIST train as is
     mnist_raw_copies: int = 2  # MNIST as is counts twice (the random shift makes the copies differ)
 
     def scaled(self, f: float) -> "MixSizes":
         return MixSizes(int(self.mnist_camera * f), int(self.printed * f), int(self.segments * f),
                         int(self.clutter * f), max(1, int(round(self.orand_copies * f))),
-                        int(60000 * f), 1)
+                        max(1, int(round(self.sudoku_copies * f))), int(60000 * f), 1)
 
 
 def training_mix(sizes: MixSizes = MixSizes(), seed: int = 0, mnist=None, orand_root=None,
@@ -226,6 +290,8 @@ def training_mix(sizes: MixSizes = MixSizes(), seed: int = 0, mnist=None, orand_
         log(f"{kind}: {n}")
     parts["orand"] = orand_crops("train", np.random.default_rng(seed + 9), sizes.orand_copies, orand_root)
     log(f"orand: {len(parts['orand'][1])}")
+    parts["sudoku"] = sudoku_crops("train", np.random.default_rng(seed + 10), sizes.sudoku_copies)
+    log(f"sudoku: {len(parts['sudoku'][1])}")
     x = np.concatenate([p[0] for p in parts.values()])
     y = np.concatenate([p[1] for p in parts.values()])
     counts = {k: int(len(v[1])) for k, v in parts.items()}

@@ -2,7 +2,8 @@
 the development sets, exactly as the app runs it on a frame.
 
 - sudoku-train: per photo, the count of each digit read vs the count in the ground-truth
-  grid -> micro precision, recall, F1.
+  grid -> micro precision, recall, F1. Reported for all photos and for the held-out split
+  (the classifier trains on printed digits cut from the other photos).
 - orand-car-a-train: whole-string exact match (all digits read, left to right, vs the
   label) and digit precision / recall / F1 (box IoU >= 0.5 and the same label). Reported
   for all images and for the held-out split the classifier never trained on.
@@ -21,7 +22,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from convert.datasets import DataError, find_dataset, load_orand, split_of
+from convert.datasets import DataError, find_dataset, load_orand, read_sudoku_grid, split_of
 from edge.track import iou
 from edge.types import Frame
 
@@ -33,32 +34,31 @@ def prf(tp: int, fp: int, fn: int) -> dict:
             "tp": tp, "fp": fp, "fn": fn}
 
 
-def read_sudoku_truth(path: Path) -> Counter:
-    lines = path.read_text().split("\n")[2:11]
-    digits = [int(v) for line in lines for v in line.split()]
-    if len(digits) != 81:
-        raise DataError(f"{path}: expected a 9x9 grid after two header lines")
-    return Counter(d for d in digits if d)
-
-
 def sudoku(reader, limit=None, save_dir: Path | None = None) -> dict:
+    """Digit counts per photo vs the grid, for all photos and for the held-out split
+    (the classifier trains on crops of the other photos)."""
     from edge.draw import draw_result
     root = find_dataset("sudoku-train")
-    tp = fp = fn = 0
+    stats = {"all": Counter(), "heldout": Counter()}
     files = sorted(root.glob("*.jpg"), key=lambda p: int("".join(filter(str.isdigit, p.stem)) or 0))[:limit]
     for path in files:
-        truth = read_sudoku_truth(path.with_suffix(".dat"))
+        truth = Counter(d for row in read_sudoku_grid(path.with_suffix(".dat")) for d in row if d)
         image = cv2.imread(str(path))
         if image is None:
             raise DataError(f"cannot decode {path}")
         result = reader.process(Frame(image, 0, 0.0, str(path)))
         read = Counter(int(d) for d in result.digits.labels)
-        for d in set(truth) | set(read):
-            hit = min(truth[d], read[d])
-            tp, fp, fn = tp + hit, fp + read[d] - hit, fn + truth[d] - hit
+        for key in ("all", split_of(path.name)):
+            if key not in stats:
+                continue
+            s = stats[key]
+            s["photos"] += 1
+            for d in set(truth) | set(read):
+                hit = min(truth[d], read[d])
+                s["tp"], s["fp"], s["fn"] = s["tp"] + hit, s["fp"] + read[d] - hit, s["fn"] + truth[d] - hit
         if save_dir:
             cv2.imwrite(str(save_dir / f"sudoku-{path.stem}.jpg"), draw_result(result))
-    return {"photos": len(files), **prf(tp, fp, fn)}
+    return {k: {"photos": s["photos"], **prf(s["tp"], s["fp"], s["fn"])} for k, s in stats.items()}
 
 
 def orand(reader, limit=None, save_dir: Path | None = None) -> dict:

@@ -97,10 +97,12 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     p.add_argument("--model")
     p.add_argument("--json", type=Path, help="also write the figures here")
+    p.add_argument("--cv-threads", type=int, default=1, help="OpenCV threads (default 1: one core, as on a busy Pi)")
     a = p.parse_args(argv)
+    cv2.setNumThreads(a.cv_threads)
     photos_dir = a.photos or ROOT.parent / "shared" / "data" / "sudoku-train"
     photos = sorted(photos_dir.glob("*.jpg"))[:50] if photos_dir.is_dir() else []
-    report = {"cpu": os.cpu_count(), "runs": []}
+    report = {"cpu": os.cpu_count(), "opencv_threads": a.cv_threads, "runs": []}
     for threads in a.threads:
         classifier = DigitClassifier(a.model, num_threads=threads)
         report["runtime"] = classifier.runtime

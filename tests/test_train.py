@@ -12,6 +12,7 @@ tf = pytest.importorskip("tensorflow", reason="the train extra is not installed"
 
 def test_tiny_training_run_exports_an_agreeing_int8_model(tmp_path, mnist, data_root):
     need(data_root / "orand-car-a-train", "orand-car-a-train")
+    need(data_root / "sudoku-train", "sudoku-train")
     from convert.datasets import MixSizes, training_mix
     from convert.export import to_int8_tflite, write_metadata
     from convert.train import train
@@ -19,7 +20,8 @@ def test_tiny_training_run_exports_an_agreeing_int8_model(tmp_path, mnist, data_
     from edge.normalize import normalize_crop
 
     x, y, counts = training_mix(MixSizes().scaled(0.01), seed=1, mnist=mnist, log=lambda m: None)
-    assert set(counts) == {"mnist", "mnist-camera", "printed", "segments", "clutter", "orand"}
+    assert set(counts) == {"mnist", "mnist-camera", "printed", "segments", "clutter", "orand", "sudoku"}
+    assert counts["sudoku"] > 1000 and counts["orand"] > 1000  # real crops are in the mix
     assert set(np.unique(y)) == set(range(11)) and x.shape[1:] == (28, 28) and x.dtype == np.uint8
     model, history = train(x, y, epochs=2, batch=64, verbose=0)
     assert history["accuracy"][-1] > 0.6  # it learned something in two epochs
@@ -30,6 +32,14 @@ def test_tiny_training_run_exports_an_agreeing_int8_model(tmp_path, mnist, data_
     keras_top = model.predict(samples.astype(np.float32), verbose=0).argmax(axis=1)
     int8_top = DigitClassifier(path).probabilities(samples).argmax(axis=1)
     assert (keras_top == int8_top).mean() >= 0.98
+
+
+def test_real_crops_are_split_by_image(data_root):
+    need(data_root / "sudoku-train", "sudoku-train")
+    from convert.datasets import load_orand, split_of
+    names = [im.file.name for im in load_orand()]
+    held = [n for n in names if split_of(n) == "heldout"]
+    assert 0.12 < len(held) / len(names) < 0.28  # about a fifth, by image
 
 
 def test_same_seed_same_mix(mnist):
