@@ -45,9 +45,9 @@ class Digits:
         return len(self.boxes)
 
     def take(self, index) -> "Digits":
-        """The subset at `index` (a boolean mask or integer positions)."""
-        return Digits(self.boxes[index], self.dark_ink[index], self.labels[index], self.confidence[index],
-                      self.parent[index])
+        """The subset at `index` (a boolean mask or integer positions). Piece-to-whole links
+        point at positions in the full set, so the subset has none."""
+        return Digits(self.boxes[index], self.dark_ink[index], self.labels[index], self.confidence[index])
 
 
 @dataclass
