@@ -45,8 +45,8 @@ def build_model(width: int = 16, dense: int = 128):
 
 
 def train(x, y, epochs: int, batch: int = 128, seed: int = 0, val_fraction: float = 0.03,
-          verbose: int | None = None, width: int = 16):
-    """Fit the model; returns (model, history dict)."""
+          verbose: int | None = None, width: int = 16, lr: float = 2e-3, init=None):
+    """Fit the model (from `init`'s weights to fine-tune); returns (model, history dict)."""
     import keras
     import tensorflow as tf
 
@@ -56,8 +56,10 @@ def train(x, y, epochs: int, batch: int = 128, seed: int = 0, val_fraction: floa
     n_val = max(1, int(len(x) * val_fraction))
     val, tr = order[:n_val], order[n_val:]
     model = build_model(width)
+    if init is not None:
+        model.set_weights(keras.models.load_model(init, compile=False).get_weights())
     steps = max(1, int(np.ceil(len(tr) / batch))) * epochs
-    schedule = keras.optimizers.schedules.CosineDecay(2e-3, steps, alpha=0.02, warmup_target=None)
+    schedule = keras.optimizers.schedules.CosineDecay(lr, steps, alpha=0.02, warmup_target=None)
     model.compile(optimizer=keras.optimizers.Adam(schedule),
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     shift = keras.Sequential([keras.layers.RandomTranslation(0.06, 0.06, fill_mode="constant", seed=seed)])
@@ -110,6 +112,8 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--mnist", help="path to mnist.npz (default: ../shared/data, then ~/.keras/datasets)")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="the Keras model to write")
+    p.add_argument("--lr", type=float, default=2e-3, help="peak learning rate (cosine decay)")
+    p.add_argument("--init", type=Path, help="start from this Keras model's weights (fine-tuning)")
     a = p.parse_args(argv)
     if a.epochs < 1 or not 0 < a.scale <= 10:
         p.error("--epochs must be >= 1 and --scale in (0, 10]")
@@ -124,14 +128,20 @@ def main(argv=None) -> int:
         print(f"convert.train: error: {e}", file=sys.stderr)
         return 2
     print(f"{len(x)} samples in {time.time() - started:.0f} s; training ...", flush=True)
-    model, history = train(x, y, a.epochs, a.batch, a.seed)
+    if a.init is not None and not a.init.is_file():
+        print(f"convert.train: error: {a.init} not found", file=sys.stderr)
+        return 2
+    model, history = train(x, y, a.epochs, a.batch, a.seed, lr=a.lr, init=a.init)
     save_model(model, a.out)
     rng = np.random.default_rng(a.seed)
     representative = x[rng.choice(len(x), min(2000, len(x)), replace=False)]
     np.save(a.out.with_suffix(".representative.npy"), representative)
     minutes = (time.time() - started) / 60
     info = {"mix": counts, "epochs": a.epochs, "batch": a.batch, "seed": a.seed, "scale": a.scale,
-            "train_minutes": round(minutes, 1), "history": history}
+            "lr": a.lr, "train_minutes": round(minutes, 1), "history": history}
+    if a.init is not None:
+        previous = a.init.with_suffix(".train.json")
+        info["fine_tuned_from"] = json.loads(previous.read_text()) if previous.is_file() else str(a.init)
     a.out.with_suffix(".train.json").write_text(json.dumps(info, indent=1))
     plot_curves(history, a.out.with_suffix(".curves.png"))
     print(f"saved {a.out} (+ .train.json, .curves.png) after {minutes:.1f} min", flush=True)
