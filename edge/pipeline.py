@@ -7,6 +7,7 @@ import numpy as np
 
 from edge.group import GroupParams, group_numbers
 from edge.infer import DigitClassifier
+from edge.infer.classifier import NOT_A_DIGIT
 from edge.normalize import as_gray_u8, normalize_batch
 from edge.segment import SegmentParams, crops_for, segment
 from edge.track import Tracker
@@ -27,6 +28,27 @@ def resolve_splits(digits: Digits) -> np.ndarray:
         else:
             keep[pieces] = False
     return keep
+
+
+def inside_words(candidates: Digits, lookalikes=(0, 1), max_gap: float = 0.35) -> np.ndarray:
+    """Letters read as digits: an 'o', 'O' or 'D' is a fine 0 and an 'l' or 'I' a fine 1,
+    but inside a word they have a letter (a candidate the model calls "not a digit") right
+    beside them on their line, at about their height. Returns a mask of such digits."""
+    suspect = np.isin(candidates.labels, lookalikes)
+    letter = candidates.labels == NOT_A_DIGIT
+    letter[candidates.parent[candidates.parent >= 0]] = False  # a blob also cut into digits is no letter
+    letter[candidates.parent >= 0] = False
+    out = np.zeros(len(candidates), bool)
+    if not suspect.any() or not letter.any():
+        return out
+    x, y, w, h = (candidates.boxes[:, i].astype(np.float32) for i in range(4))
+    d, t = np.flatnonzero(suspect), np.flatnonzero(letter)
+    overlap_y = np.minimum(y[d, None] + h[d, None], y[t] + h[t]) - np.maximum(y[d, None], y[t])
+    gap = np.maximum(x[t] - (x[d, None] + w[d, None]), x[d, None] - (x[t] + w[t]))
+    beside = ((overlap_y >= 0.6 * np.minimum(h[d, None], h[t])) & (h[t] >= 0.6 * h[d, None])
+              & (h[t] <= 1.6 * h[d, None]) & (gap <= max_gap * h[d, None]) & (gap >= 0))
+    out[d] = beside.any(axis=1)
+    return out
 
 
 def suppress_overlaps(digits: Digits, max_cover: float = 0.85) -> Digits:
@@ -72,7 +94,7 @@ class DigitReader:
         candidates.labels, candidates.confidence = self.classifier.predict(batch)
         t3 = time.perf_counter()
         keep = resolve_splits(candidates)
-        keep &= candidates.labels >= 0
+        keep &= (candidates.labels >= 0) & ~inside_words(candidates)
         digits = suppress_overlaps(candidates.take(keep))
         numbers = group_numbers(digits, self.group_params)
         if frame.source != self._last_source:  # a new image of a folder is a new scene

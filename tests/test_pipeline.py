@@ -25,3 +25,16 @@ def test_overlaps_keep_the_most_confident():
                confidence=np.array([0.99, 0.7, 0.8]))
     kept = suppress_overlaps(d)
     assert sorted(kept.labels.tolist()) == [0, 5]
+
+
+def test_a_zero_inside_a_word_is_a_letter():
+    from edge.infer.classifier import NOT_A_DIGIT
+    from edge.pipeline import inside_words
+    # "c o l" of a word: letters around an 'o' read as 0; then "7 0" of a number, far from letters
+    boxes = np.array([[10, 10, 14, 20], [27, 10, 14, 20], [44, 4, 6, 26], [200, 10, 14, 26], [218, 10, 14, 26]])
+    labels = np.array([NOT_A_DIGIT, 0, NOT_A_DIGIT, 7, 0])
+    d = Digits(boxes, labels=labels, confidence=np.full(5, 0.9))
+    assert list(inside_words(d)) == [False, True, False, False, False]
+    d.labels[3] = 7  # a 7 is no lookalike: it is never dropped by this rule
+    d.labels[1] = 7
+    assert not inside_words(d).any()
