@@ -114,6 +114,8 @@ def main(argv=None) -> int:
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="the Keras model to write")
     p.add_argument("--lr", type=float, default=2e-3, help="peak learning rate (cosine decay)")
     p.add_argument("--init", type=Path, help="start from this Keras model's weights (fine-tuning)")
+    p.add_argument("--mnist-copies", type=int, default=MixSizes().mnist_raw_copies,
+                   help="how many times MNIST train (as is) enters the mix")
     a = p.parse_args(argv)
     if a.epochs < 1 or not 0 < a.scale <= 10:
         p.error("--epochs must be >= 1 and --scale in (0, 10]")
@@ -122,6 +124,7 @@ def main(argv=None) -> int:
         from convert.datasets import load_mnist
         mnist = load_mnist(a.mnist)
         sizes = MixSizes() if a.scale == 1.0 else MixSizes().scaled(a.scale)
+        sizes.mnist_raw_copies = a.mnist_copies
         print("building the training mix ...", flush=True)
         x, y, counts = training_mix(sizes, a.seed, mnist, log=lambda m: print("  " + m, flush=True))
     except DataError as e:
@@ -137,7 +140,7 @@ def main(argv=None) -> int:
     representative = x[rng.choice(len(x), min(2000, len(x)), replace=False)]
     np.save(a.out.with_suffix(".representative.npy"), representative)
     minutes = (time.time() - started) / 60
-    info = {"mix": counts, "epochs": a.epochs, "batch": a.batch, "seed": a.seed, "scale": a.scale,
+    info = {"mix": counts, "mnist_copies": a.mnist_copies, "epochs": a.epochs, "batch": a.batch, "seed": a.seed, "scale": a.scale,
             "lr": a.lr, "train_minutes": round(minutes, 1), "history": history}
     if a.init is not None:
         previous = a.init.with_suffix(".train.json")

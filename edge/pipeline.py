@@ -45,7 +45,8 @@ def inside_words(candidates: Digits, lookalikes=(0, 1), max_gap: float = 0.35) -
     d, t = np.flatnonzero(suspect), np.flatnonzero(letter)
     overlap_y = np.minimum(y[d, None] + h[d, None], y[t] + h[t]) - np.maximum(y[d, None], y[t])
     gap = np.maximum(x[t] - (x[d, None] + w[d, None]), x[d, None] - (x[t] + w[t]))
-    beside = ((overlap_y >= 0.6 * np.minimum(h[d, None], h[t])) & (h[t] >= 0.6 * h[d, None])
+    same_ink = candidates.dark_ink[d, None] == candidates.dark_ink[t]  # a word is written in one ink
+    beside = (same_ink & (overlap_y >= 0.6 * np.minimum(h[d, None], h[t])) & (h[t] >= 0.6 * h[d, None])
               & (h[t] <= 1.6 * h[d, None]) & (gap <= max_gap * h[d, None]) & (gap >= 0))
     out[d] = beside.any(axis=1)
     return out
