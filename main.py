@@ -125,8 +125,8 @@ def run(args) -> int:
         if not args.quiet:
             print(f"{PROG}: {message}", file=sys.stderr, flush=True)
 
-    if hasattr(cv2, "setLogLevel"):
-        cv2.setLogLevel(2)  # errors only: the app reports problems itself, in one line
+    # OpenCV's own warnings off (e.g. V4L2 probing camera 0): the app reports problems itself
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
     stop = StopFlag()
     try:
         with contextlib.ExitStack() as opened:  # closed in reverse: window, outputs, then the source

@@ -43,6 +43,7 @@ class Track:
     box: tuple
     history: deque
     misses: int = 0
+    stable_text: str | None = None  # the reading once stable; changes only on a clear majority
     announced: str | None = None  # the last stable text reported for this track
     digits_of: dict = field(default_factory=dict)  # text -> the latest digits that read so
 
@@ -99,8 +100,15 @@ class Tracker:
         track.box, track.misses = num.box, 0
         text, count = track.vote()
         track.digits_of = {t: d for t, d in track.digits_of.items() if t in track.history}
+        held = track.history.count(track.stable_text) if track.stable_text else 0
+        # hysteresis: a stable reading gives way only to one that clearly outvotes it, so a
+        # digit read in some frames and missed in others does not flip the reading to and fro
+        if count >= self.stable_hits and (track.stable_text is None or count >= held + 2):
+            track.stable_text = text
+        if track.stable_text not in track.digits_of:  # its votes have all left the window
+            track.stable_text = None
         num.track_id = track.id
-        num.stable = count >= self.stable_hits
-        if num.stable and text != num.text:  # a misread frame: report the voted reading
-            num.text, num.digits = text, track.digits_of[text]
+        num.stable = track.stable_text is not None
+        if num.stable and track.stable_text != num.text:  # a misread frame: report the reading
+            num.text, num.digits = track.stable_text, track.digits_of[track.stable_text]
 

@@ -74,3 +74,15 @@ def test_tracker_separates_objects_and_forgets_lost_ones():
     c = number("1", (0, 0, 20, 40))
     tracker.update([c])
     assert c.track_id not in (a.track_id, b.track_id)
+
+
+def test_a_digit_missed_now_and_then_does_not_flip_the_reading():
+    tracker = Tracker(stable_hits=3)
+    texts = ["1258"] * 4 + ["125", "1258", "125", "125", "1258", "125", "1258"]
+    events, seen = [], []
+    for i, text in enumerate(texts):
+        n = number(text, (100, 50, 80, 30))
+        events += tracker.update([n])
+        seen.append(n.text)
+    assert [e.text for e in events] == ["1258"]  # one event, no flip-flopping
+    assert set(seen[3:]) == {"1258"}
