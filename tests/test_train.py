@@ -42,7 +42,7 @@ def test_real_crops_are_split_by_image(data_root):
     assert 0.12 < len(held) / len(names) < 0.28  # about a fifth, by image
 
 
-def test_same_seed_same_mix(mnist):
+def test_same_seed_same_mix():
     from convert.datasets import synthetic
     a = synthetic("printed", 50, seed=3)
     b = synthetic("printed", 50, seed=3)
