@@ -5,6 +5,7 @@ Order: ai-edge-litert (maintained, numpy 2, fast), tflite_runtime, tensorflow.li
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
 import sys
 
@@ -25,8 +26,8 @@ def interpreter_class():
         return Interpreter, "tflite-runtime"
     except ImportError:
         pass
-    try:
-        import tensorflow as tf
+    try:  # the last resort, and the only place the runtime may load TensorFlow
+        tf = importlib.import_module("tensorflow")
         return tf.lite.Interpreter, "tensorflow.lite"
     except ImportError:
         raise ModelError("no TFLite runtime installed: pip install ai-edge-litert") from None
