@@ -22,7 +22,7 @@ def test_numbers_in_reading_order():
 def test_number_box_is_the_union_of_its_digits():
     _, truth = render_page([("42", 100, 100, 40)])
     (number,) = group_numbers(digits_from(truth))
-    (ax, ay, aw, ah), (bx, by, bw, bh) = truth[0][0], truth[1][0]
+    (ax, ay, _, ah), (bx, by, bw, bh) = truth[0][0], truth[1][0]
     assert number.box == (ax, min(ay, by), bx + bw - ax, max(ay + ah, by + bh) - min(ay, by))
     assert list(number.digits.labels) == [4, 2]
 
