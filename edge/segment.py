@@ -212,7 +212,8 @@ def segment(image: np.ndarray, params: SegmentParams = SegmentParams()) -> tuple
     small = cv2.resize(gray, (gray.shape[1] // scale, gray.shape[0] // scale),
                        interpolation=cv2.INTER_AREA) if scale > 1 else gray
     min_h = params.min_height / scale
-    max_h = max(min_h, params.max_height * small.shape[0])
+    # a number cut out of a page may be all digit; in a camera view a frame-tall blob is an edge
+    max_h = max(min_h, params.max_height * small.shape[0] * (1.0 if gray.shape[0] < 200 else 0.8))
     wholes, pieces = [], []  # (x, y, w, h, dark)
     for dark, mask in ink_masks(small, params).items():
         if scale > 1:
