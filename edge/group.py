@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from edge.segment import components
 from edge.types import Digits, Number
 
 
@@ -32,16 +33,7 @@ def group_numbers(digits: Digits, params: GroupParams = GroupParams()) -> list[N
     if n == 0:
         return []
     link = _links(digits.boxes, digits.dark_ink, params)
-    group = np.full(n, -1)
-    for seed in range(n):  # flood fill over the link graph
-        if group[seed] >= 0:
-            continue
-        group[seed], stack = seed, [seed]
-        while stack:
-            i = stack.pop()
-            for j in np.flatnonzero(link[i] & (group < 0)):
-                group[j] = seed
-                stack.append(j)
+    group = components(link)
     numbers = []
     for g in np.unique(group):
         members = np.flatnonzero(group == g)

@@ -56,6 +56,20 @@ def ink_masks(gray: np.ndarray, params: SegmentParams) -> dict[bool, np.ndarray]
     return masks
 
 
+def components(link: np.ndarray) -> np.ndarray:
+    """Connected components of a symmetric boolean adjacency matrix (diagonal set): each
+    node's label is the lowest index in its component. Min-label propagation with pointer
+    jumping: a few vectorized rounds instead of a Python flood fill."""
+    n = len(link)
+    label = np.arange(n)
+    while True:
+        new = np.where(link, label[None, :], n).min(axis=1)
+        new = np.minimum(new, new[new])
+        if np.array_equal(new, label):
+            return label
+        label = new
+
+
 def _merge_broken(stats: np.ndarray) -> np.ndarray:
     """Union the parts of one digit: parts stacked with a small gap (broken strokes, the
     upper and lower segments of a seven-segment digit), and short horizontal parts beside
@@ -86,15 +100,7 @@ def _merge_broken(stats: np.ndarray) -> np.ndarray:
     np.fill_diagonal(link, True)
     if np.count_nonzero(link) == n:  # only the diagonal
         return stats
-    # connected parts of the link graph by min-label propagation (a few vectorized rounds)
-    label = np.arange(n)
-    while True:
-        new = np.where(link, label[None, :], n).min(axis=1)
-        new = np.minimum(new, new[new])
-        if np.array_equal(new, label):
-            break
-        label = new
-    groups, inverse = np.unique(label, return_inverse=True)
+    groups, inverse = np.unique(components(link), return_inverse=True)
     out = np.zeros((len(groups), 5), np.int64)
     x0 = np.full(len(groups), np.iinfo(np.int64).max)
     y0 = x0.copy()
@@ -229,6 +235,12 @@ def segment(image: np.ndarray, params: SegmentParams = SegmentParams()) -> tuple
                     pieces.append((len(wholes) - 1, parts))
     if not wholes:
         return Digits(), full
+    inside = _holes(np.array([wh[:4] for wh in wholes]), np.array([wh[4] for wh in wholes], bool))
+    if inside.any():  # the paper inside a 0, 6, 8, 9 (or the panel inside a lit 8) is no digit
+        keep_index = np.flatnonzero(~inside)
+        remap = {int(old): new for new, old in enumerate(keep_index)}
+        wholes = [wholes[i] for i in keep_index]
+        pieces = [(remap[w], parts) for w, parts in pieces if w in remap]
     area = np.array([w * h for _, _, w, h, _ in wholes])
     order = np.argsort(-area, kind="stable")[:params.max_regions]
     new_index = {int(old): i for i, old in enumerate(order)}
@@ -242,6 +254,16 @@ def segment(image: np.ndarray, params: SegmentParams = SegmentParams()) -> tuple
     boxes[:, 0] += ox
     boxes[:, 1] += oy
     return Digits(boxes, np.array([r[4] for r in rows], bool), parent=np.array(parent, np.int32)), full
+
+
+def _holes(boxes: np.ndarray, dark: np.ndarray, ratio: float = 2.0) -> np.ndarray:
+    """Boxes inside a box of the other polarity at least `ratio` times taller: a loop's hole."""
+    x, y, w, h = (boxes[:, i] for i in range(4))
+    contains = ((x[None, :] <= x[:, None]) & (y[None, :] <= y[:, None])
+                & (x[None, :] + w[None, :] >= x[:, None] + w[:, None])
+                & (y[None, :] + h[None, :] >= y[:, None] + h[:, None])
+                & (h[None, :] >= ratio * h[:, None]) & (dark[None, :] != dark[:, None]))
+    return contains.any(axis=1)
 
 
 def crops_for(gray: np.ndarray, digits: Digits, margin: float = 0.15) -> list[np.ndarray]:
