@@ -235,12 +235,6 @@ def segment(image: np.ndarray, params: SegmentParams = SegmentParams()) -> tuple
                     pieces.append((len(wholes) - 1, parts))
     if not wholes:
         return Digits(), full
-    inside = _holes(np.array([wh[:4] for wh in wholes]), np.array([wh[4] for wh in wholes], bool))
-    if inside.any():  # the paper inside a 0, 6, 8, 9 (or the panel inside a lit 8) is no digit
-        keep_index = np.flatnonzero(~inside)
-        remap = {int(old): new for new, old in enumerate(keep_index)}
-        wholes = [wholes[i] for i in keep_index]
-        pieces = [(remap[w], parts) for w, parts in pieces if w in remap]
     area = np.array([w * h for _, _, w, h, _ in wholes])
     order = np.argsort(-area, kind="stable")[:params.max_regions]
     new_index = {int(old): i for i, old in enumerate(order)}
@@ -254,16 +248,6 @@ def segment(image: np.ndarray, params: SegmentParams = SegmentParams()) -> tuple
     boxes[:, 0] += ox
     boxes[:, 1] += oy
     return Digits(boxes, np.array([r[4] for r in rows], bool), parent=np.array(parent, np.int32)), full
-
-
-def _holes(boxes: np.ndarray, dark: np.ndarray, ratio: float = 2.0) -> np.ndarray:
-    """Boxes inside a box of the other polarity at least `ratio` times taller: a loop's hole."""
-    x, y, w, h = (boxes[:, i] for i in range(4))
-    contains = ((x[None, :] <= x[:, None]) & (y[None, :] <= y[:, None])
-                & (x[None, :] + w[None, :] >= x[:, None] + w[:, None])
-                & (y[None, :] + h[None, :] >= y[:, None] + h[:, None])
-                & (h[None, :] >= ratio * h[:, None]) & (dark[None, :] != dark[:, None]))
-    return contains.any(axis=1)
 
 
 def crops_for(gray: np.ndarray, digits: Digits, margin: float = 0.15) -> list[np.ndarray]:

@@ -72,7 +72,7 @@ def test_demo_headless_reads_its_numbers(tmp_path):
         assert rec["source"] == "demo"
     for text in TRUTH:
         hits = sum(any(n["text"] == text for n in rec["numbers"]) for rec in records)
-        assert hits >= 30, f"{text} read in only {hits} of 40 frames"
+        assert hits >= 36, f"{text} read in only {hits} of 40 frames"
     stable = {n["text"] for rec in records[10:] for n in rec["numbers"] if n["stable"]}
     assert set(TRUTH) <= stable
 
