@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 
 from convert.datasets import DataError, find_dataset, load_orand, read_sudoku_grid, split_of
-from edge.track import iou
+from edge.boxes import iou_matrix
 from edge.types import Frame
 
 
@@ -71,16 +71,13 @@ def orand(reader, limit=None, save_dir: Path | None = None) -> dict:
         result = reader.process(Frame(image, 0, 0.0, str(im.file)))
         order = np.argsort(result.digits.boxes[:, 0], kind="stable")
         read = "".join(str(int(d)) for d in result.digits.labels[order])
+        # each labelled digit takes the best unused read digit of its label with IoU >= 0.5
+        overlaps = iou_matrix([b[:4] for b in im.boxes], result.digits.boxes)
         matched, used = 0, set()
-        for x, y, w, h, d in im.boxes:
-            best, best_j = 0.5, None
-            for j, (box, label) in enumerate(zip(result.digits.boxes, result.digits.labels)):
-                if j not in used and label == d:
-                    overlap = iou((x, y, w, h), tuple(box))
-                    if overlap >= best:
-                        best, best_j = overlap, j
-            if best_j is not None:
-                used.add(best_j)
+        for i, (*_, d) in enumerate(im.boxes):
+            options = [j for j in np.flatnonzero(overlaps[i] >= 0.5) if result.digits.labels[j] == d and j not in used]
+            if options:
+                used.add(max(options, key=lambda j: overlaps[i, j]))
                 matched += 1
         for key in ("all", split_of(im.file.name)):
             if key not in stats:

@@ -23,11 +23,10 @@ def int8_probabilities(classifier, x: np.ndarray) -> np.ndarray:
     return classifier.probabilities(x.reshape(-1, 28, 28, 1))
 
 
-def float_probabilities(keras_path: Path, x: np.ndarray) -> np.ndarray | None:
-    if not keras_path.is_file():
+def float_probabilities(model, x: np.ndarray) -> np.ndarray | None:
+    """The Keras model's probabilities (None when there is no float model to compare)."""
+    if model is None:
         return None
-    import keras
-    model = keras.models.load_model(keras_path, compile=False)
     return model.predict(x.reshape(-1, 28, 28, 1).astype(np.float32), batch_size=512, verbose=0)
 
 
@@ -95,6 +94,10 @@ def evaluate(tflite_path: Path = DEFAULT_TFLITE, keras_path: Path = DEFAULT_KERA
 
     classifier = DigitClassifier(tflite_path)
     threshold = classifier.threshold
+    float_model = None
+    if keras_path.is_file():
+        import keras
+        float_model = keras.models.load_model(keras_path, compile=False)
     _, _, x_test, y_test = mnist if mnist is not None else load_mnist()
     x_test, y_test = x_test[:limit], y_test[:limit]
     sets = {
@@ -109,11 +112,11 @@ def evaluate(tflite_path: Path = DEFAULT_TFLITE, keras_path: Path = DEFAULT_KERA
         p8 = int8_probabilities(classifier, x)
         report["int8"][name] = scores(p8, y, threshold)
         matrices[f"{name} ({len(y)})"] = confusion(p8, y)
-        pf = float_probabilities(keras_path, x)
+        pf = float_probabilities(float_model, x)
         if pf is not None:
             report["float"][name] = scores(pf, y, threshold)
     report["int8"]["clutter_heldout"] = clutter_scores(int8_probabilities(classifier, clutter_x), threshold)
-    pf = float_probabilities(keras_path, clutter_x)
+    pf = float_probabilities(float_model, clutter_x)
     if pf is not None:
         report["float"]["clutter_heldout"] = clutter_scores(pf, threshold)
     report["us_per_digit_1_thread"] = timing_us_per_digit(classifier)

@@ -31,12 +31,6 @@ SIZES = [(640, 480), (1280, 720)]
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def demo_frames(width, height, n):
-    source = DemoSource(width, height, fps=0, frames=n)
-    for frame in source:
-        yield frame
-
-
 def photo_frames(paths, width, height, n):
     for i in range(n):
         image = cv2.imread(str(paths[i % len(paths)]))
@@ -107,7 +101,7 @@ def main(argv=None) -> int:
         classifier = DigitClassifier(a.model, num_threads=threads)
         report["runtime"] = classifier.runtime
         for w, h in SIZES:
-            sources = [("demo", demo_frames(w, h, a.frames))]
+            sources = [("demo", iter(DemoSource(w, h, fps=0, frames=a.frames)))]
             if photos:
                 sources.append(("photos", photo_frames(photos, w, h, min(a.frames, 4 * len(photos)))))
             for name, frames in sources:

@@ -5,6 +5,7 @@ import time
 
 import numpy as np
 
+from edge.boxes import cover_matrix
 from edge.group import GroupParams, group_numbers
 from edge.infer import DigitClassifier
 from edge.infer.classifier import NOT_A_DIGIT
@@ -59,17 +60,12 @@ def suppress_overlaps(digits: Digits, max_cover: float = 0.85) -> Digits:
     if len(digits) < 2:
         return digits
     order = np.argsort(-digits.confidence, kind="stable")
-    b = digits.boxes[order].astype(np.float32)
-    x0, y0, x1, y1 = b[:, 0], b[:, 1], b[:, 0] + b[:, 2], b[:, 1] + b[:, 3]
-    iw = np.clip(np.minimum(x1[:, None], x1) - np.maximum(x0[:, None], x0), 0, None)
-    ih = np.clip(np.minimum(y1[:, None], y1) - np.maximum(y0[:, None], y0), 0, None)
-    area = b[:, 2] * b[:, 3]
-    cover = iw * ih / np.maximum(np.minimum(area[:, None], area), 1)
-    keep = np.ones(len(b), bool)
-    for i in range(len(b)):
+    boxes = digits.boxes[order]
+    covered = np.triu(cover_matrix(boxes, boxes) > max_cover, k=1)  # i covers a less sure j
+    keep = np.ones(len(boxes), bool)
+    for i in range(len(boxes)):
         if keep[i]:
-            later = np.arange(len(b)) > i
-            keep[later & (cover[i] > max_cover)] = False
+            keep[covered[i]] = False
     return digits.take(np.sort(order[keep]))
 
 

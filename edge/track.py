@@ -11,30 +11,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from edge.boxes import iou_matrix
 from edge.types import Number
-
-
-def iou_matrix(a, b) -> np.ndarray:
-    """IoU of every box in a with every box in b ([x, y, w, h] each)."""
-    if not len(a) or not len(b):
-        return np.zeros((len(a), len(b)))
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    iw = np.minimum(a[:, None, 0] + a[:, None, 2], b[:, 0] + b[:, 2]) - np.maximum(a[:, None, 0], b[:, 0])
-    ih = np.minimum(a[:, None, 1] + a[:, None, 3], b[:, 1] + b[:, 3]) - np.maximum(a[:, None, 1], b[:, 1])
-    inter = np.clip(iw, 0, None) * np.clip(ih, 0, None)
-    union = (a[:, 2] * a[:, 3])[:, None] + b[:, 2] * b[:, 3] - inter
-    return inter / np.maximum(union, 1e-9)
-
-
-def iou(a, b) -> float:
-    ax, ay, aw, ah = a
-    bx, by, bw, bh = b
-    iw = min(ax + aw, bx + bw) - max(ax, bx)
-    ih = min(ay + ah, by + bh) - max(ay, by)
-    if iw <= 0 or ih <= 0:
-        return 0.0
-    inter = iw * ih
-    return inter / float(aw * ah + bw * bh - inter)
 
 
 @dataclass

@@ -22,10 +22,3 @@ def render_page(numbers, size=(480, 640), dark_ink=True, thickness=4, spacing=0.
             x = int(xs.max()) + int(height * spacing)
     return page, boxes
 
-
-def iou(a, b):
-    ax, ay, aw, ah = a
-    bx, by, bw, bh = b
-    iw = max(0, min(ax + aw, bx + bw) - max(ax, bx))
-    ih = max(0, min(ay + ah, by + bh) - max(ay, by))
-    return iw * ih / float(aw * ah + bw * bh - iw * ih)
