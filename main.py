@@ -155,6 +155,7 @@ def run(args) -> int:
                     say(f"{why_not}: running headless")
                 else:
                     opened.callback(window.close)
+            reader.keep_mask = window is not None  # only a window has a debug view to show
             opened.callback(stop.ignore)  # runs first: a second Ctrl-C cannot cut clean-up short
             say(f"reading {source.name} with {classifier.runtime}; " + ("q quits" if window else "Ctrl-C stops"))
             return read_loop(args, source, reader, log, video, window, stop, say)

@@ -105,7 +105,7 @@ def main(argv=None) -> int:
     from edge.infer import DigitClassifier, ModelError
     from edge.pipeline import DigitReader
     try:
-        reader = DigitReader(DigitClassifier(a.model))
+        reader = DigitReader(DigitClassifier(a.model), keep_mask=False)
         if a.save_dir:
             a.save_dir.mkdir(parents=True, exist_ok=True)
         started = time.time()

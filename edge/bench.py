@@ -105,7 +105,7 @@ def main(argv=None) -> int:
             if photos:
                 sources.append(("photos", photo_frames(photos, w, h, min(a.frames, 4 * len(photos)))))
             for name, frames in sources:
-                r = run_one(frames, DigitReader(classifier))
+                r = run_one(frames, DigitReader(classifier, keep_mask=False))  # as headless
                 r.update(source=name, size=f"{w}x{h}", threads=threads)
                 report["runs"].append(r)
                 m = r["median_ms"]

@@ -9,7 +9,7 @@ def _intersections(a, b) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     b = np.asarray(b, np.float64).reshape(-1, 4)
     iw = np.minimum(a[:, None, 0] + a[:, None, 2], b[:, 0] + b[:, 2]) - np.maximum(a[:, None, 0], b[:, 0])
     ih = np.minimum(a[:, None, 1] + a[:, None, 3], b[:, 1] + b[:, 3]) - np.maximum(a[:, None, 1], b[:, 1])
-    return np.clip(iw, 0, None) * np.clip(ih, 0, None), a[:, 2] * a[:, 3], b[:, 2] * b[:, 3]
+    return np.maximum(iw, 0) * np.maximum(ih, 0), a[:, 2] * a[:, 3], b[:, 2] * b[:, 3]
 
 
 def iou_matrix(a, b) -> np.ndarray:

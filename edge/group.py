@@ -34,16 +34,15 @@ def group_numbers(digits: Digits, params: GroupParams = GroupParams()) -> list[N
         return []
     link = _links(digits.boxes, digits.dark_ink, params)
     group = components(link)
+    by_group = np.lexsort((digits.boxes[:, 0], group))  # each group's digits together, left to right
+    starts = np.flatnonzero(np.diff(group[by_group], prepend=-1))
     numbers = []
-    for g in np.unique(group):
-        members = np.flatnonzero(group == g)
-        members = members[np.argsort(digits.boxes[members, 0], kind="stable")]
+    for members in np.split(by_group, starts[1:]):
         part = digits.take(members)
-        b = part.boxes
-        x0, y0 = b[:, 0].min(), b[:, 1].min()
-        box = (int(x0), int(y0), int((b[:, 0] + b[:, 2]).max() - x0), int((b[:, 1] + b[:, 3]).max() - y0))
-        text = "".join(str(int(d)) for d in part.labels)
-        numbers.append(Number(text, float(part.confidence.min()), box, part))
+        x0, y0 = part.boxes[:, :2].min(axis=0).tolist()
+        x1, y1 = (part.boxes[:, :2] + part.boxes[:, 2:]).max(axis=0).tolist()
+        text = "".join(map(str, part.labels.tolist()))
+        numbers.append(Number(text, float(part.confidence.min()), (x0, y0, x1 - x0, y1 - y0), part))
     return reading_order(numbers)
 
 
@@ -55,7 +54,7 @@ def reading_order(numbers: list[Number]) -> list[Number]:
         centre = num.box[1] + num.box[3] / 2
         if lines:
             last = lines[-1]
-            line_centre = np.mean([m.box[1] + m.box[3] / 2 for m in last])
+            line_centre = sum(m.box[1] + m.box[3] / 2 for m in last) / len(last)
             if abs(centre - line_centre) <= 0.5 * num.box[3]:
                 last.append(num)
                 continue

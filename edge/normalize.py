@@ -6,12 +6,14 @@ the same thing in both places.
 """
 from __future__ import annotations
 
+import functools
+
 import cv2
 import numpy as np
 
 SIZE = 28  # model input side (MNIST convention)
 BOX = 20  # the digit's longest side inside the 28x28 image
-WORK = 64  # larger crops are shrunk to this side first
+WORK = 64  # larger crops are halved until they fit this side
 MIN_CONTRAST = 12  # grey levels between background and ink below which a crop is blank
 
 
@@ -21,6 +23,8 @@ def as_gray_u8(image: np.ndarray) -> np.ndarray:
     Floats are taken as 0..1 when their maximum is <= 1, else as 0..255; NaN and inf become 0.
     """
     a = np.asarray(image)
+    if a.dtype == np.uint8 and a.ndim == 2:  # the common case, kept cheap
+        return a if a.flags.c_contiguous or a.strides[1] == 1 else np.ascontiguousarray(a)
     if a.ndim == 3:
         channels = a.shape[2]
         if channels == 1:
@@ -66,6 +70,8 @@ def normalize_crop(crop: np.ndarray, dark_ink: bool | None = None) -> np.ndarray
     longest side is 20 px and placed so its centre of mass is at the image centre, as in
     MNIST. `dark_ink` gives the polarity when the caller knows it; by default it is read
     from the crop's border. Blank or degenerate crops give an all-black image.
+
+    Every step is one OpenCV call on uint8 (it runs ~36 times per live frame).
     """
     gray = as_gray_u8(crop)
     out = np.zeros((SIZE, SIZE), np.uint8)
@@ -73,49 +79,47 @@ def normalize_crop(crop: np.ndarray, dark_ink: bool | None = None) -> np.ndarray
         return out
     if dark_ink is None:
         dark_ink = ink_is_dark(gray)
-    if max(gray.shape) > WORK:  # big crops: same result, a fraction of the cost
-        f = WORK / max(gray.shape)
-        gray = cv2.resize(gray, (max(1, round(gray.shape[1] * f)), max(1, round(gray.shape[0] * f))),
+    while max(gray.shape) > WORK:  # big crops: halved (a 2x2 mean, OpenCV's fast area resize)
+        h, w = gray.shape
+        gray = cv2.resize(gray[:max(1, h - h % 2), :max(1, w - w % 2)], (max(1, w // 2), max(1, h // 2)),
                           interpolation=cv2.INTER_AREA)
     # Uneven light: a grey closing (opening for light ink) with a window wider than any
     # stroke keeps only the background. Printed and written ink reflects a fixed share of
     # the light, so dark ink is measured relative to its background (shadows cancel out);
     # light ink (a display) is measured as the difference.
-    k = max(3, int(0.3 * max(gray.shape)) | 1)
-    kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (k, k))
+    kernel = _square(max(3, int(0.3 * max(gray.shape)) | 1))
     if dark_ink:
-        background = cv2.morphologyEx(gray, cv2.MORPH_CLOSE, kernel).astype(np.float32)
-        ink_f = background - gray
-        np.maximum(ink_f, 0, out=ink_f)
-        ink_f *= 255.0 / np.maximum(background, 32.0)
-        ink_u8 = ink_f.astype(np.uint8)
+        background = cv2.morphologyEx(gray, cv2.MORPH_CLOSE, kernel)
+        ink_u8 = cv2.divide(cv2.subtract(background, gray), cv2.max(background, 32), scale=255)
     else:
         ink_u8 = cv2.subtract(gray, cv2.morphologyEx(gray, cv2.MORPH_OPEN, kernel))
-    hi = int(ink_u8.max())
+    hi = int(cv2.minMaxLoc(ink_u8)[1])
     if hi < MIN_CONTRAST:
         return out
     # Otsu splits ink from what is left of the background; below half that split is
     # noise and goes to black, the rest ramps up to white.
     split, _ = cv2.threshold(ink_u8, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    floor = split / 2.0
-    x, y, w, h = cv2.boundingRect((ink_u8 > floor).view(np.uint8))
+    floor = int(split) // 2
+    x, y, w, h = cv2.boundingRect(cv2.threshold(ink_u8, floor, 255, cv2.THRESH_BINARY)[1])
     if w == 0 or h == 0:
         return out
-    ink = (ink_u8[y:y + h, x:x + w].astype(np.float32) - floor) * (255.0 / max(hi - floor, 1.0))
-    np.clip(ink, 0, 255, out=ink)
+    gain = 255.0 / max(hi - floor, 1)
+    ink = cv2.convertScaleAbs(cv2.max(ink_u8[y:y + h, x:x + w], floor), alpha=gain, beta=-floor * gain)
     scale = BOX / max(h, w)
     nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
-    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-    patch = cv2.resize(ink, (nw, nh), interpolation=interp)
+    patch = cv2.resize(ink, (nw, nh), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
     m = cv2.moments(patch)
     if m["m00"] <= 0:
         return out
-    cy, cx = m["m01"] / m["m00"], m["m10"] / m["m00"]
-    top = min(max(round(SIZE / 2 - cy), 0), SIZE - nh)
-    left = min(max(round(SIZE / 2 - cx), 0), SIZE - nw)
-    np.clip(patch, 0, 255, out=patch)
-    out[top:top + nh, left:left + nw] = patch.astype(np.uint8)
+    top = min(max(round(SIZE / 2 - m["m01"] / m["m00"]), 0), SIZE - nh)
+    left = min(max(round(SIZE / 2 - m["m10"] / m["m00"]), 0), SIZE - nw)
+    out[top:top + nh, left:left + nw] = patch
     return out
+
+
+@functools.lru_cache(maxsize=64)
+def _square(k: int) -> np.ndarray:
+    return cv2.getStructuringElement(cv2.MORPH_RECT, (k, k))
 
 
 def normalize_batch(crops, dark_ink=None) -> np.ndarray:

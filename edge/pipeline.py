@@ -20,7 +20,7 @@ def resolve_splits(digits: Digits) -> np.ndarray:
     classifier is surer of: the pieces when all are digits and the least sure of them
     beats the whole, else the whole. Returns a keep mask (rejected ones included)."""
     keep = np.ones(len(digits), bool)
-    for whole in np.unique(digits.parent[digits.parent >= 0]):
+    for whole in set(digits.parent[digits.parent >= 0].tolist()):
         pieces = np.flatnonzero(digits.parent == whole)
         pieces_ok = bool((digits.labels[pieces] >= 0).all())
         whole_ok = digits.labels[whole] >= 0
@@ -35,7 +35,9 @@ def inside_words(candidates: Digits, lookalikes=(0, 1), max_gap: float = 0.35) -
     """Letters read as digits: an 'o', 'O' or 'D' is a fine 0 and an 'l' or 'I' a fine 1,
     but inside a word they have a letter (a candidate the model calls "not a digit") right
     beside them on their line, at about their height. Returns a mask of such digits."""
-    suspect = np.isin(candidates.labels, lookalikes)
+    suspect = np.zeros(len(candidates), bool)
+    for digit in lookalikes:  # np.isin costs more on a few dozen labels
+        suspect |= candidates.labels == digit
     letter = candidates.labels == NOT_A_DIGIT
     letter[candidates.parent[candidates.parent >= 0]] = False  # a blob also cut into digits is no letter
     letter[candidates.parent >= 0] = False
@@ -74,8 +76,10 @@ class DigitReader:
 
     def __init__(self, classifier: DigitClassifier | None = None,
                  segment_params: SegmentParams = SegmentParams(),
-                 group_params: GroupParams = GroupParams(), tracker: Tracker | None = None):
+                 group_params: GroupParams = GroupParams(), tracker: Tracker | None = None,
+                 keep_mask: bool = True):
         self.classifier = classifier or DigitClassifier()
+        self.keep_mask = keep_mask  # the ink mask for a debug view; headless runs skip it
         self.segment_params = segment_params
         self.group_params = group_params
         self.tracker = tracker or Tracker()
@@ -84,7 +88,7 @@ class DigitReader:
     def process(self, frame: Frame) -> FrameResult:
         t0 = time.perf_counter()
         gray = as_gray_u8(frame.image)
-        candidates, mask = segment(gray, self.segment_params)
+        candidates, mask = segment(gray, self.segment_params, self.keep_mask)
         t1 = time.perf_counter()
         batch = normalize_batch(crops_for(gray, candidates), candidates.dark_ink)
         t2 = time.perf_counter()

@@ -12,7 +12,7 @@ from edge.normalize import SIZE, normalize_batch
 
 MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
 DEFAULT_MODEL = MODELS_DIR / "digits.tflite"
-BATCH_SIZES = (1, 2, 4, 8, 12, 16, 24, 32, 48, 64)  # a batch is padded up to the next of these
+BATCH_SIZES = (1, 2, 4, 8, 12, 16, 20, 24, 28, 32, 40, 48, 56, 64)  # a batch is padded up to the next of these
 MAX_BATCH = BATCH_SIZES[-1]
 UNSURE, NOT_A_DIGIT = -1, -2  # labels of rejected crops
 
