@@ -45,6 +45,17 @@ def test_longest_side_is_20_and_aspect_is_kept():
     assert 2 <= rows[-1] - rows[0] + 1 <= 4  # 10/70*20 ~ 3
 
 
+def test_a_big_crop_reads_like_a_small_one():
+    """Crops over 64 px are halved before anything else (the cheap resize); the result
+    must still be nearer the same digit at a small size than any other digit."""
+    small = {d: normalize_crop(glyph(d, (60, 40), thickness=4)).astype(int) for d in "0123456789"}
+    for digit in "2568":
+        for factor in (3, 7):  # 180 px (halved twice), 420 px (three times)
+            big = normalize_crop(glyph(digit, (60 * factor, 40 * factor), thickness=4 * factor)).astype(int)
+            distance = {d: np.abs(big - s).mean() for d, s in small.items()}
+            assert min(distance, key=distance.get) == digit, distance
+
+
 def test_centre_of_mass_is_centred():
     img = np.full((100, 100), 255, np.uint8)
     cv2.circle(img, (20, 25), 12, 0, -1)  # a blob far off-centre

@@ -54,6 +54,33 @@ def test_broken_strokes_are_merged():
     assert boxes == [(40, 40, 9, 117), (70, 36, 51, 125)]
 
 
+def test_without_the_mask_the_candidates_are_the_same():
+    page, _ = render_page(NUMBERS)
+    with_mask, mask = segment(page)
+    without, none = segment(page, with_mask=False)
+    assert none is None and mask.max() == 255
+    assert np.array_equal(with_mask.boxes, without.boxes) and np.array_equal(with_mask.parent, without.parent)
+
+
+def test_underlined_number_is_cut_free_of_its_line():
+    """A rule under a number is removed, so the digits are not glued into one blob."""
+    page, truth = render_page([("4072", 100, 200, 60)])
+    ys = [y + h for (_, y, _, h), _ in truth]
+    cv2.line(page, (60, max(ys) + 1), (520, max(ys) + 1), 20, 3)  # touches the digits
+    digits, _ = segment(page, SegmentParams(polarity="dark"))
+    assert all(found(truth, digits.boxes, 0.5))
+
+
+def test_wide_frames_are_analysed_halved_and_boxes_come_back_in_frame_pixels():
+    page, truth = render_page(NUMBERS)
+    for factor in (2, 3):  # 1280 (halved twice) and 1920 px wide
+        big = cv2.resize(page, None, fx=factor, fy=factor, interpolation=cv2.INTER_LINEAR)
+        digits, mask = segment(big)
+        assert mask.shape == big.shape[:2]
+        scaled = [((x * factor, y * factor, w * factor, h * factor), d) for (x, y, w, h), d in truth]
+        assert all(found(scaled, digits.boxes, 0.5))
+
+
 def test_a_lone_line_is_not_a_one():
     page = np.full((300, 300), 230, np.uint8)
     cv2.line(page, (150, 20), (150, 260), 20, 3)  # a rule, a frame, the edge of a box
