@@ -31,8 +31,8 @@ def resolve_splits(digits: Digits) -> np.ndarray:
     return keep
 
 
-def inside_words(candidates: Digits, lookalikes=(0, 1), max_gap: float = 0.35) -> np.ndarray:
-    """Letters read as digits: an 'o', 'O' or 'D' is a fine 0 and an 'l' or 'I' a fine 1,
+def inside_words(candidates: Digits, lookalikes=(0, 1, 5), max_gap: float = 0.35) -> np.ndarray:
+    """Letters read as digits: an 'o', 'O' or 'D' is a fine 0, an 'l' or 'I' a fine 1, an 'S' a 5,
     but inside a word they have a letter (a candidate the model calls "not a digit") right
     beside them on their line, at about their height. Returns a mask of such digits."""
     suspect = np.zeros(len(candidates), bool)

@@ -124,7 +124,8 @@ def _merge_broken(stats: np.ndarray) -> np.ndarray:
 
 
 def split_touching(box, mask: np.ndarray) -> list:
-    """Cut a wide box into round(w / 0.7h) pieces at the columns with the least ink."""
+    """Cut a wide box into round(w / 0.7h) pieces at the columns with the least ink;
+    each piece's box is trimmed to the rows its ink spans."""
     x, y, w, h = box
     k = int(round(w / (0.7 * h)))
     if k < 2:
@@ -140,7 +141,12 @@ def split_touching(box, mask: np.ndarray) -> list:
         cuts.append(cut)
         start = cut
     edges = [0] + cuts + [w]
-    return [(x + a, y, b - a, h) for a, b in zip(edges[:-1], edges[1:]) if b - a > 1]
+    pieces = []
+    for a, b in zip(edges[:-1], edges[1:]):
+        rows = np.flatnonzero(mask[y:y + h, x + a:x + b].any(axis=1))
+        if b - a > 1 and len(rows):  # each piece as tall as its own ink
+            pieces.append((x + a, y + int(rows[0]), b - a, int(rows[-1] - rows[0] + 1)))
+    return pieces
 
 
 def lit_against_dark(gray: np.ndarray, mask: np.ndarray, boxes: np.ndarray, ratio: float = 0.4) -> np.ndarray:
