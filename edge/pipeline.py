@@ -16,18 +16,23 @@ from edge.types import Digits, Frame, FrameResult
 
 
 def resolve_splits(digits: Digits) -> np.ndarray:
-    """For each wide candidate that was also cut into pieces, keep the reading the
-    classifier is surer of: the pieces when all are digits and the least sure of them
-    beats the whole, else the whole. Returns a keep mask (rejected ones included)."""
+    """For each wide candidate that was also cut into pieces (in one or more ways), keep
+    the reading the classifier is surest of: a way of cutting scores the confidence of its
+    least sure piece, if all its pieces are digits; the whole scores its own, if a digit.
+    Ties and all-rejected go to the whole. Returns a keep mask (rejected ones included)."""
     keep = np.ones(len(digits), bool)
-    for whole in set(digits.parent[digits.parent >= 0].tolist()):
-        pieces = np.flatnonzero(digits.parent == whole)
-        pieces_ok = bool((digits.labels[pieces] >= 0).all())
-        whole_ok = digits.labels[whole] >= 0
-        if pieces_ok and (not whole_ok or digits.confidence[pieces].min() > digits.confidence[whole]):
+    is_piece = digits.parent >= 0
+    keep[is_piece] = False
+    for whole in set(digits.parent[is_piece].tolist()):
+        best_score = float(digits.confidence[whole]) if digits.labels[whole] >= 0 else 0.0
+        best = None
+        for cut in set(digits.cut[digits.parent == whole].tolist()):
+            pieces = np.flatnonzero((digits.parent == whole) & (digits.cut == cut))
+            if (digits.labels[pieces] >= 0).all() and digits.confidence[pieces].min() > best_score:
+                best_score, best = float(digits.confidence[pieces].min()), pieces
+        if best is not None:
             keep[whole] = False
-        else:
-            keep[pieces] = False
+            keep[best] = True
     return keep
 
 

@@ -123,14 +123,18 @@ def _merge_broken(stats: np.ndarray) -> np.ndarray:
     return out
 
 
-def split_touching(box, mask: np.ndarray, digit_aspect: float = 0.8) -> list:
-    """Cut a wide box into round(w / (digit_aspect * h)) pieces at the columns with the
-    least ink; each piece's box is trimmed to the rows its ink spans. (0.8: handwritten
-    zeros are wide; at 0.7 a pair of them was cut in three.)"""
-    x, y, w, h = box
+def split_counts(box, digit_aspect: float = 0.8) -> list[int]:
+    """Ways to cut a wide box: into about w / (digit_aspect * h) pieces, and one fewer and
+    one more, as handwriting varies in width (0.8: handwritten zeros are wide)."""
+    _, _, w, h = box
     k = int(round(w / (digit_aspect * h)))
-    if k < 2:
-        return [box]
+    return [n for n in (k - 1, k, k + 1) if 2 <= n <= 8] if k >= 2 else []
+
+
+def split_touching(box, mask: np.ndarray, k: int) -> list:
+    """Cut a box into k pieces at the columns with the least ink near the k-1 even
+    divisions; each piece's box is trimmed to the rows its ink spans."""
+    x, y, w, h = box
     profile = np.count_nonzero(mask[y:y + h, x:x + w], axis=0)
     cuts, start = [], 0
     for i in range(1, k):
@@ -218,9 +222,9 @@ def segment(image: np.ndarray, params: SegmentParams = SegmentParams(),
     """Frame -> (digit candidates, the binary ink mask at frame size for the debug view,
     or None without `with_mask`: scaling it up costs more than labelling it).
 
-    A wide component that may be several touching digits is returned whole *and* as its
-    pieces (the pieces' `parent` is the whole one's index); the classifier decides which
-    reading is better (edge.pipeline.resolve_splits)."""
+    A wide component that may be several touching digits is returned whole *and* cut into
+    pieces in a few ways (the pieces' `parent` is the whole one's index, `cut` tells the ways
+    apart); the classifier decides which reading is best (edge.pipeline.resolve_splits)."""
     gray = as_gray_u8(image)
     full = np.zeros(gray.shape, np.uint8) if with_mask else None
     ox = oy = 0
@@ -251,24 +255,27 @@ def segment(image: np.ndarray, params: SegmentParams = SegmentParams(),
             box = tuple(int(v) for v in row[:4])
             wholes.append((*box, dark))
             if box[2] > params.max_single_aspect * box[3]:
-                parts = split_touching(box, mask)
-                if len(parts) > 1:
-                    pieces.append((len(wholes) - 1, parts))
+                for k in split_counts(box):
+                    parts = split_touching(box, mask, k)
+                    if len(parts) > 1:
+                        pieces.append((len(wholes) - 1, parts))
     if not wholes:
         return Digits(), full
     area = np.array([w * h for _, _, w, h, _ in wholes])
     order = np.argsort(-area, kind="stable")[:params.max_regions]
     new_index = {int(old): i for i, old in enumerate(order)}
     rows = [wholes[i] for i in order]
-    parent = [-1] * len(rows)
-    for whole, parts in pieces:
+    parent, cut = [-1] * len(rows), [-1] * len(rows)
+    for i, (whole, parts) in enumerate(pieces):
         if whole in new_index and len(rows) + len(parts) <= params.max_regions:
             rows += [(*p, wholes[whole][4]) for p in parts]
             parent += [new_index[whole]] * len(parts)
+            cut += [i] * len(parts)
     boxes = np.array([r[:4] for r in rows], np.int32) * scale
     boxes[:, 0] += ox
     boxes[:, 1] += oy
-    return Digits(boxes, np.array([r[4] for r in rows], bool), parent=np.array(parent, np.int32)), full
+    return Digits(boxes, np.array([r[4] for r in rows], bool), parent=np.array(parent, np.int32),
+                  cut=np.array(cut, np.int16)), full
 
 
 def crops_for(gray: np.ndarray, digits: Digits, margin: float = 0.15) -> list[np.ndarray]:

@@ -25,12 +25,14 @@ class Digits:
 
     boxes are [x, y, w, h] in frame pixels; labels are 0-9, or -1 while unclassified or
     when rejected as not a digit; parent is -1, or for a piece cut from a wide candidate
-    (maybe touching digits) the index of that candidate."""
+    (maybe touching digits) the index of that candidate; cut tells a piece's way of cutting
+    its parent (into 2, 3 ... pieces) from the other ways (-1 for all but pieces)."""
     boxes: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.int32))
     dark_ink: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
     labels: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int16))
     confidence: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
     parent: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
+    cut: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int16))
 
     def __post_init__(self):
         n = len(self.boxes)
@@ -40,6 +42,7 @@ class Digits:
         self.confidence = (np.asarray(self.confidence, np.float32).reshape(n) if len(self.confidence)
                            else np.zeros(n, np.float32))
         self.parent = np.asarray(self.parent, np.int32).reshape(n) if len(self.parent) else np.full(n, -1, np.int32)
+        self.cut = np.asarray(self.cut, np.int16).reshape(n) if len(self.cut) else np.full(n, -1, np.int16)
 
     def __len__(self) -> int:
         return len(self.boxes)

@@ -19,6 +19,19 @@ def test_the_whole_wins_when_a_piece_is_rejected_or_less_sure():
     assert list(resolve_splits(d)) == [True, False, False]
 
 
+def test_of_several_ways_to_cut_the_surest_wins():
+    # a 90 px blob read as nothing; cut in 2 ("4" 0.9, "8" 0.5) or in 3 ("1" 0.9, "0" 0.8, "7" 0.85)
+    boxes = [[0, 0, 90, 40], [0, 0, 45, 40], [45, 0, 45, 40], [0, 0, 30, 40], [30, 0, 30, 40], [60, 0, 30, 40]]
+    d = Digits(np.array(boxes), labels=np.array([-2, 4, 8, 1, 0, 7]),
+               confidence=np.array([0.9, 0.9, 0.5, 0.9, 0.8, 0.85]), parent=np.array([-1, 0, 0, 0, 0, 0]),
+               cut=np.array([-1, 0, 0, 1, 1, 1]))
+    assert list(resolve_splits(d)) == [False, False, False, True, True, True]
+    d.labels[4] = -2  # the three-way cut has a non-digit: the two-way cut wins
+    assert list(resolve_splits(d)) == [False, True, True, False, False, False]
+    d.labels[0], d.confidence[0] = 3, 0.7  # the whole is a surer "3" than the 0.5 piece
+    assert list(resolve_splits(d)) == [True, False, False, False, False, False]
+
+
 def test_overlaps_keep_the_most_confident():
     # a "0" (0.99), its hole read as "1" (0.7), and an unrelated digit
     d = Digits(np.array([[10, 10, 30, 40], [18, 18, 10, 20], [100, 10, 30, 40]]), labels=np.array([0, 1, 5]),
