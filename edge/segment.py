@@ -108,7 +108,10 @@ def _merge_broken(stats: np.ndarray) -> np.ndarray:
     np.fill_diagonal(link, True)
     if np.count_nonzero(link) == n:  # only the diagonal
         return stats
-    groups, inverse = np.unique(components(link), return_inverse=True)
+    label = components(link)
+    roots = label == np.arange(n)  # each component is labelled by its lowest member
+    inverse = (np.cumsum(roots) - 1)[label]  # np.unique(return_inverse) costs 10x more here
+    groups = np.flatnonzero(roots)
     out = np.zeros((len(groups), 5), np.int64)
     x0 = np.full(len(groups), np.iinfo(np.int64).max)
     y0 = x0.copy()
