@@ -36,6 +36,10 @@ class SegmentParams:
     max_width: int = 480  # wider frames are analysed halved until they fit (crops come from full size)
     roi: tuple[int, int, int, int] | None = None  # x, y, w, h
 
+    def __post_init__(self):
+        if self.polarity not in ("dark", "light", "both"):
+            raise ValueError(f"polarity must be 'dark', 'light' or 'both', not {self.polarity!r}")
+
 
 def ink_masks(gray: np.ndarray, params: SegmentParams) -> dict[bool, np.ndarray]:
     """{dark_ink: binary mask} for the polarities asked for."""
@@ -57,7 +61,7 @@ def ink_masks(gray: np.ndarray, params: SegmentParams) -> dict[bool, np.ndarray]
         # The kernel is one row high, so only rows with that much ink need it (at an image
         # edge, half that: a line leaving the frame counts), often a third of them or fewer.
         rows = np.flatnonzero(cv2.reduce(mask, 1, cv2.REDUCE_SUM, dtype=cv2.CV_32S).ravel()
-                              >= 255 * (line_length // 2))
+                              >= 255 * min(line_length // 2, mask.shape[1]))
         if len(rows):
             band = mask[rows]
             mask[rows] = cv2.subtract(band, cv2.morphologyEx(band, cv2.MORPH_OPEN, line))
@@ -127,11 +131,13 @@ def _merge_broken(stats: np.ndarray) -> np.ndarray:
 
 
 def split_counts(box, digit_aspect: float = 0.8) -> list[int]:
-    """Ways to cut a wide box: into about w / (digit_aspect * h) pieces, and one fewer and
-    one more, as handwriting varies in width (0.8: handwritten zeros are wide)."""
+    """Ways to cut a wide box, likeliest first: into about w / (digit_aspect * h) pieces,
+    then one fewer and one more, as handwriting varies in width (0.8: handwritten zeros are
+    wide). Boxes under 1.2 heights wide are not cut: one wide digit (0, 4, 8) is far more
+    common than two touching digits that narrow."""
     _, _, w, h = box
     k = int(round(w / (digit_aspect * h)))
-    return [n for n in (k - 1, k, k + 1) if 2 <= n <= 8] if k >= 2 else []
+    return [n for n in (k, k - 1, k + 1) if 2 <= n <= 8] if k >= 2 else []
 
 
 def split_touching(box, mask: np.ndarray, k: int) -> list:
@@ -237,13 +243,17 @@ def segment(image: np.ndarray, params: SegmentParams = SegmentParams(),
         gray = gray[oy:max(oy, y + h), ox:max(ox, x + w)]
     if gray.shape[0] < params.min_height or gray.shape[1] < 2:
         return Digits(), full
-    # Analysed at 1/scale size, halving (a 2x2 mean is OpenCV's fast area resize; a 1/3
-    # resize of a 1280x720 frame costs more than all the rest of segmentation).
-    scale, small = 1, gray
-    while small.shape[1] > params.max_width and small.shape[0] >= 2 * params.min_height:
+    # Analysed at 1/scale size: 2x2 means (OpenCV's fast area resize) while that stays at or
+    # above the target, then one linear step (an area resize by 1/3 of a 1280x720 frame
+    # costs more than all the rest of segmentation; a 1/4 size would lose small digits).
+    scale = max(1, -(-gray.shape[1] // params.max_width))
+    target = (max(1, gray.shape[1] // scale), max(1, gray.shape[0] // scale))
+    small = gray
+    while small.shape[1] >= 2 * target[0] and small.shape[0] >= 2 * target[1]:
         h, w = small.shape[0] // 2, small.shape[1] // 2
         small = cv2.resize(small[:2 * h, :2 * w], (w, h), interpolation=cv2.INTER_AREA)
-        scale *= 2
+    if small.shape[::-1] != target:
+        small = cv2.resize(small, target, interpolation=cv2.INTER_LINEAR)
     min_h = params.min_height / scale
     # a number cut out of a page may be all digit; in a camera view a frame-tall blob is an edge
     max_h = max(min_h, params.max_height * small.shape[0] * (1.0 if gray.shape[0] < 200 else 0.8))
@@ -258,10 +268,10 @@ def segment(image: np.ndarray, params: SegmentParams = SegmentParams(),
             box = tuple(int(v) for v in row[:4])
             wholes.append((*box, dark))
             if box[2] > params.max_single_aspect * box[3]:
-                for k in split_counts(box):
+                for rank, k in enumerate(split_counts(box)):
                     parts = split_touching(box, mask, k)
                     if len(parts) > 1:
-                        pieces.append((len(wholes) - 1, parts))
+                        pieces.append((rank, len(wholes) - 1, parts))
     if not wholes:
         return Digits(), full
     area = np.array([w * h for _, _, w, h, _ in wholes])
@@ -269,7 +279,8 @@ def segment(image: np.ndarray, params: SegmentParams = SegmentParams(),
     new_index = {int(old): i for i, old in enumerate(order)}
     rows = [wholes[i] for i in order]
     parent, cut = [-1] * len(rows), [-1] * len(rows)
-    for i, (whole, parts) in enumerate(pieces):
+    pieces.sort(key=lambda p: p[0])  # under the cap: every blob's likeliest cut before any other
+    for i, (_, whole, parts) in enumerate(pieces):
         if whole in new_index and len(rows) + len(parts) <= params.max_regions:
             rows += [(*p, wholes[whole][4]) for p in parts]
             parent += [new_index[whole]] * len(parts)

@@ -1,3 +1,5 @@
+from collections import Counter
+
 import cv2
 import numpy as np
 
@@ -81,6 +83,14 @@ def test_wide_frames_are_analysed_halved_and_boxes_come_back_in_frame_pixels():
         assert all(found(scaled, digits.boxes, 0.5))
 
 
+def test_small_digits_survive_the_analysis_downscale_of_a_720p_frame():
+    # 1280x720 is analysed at a third of its size (a quarter would lose these ~12 px digits)
+    page, truth = render_page([("4072", 100, 200, 16), ("1395", 400, 400, 16), ("86", 700, 500, 16)],
+                              size=(720, 1280), thickness=1)
+    digits, _ = segment(page)
+    assert all(found(truth, digits.boxes, 0.5))
+
+
 def test_a_lone_line_is_not_a_one():
     page = np.full((300, 300), 230, np.uint8)
     cv2.line(page, (150, 20), (150, 260), 20, 3)  # a rule, a frame, the edge of a box
@@ -93,6 +103,18 @@ def test_touching_digits_are_split():
     digits, _ = segment(page, SegmentParams(polarity="dark"))
     assert len(digits) == 2
     assert all(found(truth, digits.boxes, 0.5))
+
+
+def test_under_the_cap_each_blob_gets_its_likeliest_cut_first():
+    # three blobs of three touching zeros: each may be cut in 3 (likeliest), 2 or 4 pieces
+    page, _ = render_page([("000", 40, 150, 70), ("000", 340, 150, 70), ("000", 40, 350, 70)],
+                          spacing=-0.1, thickness=6)
+    everything, _ = segment(page, SegmentParams(polarity="dark"))
+    assert (everything.parent >= 0).sum() == 3 * (3 + 2 + 4)
+    wholes = everything.parent < 0
+    capped, _ = segment(page, SegmentParams(polarity="dark", max_regions=int(wholes.sum()) + 9))
+    pieces_per_cut = Counter(zip(capped.parent[capped.parent >= 0], capped.cut[capped.parent >= 0]))
+    assert sorted(pieces_per_cut.values()) == [3, 3, 3]  # each blob cut in three; no 2- or 4-way cut
 
 
 def test_roi_limits_the_search_and_keeps_frame_coordinates():
