@@ -36,10 +36,13 @@ def resolve_splits(digits: Digits) -> np.ndarray:
     return keep
 
 
-def inside_words(candidates: Digits, lookalikes=(0, 1, 5), max_gap: float = 0.35) -> np.ndarray:
+def inside_words(candidates: Digits, digits: np.ndarray | None = None, lookalikes=(0, 1, 5),
+                 max_gap: float = 0.35) -> np.ndarray:
     """Letters read as digits: an 'o', 'O' or 'D' is a fine 0, an 'l' or 'I' a fine 1, an 'S' a 5,
     but inside a word they have a letter (a candidate the model calls "not a digit") right
-    beside them on their line, at about their height. Returns a mask of such digits."""
+    beside them on their line, at about their height, and no digit beside them: the 0 of
+    "10kg" has the 1, the o of "Sudoku" has only letters. `digits` masks the candidates
+    that count as digits (default: all with a digit label). Returns a mask of such letters."""
     suspect = np.zeros(len(candidates), bool)
     for digit in lookalikes:  # np.isin costs more on a few dozen labels
         suspect |= candidates.labels == digit
@@ -49,15 +52,22 @@ def inside_words(candidates: Digits, lookalikes=(0, 1, 5), max_gap: float = 0.35
     out = np.zeros(len(candidates), bool)
     if not suspect.any() or not letter.any():
         return out
+    digit = candidates.labels >= 0 if digits is None else digits
+    d = np.flatnonzero(suspect)
+    out[d] = (_beside(candidates, d, np.flatnonzero(letter), max_gap).any(axis=1)
+              & ~_beside(candidates, d, np.flatnonzero(digit), max_gap).any(axis=1))
+    return out
+
+
+def _beside(candidates: Digits, d: np.ndarray, t: np.ndarray, max_gap: float) -> np.ndarray:
+    """[i, j]: candidate t[j] is on d[i]'s line, in the same ink, at about its height,
+    within max_gap of its height to the left or right."""
     x, y, w, h = (candidates.boxes[:, i].astype(np.float32) for i in range(4))
-    d, t = np.flatnonzero(suspect), np.flatnonzero(letter)
     overlap_y = np.minimum(y[d, None] + h[d, None], y[t] + h[t]) - np.maximum(y[d, None], y[t])
     gap = np.maximum(x[t] - (x[d, None] + w[d, None]), x[d, None] - (x[t] + w[t]))
     same_ink = candidates.dark_ink[d, None] == candidates.dark_ink[t]  # a word is written in one ink
-    beside = (same_ink & (overlap_y >= 0.6 * np.minimum(h[d, None], h[t])) & (h[t] >= 0.6 * h[d, None])
-              & (h[t] <= 1.6 * h[d, None]) & (gap <= max_gap * h[d, None]) & (gap >= 0))
-    out[d] = beside.any(axis=1)
-    return out
+    return (same_ink & (overlap_y >= 0.6 * np.minimum(h[d, None], h[t])) & (h[t] >= 0.6 * h[d, None])
+            & (h[t] <= 1.6 * h[d, None]) & (gap <= max_gap * h[d, None]) & (gap >= 0))
 
 
 def suppress_overlaps(digits: Digits, max_cover: float = 0.85) -> Digits:
@@ -100,7 +110,8 @@ class DigitReader:
         candidates.labels, candidates.confidence = self.classifier.predict(batch)
         t3 = time.perf_counter()
         keep = resolve_splits(candidates)
-        keep &= (candidates.labels >= 0) & ~inside_words(candidates)
+        keep &= candidates.labels >= 0
+        keep &= ~inside_words(candidates, keep)
         digits = suppress_overlaps(candidates.take(keep))
         numbers = group_numbers(digits, self.group_params)
         if frame.source != self._last_source:  # a new image of a folder is a new scene

@@ -51,3 +51,14 @@ def test_a_zero_inside_a_word_is_a_letter():
     d.labels[3] = 7  # a 7 is no lookalike: it is never dropped by this rule
     d.labels[1] = 7
     assert not inside_words(d).any()
+
+
+def test_a_zero_beside_a_digit_and_a_unit_stays_a_digit():
+    from edge.infer.classifier import NOT_A_DIGIT
+    from edge.pipeline import inside_words
+    # "1 0 k" of "10kg" on a price tag: the 0 has the 1 beside it, so the k does not make it a letter
+    boxes = np.array([[10, 10, 12, 26], [26, 10, 16, 26], [46, 8, 14, 28]])
+    d = Digits(boxes, labels=np.array([1, 0, NOT_A_DIGIT]), confidence=np.full(3, 0.9))
+    assert not inside_words(d).any()
+    d.labels[0] = NOT_A_DIGIT  # "o" between two letters: a letter
+    assert list(inside_words(d)) == [False, True, False]
