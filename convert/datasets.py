@@ -125,6 +125,18 @@ def orand_crops(split: str, rng: np.random.Generator, copies: int = 1, root=None
     return np.array(xs, np.uint8).reshape(-1, 28, 28), np.array(ys, np.int64)
 
 
+def read_sudoku_photo(path: Path, flags: int = cv2.IMREAD_COLOR) -> np.ndarray:
+    """A sudoku-train photo as its pixels are stored. Seven of the photos carry an EXIF
+    orientation tag (rotate by 90 or 180 degrees) that does not match their content: the
+    stored pixels show the puzzle upright, as the ground-truth grid and the size on line 2
+    of the .dat file describe it; honouring the tag (OpenCV's default) turns the digits on
+    their side."""
+    image = cv2.imread(str(path), flags | cv2.IMREAD_IGNORE_ORIENTATION)
+    if image is None:
+        raise DataError(f"cannot decode {path}")
+    return image
+
+
 def read_sudoku_grid(path: Path) -> list[list[int]]:
     """The 9x9 ground truth of a sudoku-train photo (0 = empty cell)."""
     lines = path.read_text().split("\n")[2:11]
@@ -159,9 +171,7 @@ def sudoku_crops(split: str, rng: np.random.Generator, copies: int = 1, root=Non
     for path in sorted(root.glob("*.jpg")):
         if split_of(path.name) != split:
             continue
-        gray = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
-        if gray is None:
-            raise DataError(f"cannot decode {path}")
+        gray = read_sudoku_photo(path, cv2.IMREAD_GRAYSCALE)
         corners = find_sudoku_grid(gray)
         if corners is None:
             continue

@@ -1,6 +1,6 @@
 """Train the digit classifier (10 digits + "not a digit") on the camera-style mix.
 
-    python -m convert.train                  # full run, ~25 min on 2 cores
+    python -m convert.train                  # full run, 24 epochs, ~40 min on 2 cores
     python -m convert.train --scale 0.05 --epochs 2 --out runs/tiny.keras   # smoke run
 """
 from __future__ import annotations

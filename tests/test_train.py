@@ -42,6 +42,18 @@ def test_real_crops_are_split_by_image(data_root):
     assert 0.12 < len(held) / len(names) < 0.28  # about a fifth, by image
 
 
+def test_sudoku_photos_are_read_as_stored_not_turned_by_a_wrong_exif_tag(data_root):
+    # image1043 is tagged "rotate 90 degrees", but its stored pixels (960 wide, 1280 high, as
+    # its .dat says) show the puzzle upright; turned, the grid's digits lie on their side
+    photo = data_root / "sudoku-train" / "image1043.jpg"
+    need(photo, "sudoku-train")
+    import cv2
+    from convert.datasets import read_sudoku_photo
+    assert cv2.imread(str(photo)).shape[:2] == (960, 1280)  # OpenCV honours the tag by default
+    assert read_sudoku_photo(photo).shape[:2] == (1280, 960)
+    assert photo.with_suffix(".dat").read_text().splitlines()[1].startswith("960x1280")
+
+
 def test_same_seed_same_mix():
     from convert.datasets import synthetic
     a = synthetic("printed", 50, seed=3)
