@@ -271,10 +271,10 @@ class MixSizes:
     printed: int = 45000
     segments: int = 12000
     clutter: int = 50000
-    orand_copies: int = 12
+    orand_copies: int = 8
     sudoku_copies: int = 3
     mnist_raw: int | None = None  # None: all of MNIST train as is
-    mnist_raw_copies: int = 3  # MNIST as is counts three times (random affine poses make the copies differ)
+    mnist_raw_copies: int = 2  # MNIST as is counts twice (the per-batch jitter makes the copies differ)
 
     def scaled(self, f: float) -> "MixSizes":
         return MixSizes(int(self.mnist_camera * f), int(self.printed * f), int(self.segments * f),
