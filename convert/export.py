@@ -21,10 +21,10 @@ from convert.datasets import CLASS_NAMES, PROJECT_ROOT, REJECT, DataError, MixSi
 DEFAULT_KERAS = PROJECT_ROOT / "models" / "digits.keras"
 DEFAULT_TFLITE = PROJECT_ROOT / "models" / "digits.tflite"
 # The app's minimum digit confidence, written into the metadata. Measured on the shipped
-# model (held-out clutter rejected / MNIST digits rejected / sudoku F1 / orand exact / frames
-# of 150 in which the demo's seven-segment 1258 is read whole):
-# 0.5: 95.8% / 0.07% / 0.902 / 56.2% / 143;  0.6: 96.5% / 0.26% / 0.907 / 56.2% / 106;
-# 0.7: 97.3% / 0.41% / 0.911 / 54.6% / 76. A display's digits read at 0.5-0.9; 0.5 keeps them.
+# model (held-out clutter rejected / MNIST digits rejected / held-out sudoku F1 / held-out
+# orand exact / frames of 150 in which the demo's seven-segment 1258 is read whole):
+# 0.5: 95.8% / 0.07% / 0.904 / 58.2% / 150;  0.6: 96.4% / 0.27% / 0.911 / 56.6% / 150;
+# 0.7: 97.0% / 0.45% / 0.916 / 55.8% / 147. Handwriting loses most as it rises.
 DEFAULT_THRESHOLD = 0.5
 
 

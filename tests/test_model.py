@@ -28,7 +28,7 @@ def test_mnist_test_accuracy(classifier, mnist):
     batch = np.stack([normalize_crop(im, False) for im in x])[..., None]
     probs = classifier.probabilities(batch)
     accuracy = (probs[:, :10].argmax(axis=1) == y).mean()
-    assert accuracy >= 0.991, accuracy  # measured 99.20% (99.42% on all 10,000); the issue asks 99.3%
+    assert accuracy >= 0.991, accuracy  # measured 99.15% (99.41% on all 10,000); the issue asks 99.3%
 
 
 def crop_of(text, dark_ink=True, size=(70, 50)):
