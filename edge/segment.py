@@ -130,14 +130,17 @@ def _merge_broken(stats: np.ndarray) -> np.ndarray:
     return out
 
 
-def split_counts(box, digit_aspect: float = 0.8) -> list[int]:
+def split_counts(box, fill: float = 0.0, digit_aspect: float = 0.8, max_pair_fill: float = 0.3) -> list[int]:
     """Ways to cut a wide box, likeliest first: into about w / (digit_aspect * h) pieces,
     then one fewer and one more, as handwriting varies in width (0.8: handwritten zeros are
-    wide). Boxes under 1.2 heights wide are not cut: one wide digit (0, 4, 8) is far more
-    common than two touching digits that narrow."""
+    wide). A box under 1.2 heights wide is cut in two only when its ink is thin (`fill`,
+    ink pixels over box area, below `max_pair_fill`): two narrow handwritten digits, such
+    as "17", are that wide, but so are one bold digit, a hole or a patch of a display."""
     _, _, w, h = box
     k = int(round(w / (digit_aspect * h)))
-    return [n for n in (k, k - 1, k + 1) if 2 <= n <= 8] if k >= 2 else []
+    if k < 2:
+        return [2] if fill < max_pair_fill else []
+    return [n for n in (k, k - 1, k + 1) if 2 <= n <= 8]
 
 
 def split_touching(box, mask: np.ndarray, k: int) -> list:
@@ -268,7 +271,7 @@ def segment(image: np.ndarray, params: SegmentParams = SegmentParams(),
             box = tuple(int(v) for v in row[:4])
             wholes.append((*box, dark))
             if box[2] > params.max_single_aspect * box[3]:
-                for rank, k in enumerate(split_counts(box)):
+                for rank, k in enumerate(split_counts(box, int(row[4]) / (box[2] * box[3]))):
                     parts = split_touching(box, mask, k)
                     if len(parts) > 1:
                         pieces.append((rank, len(wholes) - 1, parts))

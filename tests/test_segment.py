@@ -105,6 +105,21 @@ def test_touching_digits_are_split():
     assert all(found(truth, digits.boxes, 0.5))
 
 
+def test_two_narrow_joined_digits_are_cut_but_one_bold_wide_digit_is_not():
+    # two narrow handwritten zeros joined by a pen stroke: the blob is ~1.1 of its height wide
+    page = np.full((240, 320), 235, np.uint8)
+    cv2.ellipse(page, (110, 120), (18, 40), 0, 0, 360, 20, 3)
+    cv2.ellipse(page, (160, 120), (18, 40), 0, 0, 360, 20, 3)
+    cv2.line(page, (127, 150), (143, 150), 20, 2)
+    digits, _ = segment(page, SegmentParams(polarity="dark"))
+    pieces = digits.boxes[digits.parent >= 0]
+    assert len(pieces) == 2 and 127 <= pieces[0, 0] + pieces[0, 2] <= 143  # cut on the joining stroke
+    bold = np.full((240, 320), 235, np.uint8)
+    cv2.ellipse(bold, (160, 120), (42, 40), 0, 0, 360, 20, 16)  # one fat 0, as wide as the pair
+    digits, _ = segment(bold, SegmentParams(polarity="dark"))
+    assert len(digits) >= 1 and not (digits.parent >= 0).any()
+
+
 def test_under_the_cap_each_blob_gets_its_likeliest_cut_first():
     # three blobs of three touching zeros: each may be cut in 3 (likeliest), 2 or 4 pieces
     page, _ = render_page([("000", 40, 150, 70), ("000", 340, 150, 70), ("000", 40, 350, 70)],
