@@ -1,6 +1,6 @@
 """Train the digit classifier (10 digits + "not a digit") on the camera-style mix.
 
-    python -m convert.train                  # the first of the three steps in README, ~24 min on 2 cores
+    python -m convert.train                  # the first of the four steps in README, ~24 min on 2 cores
     python -m convert.train --scale 0.05 --epochs 2 --out runs/tiny.keras   # smoke run
 """
 from __future__ import annotations
@@ -153,6 +153,8 @@ def main(argv=None) -> int:
     a = p.parse_args(argv)
     if a.epochs < 1 or not 0 < a.scale <= 10:
         p.error("--epochs must be >= 1 and --scale in (0, 10]")
+    if a.mnist_copies < 1 or (a.orand_copies is not None and a.orand_copies < 1):
+        p.error("--mnist-copies and --orand-copies must be >= 1")
     started = time.time()
     try:
         from convert.datasets import load_mnist
@@ -160,7 +162,7 @@ def main(argv=None) -> int:
         sizes = MixSizes() if a.scale == 1.0 else MixSizes().scaled(a.scale)
         sizes.mnist_raw_copies = a.mnist_copies
         if a.orand_copies is not None:
-            sizes.orand_copies = a.orand_copies
+            sizes.orand_copies = max(1, round(a.orand_copies * a.scale))
         print("building the training mix ...", flush=True)
         x, y, counts = training_mix(sizes, a.seed, mnist, log=lambda m: print("  " + m, flush=True))
     except DataError as e:

@@ -52,10 +52,11 @@ def inside_words(candidates: Digits, digits: np.ndarray | None = None, lookalike
     out = np.zeros(len(candidates), bool)
     if not suspect.any() or not letter.any():
         return out
-    digit = candidates.labels >= 0 if digits is None else digits
+    digit = (candidates.labels >= 0 if digits is None else digits).copy()
     d = np.flatnonzero(suspect)
-    out[d] = (_beside(candidates, d, np.flatnonzero(letter), max_gap).any(axis=1)
-              & ~_beside(candidates, d, np.flatnonzero(digit), max_gap).any(axis=1))
+    near_letter = _beside(candidates, d, np.flatnonzero(letter), max_gap).any(axis=1)
+    digit[d[near_letter]] = False  # a lookalike beside a letter vouches for nobody ("book")
+    out[d] = near_letter & ~_beside(candidates, d, np.flatnonzero(digit), max_gap).any(axis=1)
     return out
 
 

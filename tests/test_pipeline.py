@@ -62,3 +62,12 @@ def test_a_zero_beside_a_digit_and_a_unit_stays_a_digit():
     assert not inside_words(d).any()
     d.labels[0] = NOT_A_DIGIT  # "o" between two letters: a letter
     assert list(inside_words(d)) == [False, True, False]
+
+
+def test_lookalikes_in_a_word_do_not_vouch_for_each_other():
+    from edge.infer.classifier import NOT_A_DIGIT
+    from edge.pipeline import inside_words
+    # "b o o k": two o's read as 0, each beside a letter; neither makes the other a digit
+    boxes = np.array([[10, 4, 14, 26], [27, 10, 14, 20], [44, 10, 14, 20], [61, 4, 14, 26]])
+    d = Digits(boxes, labels=np.array([NOT_A_DIGIT, 0, 0, NOT_A_DIGIT]), confidence=np.full(4, 0.9))
+    assert list(inside_words(d)) == [False, True, True, False]
