@@ -112,9 +112,7 @@ def orand_crops(split: str, rng: np.random.Generator, copies: int = 1, root=None
     for im in load_orand(root):
         if split_of(im.file.name) != split:
             continue
-        gray = cv2.imread(str(im.file), cv2.IMREAD_GRAYSCALE)
-        if gray is None:
-            raise DataError(f"cannot decode {im.file}")
+        gray = read_data_image(im.file, cv2.IMREAD_GRAYSCALE)
         for x, y, w, h, digit in im.boxes:
             if w < 2 or h < 2:
                 continue
@@ -125,12 +123,11 @@ def orand_crops(split: str, rng: np.random.Generator, copies: int = 1, root=None
     return np.array(xs, np.uint8).reshape(-1, 28, 28), np.array(ys, np.int64)
 
 
-def read_sudoku_photo(path: Path, flags: int = cv2.IMREAD_COLOR) -> np.ndarray:
-    """A sudoku-train photo as its pixels are stored. Seven of the photos carry an EXIF
-    orientation tag (rotate by 90 or 180 degrees) that does not match their content: the
-    stored pixels show the puzzle upright, as the ground-truth grid and the size on line 2
-    of the .dat file describe it; honouring the tag (OpenCV's default) turns the digits on
-    their side."""
+def read_data_image(path: Path, flags: int = cv2.IMREAD_COLOR) -> np.ndarray:
+    """An image of a data set as its pixels are stored, or DataError. The ground truth is
+    given for the stored pixels: seven sudoku-train photos carry an EXIF orientation tag
+    (rotate by 90 or 180 degrees) that contradicts their content, the grid and the size on
+    line 2 of their .dat file; honouring it (OpenCV's default) turns the digits on their side."""
     image = cv2.imread(str(path), flags | cv2.IMREAD_IGNORE_ORIENTATION)
     if image is None:
         raise DataError(f"cannot decode {path}")
@@ -171,7 +168,7 @@ def sudoku_crops(split: str, rng: np.random.Generator, copies: int = 1, root=Non
     for path in sorted(root.glob("*.jpg")):
         if split_of(path.name) != split:
             continue
-        gray = read_sudoku_photo(path, cv2.IMREAD_GRAYSCALE)
+        gray = read_data_image(path, cv2.IMREAD_GRAYSCALE)
         corners = find_sudoku_grid(gray)
         if corners is None:
             continue
@@ -204,9 +201,7 @@ def orand_heldout_crops(root=None):
     for im in load_orand(root):
         if split_of(im.file.name) != "heldout":
             continue
-        gray = cv2.imread(str(im.file), cv2.IMREAD_GRAYSCALE)
-        if gray is None:
-            raise DataError(f"cannot decode {im.file}")
+        gray = read_data_image(im.file, cv2.IMREAD_GRAYSCALE)
         H, W = gray.shape
         for x, y, w, h, digit in im.boxes:
             m = max(1, int(0.1 * max(w, h)))

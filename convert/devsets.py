@@ -22,7 +22,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from convert.datasets import DataError, find_dataset, load_orand, read_sudoku_grid, read_sudoku_photo, split_of
+from convert.datasets import DataError, find_dataset, load_orand, read_data_image, read_sudoku_grid, split_of
 from edge.boxes import iou_matrix
 from edge.types import Frame
 
@@ -43,7 +43,7 @@ def sudoku(reader, limit=None, save_dir: Path | None = None) -> dict:
     files = sorted(root.glob("*.jpg"), key=lambda p: int("".join(filter(str.isdigit, p.stem)) or 0))[:limit]
     for path in files:
         truth = Counter(d for row in read_sudoku_grid(path.with_suffix(".dat")) for d in row if d)
-        image = read_sudoku_photo(path)
+        image = read_data_image(path)
         result = reader.process(Frame(image, 0, 0.0, str(path)))
         read = Counter(int(d) for d in result.digits.labels)
         for key in ("all", split_of(path.name)):
@@ -63,9 +63,7 @@ def orand(reader, limit=None, save_dir: Path | None = None) -> dict:
     from edge.draw import draw_result
     stats = {"all": Counter(), "heldout": Counter()}
     for im in load_orand()[:limit]:
-        image = cv2.imread(str(im.file))
-        if image is None:
-            raise DataError(f"cannot decode {im.file}")
+        image = read_data_image(im.file)
         result = reader.process(Frame(image, 0, 0.0, str(im.file)))
         order = np.argsort(result.digits.boxes[:, 0], kind="stable")
         read = "".join(str(int(d)) for d in result.digits.labels[order])

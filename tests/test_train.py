@@ -48,9 +48,9 @@ def test_sudoku_photos_are_read_as_stored_not_turned_by_a_wrong_exif_tag(data_ro
     photo = data_root / "sudoku-train" / "image1043.jpg"
     need(photo, "sudoku-train")
     import cv2
-    from convert.datasets import read_sudoku_photo
+    from convert.datasets import read_data_image
     assert cv2.imread(str(photo)).shape[:2] == (960, 1280)  # OpenCV honours the tag by default
-    assert read_sudoku_photo(photo).shape[:2] == (1280, 960)
+    assert read_data_image(photo).shape[:2] == (1280, 960)
     assert photo.with_suffix(".dat").read_text().splitlines()[1].startswith("960x1280")
 
 
