@@ -15,21 +15,31 @@ from edge.track import Tracker
 from edge.types import Digits, Frame, FrameResult
 
 
-def resolve_splits(digits: Digits) -> np.ndarray:
+def resolve_splits(digits: Digits, sure: float = 0.9) -> np.ndarray:
     """For each wide candidate that was also cut into pieces (in one or more ways), keep
     the reading the classifier is surest of: a way of cutting scores the confidence of its
     least sure piece, if all its pieces are digits; the whole scores its own, if a digit.
-    Ties and all-rejected go to the whole. Returns a keep mask (rejected ones included)."""
+    Ties and all-rejected go to the whole. When the whole is "not a digit" (touching digits
+    that no way cut cleanly, as in a run of zeros), the way with the largest share of
+    pieces read as digits at `sure` or more, at least half, keeps those pieces.
+    Returns a keep mask (rejected ones included)."""
     keep = np.ones(len(digits), bool)
     is_piece = digits.parent >= 0
     keep[is_piece] = False
     for whole in set(digits.parent[is_piece].tolist()):
         best_score = float(digits.confidence[whole]) if digits.labels[whole] >= 0 else 0.0
-        best = None
+        best, partial, partial_share = None, None, 0.0
         for cut in set(digits.cut[digits.parent == whole].tolist()):
             pieces = np.flatnonzero((digits.parent == whole) & (digits.cut == cut))
-            if (digits.labels[pieces] >= 0).all() and digits.confidence[pieces].min() > best_score:
-                best_score, best = float(digits.confidence[pieces].min()), pieces
+            if (digits.labels[pieces] >= 0).all():
+                if digits.confidence[pieces].min() > best_score:
+                    best_score, best = float(digits.confidence[pieces].min()), pieces
+                continue
+            good = pieces[(digits.labels[pieces] >= 0) & (digits.confidence[pieces] >= sure)]
+            if len(good) and len(good) >= 0.5 * len(pieces) and len(good) / len(pieces) > partial_share:
+                partial, partial_share = good, len(good) / len(pieces)
+        if best is None and digits.labels[whole] == NOT_A_DIGIT:
+            best = partial
         if best is not None:
             keep[whole] = False
             keep[best] = True
@@ -71,7 +81,7 @@ def _beside(candidates: Digits, d: np.ndarray, t: np.ndarray, max_gap: float) ->
             & (h[t] <= 1.6 * h[d, None]) & (gap <= max_gap * h[d, None]) & (gap >= 0))
 
 
-def suppress_overlaps(digits: Digits, max_cover: float = 0.85) -> Digits:
+def suppress_overlaps(digits: Digits, max_cover: float = 0.7) -> Digits:
     """Of digits whose boxes cover each other by more than `max_cover` of the smaller box
     (a '0' and its hole, a digit and the paper around it in the other polarity), keep
     the most confident."""

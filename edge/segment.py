@@ -102,7 +102,7 @@ def _merge_broken(stats: np.ndarray) -> np.ndarray:
                & (merged_w <= 1.2 * merged_h)
                # parts of about one size (halves of a digit), or a bar on top of / below a stroke;
                # not a whole digit and the end of a table line it touches
-               & ((merged_h <= 2.5 * np.minimum(h[:, None], h)) | shorter_is_bar))
+               & ((merged_h <= 3.2 * np.minimum(h[:, None], h)) | shorter_is_bar))
     # bar i (a segment: long and thin) beside stroke j (tall and thin), within its height, across a gap of a stroke or so
     centre_y = y + h / 2
     beside = (bar[:, None] & (h[None, :] >= 2.5 * w[None, :]) & (h[None, :] > 2 * h[:, None])

@@ -32,6 +32,19 @@ def test_of_several_ways_to_cut_the_surest_wins():
     assert list(resolve_splits(d)) == [True, False, False, False, False, False]
 
 
+def test_a_rejected_blob_no_way_cuts_cleanly_keeps_the_sure_digits_of_its_best_way():
+    # touching zeros read as "not a digit"; the one way cuts them into "0", a piece
+    # straddling two zeros (not a digit) and "0"
+    boxes = [[0, 0, 90, 30], [0, 0, 30, 30], [30, 0, 30, 30], [60, 0, 30, 30]]
+    d = Digits(np.array(boxes), labels=np.array([-2, 0, -2, 0]), confidence=np.array([0.99, 0.99, 0.9, 0.95]),
+               parent=np.array([-1, 0, 0, 0]), cut=np.array([-1, 0, 0, 0]))
+    assert list(resolve_splits(d)) == [False, True, False, True]
+    d.confidence[3] = 0.6  # one sure digit of three pieces: too few, the whole stays
+    assert list(resolve_splits(d)) == [True, False, False, False]
+    d.confidence[3], d.labels[0] = 0.95, -1  # the whole is unsure, not "not a digit": it stays
+    assert list(resolve_splits(d)) == [True, False, False, False]
+
+
 def test_overlaps_keep_the_most_confident():
     # a "0" (0.99), its hole read as "1" (0.7), and an unrelated digit
     d = Digits(np.array([[10, 10, 30, 40], [18, 18, 10, 20], [100, 10, 30, 40]]), labels=np.array([0, 1, 5]),

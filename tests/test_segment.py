@@ -56,6 +56,18 @@ def test_broken_strokes_are_merged():
     assert boxes == [(40, 40, 9, 117), (70, 36, 51, 125)]
 
 
+def test_a_digit_written_in_two_strokes_of_unequal_size_is_merged():
+    # an "8" drawn as a big upper loop and a small lower loop that do not touch (the lower
+    # part is a third of the height, 5 px below), and a "0" beside it, separate
+    page = np.full((200, 240), 230, np.uint8)
+    cv2.ellipse(page, (70, 80), (24, 36), 0, 0, 360, 20, 4)
+    cv2.ellipse(page, (70, 143), (14, 18), 0, 0, 360, 20, 4)
+    cv2.ellipse(page, (160, 105), (24, 52), 0, 0, 360, 20, 4)
+    digits, _ = segment(page, SegmentParams(polarity="dark"))
+    boxes = sorted(map(tuple, digits.boxes))
+    assert len(boxes) == 2 and boxes[0][1] <= 45 and boxes[0][1] + boxes[0][3] >= 160  # one box, top to bottom
+
+
 def test_without_the_mask_the_candidates_are_the_same():
     page, _ = render_page(NUMBERS)
     with_mask, mask = segment(page)
