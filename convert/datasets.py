@@ -266,10 +266,10 @@ class MixSizes:
     printed: int = 45000
     segments: int = 12000
     clutter: int = 50000
-    orand_copies: int = 8
+    orand_copies: int = 16  # cuts of each real handwritten crop (convert.train stages use 8, then 16)
     sudoku_copies: int = 3
     mnist_raw: int | None = None  # None: all of MNIST train as is
-    mnist_raw_copies: int = 2  # MNIST as is counts twice (the per-batch jitter makes the copies differ)
+    mnist_raw_copies: int = 3  # MNIST as is, three times (the per-batch jitter makes the copies differ)
 
     def scaled(self, f: float) -> "MixSizes":
         return MixSizes(int(self.mnist_camera * f), int(self.printed * f), int(self.segments * f),
@@ -280,27 +280,50 @@ class MixSizes:
 def training_mix(sizes: MixSizes = MixSizes(), seed: int = 0, mnist=None, orand_root=None,
                  log=print):
     """The whole training set as (x (N,28,28) uint8, y (N,), counts by source)."""
+    return assemble_mix(mix_parts(sizes, seed, mnist, orand_root, log), sizes.mnist_raw_copies, sizes.orand_copies)
+
+
+def mix_parts(sizes: MixSizes | None = None, seed: int = 0, mnist=None, orand_root=None, log=print) -> dict:
+    """Every source of the training mix, built once: {source: (x, y)}. MNIST as is comes
+    once and the real handwritten crops as (crops, cuts, 28, 28), sizes.orand_copies cuts
+    each, so that `assemble_mix` can weight both up or down without building anything again."""
+    sizes = sizes or MixSizes()
     x_train, y_train, _, _ = mnist if mnist is not None else load_mnist()
     rng = np.random.default_rng(seed)
     n_raw = len(x_train) if sizes.mnist_raw is None else min(sizes.mnist_raw, len(x_train))
     pick = rng.permutation(len(x_train))[:n_raw]
     raw = (np.stack([normalize_crop(x, False) for x in x_train[pick]]) if n_raw
            else np.zeros((0, 28, 28), np.uint8))
-    copies = sizes.mnist_raw_copies
-    parts = {"mnist": (np.concatenate([raw] * copies), np.tile(y_train[pick].astype(np.int64), copies))}
-    log(f"mnist: {n_raw} x {copies}")
+    parts = {"mnist": (raw, y_train[pick].astype(np.int64))}
+    log(f"mnist: {n_raw}")
     for i, (kind, n) in enumerate([("mnist-camera", sizes.mnist_camera), ("printed", sizes.printed),
                                    ("segments", sizes.segments), ("clutter", sizes.clutter)]):
         parts[kind] = synthetic(kind, n, seed + 1 + i, x_train, y_train)
         log(f"{kind}: {n}")
-    parts["orand"] = orand_crops("train", np.random.default_rng(seed + 9), sizes.orand_copies, orand_root)
-    log(f"orand: {len(parts['orand'][1])}")
+    cuts = sizes.orand_copies
+    x, y = orand_crops("train", np.random.default_rng(seed + 9), cuts, orand_root)
+    parts["orand"] = (x.reshape(-1, cuts, 28, 28), y[::cuts])
+    log(f"orand: {len(y) // cuts} crops x {cuts} cuts")
     parts["sudoku"] = sudoku_crops("train", np.random.default_rng(seed + 10), sizes.sudoku_copies)
     log(f"sudoku: {len(parts['sudoku'][1])}")
-    x = np.concatenate([p[0] for p in parts.values()])
-    y = np.concatenate([p[1] for p in parts.values()])
-    counts = {k: int(len(v[1])) for k, v in parts.items()}
-    return x, y, counts
+    return parts
+
+
+def assemble_mix(parts: dict, mnist_copies: int, orand_copies: int):
+    """(x, y, counts by source) from `mix_parts`: MNIST as is `mnist_copies` times, the
+    first `orand_copies` cuts of each real handwritten crop, everything else once."""
+    xs, ys, counts = [], [], {}
+    for name, (x, y) in parts.items():
+        if name == "mnist":
+            x, y = np.concatenate([x] * mnist_copies), np.tile(y, mnist_copies)
+        elif name == "orand":
+            if orand_copies > x.shape[1]:
+                raise ValueError(f"{orand_copies} cuts asked, {x.shape[1]} built")
+            x, y = x[:, :orand_copies].reshape(-1, 28, 28), np.repeat(y, orand_copies)
+        xs.append(x)
+        ys.append(y)
+        counts[name] = len(y)
+    return np.concatenate(xs), np.concatenate(ys), counts
 
 
 def heldout_clutter(n: int = 3000, seed: int = 12345):

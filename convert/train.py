@@ -1,7 +1,8 @@
 """Train the digit classifier (10 digits + "not a digit") on the camera-style mix.
 
-    python -m convert.train                  # the first of the four steps in README, ~24 min on 2 cores
-    python -m convert.train --scale 0.05 --epochs 2 --out runs/tiny.keras   # smoke run
+    python -m convert.train                  # the shipped model's whole schedule, ~48 min on 2 cores
+    python -m convert.train --scale 0.05 --epochs 2 --out runs/tiny.keras   # smoke run: one stage
+    python -m convert.train --init models/digits.keras --epochs 3 --lr 2e-4   # fine-tune
 """
 from __future__ import annotations
 
@@ -9,13 +10,32 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
-from convert.datasets import CLASS_NAMES, PROJECT_ROOT, DataError, MixSizes, training_mix
+from convert.datasets import CLASS_NAMES, PROJECT_ROOT, DataError, MixSizes, assemble_mix, mix_parts
 
 DEFAULT_OUT = PROJECT_ROOT / "models" / "digits.keras"
+
+
+@dataclass(frozen=True)
+class Stage:
+    """Part of a training schedule: `epochs` of cosine decay from `lr`, on the mix with MNIST
+    as is `mnist_copies` times and `orand_copies` cuts of each real handwritten crop."""
+    epochs: int
+    lr: float
+    mnist_copies: int = 2
+    orand_copies: int = 8
+
+
+# The shipped model's recipe: trained from scratch, then warm restarts at lower rates, the
+# last two with MNIST, then the real handwritten crops, weighted up. The mix is built once.
+# ~48 min on 2 cores; 15 + 6 + the last 3 epochs took 36 min but read orand strings worse
+# (README "Tried").
+SCHEDULE = (Stage(18, 2e-3), Stage(8, 4e-4), Stage(3, 2e-4, mnist_copies=4),
+            Stage(3, 2e-4, mnist_copies=3, orand_copies=16))
 
 
 def build_model(width: int = 16, dense: int = 128):
@@ -48,19 +68,31 @@ AUGMENTATIONS = {  # per-batch pose jitter on top of the mix's own augmentation
     "shift": dict(degrees=0.0, zoom=0.0, shear=0.0, shift=1.7),  # +-6%: the segmenter's boxes are never exact
     "affine": dict(degrees=10.0, zoom=0.1, shear=0.15, shift=1.7),  # see README "Tried"
 }
+# "handwritten": affine for the sources with no pose augmentation of their own (MNIST as is,
+# the real handwritten crops), shift for the rest: rotating the rendered seven-segment digits
+# and clutter again made them worse (README "Tried").
+POSE_SOURCES = ("mnist", "orand")
+AUGMENT_CHOICES = ("shift", "affine", "handwritten")
+
+
+def pose_weights(counts: dict) -> np.ndarray:
+    """Per sample of a training mix (counts by source, in the mix's order): 1 where the
+    "handwritten" augment rotates, zooms and shears, else 0."""
+    return np.repeat([float(k in POSE_SOURCES) for k in counts], list(counts.values())).astype(np.float32)
 
 
 def random_affine(images, generator, degrees: float = 10.0, zoom: float = 0.1, shear: float = 0.15,
-                  shift: float = 1.7):
+                  shift: float = 1.7, pose=None):
     """A fresh small rotation, zoom, shear and shift (pixels) for every image of a batch,
-    in one resampling."""
+    in one resampling. `pose` (per image, 0..1) scales the rotation, zoom and shear."""
     import tensorflow as tf
 
     n = tf.shape(images)[0]
     u = lambda lim: generator.uniform([n], -lim, lim)  # noqa: E731
-    angle = u(degrees * np.pi / 180)
-    scale = 1.0 + u(zoom)
-    k = u(shear)
+    amount = tf.ones([n]) if pose is None else tf.cast(pose, tf.float32)
+    angle = u(degrees * np.pi / 180) * amount
+    scale = 1.0 + u(zoom) * amount
+    k = u(shear) * amount
     cos, sin = tf.cos(angle) * scale, tf.sin(angle) * scale
     # output pixel (x, y) samples input  A @ ((x, y) - c) + c + t
     a0, a1, b0, b1 = cos, cos * k - sin, sin, sin * k + cos
@@ -75,8 +107,13 @@ def random_affine(images, generator, degrees: float = 10.0, zoom: float = 0.1, s
 
 
 def train(x, y, epochs: int, batch: int = 128, seed: int = 0, val_fraction: float = 0.03,
-          verbose: int | None = None, width: int = 16, lr: float = 2e-3, init=None, augment: str = "shift"):
-    """Fit the model (from `init`'s weights to fine-tune); returns (model, history dict)."""
+          verbose: int | None = None, width: int = 16, lr: float = 2e-3, init=None, augment: str = "shift",
+          pose=None):
+    """Fit the model (from `init`'s weights, a path or a model, to fine-tune); returns
+    (model, history dict).
+
+    augment "handwritten" needs `pose`: per sample, 1 where the rotation, zoom and shear
+    apply and 0 where only the shift does."""
     import keras
     import tensorflow as tf
 
@@ -86,19 +123,26 @@ def train(x, y, epochs: int, batch: int = 128, seed: int = 0, val_fraction: floa
     n_val = max(1, int(len(x) * val_fraction))
     val, tr = order[:n_val], order[n_val:]
     model = build_model(width)
-    if init is not None:
-        model.set_weights(keras.models.load_model(init, compile=False).get_weights())
+    if init is not None:  # a saved model's path, or a model (the previous stage of a schedule)
+        source = init if isinstance(init, keras.Model) else keras.models.load_model(init, compile=False)
+        model.set_weights(source.get_weights())
     steps = max(1, int(np.ceil(len(tr) / batch))) * epochs
     schedule = keras.optimizers.schedules.CosineDecay(lr, steps, alpha=0.02, warmup_target=None)
     model.compile(optimizer=keras.optimizers.Adam(schedule),
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     generator = tf.random.Generator.from_seed(seed)
 
+    if augment == "handwritten":
+        if pose is None or len(pose) != len(x):
+            raise ValueError("augment='handwritten' needs a pose weight per sample")
+        jitter, weights = AUGMENTATIONS["affine"], np.asarray(pose, np.float32)
+    else:
+        jitter, weights = AUGMENTATIONS[augment], np.ones(len(x), np.float32)
+
     def batches():
-        ds = tf.data.Dataset.from_tensor_slices((x[tr][..., None], y[tr]))
+        ds = tf.data.Dataset.from_tensor_slices((x[tr][..., None], y[tr], weights[tr]))
         ds = ds.shuffle(min(len(tr), 200_000), seed=seed, reshuffle_each_iteration=True).batch(batch)
-        jitter = AUGMENTATIONS[augment]
-        return ds.map(lambda a, b: (random_affine(tf.cast(a, tf.float32), generator, **jitter), b),
+        return ds.map(lambda a, b, w: (random_affine(tf.cast(a, tf.float32), generator, pose=w, **jitter), b),
                       num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
     if verbose is None:  # a progress bar on a terminal, a line per epoch in a log
@@ -116,7 +160,7 @@ def save_model(model, path: Path, width: int = 16):
     clean.save(path)
 
 
-def plot_curves(history: dict, path: Path):
+def plot_curves(history: dict, path: Path, stage_epochs=()):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -126,6 +170,8 @@ def plot_curves(history: dict, path: Path):
         a.plot(history.get(key, []), label=key)
     for key in ("accuracy", "val_accuracy"):
         b.plot(history.get(key, []), label=key)
+    for end in np.cumsum(stage_epochs)[:-1]:  # a warm restart begins after each boundary
+        a.axvline(end - 0.5, color="grey", lw=0.5), b.axvline(end - 0.5, color="grey", lw=0.5)
     a.set_xlabel("epoch"), b.set_xlabel("epoch"), a.legend(), b.legend()
     a.set_title("loss"), b.set_title("accuracy")
     fig.tight_layout()
@@ -136,55 +182,72 @@ def plot_curves(history: dict, path: Path):
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m convert.train", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--epochs", type=int, default=18)
+    p.add_argument("--epochs", type=int,
+                   help="train one stage of this many epochs instead of the schedule: " +
+                        ", then ".join(f"{t.epochs} epochs at {t.lr:g} (MNIST x{t.mnist_copies}, {t.orand_copies} cuts)"
+                                       for t in SCHEDULE))
+    p.add_argument("--lr", type=float, default=2e-3, help="one stage: peak learning rate (cosine decay)")
+    p.add_argument("--mnist-copies", type=int, default=Stage(1, 0).mnist_copies,
+                   help="one stage: how many times MNIST train (as is) enters the mix")
+    p.add_argument("--orand-copies", type=int, default=Stage(1, 0).orand_copies,
+                   help="one stage: jittered cuts of each real handwritten training crop")
+    p.add_argument("--init", type=Path, help="start from this Keras model's weights (fine-tuning)")
     p.add_argument("--batch", type=int, default=128)
     p.add_argument("--scale", type=float, default=1.0, help="fraction of the full training mix")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--mnist", help="path to mnist.npz (default: ../shared/data, then ~/.keras/datasets)")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="the Keras model to write")
-    p.add_argument("--lr", type=float, default=2e-3, help="peak learning rate (cosine decay)")
-    p.add_argument("--init", type=Path, help="start from this Keras model's weights (fine-tuning)")
-    p.add_argument("--mnist-copies", type=int, default=MixSizes().mnist_raw_copies,
-                   help="how many times MNIST train (as is) enters the mix")
-    p.add_argument("--orand-copies", type=int,
-                   help=f"jittered cuts of each real handwritten training crop (default {MixSizes().orand_copies})")
-    p.add_argument("--augment", choices=sorted(AUGMENTATIONS), default="shift",
-                   help="per-batch jitter: shift (the shipped model) or affine (rotation, zoom, shear too)")
+    p.add_argument("--augment", choices=AUGMENT_CHOICES, default="shift",
+                   help="per-batch jitter: a shift (the shipped model); rotation, zoom and shear too, for all "
+                        "(affine) or for MNIST as is and the real handwritten crops only (handwritten)")
     a = p.parse_args(argv)
-    if a.epochs < 1 or not 0 < a.scale <= 10:
+    if (a.epochs is not None and a.epochs < 1) or not 0 < a.scale <= 10:
         p.error("--epochs must be >= 1 and --scale in (0, 10]")
-    if a.mnist_copies < 1 or (a.orand_copies is not None and a.orand_copies < 1):
+    if a.mnist_copies < 1 or a.orand_copies < 1:
         p.error("--mnist-copies and --orand-copies must be >= 1")
+    if a.init is not None and not a.init.is_file():
+        print(f"convert.train: error: {a.init} not found", file=sys.stderr)
+        return 2
+    stages = SCHEDULE if a.epochs is None else (Stage(a.epochs, a.lr, a.mnist_copies, a.orand_copies),)
+
+    def cuts(stage: Stage) -> int:  # --scale shrinks the real crops' cuts too
+        return max(1, round(stage.orand_copies * a.scale))
+
     started = time.time()
     try:
         from convert.datasets import load_mnist
         mnist = load_mnist(a.mnist)
         sizes = MixSizes() if a.scale == 1.0 else MixSizes().scaled(a.scale)
-        sizes.mnist_raw_copies = a.mnist_copies
-        if a.orand_copies is not None:
-            sizes.orand_copies = max(1, round(a.orand_copies * a.scale))
+        sizes.orand_copies = max(cuts(t) for t in stages)
         print("building the training mix ...", flush=True)
-        x, y, counts = training_mix(sizes, a.seed, mnist, log=lambda m: print("  " + m, flush=True))
+        parts = mix_parts(sizes, a.seed, mnist, log=lambda m: print("  " + m, flush=True))
     except DataError as e:
         print(f"convert.train: error: {e}", file=sys.stderr)
         return 2
-    print(f"{len(x)} samples in {time.time() - started:.0f} s; training ...", flush=True)
-    if a.init is not None and not a.init.is_file():
-        print(f"convert.train: error: {a.init} not found", file=sys.stderr)
-        return 2
-    model, history = train(x, y, a.epochs, a.batch, a.seed, lr=a.lr, init=a.init, augment=a.augment)
+    print(f"built in {time.time() - started:.0f} s", flush=True)
+    model, history, mixes = a.init, {}, []
+    for i, stage in enumerate(stages):
+        x, y, counts = assemble_mix(parts, stage.mnist_copies, cuts(stage))
+        mixes.append(counts)
+        print(f"stage {i + 1}/{len(stages)}: {stage.epochs} epochs from lr {stage.lr:g} on {len(x)} samples",
+              flush=True)
+        model, stage_history = train(x, y, stage.epochs, a.batch, a.seed, lr=stage.lr, init=model,
+                                     augment=a.augment, pose=pose_weights(counts))
+        for key, values in stage_history.items():
+            history.setdefault(key, []).extend(values)
     save_model(model, a.out)
     rng = np.random.default_rng(a.seed)
     representative = x[rng.choice(len(x), min(2000, len(x)), replace=False)]
     np.save(a.out.with_suffix(".representative.npy"), representative)
     minutes = (time.time() - started) / 60
-    info = {"mix": counts, "mnist_copies": a.mnist_copies, "augment": a.augment, "epochs": a.epochs, "batch": a.batch, "seed": a.seed, "scale": a.scale,
-            "lr": a.lr, "train_minutes": round(minutes, 1), "history": history}
+    info = {"mix": counts, "stages": [{**asdict(t), "mix": m} for t, m in zip(stages, mixes)],
+            "augment": a.augment, "batch": a.batch, "seed": a.seed, "scale": a.scale,
+            "train_minutes": round(minutes, 1), "history": history}
     if a.init is not None:
         previous = a.init.with_suffix(".train.json")
         info["fine_tuned_from"] = json.loads(previous.read_text()) if previous.is_file() else str(a.init)
     a.out.with_suffix(".train.json").write_text(json.dumps(info, indent=1))
-    plot_curves(history, a.out.with_suffix(".curves.png"))
+    plot_curves(history, a.out.with_suffix(".curves.png"), [t.epochs for t in stages])
     print(f"saved {a.out} (+ .train.json, .curves.png) after {minutes:.1f} min", flush=True)
     return 0
 

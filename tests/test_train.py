@@ -15,7 +15,7 @@ def test_tiny_training_run_exports_an_agreeing_int8_model(tmp_path, mnist, data_
     need(data_root / "sudoku-train", "sudoku-train")
     from convert.datasets import MixSizes, training_mix
     from convert.export import to_int8_tflite, write_metadata
-    from convert.train import train
+    from convert.train import pose_weights, train
     from edge.infer import DigitClassifier
     from edge.normalize import normalize_crop
 
@@ -23,7 +23,7 @@ def test_tiny_training_run_exports_an_agreeing_int8_model(tmp_path, mnist, data_
     assert set(counts) == {"mnist", "mnist-camera", "printed", "segments", "clutter", "orand", "sudoku"}
     assert counts["sudoku"] > 1000 and counts["orand"] > 1000  # real crops are in the mix
     assert set(np.unique(y)) == set(range(11)) and x.shape[1:] == (28, 28) and x.dtype == np.uint8
-    model, history = train(x, y, epochs=2, batch=64, verbose=0)
+    model, history = train(x, y, epochs=2, batch=64, verbose=0, augment="handwritten", pose=pose_weights(counts))
     assert history["accuracy"][-1] > 0.6  # it learned something in two epochs
     path = tmp_path / "tiny.tflite"
     path.write_bytes(to_int8_tflite(model, x[:200]))
@@ -32,6 +32,35 @@ def test_tiny_training_run_exports_an_agreeing_int8_model(tmp_path, mnist, data_
     keras_top = model.predict(samples.astype(np.float32), verbose=0).argmax(axis=1)
     int8_top = DigitClassifier(path).probabilities(samples).argmax(axis=1)
     assert (keras_top == int8_top).mean() >= 0.98
+
+
+def test_pose_jitter_turns_only_the_samples_it_is_asked_to():
+    from convert.train import pose_weights, random_affine
+
+    assert pose_weights({"mnist": 2, "printed": 1, "orand": 1}).tolist() == [1, 1, 0, 1]
+    images = np.zeros((64, 28, 28, 1), np.float32)
+    images[:, 4:24, 13:15] = 255  # a vertical bar
+    pose = np.array([0.0, 1.0] * 32, np.float32)
+    out = random_affine(tf.constant(images), tf.random.Generator.from_seed(0), shift=0.0, pose=pose).numpy()
+    assert np.abs(out[pose == 0] - images[pose == 0]).max() < 1e-3  # shift 0, no pose: untouched
+    assert np.abs(out[pose == 1] - images[pose == 1]).max(axis=(1, 2, 3)).min() > 1  # every one turned
+
+
+def test_the_schedule_trains_its_stages_on_one_mix_weighted_per_stage(tmp_path, monkeypatch, mnist, data_root):
+    need(data_root / "orand-car-a-train", "orand-car-a-train")
+    import json
+
+    import convert.train as T
+
+    monkeypatch.setattr(T, "SCHEDULE", (T.Stage(1, 2e-3, mnist_copies=1, orand_copies=100),
+                                        T.Stage(1, 4e-4, mnist_copies=2, orand_copies=200)))
+    out = tmp_path / "staged.keras"
+    assert T.main(["--scale", "0.01", "--out", str(out)]) == 0
+    info = json.loads(out.with_suffix(".train.json").read_text())
+    first, second = (stage["mix"] for stage in info["stages"])
+    assert second["mnist"] == 2 * first["mnist"] and second["orand"] == 2 * first["orand"]  # cuts: 1, then 2
+    assert second["clutter"] == first["clutter"] and info["mix"] == second
+    assert len(info["history"]["loss"]) == 2 and out.is_file() and out.with_suffix(".curves.png").is_file()
 
 
 def test_real_crops_are_split_by_image(data_root):
