@@ -88,6 +88,9 @@ def plot_confusions(matrices: dict, path: Path):
     plt.close(fig)
 
 
+CONFUSION_SETS = ("mnist_test", "orand_heldout")  # plotted; MNIST as distributed would repeat the first
+
+
 def evaluate(tflite_path: Path = DEFAULT_TFLITE, keras_path: Path = DEFAULT_KERAS, mnist=None,
              limit: int | None = None) -> dict:
     from edge.infer import DigitClassifier
@@ -116,7 +119,7 @@ def evaluate(tflite_path: Path = DEFAULT_TFLITE, keras_path: Path = DEFAULT_KERA
     for name, (x, y) in sets.items():
         p8 = int8_probabilities(classifier, x)
         report["int8"][name] = scores(p8, y, threshold)
-        if name != "mnist_test_as_distributed":
+        if name in CONFUSION_SETS:
             matrices[f"{name} ({len(y)})"] = confusion(p8, y)
         pf = float_probabilities(float_model, x)
         if pf is not None:

@@ -21,7 +21,7 @@ from convert.datasets import CLASS_NAMES, PROJECT_ROOT, REJECT, DataError, MixSi
 DEFAULT_KERAS = PROJECT_ROOT / "models" / "digits.keras"
 DEFAULT_TFLITE = PROJECT_ROOT / "models" / "digits.tflite"
 # The app's minimum digit confidence, written into the metadata. Measured on the shipped
-# model (held-out clutter rejected / MNIST digits rejected / held-out sudoku F1 / held-out
+# model with the segmentation of commit b63eed7 (held-out clutter rejected / MNIST digits rejected / held-out sudoku F1 / held-out
 # orand exact / frames of 150 in which the demo's seven-segment 1258 is read whole):
 # 0.5: 95.8% / 0.07% / 0.906 / 60.6% / 150;  0.6: 96.4% / 0.27% / 0.913 / 58.6% / 150;
 # 0.7: 97.0% / 0.45% / 0.918 / 57.8% / 147. Handwriting loses most as it rises.

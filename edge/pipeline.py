@@ -36,8 +36,9 @@ def resolve_splits(digits: Digits, sure: float = 0.9) -> np.ndarray:
                     best_score, best = float(digits.confidence[pieces].min()), pieces
                 continue
             good = pieces[(digits.labels[pieces] >= 0) & (digits.confidence[pieces] >= sure)]
-            if len(good) and len(good) >= 0.5 * len(pieces) and len(good) / len(pieces) > partial_share:
-                partial, partial_share = good, len(good) / len(pieces)
+            share = len(good) / len(pieces)
+            if share >= 0.5 and share > partial_share:
+                partial, partial_share = good, share
         if best is None and digits.labels[whole] == NOT_A_DIGIT:
             best = partial
         if best is not None:

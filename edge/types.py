@@ -24,9 +24,10 @@ class Digits:
     """N digit candidates as numpy columns (like supervision's Detections).
 
     boxes are [x, y, w, h] in frame pixels; labels are 0-9, -1 while unclassified or when
-    unsure, -2 when "not a digit" (edge.infer.classifier.UNSURE, NOT_A_DIGIT); parent is -1, or for a piece cut from a wide candidate
-    (maybe touching digits) the index of that candidate; cut tells a piece's way of cutting
-    its parent (into 2, 3 ... pieces) from the other ways (-1 for all but pieces)."""
+    unsure, -2 when "not a digit" (edge.infer.classifier.UNSURE, NOT_A_DIGIT); parent is -1,
+    or for a piece cut from a wide candidate (maybe touching digits) the index of that
+    candidate; cut tells a piece's way of cutting its parent (into 2, 3 ... pieces) from the
+    other ways (-1 for all but pieces)."""
     boxes: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.int32))
     dark_ink: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
     labels: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int16))
