@@ -25,7 +25,7 @@ class Stage:
     """Part of a training schedule: `epochs` of cosine decay from `lr`, on the mix with MNIST
     as is `mnist_copies` times and `orand_copies` cuts of each real handwritten crop."""
     epochs: int
-    lr: float
+    lr: float = 2e-3
     mnist_copies: int = 2
     orand_copies: int = 8
 
@@ -186,11 +186,11 @@ def main(argv=None) -> int:
                    help="train one stage of this many epochs instead of the schedule: " +
                         ", then ".join(f"{t.epochs} epochs at {t.lr:g} (MNIST x{t.mnist_copies}, {t.orand_copies} cuts)"
                                        for t in SCHEDULE))
-    p.add_argument("--lr", type=float, default=2e-3, help="one stage: peak learning rate (cosine decay)")
-    p.add_argument("--mnist-copies", type=int, default=Stage(1, 0).mnist_copies,
-                   help="one stage: how many times MNIST train (as is) enters the mix")
-    p.add_argument("--orand-copies", type=int, default=Stage(1, 0).orand_copies,
-                   help="one stage: jittered cuts of each real handwritten training crop")
+    p.add_argument("--lr", type=float, help=f"one stage: peak learning rate (cosine decay; default {Stage(1).lr:g})")
+    p.add_argument("--mnist-copies", type=int,
+                   help=f"one stage: how many times MNIST train (as is) enters the mix (default {Stage(1).mnist_copies})")
+    p.add_argument("--orand-copies", type=int,
+                   help=f"one stage: jittered cuts of each real handwritten training crop (default {Stage(1).orand_copies})")
     p.add_argument("--init", type=Path, help="start from this Keras model's weights (fine-tuning)")
     p.add_argument("--batch", type=int, default=128)
     p.add_argument("--scale", type=float, default=1.0, help="fraction of the full training mix")
@@ -203,12 +203,16 @@ def main(argv=None) -> int:
     a = p.parse_args(argv)
     if (a.epochs is not None and a.epochs < 1) or not 0 < a.scale <= 10:
         p.error("--epochs must be >= 1 and --scale in (0, 10]")
-    if a.mnist_copies < 1 or a.orand_copies < 1:
+    one_stage = {"lr": a.lr, "mnist_copies": a.mnist_copies, "orand_copies": a.orand_copies}
+    if a.epochs is None and any(v is not None for v in one_stage.values()):
+        p.error("--lr, --mnist-copies and --orand-copies shape one stage: give --epochs too")
+    if any(v is not None and v < 1 for v in (a.mnist_copies, a.orand_copies)):
         p.error("--mnist-copies and --orand-copies must be >= 1")
     if a.init is not None and not a.init.is_file():
         print(f"convert.train: error: {a.init} not found", file=sys.stderr)
         return 2
-    stages = SCHEDULE if a.epochs is None else (Stage(a.epochs, a.lr, a.mnist_copies, a.orand_copies),)
+    stages = SCHEDULE if a.epochs is None else (
+        Stage(a.epochs, **{k: v for k, v in one_stage.items() if v is not None}),)
 
     def cuts(stage: Stage) -> int:  # --scale shrinks the real crops' cuts too
         return max(1, round(stage.orand_copies * a.scale))

@@ -63,6 +63,15 @@ def test_the_schedule_trains_its_stages_on_one_mix_weighted_per_stage(tmp_path, 
     assert len(info["history"]["loss"]) == 2 and out.is_file() and out.with_suffix(".curves.png").is_file()
 
 
+def test_one_stage_options_without_epochs_are_refused_not_ignored(capsys):
+    import convert.train as T
+
+    for args in (["--lr", "1e-3"], ["--orand-copies", "16"], ["--epochs", "1", "--mnist-copies", "0"]):
+        with pytest.raises(SystemExit) as exit_info:
+            T.main(args)
+        assert exit_info.value.code == 2 and "error:" in capsys.readouterr().err
+
+
 def test_real_crops_are_split_by_image(data_root):
     need(data_root / "sudoku-train", "sudoku-train")
     from convert.datasets import load_orand, split_of
