@@ -22,7 +22,7 @@ class SegmentParams:
     min_height: int = 10  # pixels, in the full frame
     max_height: float = 1.0  # fraction of the frame (or ROI) height
     max_single_aspect: float = 1.0  # w/h above this may be several touching digits
-    max_aspect: float = 4.0  # w/h above this is not digits at all
+    max_aspect: float = 5.0  # w/h above this is not digits at all (a run of flat written zeros reaches 5)
     min_fill: float = 0.08  # ink pixels / box area
     max_fill: float = 0.9  # solid blocks and paper between lines are not digits (solid bars may be a '1')
     contrast: float = 0.13  # dark ink: at least this share darker than the local mean
@@ -130,27 +130,39 @@ def _merge_broken(stats: np.ndarray) -> np.ndarray:
     return out
 
 
-def split_counts(box, fill: float = 0.0, digit_aspect: float = 0.8, max_pair_fill: float = 0.3) -> list[int]:
+def split_counts(box, fill: float = 0.0, digit_aspect: float = 0.8, max_pair_fill: float = 0.3,
+                 wide_aspect: float = 1.5) -> list[int]:
     """Ways to cut a wide box, likeliest first: into about w / (digit_aspect * h) pieces,
     then one fewer and one more, as handwriting varies in width (0.8: handwritten zeros are
-    wide). A box under 1.2 heights wide is cut in two only when its ink is thin (`fill`,
-    ink pixels over box area, below `max_pair_fill`): two narrow handwritten digits, such
-    as "17", are that wide, but so are one bold digit, a hole or a patch of a display."""
+    wide), then into w / (wide_aspect * h) pieces: a run of flat zeros ("44000"), each up
+    to twice as wide as high. A box under 1.2 heights wide is cut in two only when its ink
+    is thin (`fill`, ink pixels over box area, below `max_pair_fill`): two narrow
+    handwritten digits, such as "17", are that wide, but so are one bold digit, a hole or
+    a patch of a display."""
     _, _, w, h = box
     k = int(round(w / (digit_aspect * h)))
     if k < 2:
         return [2] if fill < max_pair_fill else []
-    return [n for n in (k, k - 1, k + 1) if 2 <= n <= 8]
+    counts = [n for n in (k, k - 1, k + 1) if 2 <= n <= 8]
+    flat = round(w / (wide_aspect * h))
+    if flat >= 2 and flat not in counts:
+        counts.append(flat)
+    return counts
 
 
-def split_touching(box, mask: np.ndarray, counts: list[int]) -> list[tuple[int, list]]:
+def split_touching(box, mask: np.ndarray, counts: list[int], even_too: bool = True,
+                   tolerance: float = 0.15) -> list[tuple[int, list]]:
     """Cut a box into k pieces for each k of `counts`, at the columns with the least ink
     near the k-1 even divisions; each piece's box is trimmed to the rows its ink spans.
-    Returns (position in `counts`, piece boxes) for each way that gave more than one piece."""
+    With `even_too`, also at the even divisions themselves wherever the least-ink cut
+    strays from them by more than `tolerance` of a piece: touching round digits ("000",
+    "88") have the least ink in their middles, not where they touch. Those ways rank
+    after all least-ink ones.
+    Returns (rank, piece boxes) for each way that gave more than one piece."""
     x, y, w, h = box
     ink = mask[y:y + h, x:x + w]
     profile = np.count_nonzero(ink, axis=0)
-    ways = []
+    plans = []
     for rank, k in enumerate(counts):
         cuts, start = [], 0
         for i in range(1, k):
@@ -161,6 +173,12 @@ def split_touching(box, mask: np.ndarray, counts: list[int]) -> list[tuple[int, 
             cut = lo + int(np.argmin(profile[lo:hi]))
             cuts.append(cut)
             start = cut
+        plans.append((rank, cuts))
+        even = [int(w * i / k) for i in range(1, k)]
+        if even_too and (len(even) != len(cuts) or max(abs(a - b) for a, b in zip(even, cuts)) > tolerance * w / k):
+            plans.append((len(counts) + rank, even))
+    ways = []
+    for rank, cuts in plans:
         edges = [0] + cuts + [w]
         pieces = []
         for a, b in zip(edges[:-1], edges[1:]):
@@ -276,7 +294,9 @@ def segment(image: np.ndarray, params: SegmentParams = SegmentParams(),
             wholes.append((*box, dark))
             if box[2] > params.max_single_aspect * box[3]:
                 counts = split_counts(box, int(row[4]) / (box[2] * box[3]))
-                for rank, parts in split_touching(box, mask, counts):
+                # even cuts for dark ink only: handwriting runs; light blobs in a
+                # page are paper between strokes, and would only cost time
+                for rank, parts in split_touching(box, mask, counts, even_too=dark):
                     pieces.append((rank, len(wholes) - 1, parts))
     if not wholes:
         return Digits(), full
