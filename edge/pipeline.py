@@ -98,6 +98,26 @@ def suppress_overlaps(digits: Digits, max_cover: float = 0.7) -> Digits:
     return digits.take(np.sort(order[keep]))
 
 
+def marks_beside_numbers(digits: Digits, max_ratio: float = 0.5, reach: float = 1.0) -> np.ndarray:
+    """Small marks read as digits: the dash, slash or comma that ends a written amount
+    ("4450/-"), a speck. Such a mark is lone (no digit of about its height beside it) and
+    less than `max_ratio` of the height of a number's digit right beside it on its line,
+    within `reach` of that digit's height. The number's digit must have a digit of its own
+    height beside it: a lone big thing (a grid line read as a 1) makes nothing a mark.
+    Returns a mask of such marks."""
+    n = len(digits)
+    if n < 2:
+        return np.zeros(n, bool)
+    x, y, w, h = (digits.boxes[:, i].astype(np.float32) for i in range(4))
+    on_line = (np.minimum(y[:, None] + h[:, None], y + h) - np.maximum(y[:, None], y)) >= 0.5 * h[:, None]
+    gap = np.maximum(x - (x[:, None] + w[:, None]), x[:, None] - (x + w))  # [i, j]: between i and j
+    peer = on_line & (h >= 0.7 * h[:, None]) & (h <= 1.4 * h[:, None]) & (gap <= 0.8 * h[:, None])
+    np.fill_diagonal(peer, False)
+    in_number = peer.any(axis=1)
+    beside_number = on_line & (h[:, None] < max_ratio * h) & (gap <= reach * h) & in_number
+    return beside_number.any(axis=1) & ~in_number
+
+
 class DigitReader:
     """Reads the numbers in frames. Holds the model and the tracker; otherwise stateless."""
 
@@ -125,6 +145,7 @@ class DigitReader:
         keep &= candidates.labels >= 0
         keep &= ~inside_words(candidates, keep)
         digits = suppress_overlaps(candidates.take(keep))
+        digits = digits.take(~marks_beside_numbers(digits))
         numbers = group_numbers(digits, self.group_params)
         if frame.source != self._last_source:  # a new image of a folder is a new scene
             self.tracker.reset()

@@ -1,6 +1,6 @@
 import numpy as np
 
-from edge.pipeline import resolve_splits, suppress_overlaps
+from edge.pipeline import marks_beside_numbers, resolve_splits, suppress_overlaps
 from edge.types import Digits
 
 
@@ -84,3 +84,15 @@ def test_lookalikes_in_a_word_do_not_vouch_for_each_other():
     boxes = np.array([[10, 4, 14, 26], [27, 10, 14, 20], [44, 10, 14, 20], [61, 4, 14, 26]])
     d = Digits(boxes, labels=np.array([NOT_A_DIGIT, 0, 0, NOT_A_DIGIT]), confidence=np.full(4, 0.9))
     assert list(inside_words(d)) == [False, True, True, False]
+
+
+def test_a_lone_small_mark_beside_a_number_is_dropped_but_small_digits_in_pairs_stay():
+    number = [[0, 0, 30, 40], [35, 0, 30, 40], [70, 0, 30, 40]]  # "445", 40 px high
+    d = Digits(np.array(number + [[108, 20, 12, 14]]))  # a "/" at its end, 14 px high
+    assert list(marks_beside_numbers(d)) == [False, False, False, True]
+    d = Digits(np.array(number + [[108, 0, 12, 18], [122, 0, 12, 18]]))  # cents beside a price: a pair
+    assert not marks_beside_numbers(d).any()
+    d = Digits(np.array([[0, 0, 30, 40], [38, 20, 12, 14]]))  # a lone digit is no number: nothing to mark
+    assert not marks_beside_numbers(d).any()
+    d = Digits(np.array(number + [[150, 20, 12, 14]]))  # farther than a digit's height: its own thing
+    assert not marks_beside_numbers(d).any()
