@@ -82,20 +82,37 @@ def _beside(candidates: Digits, d: np.ndarray, t: np.ndarray, max_gap: float) ->
             & (h[t] <= 1.6 * h[d, None]) & (gap <= max_gap * h[d, None]) & (gap >= 0))
 
 
-def suppress_overlaps(digits: Digits, max_cover: float = 0.7) -> Digits:
+def suppress_overlaps(digits: Digits, max_cover: float = 0.7, max_cover_across: float = 0.25) -> Digits:
     """Of digits whose boxes cover each other by more than `max_cover` of the smaller box
     (a '0' and its hole, a digit and the paper around it in the other polarity), keep
-    the most confident."""
+    the most confident. A dark and a light digit that cover each other by more than
+    `max_cover_across` are a digit and the space beside its strokes (the dark panel
+    around a display's lit digits): the one standing alone gives way to the one in a number."""
     if len(digits) < 2:
         return digits
     order = np.argsort(-digits.confidence, kind="stable")
     boxes = digits.boxes[order]
-    covered = np.triu(cover_matrix(boxes, boxes) > max_cover, k=1)  # i covers a less sure j
-    keep = np.ones(len(boxes), bool)
+    cover = cover_matrix(boxes, boxes)
+    in_number = _peers(digits).any(axis=1)[order]
+    dark = digits.dark_ink[order]
+    keep = ~((cover > max_cover_across) & (dark[:, None] != dark) & in_number[:, None] & ~in_number).any(axis=0)
+    covered = np.triu(cover > max_cover, k=1)  # i covers a less sure j
     for i in range(len(boxes)):
         if keep[i]:
             keep[covered[i]] = False
     return digits.take(np.sort(order[keep]))
+
+
+def _peers(digits: Digits) -> np.ndarray:
+    """[i, j]: digit j is i's neighbour in a number: on i's line, of about its height
+    (0.7-1.4x), in the same ink, within 0.8 of i's height to the left or right."""
+    x, y, w, h = (digits.boxes[:, i].astype(np.float32) for i in range(4))
+    on_line = (np.minimum(y[:, None] + h[:, None], y + h) - np.maximum(y[:, None], y)) >= 0.5 * h[:, None]
+    gap = np.maximum(x - (x[:, None] + w[:, None]), x[:, None] - (x + w))
+    peer = (on_line & (h >= 0.7 * h[:, None]) & (h <= 1.4 * h[:, None]) & (gap <= 0.8 * h[:, None])
+            & (digits.dark_ink[:, None] == digits.dark_ink))
+    np.fill_diagonal(peer, False)
+    return peer
 
 
 def marks_beside_numbers(digits: Digits, max_ratio: float = 0.5, reach: float = 1.0) -> np.ndarray:
@@ -111,9 +128,7 @@ def marks_beside_numbers(digits: Digits, max_ratio: float = 0.5, reach: float = 
     x, y, w, h = (digits.boxes[:, i].astype(np.float32) for i in range(4))
     on_line = (np.minimum(y[:, None] + h[:, None], y + h) - np.maximum(y[:, None], y)) >= 0.5 * h[:, None]
     gap = np.maximum(x - (x[:, None] + w[:, None]), x[:, None] - (x + w))  # [i, j]: between i and j
-    peer = on_line & (h >= 0.7 * h[:, None]) & (h <= 1.4 * h[:, None]) & (gap <= 0.8 * h[:, None])
-    np.fill_diagonal(peer, False)
-    in_number = peer.any(axis=1)
+    in_number = _peers(digits).any(axis=1)
     beside_number = on_line & (h[:, None] < max_ratio * h) & (gap <= reach * h) & in_number
     return beside_number.any(axis=1) & ~in_number
 
