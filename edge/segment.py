@@ -154,10 +154,11 @@ def split_touching(box, mask: np.ndarray, counts: list[int], even_too: bool = Tr
                    tolerance: float = 0.15) -> list[tuple[int, list]]:
     """Cut a box into k pieces for each k of `counts`, at the columns with the least ink
     near the k-1 even divisions; each piece's box is trimmed to the rows its ink spans.
-    With `even_too`, also at the even divisions themselves wherever the least-ink cut
-    strays from them by more than `tolerance` of a piece: touching round digits ("000",
-    "88") have the least ink in their middles, not where they touch. Those ways rank
-    after all least-ink ones.
+    With `even_too`, for counts up to the likeliest (the first), also at the even
+    divisions themselves wherever the least-ink cut strays from them by more than
+    `tolerance` of a piece: touching round digits ("000", "88") have the least ink in
+    their middles, not where they touch, and are wider than most. Those ways rank after
+    all least-ink ones.
     Returns (rank, piece boxes) for each way that gave more than one piece."""
     x, y, w, h = box
     ink = mask[y:y + h, x:x + w]
@@ -175,7 +176,8 @@ def split_touching(box, mask: np.ndarray, counts: list[int], even_too: bool = Tr
             start = cut
         plans.append((rank, cuts))
         even = [int(w * i / k) for i in range(1, k)]
-        if even_too and (len(even) != len(cuts) or max(abs(a - b) for a, b in zip(even, cuts)) > tolerance * w / k):
+        strays = len(even) != len(cuts) or max(abs(a - b) for a, b in zip(even, cuts)) > tolerance * w / k
+        if even_too and k <= counts[0] and strays:
             plans.append((len(counts) + rank, even))
     ways = []
     for rank, cuts in plans:
