@@ -1,7 +1,7 @@
 """Benchmark: per-stage timings and end-to-end frames per second.
 
     python -m edge.bench                 # demo + photos, 640x480 and 1280x720, 1 and 2 threads
-    python -m edge.bench --frames 100 --photos DIR --json bench.json
+    python -m edge.bench --frames 100 --repeats 1 --photos DIR --json bench.json
 
 Stages: capture (render/decode), segment, normalize, inference, group_track, draw.
 "end to end" is one frame through everything but drawing (what a headless Pi pays).
@@ -87,6 +87,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m edge.bench", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--frames", type=int, default=200)
+    p.add_argument("--repeats", type=int, default=3, help="runs of each configuration; the least disturbed is reported")
     p.add_argument("--photos", type=Path, help="folder of photos (default: ../shared/data/sudoku-train if present)")
     p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     p.add_argument("--model")
@@ -96,24 +97,37 @@ def main(argv=None) -> int:
     cv2.setNumThreads(a.cv_threads)
     photos_dir = a.photos or ROOT.parent / "shared" / "data" / "sudoku-train"
     photos = sorted(photos_dir.glob("*.jpg"))[:50] if photos_dir.is_dir() else []
-    report = {"cpu": os.cpu_count(), "opencv_threads": a.cv_threads, "runs": []}
-    for threads in a.threads:
-        classifier = DigitClassifier(a.model, num_threads=threads)
-        report["runtime"] = classifier.runtime
-        for w, h in SIZES:
-            sources = [("demo", iter(DemoSource(w, h, fps=0, frames=a.frames)))]
-            if photos:
-                sources.append(("photos", photo_frames(photos, w, h, min(a.frames, 4 * len(photos)))))
-            for name, frames in sources:
-                r = run_one(frames, DigitReader(classifier, keep_mask=False))  # as headless
-                r.update(source=name, size=f"{w}x{h}", threads=threads)
-                report["runs"].append(r)
-                m = r["median_ms"]
-                print(f"{name:6} {w}x{h} threads={threads}: end-to-end median {r['end_to_end_ms']['median']:.2f} ms "
-                      f"(p95 {r['end_to_end_ms']['p95']:.2f}), {r['fps_all_stages']} FPS with capture+draw, "
-                      f"{r['digits_per_frame']} digits/frame | capture {m['capture']:.2f} segment {m['segment']:.2f} "
-                      f"normalize {m['normalize']:.2f} inference {m['inference']:.2f} "
-                      f"group_track {m['group_track']:.2f} draw {m['draw']:.2f} ms", flush=True)
+    report = {"cpu": os.cpu_count(), "opencv_threads": a.cv_threads, "repeats": a.repeats, "runs": []}
+    classifiers = {t: DigitClassifier(a.model, num_threads=t) for t in a.threads}
+    report["runtime"] = classifiers[a.threads[0]].runtime
+    best: dict[tuple, dict] = {}
+    # Repeats go round every configuration in turn, so a slow spell of a shared machine hits
+    # them all alike; each configuration keeps its least disturbed run (lowest median), as
+    # timeit does, and the medians of all its runs show the spread.
+    for repeat in range(a.repeats):
+        for threads in a.threads:
+            for w, h in SIZES:
+                sources = [("demo", iter(DemoSource(w, h, fps=0, frames=a.frames)))]
+                if photos:
+                    sources.append(("photos", photo_frames(photos, w, h, min(a.frames, 4 * len(photos)))))
+                for name, frames in sources:
+                    r = run_one(frames, DigitReader(classifiers[threads], keep_mask=False))  # as headless
+                    key = (name, f"{w}x{h}", threads)
+                    medians = best.get(key, {}).get("end_to_end_ms", {}).get("medians_of_repeats", [])
+                    medians.append(r["end_to_end_ms"]["median"])
+                    if key not in best or r["end_to_end_ms"]["median"] <= min(medians[:-1]):
+                        best[key] = r
+                    best[key]["end_to_end_ms"]["medians_of_repeats"] = medians
+    for (name, size, threads), r in best.items():
+        r.update(source=name, size=size, threads=threads)
+        report["runs"].append(r)
+        m, e = r["median_ms"], r["end_to_end_ms"]
+        print(f"{name:6} {size} threads={threads}: end-to-end median {e['median']:.2f} ms (p95 {e['p95']:.2f}; "
+              f"medians of the {len(e['medians_of_repeats'])} runs {', '.join(f'{v:.2f}' for v in e['medians_of_repeats'])}), "
+              f"{r['fps_all_stages']} FPS with capture+draw, "
+              f"{r['digits_per_frame']} digits/frame | capture {m['capture']:.2f} segment {m['segment']:.2f} "
+              f"normalize {m['normalize']:.2f} inference {m['inference']:.2f} "
+              f"group_track {m['group_track']:.2f} draw {m['draw']:.2f} ms", flush=True)
     report["startup"] = startup(a.model)
     s = report["startup"]
     print(f"start-up to first frame {s['first_frame_s']:.2f} s; peak RSS {s['peak_rss_mb']} MB; "
