@@ -94,6 +94,8 @@ def main(argv=None) -> int:
     p.add_argument("--json", type=Path, help="also write the figures here")
     p.add_argument("--cv-threads", type=int, default=1, help="OpenCV threads (default 1: one core, as on a busy Pi)")
     a = p.parse_args(argv)
+    if a.frames < 1 or a.repeats < 1:
+        p.error("--frames and --repeats must be >= 1")
     cv2.setNumThreads(a.cv_threads)
     photos_dir = a.photos or ROOT.parent / "shared" / "data" / "sudoku-train"
     photos = sorted(photos_dir.glob("*.jpg"))[:50] if photos_dir.is_dir() else []

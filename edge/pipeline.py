@@ -104,20 +104,21 @@ def suppress_overlaps(digits: Digits, max_cover: float = 0.7, max_cover_across: 
 
 
 def _line_geometry(digits: Digits):
-    """Heights h, and for each pair [i, j]: on_line (j's box spans half of i's height or
-    more) and gap (horizontal, negative when they overlap)."""
+    """Widths w and heights h, and for each pair [i, j]: on_line (j's box spans half of
+    i's height or more) and gap (horizontal, negative when they overlap)."""
     x, y, w, h = (digits.boxes[:, i].astype(np.float32) for i in range(4))
     on_line = (np.minimum(y[:, None] + h[:, None], y + h) - np.maximum(y[:, None], y)) >= 0.5 * h[:, None]
     gap = np.maximum(x - (x[:, None] + w[:, None]), x[:, None] - (x + w))
-    return h, on_line, gap
+    return w, h, on_line, gap
 
 
 def _peers(digits: Digits) -> np.ndarray:
     """[i, j]: digit j is i's neighbour in a number: on i's line, of about its height
-    (0.7-1.4x), in the same ink, within 0.8 of i's height to the left or right."""
-    h, on_line, gap = _line_geometry(digits)
+    (0.7-1.4x), in the same ink, within 0.8 of i's height to the left or right, and
+    beside it, not on it (overlapping by at most a quarter of the narrower width)."""
+    w, h, on_line, gap = _line_geometry(digits)
     peer = (on_line & (h >= 0.7 * h[:, None]) & (h <= 1.4 * h[:, None]) & (gap <= 0.8 * h[:, None])
-            & (digits.dark_ink[:, None] == digits.dark_ink))
+            & (gap >= -0.25 * np.minimum(w[:, None], w)) & (digits.dark_ink[:, None] == digits.dark_ink))
     np.fill_diagonal(peer, False)
     return peer
 
@@ -132,7 +133,7 @@ def marks_beside_numbers(digits: Digits, max_ratio: float = 0.5, reach: float = 
     n = len(digits)
     if n < 2:
         return np.zeros(n, bool)
-    h, on_line, gap = _line_geometry(digits)
+    _, h, on_line, gap = _line_geometry(digits)
     in_number = _peers(digits).any(axis=1)
     beside_number = on_line & (h[:, None] < max_ratio * h) & (gap <= reach * h) & in_number
     return beside_number.any(axis=1) & ~in_number

@@ -150,15 +150,18 @@ def split_counts(box, fill: float = 0.0, digit_aspect: float = 0.8, max_pair_fil
     return counts
 
 
+EVEN_RANK = 8  # more than the ways split_counts gives a blob
+
+
 def split_touching(box, mask: np.ndarray, counts: list[int], even_too: bool = True,
                    tolerance: float = 0.15) -> list[tuple[int, list]]:
     """Cut a box into k pieces for each k of `counts`, at the columns with the least ink
     near the k-1 even divisions; each piece's box is trimmed to the rows its ink spans.
-    With `even_too`, for counts up to the likeliest (the first), also at the even
-    divisions themselves wherever the least-ink cut strays from them by more than
-    `tolerance` of a piece: touching round digits ("000", "88") have the least ink in
-    their middles, not where they touch, and are wider than most. Those ways rank after
-    all least-ink ones.
+    With `even_too`, for counts no larger than the likeliest (the first), also at the
+    even divisions themselves wherever a least-ink cut strays from them by more than
+    `tolerance` of a piece, onto a column with less ink: touching round digits ("000",
+    "88") have the least ink in their middles, not where they touch, and are wider than
+    most. Those ways rank after the least-ink ways of every blob (EVEN_RANK).
     Returns (rank, piece boxes) for each way that gave more than one piece."""
     x, y, w, h = box
     ink = mask[y:y + h, x:x + w]
@@ -176,9 +179,11 @@ def split_touching(box, mask: np.ndarray, counts: list[int], even_too: bool = Tr
             start = cut
         plans.append((rank, cuts))
         even = [int(w * i / k) for i in range(1, k)]
-        strays = len(even) != len(cuts) or max(abs(a - b) for a, b in zip(even, cuts)) > tolerance * w / k
+        # (a thin bridge has many least-ink columns: an even cut on it is the same way)
+        strays = len(cuts) == k - 1 and any(abs(e - c) > tolerance * w / k and profile[e] > profile[c]
+                                            for e, c in zip(even, cuts))
         if even_too and k <= counts[0] and strays:
-            plans.append((len(counts) + rank, even))
+            plans.append((EVEN_RANK + rank, even))
     ways = []
     for rank, cuts in plans:
         edges = [0] + cuts + [w]

@@ -100,11 +100,11 @@ def test_a_lone_small_mark_beside_a_number_is_dropped_but_small_digits_in_pairs_
 
 def test_a_lone_digit_across_the_polarity_from_a_number_it_overlaps_gives_way():
     # a display's lit "58" (light ink) and, beside the 8, the dark panel read as a surer "7"
-    boxes = np.array([[0, 0, 30, 60], [36, 0, 30, 60], [56, 0, 30, 60]])
+    boxes = np.array([[0, 0, 30, 30], [36, 0, 30, 30], [58, 0, 30, 30]])
     d = Digits(boxes, dark_ink=np.array([False, False, True]), labels=np.array([5, 8, 7]),
                confidence=np.array([0.99, 0.8, 0.95]))
     assert suppress_overlaps(d).labels.tolist() == [5, 8]
-    d.dark_ink[:] = True  # the same ink: a third of a box is no conflict, all stay
+    d.dark_ink[:] = True  # the same ink: a quarter of a box is no conflict, all stay
     assert suppress_overlaps(d).labels.tolist() == [5, 8, 7]
     d = d.take([1, 2])
     d.dark_ink[:] = [False, True]  # neither in a number: the usual rule (cover > 0.7) keeps both

@@ -3,7 +3,7 @@ from collections import Counter
 import cv2
 import numpy as np
 
-from edge.segment import SegmentParams, crops_for, segment
+from edge.segment import SegmentParams, crops_for, segment, split_touching
 from edge.boxes import iou_matrix
 from tests.pages import render_page
 
@@ -145,6 +145,18 @@ def test_a_run_of_flat_touching_zeros_is_cut_where_they_touch():
     for i in np.flatnonzero(digits.parent >= 0):
         ways.setdefault((digits.parent[i], digits.cut[i]), []).append(digits.boxes[i])
     assert any(len(boxes) == 3 and (iou_matrix(truth, boxes).max(axis=1) >= 0.6).all() for boxes in ways.values())
+
+
+def test_even_cuts_are_not_offered_where_they_repeat_or_cannot_be_searched():
+    # two blocks joined by a long thin bridge: every column of the bridge is as thin as
+    # any, so an even cut there is the same way as the least-ink one
+    mask = np.zeros((20, 60), np.uint8)
+    mask[:, :18] = mask[:, 42:] = 255
+    mask[10, 18:42] = 255
+    assert [len(pieces) for _, pieces in split_touching((0, 0, 60, 20), mask, [2])] == [2]
+    # a blob too narrow to look for three or four cuts is not cut evenly into that many
+    tiny = np.full((10, 8), 255, np.uint8)
+    assert [len(pieces) for _, pieces in split_touching((0, 0, 8, 10), tiny, [3, 2, 4])] == [2]
 
 
 def test_under_the_cap_each_blob_gets_its_likeliest_cut_first():
