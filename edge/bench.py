@@ -119,11 +119,11 @@ def main(argv=None) -> int:
     report = {"cpu": os.cpu_count(), "opencv_threads": a.cv_threads, "repeats": a.repeats, "runs": []}
     classifiers = {t: DigitClassifier(a.model, num_threads=t) for t in a.threads}
     report["runtime"] = classifiers[a.threads[0]].runtime
-    best: dict[tuple, dict] = {}
+    runs: dict[tuple, list[dict]] = {}
     # Repeats go round every configuration in turn, so a slow spell of a shared machine hits
     # them all alike; each configuration keeps its least disturbed run (lowest median), as
     # timeit does, and the medians of all its runs show the spread.
-    for repeat in range(a.repeats):
+    for _ in range(a.repeats):
         for threads in a.threads:
             for w, h in SIZES:
                 sources = [("demo", iter(DemoSource(w, h, fps=0, frames=a.frames)))]
@@ -131,13 +131,10 @@ def main(argv=None) -> int:
                     sources.append(("photos", photo_frames(photos, w, h, min(a.frames, 4 * len(photos)))))
                 for name, frames in sources:
                     r = run_one(frames, DigitReader(classifiers[threads], keep_mask=False))  # as headless
-                    key = (name, f"{w}x{h}", threads)
-                    medians = best.get(key, {}).get("end_to_end_ms", {}).get("medians_of_repeats", [])
-                    medians.append(r["end_to_end_ms"]["median"])
-                    if key not in best or r["end_to_end_ms"]["median"] <= min(medians[:-1]):
-                        best[key] = r
-                    best[key]["end_to_end_ms"]["medians_of_repeats"] = medians
-    for (name, size, threads), r in best.items():
+                    runs.setdefault((name, f"{w}x{h}", threads), []).append(r)
+    for (name, size, threads), repeats in runs.items():
+        r = min(repeats, key=lambda run: run["end_to_end_ms"]["median"])
+        r["end_to_end_ms"]["medians_of_repeats"] = [run["end_to_end_ms"]["median"] for run in repeats]
         r.update(source=name, size=size, threads=threads)
         report["runs"].append(r)
         m, e = r["median_ms"], r["end_to_end_ms"]

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from edge.boxes import side_by_side
 from edge.segment import components
 from edge.types import Digits, Number
 
@@ -17,12 +18,9 @@ class GroupParams:
 
 
 def _links(boxes: np.ndarray, dark: np.ndarray, p: GroupParams) -> np.ndarray:
-    x, y, w, h = (boxes[:, i].astype(np.float32) for i in range(4))
-    overlap_y = np.minimum(y[:, None] + h[:, None], y + h) - np.maximum(y[:, None], y)
+    _, h, overlap_y, gap = side_by_side(boxes)
     shorter = np.minimum(h[:, None], h)
     taller = np.maximum(h[:, None], h)
-    # gap from the right edge of i to the left edge of j (negative when they overlap)
-    gap = np.maximum(x - (x[:, None] + w[:, None]), x[:, None] - (x + w))
     return ((overlap_y >= p.min_vertical_overlap * shorter) & (taller <= p.max_height_ratio * shorter)
             & (gap <= p.max_gap * taller) & (dark[:, None] == dark))
 

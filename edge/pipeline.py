@@ -5,7 +5,7 @@ import time
 
 import numpy as np
 
-from edge.boxes import cover_matrix
+from edge.boxes import cover_matrix, side_by_side
 from edge.group import GroupParams, group_numbers
 from edge.infer import DigitClassifier
 from edge.infer.classifier import NOT_A_DIGIT
@@ -65,18 +65,18 @@ def inside_words(candidates: Digits, digits: np.ndarray | None = None, lookalike
         return out
     digit = (candidates.labels >= 0 if digits is None else digits).copy()
     d = np.flatnonzero(suspect)
-    near_letter = _beside(candidates, d, np.flatnonzero(letter), max_gap).any(axis=1)
+    geometry = side_by_side(candidates.boxes)
+    near_letter = _beside(candidates, geometry, d, np.flatnonzero(letter), max_gap).any(axis=1)
     digit[d[near_letter]] = False  # a lookalike beside a letter vouches for nobody ("book")
-    out[d] = near_letter & ~_beside(candidates, d, np.flatnonzero(digit), max_gap).any(axis=1)
+    out[d] = near_letter & ~_beside(candidates, geometry, d, np.flatnonzero(digit), max_gap).any(axis=1)
     return out
 
 
-def _beside(candidates: Digits, d: np.ndarray, t: np.ndarray, max_gap: float) -> np.ndarray:
+def _beside(candidates: Digits, geometry, d: np.ndarray, t: np.ndarray, max_gap: float) -> np.ndarray:
     """[i, j]: candidate t[j] is on d[i]'s line, in the same ink, at about its height,
-    within max_gap of its height to the left or right."""
-    x, y, w, h = (candidates.boxes[:, i].astype(np.float32) for i in range(4))
-    overlap_y = np.minimum(y[d, None] + h[d, None], y[t] + h[t]) - np.maximum(y[d, None], y[t])
-    gap = np.maximum(x[t] - (x[d, None] + w[d, None]), x[d, None] - (x[t] + w[t]))
+    within max_gap of its height to the left or right. `geometry`: side_by_side(boxes)."""
+    _, h, overlap_y, gap = geometry
+    overlap_y, gap = overlap_y[np.ix_(d, t)], gap[np.ix_(d, t)]
     same_ink = candidates.dark_ink[d, None] == candidates.dark_ink[t]  # a word is written in one ink
     return (same_ink & (overlap_y >= 0.6 * np.minimum(h[d, None], h[t])) & (h[t] >= 0.6 * h[d, None])
             & (h[t] <= 1.6 * h[d, None]) & (gap <= max_gap * h[d, None]) & (gap >= 0))
@@ -103,22 +103,15 @@ def suppress_overlaps(digits: Digits, max_cover: float = 0.7, max_cover_across: 
     return digits.take(np.sort(order[keep]))
 
 
-def _line_geometry(digits: Digits):
-    """Widths w and heights h, and for each pair [i, j]: on_line (j's box spans half of
-    i's height or more) and gap (horizontal, negative when they overlap)."""
-    x, y, w, h = (digits.boxes[:, i].astype(np.float32) for i in range(4))
-    on_line = (np.minimum(y[:, None] + h[:, None], y + h) - np.maximum(y[:, None], y)) >= 0.5 * h[:, None]
-    gap = np.maximum(x - (x[:, None] + w[:, None]), x[:, None] - (x + w))
-    return w, h, on_line, gap
-
-
-def _peers(digits: Digits) -> np.ndarray:
-    """[i, j]: digit j is i's neighbour in a number: on i's line, of about its height
-    (0.7-1.4x), in the same ink, within 0.8 of i's height to the left or right, and
-    beside it, not on it (overlapping by at most a quarter of the narrower width)."""
-    w, h, on_line, gap = _line_geometry(digits)
-    peer = (on_line & (h >= 0.7 * h[:, None]) & (h <= 1.4 * h[:, None]) & (gap <= 0.8 * h[:, None])
-            & (gap >= -0.25 * np.minimum(w[:, None], w)) & (digits.dark_ink[:, None] == digits.dark_ink))
+def _peers(digits: Digits, geometry=None) -> np.ndarray:
+    """[i, j]: digit j is i's neighbour in a number: on i's line (spanning half its height),
+    of about its height (0.7-1.4x), in the same ink, within 0.8 of i's height to the left
+    or right, and beside it, not on it (overlapping by at most a quarter of the narrower
+    width). `geometry`: side_by_side(digits.boxes), when the caller has it."""
+    w, h, overlap_y, gap = side_by_side(digits.boxes) if geometry is None else geometry
+    peer = ((overlap_y >= 0.5 * h[:, None]) & (h >= 0.7 * h[:, None]) & (h <= 1.4 * h[:, None])
+            & (gap <= 0.8 * h[:, None]) & (gap >= -0.25 * np.minimum(w[:, None], w))
+            & (digits.dark_ink[:, None] == digits.dark_ink))
     np.fill_diagonal(peer, False)
     return peer
 
@@ -133,9 +126,11 @@ def marks_beside_numbers(digits: Digits, max_ratio: float = 0.5, reach: float = 
     n = len(digits)
     if n < 2:
         return np.zeros(n, bool)
-    _, h, on_line, gap = _line_geometry(digits)
-    in_number = _peers(digits).any(axis=1)
-    beside_number = on_line & (h[:, None] < max_ratio * h) & (gap <= reach * h) & in_number
+    geometry = side_by_side(digits.boxes)
+    _, h, overlap_y, gap = geometry
+    in_number = _peers(digits, geometry).any(axis=1)
+    beside_number = ((overlap_y >= 0.5 * h[:, None]) & (h[:, None] < max_ratio * h) & (gap <= reach * h)
+                     & in_number)
     return beside_number.any(axis=1) & ~in_number
 
 

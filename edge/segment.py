@@ -178,12 +178,11 @@ def split_touching(box, mask: np.ndarray, counts: list[int], even_too: bool = Tr
             cuts.append(cut)
             start = cut
         plans.append((rank, cuts))
-        even = [int(w * i / k) for i in range(1, k)]
-        # (a thin bridge has many least-ink columns: an even cut on it is the same way)
-        strays = len(cuts) == k - 1 and any(abs(e - c) > tolerance * w / k and profile[e] > profile[c]
-                                            for e, c in zip(even, cuts))
-        if even_too and k <= counts[0] and strays:
-            plans.append((EVEN_RANK + rank, even))
+        if even_too and k <= counts[0] and len(cuts) == k - 1:
+            even = [int(w * i / k) for i in range(1, k)]
+            # (a thin bridge has many least-ink columns: an even cut on it is the same way)
+            if any(abs(e - c) > tolerance * w / k and profile[e] > profile[c] for e, c in zip(even, cuts)):
+                plans.append((EVEN_RANK + rank, even))
     ways = []
     for rank, cuts in plans:
         edges = [0] + cuts + [w]
