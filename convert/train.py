@@ -38,16 +38,24 @@ SCHEDULE = (Stage(18, 2e-3), Stage(8, 4e-4), Stage(3, 2e-4, mnist_copies=4),
             Stage(3, 2e-4, mnist_copies=3, orand_copies=16))
 
 
-def build_model(width: int = 16, dense: int = 128):
+def build_model(width: int = 16, dense: int = 128, fused_norm: bool = False):
     """Four conv layers (16, 32 at full and half size; 64, 64 unpadded at quarter size) and a
     small head: 136k weights, ~19 us per digit as int8 on one x86 core (convert.evaluate). Input is the raw
-    uint8 pixel range 0..255 so the int8 model takes camera bytes with no scaling."""
+    uint8 pixel range 0..255 so the int8 model takes camera bytes with no scaling.
+
+    `fused_norm`: the same model with TensorFlow's fused batch normalization, for training
+    (convert.fused_norm); its weights load into the plain model unchanged."""
     import keras
     from keras import layers
 
+    if fused_norm:
+        from convert.fused_norm import FusedBatchNorm as norm
+    else:
+        norm = layers.BatchNormalization
+
     def conv(x, filters, padding="same"):
         x = layers.Conv2D(filters, 3, padding=padding, use_bias=False)(x)
-        x = layers.BatchNormalization()(x)
+        x = norm()(x)
         return layers.ReLU()(x)
 
     inputs = keras.Input((28, 28, 1), name="pixels")
@@ -110,7 +118,8 @@ def train(x, y, epochs: int, batch: int = 128, seed: int = 0, val_fraction: floa
           verbose: int | None = None, width: int = 16, lr: float = 2e-3, init=None, augment: str = "shift",
           pose=None):
     """Fit the model (from `init`'s weights, a path or a model, to fine-tune); returns
-    (model, history dict).
+    (model, history dict). It trains with the fused batch normalization and returns the
+    plain Keras model.
 
     augment "handwritten" needs `pose`: per sample, 1 where the rotation, zoom and shear
     apply and 0 where only the shift does."""
@@ -122,7 +131,7 @@ def train(x, y, epochs: int, batch: int = 128, seed: int = 0, val_fraction: floa
     order = rng.permutation(len(x))
     n_val = max(1, int(len(x) * val_fraction))
     val, tr = order[:n_val], order[n_val:]
-    model = build_model(width)
+    model = build_model(width, fused_norm=True)
     if init is not None:  # a saved model's path, or a model (the previous stage of a schedule)
         source = init if isinstance(init, keras.Model) else keras.models.load_model(init, compile=False)
         model.set_weights(source.get_weights())
@@ -149,7 +158,9 @@ def train(x, y, epochs: int, batch: int = 128, seed: int = 0, val_fraction: floa
         verbose = 1 if sys.stdout.isatty() else 2
     history = model.fit(batches(), epochs=epochs, verbose=verbose,
                         validation_data=(x[val][..., None].astype(np.float32), y[val]))
-    return model, {k: [float(v) for v in vs] for k, vs in history.history.items()}
+    plain = build_model(width)
+    plain.set_weights(model.get_weights())
+    return plain, {k: [float(v) for v in vs] for k, vs in history.history.items()}
 
 
 def save_model(model, path: Path, width: int = 16):

@@ -113,3 +113,34 @@ def test_missing_or_corrupt_mnist_is_one_clear_line(tmp_path, module):
         errors = [line for line in r.stderr.splitlines() if "error:" in line]
         assert len(errors) == 1 and words in errors[0] and "Traceback" not in r.stderr
         assert str(path) in errors[0]
+
+
+def test_fused_batch_norm_trains_and_infers_as_keras_batch_norm():
+    """The training layer must be a drop-in: same outputs, gradients and moving statistics as
+    keras.layers.BatchNormalization, so its weights can be saved into the plain model."""
+    import keras
+
+    from convert.fused_norm import FusedBatchNorm
+
+    rng = np.random.default_rng(0)
+    x = tf.constant(rng.normal(3.0, 2.0, (16, 7, 7, 8)).astype(np.float32))
+    plain, fused = keras.layers.BatchNormalization(), FusedBatchNorm()
+    plain.build(x.shape), fused.build(x.shape)
+    start = [rng.uniform(0.5, 2, 8), rng.normal(0, 1, 8), rng.normal(0, 1, 8), rng.uniform(0.5, 2, 8)]
+    plain.set_weights(start), fused.set_weights(start)
+    assert [w.name for w in fused.weights] == [w.name for w in plain.weights]  # the order set_weights relies on
+    np.testing.assert_allclose(fused(x, training=False), plain(x, training=False), atol=1e-5)
+
+    results = []
+    for layer in (plain, fused):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = layer(x, training=True)
+            loss = tf.reduce_sum(y * tf.cos(y))  # a loss whose gradient differs per element
+        results.append((y, *tape.gradient(loss, [x, layer.gamma.value, layer.beta.value])))
+    for a, b in zip(*results):
+        np.testing.assert_allclose(b, a, atol=1e-4, rtol=1e-4)
+    assert np.abs(plain.get_weights()[2] - start[2]).max() > 1e-3  # the moving mean did move
+    np.testing.assert_allclose(fused.get_weights()[2], plain.get_weights()[2], atol=1e-6)
+    # TensorFlow's kernel updates the moving variance with the unbiased batch variance (n / (n - 1))
+    np.testing.assert_allclose(fused.get_weights()[3], plain.get_weights()[3], rtol=2e-4)
