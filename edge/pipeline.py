@@ -15,18 +15,27 @@ from edge.track import Tracker
 from edge.types import Digits, Frame, FrameResult
 
 
-def resolve_splits(digits: Digits, sure: float = 0.9) -> np.ndarray:
+def resolve_splits(digits: Digits, sure: float = 0.9, max_single_aspect: float = 1.0) -> np.ndarray:
     """For each wide candidate that was also cut into pieces (in one or more ways), keep
     the reading the classifier is surest of: a way of cutting scores the confidence of its
     least sure piece, if all its pieces are digits; the whole scores its own, if a digit.
     Ties and all-rejected go to the whole. When the whole is "not a digit" (touching digits
     that no way cut cleanly, as in a run of zeros), the way with the largest share of
     pieces read as digits at `sure` or more, at least half, keeps those pieces.
+    A narrow candidate (at most `max_single_aspect` of its height wide) is one digit unless
+    the model calls it not a digit and reads every piece of its cut as a digit at `sure`.
     Returns a keep mask (rejected ones included)."""
     keep = np.ones(len(digits), bool)
     is_piece = digits.parent >= 0
     keep[is_piece] = False
     for whole in set(digits.parent[is_piece].tolist()):
+        if digits.boxes[whole][2] <= max_single_aspect * digits.boxes[whole][3]:
+            pieces = np.flatnonzero(digits.parent == whole)
+            if (digits.labels[whole] == NOT_A_DIGIT and (digits.labels[pieces] >= 0).all()
+                    and digits.confidence[pieces].min() >= sure):
+                keep[whole] = False
+                keep[pieces] = True
+            continue
         best_score = float(digits.confidence[whole]) if digits.labels[whole] >= 0 else 0.0
         best, partial, partial_share = None, None, 0.0
         for cut in set(digits.cut[digits.parent == whole].tolist()):
@@ -157,7 +166,7 @@ class DigitReader:
         t2 = time.perf_counter()
         candidates.labels, candidates.confidence = self.classifier.predict(batch)
         t3 = time.perf_counter()
-        keep = resolve_splits(candidates)
+        keep = resolve_splits(candidates, max_single_aspect=self.segment_params.max_single_aspect)
         keep &= candidates.labels >= 0
         keep &= ~inside_words(candidates, keep)
         digits = suppress_overlaps(candidates.take(keep))

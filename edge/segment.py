@@ -22,6 +22,12 @@ class SegmentParams:
     min_height: int = 10  # pixels, in the full frame
     max_height: float = 1.0  # fraction of the frame (or ROI) height
     max_single_aspect: float = 1.0  # w/h above this may be several touching digits
+    # Dark blobs from min_pair_aspect to max_single_aspect heights wide with thin ink (fill
+    # under narrow_pair_fill) are also cut in two: two narrow handwritten digits joined ("89").
+    # Most such blobs are one digit, so the cut counts only where the model calls the whole
+    # blob not a digit (edge.pipeline.resolve_splits).
+    min_pair_aspect: float = 0.6
+    narrow_pair_fill: float = 0.4
     max_aspect: float = 5.0  # w/h above this is not digits at all (a run of flat written zeros reaches 5)
     min_fill: float = 0.08  # ink pixels / box area
     max_fill: float = 0.9  # solid blocks and paper between lines are not digits (solid bars may be a '1')
@@ -151,6 +157,7 @@ def split_counts(box, fill: float = 0.0, digit_aspect: float = 0.8, max_pair_fil
 
 
 EVEN_RANK = 8  # more than the ways split_counts gives a blob
+NARROW_RANK = 2 * EVEN_RANK  # the cuts of narrow blobs come after every other way
 
 
 def split_touching(box, mask: np.ndarray, counts: list[int], even_too: bool = True,
@@ -304,6 +311,10 @@ def segment(image: np.ndarray, params: SegmentParams = SegmentParams(),
                 # page are paper between strokes, and would only cost time
                 for rank, parts in split_touching(box, mask, counts, even_too=dark):
                     pieces.append((rank, len(wholes) - 1, parts))
+            elif (dark and box[2] >= params.min_pair_aspect * box[3]
+                  and row[4] < params.narrow_pair_fill * box[2] * box[3]):
+                for _, parts in split_touching(box, mask, [2], even_too=False):
+                    pieces.append((NARROW_RANK, len(wholes) - 1, parts))
     if not wholes:
         return Digits(), full
     area = np.array([w * h for _, _, w, h, _ in wholes])

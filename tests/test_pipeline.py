@@ -45,6 +45,22 @@ def test_a_rejected_blob_no_way_cuts_cleanly_keeps_the_sure_digits_of_its_best_w
     assert list(resolve_splits(d)) == [True, False, False, False]
 
 
+def test_a_narrow_blob_is_cut_only_when_the_model_calls_it_not_a_digit():
+    # a blob 0.8 of its height wide read as "0" (0.6); its halves read as "1" (0.99, 0.95)
+    boxes = [[0, 0, 32, 40], [0, 0, 16, 40], [16, 0, 16, 40]]
+    d = Digits(np.array(boxes), labels=np.array([0, 1, 1]), confidence=np.array([0.6, 0.99, 0.95]),
+               parent=np.array([-1, 0, 0]), cut=np.array([-1, 0, 0]))
+    assert list(resolve_splits(d)) == [True, False, False]  # most such blobs are one digit
+    d.labels[0] = -2  # not a digit: the halves are two
+    assert list(resolve_splits(d)) == [False, True, True]
+    d.confidence[2] = 0.8  # ... only if both are sure
+    assert list(resolve_splits(d)) == [True, False, False]
+    d.confidence[2] = 0.95
+    assert list(resolve_splits(d, max_single_aspect=0.7)) == [False, True, True]
+    d.labels[0] = 0  # under a lower max_single_aspect the blob is wide: the surer reading wins
+    assert list(resolve_splits(d, max_single_aspect=0.7)) == [False, True, True]
+
+
 def test_overlaps_keep_the_most_confident():
     # a "0" (0.99), its hole read as "1" (0.7), and an unrelated digit
     d = Digits(np.array([[10, 10, 30, 40], [18, 18, 10, 20], [100, 10, 30, 40]]), labels=np.array([0, 1, 5]),

@@ -132,6 +132,26 @@ def test_two_narrow_joined_digits_are_cut_but_one_bold_wide_digit_is_not():
     assert len(digits) >= 1 and not (digits.parent >= 0).any()
 
 
+def test_a_narrow_blob_of_thin_ink_is_also_cut_in_two_but_a_bold_digit_is_not():
+    # "11" written narrow and joined at the foot: the blob is 0.7 of its height wide
+    page = np.full((240, 320), 235, np.uint8)
+    cv2.line(page, (134, 90), (134, 150), 20, 3)
+    cv2.line(page, (176, 90), (176, 150), 20, 3)
+    cv2.line(page, (134, 150), (176, 150), 20, 2)
+    cv2.line(page, (134, 90), (146, 90), 20, 2)  # a flag on the first 1
+    digits, _ = segment(page, SegmentParams(polarity="dark"))
+    pieces = digits.boxes[digits.parent >= 0]
+    assert len(pieces) == 2 and 137 <= pieces[0, 0] + pieces[0, 2] <= 174
+    _, _, w, h = digits.boxes[digits.parent[digits.parent >= 0][0]]
+    assert 0.6 <= w / h <= 1.0
+    bold = np.full((240, 320), 235, np.uint8)
+    cv2.ellipse(bold, (160, 120), (18, 26), 0, 0, 360, 20, 12)  # one fat 0 of the same shape
+    digits, _ = segment(bold, SegmentParams(polarity="dark"))
+    assert len(digits) >= 1 and not (digits.parent >= 0).any()
+    digits, _ = segment(255 - page, SegmentParams(polarity="light"))  # light ink: never
+    assert len(digits) >= 1 and not (digits.parent >= 0).any()
+
+
 def test_a_run_of_flat_touching_zeros_is_cut_where_they_touch():
     # "000" written flat and joined, as at the end of a cheque amount: 4.5 heights wide;
     # each zero has the least ink in its middle, so only the even cut finds them
