@@ -125,21 +125,25 @@ def _peers(digits: Digits, geometry=None) -> np.ndarray:
     return peer
 
 
-def marks_beside_numbers(digits: Digits, max_ratio: float = 0.5, reach: float = 1.0) -> np.ndarray:
+def marks_beside_numbers(digits: Digits, max_ratio: float = 0.5, reach: float = 1.0,
+                         band: float = 0.7) -> np.ndarray:
     """Small marks read as digits: the dash, slash or comma that ends a written amount
-    ("4450/-"), a speck. Such a mark is lone (no digit of about its height beside it) and
-    less than `max_ratio` of the height of a number's digit right beside it on its line,
-    within `reach` of that digit's height. The number's digit must have a digit of its own
-    height beside it: a lone big thing (a grid line read as a 1) makes nothing a mark.
+    ("4450/-"), a speck, the lead-in tick of a '4' drawn apart above the line. Such a mark
+    is lone (no digit of about its height beside it) and less than `max_ratio` of the
+    height of a number's digit right beside it, within `reach` of that digit's height
+    across and with its centre within `band` of that height of the digit's centre: on the
+    number's line, or just above or below it. The number's digit must have a digit of its
+    own height beside it: a lone big thing (a grid line read as a 1) makes nothing a mark.
     Returns a mask of such marks."""
     n = len(digits)
     if n < 2:
         return np.zeros(n, bool)
     geometry = side_by_side(digits.boxes)
-    _, h, overlap_y, gap = geometry
+    _, h, _, gap = geometry
     in_number = _peers(digits, geometry).any(axis=1)
-    beside_number = ((overlap_y >= 0.5 * h[:, None]) & (h[:, None] < max_ratio * h) & (gap <= reach * h)
-                     & in_number)
+    centre_y = digits.boxes[:, 1] + digits.boxes[:, 3] / 2
+    beside_number = ((np.abs(centre_y[:, None] - centre_y) <= band * h) & (h[:, None] < max_ratio * h)
+                     & (gap <= reach * h) & in_number)
     return beside_number.any(axis=1) & ~in_number
 
 

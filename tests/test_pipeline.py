@@ -112,6 +112,12 @@ def test_a_lone_small_mark_beside_a_number_is_dropped_but_small_digits_in_pairs_
     assert not marks_beside_numbers(d).any()
     d = Digits(np.array(number + [[150, 20, 12, 14]]))  # farther than a digit's height: its own thing
     assert not marks_beside_numbers(d).any()
+    d = Digits(np.array(number + [[40, -12, 8, 14]]))  # a tick drawn apart above the 4's top: a mark
+    assert list(marks_beside_numbers(d)) == [False, False, False, True]
+    d = Digits(np.array(number + [[96, 38, 10, 10]]))  # a dot at the foot of the last digit: a mark
+    assert list(marks_beside_numbers(d)) == [False, False, False, True]
+    d = Digits(np.array(number + [[40, -40, 12, 14]]))  # a line above: no mark of this number's
+    assert not marks_beside_numbers(d).any()
 
 
 def test_a_lone_digit_across_the_polarity_from_a_number_it_overlaps_gives_way():
