@@ -1,6 +1,6 @@
 """Train the digit classifier (10 digits + "not a digit") on the camera-style mix.
 
-    python -m convert.train                  # the shipped model's whole schedule, 57-59 min on this 2-core VM
+    python -m convert.train                  # the shipped model's whole schedule, 43 min on this 2-core VM
     python -m convert.train --scale 0.05 --epochs 2 --out runs/tiny.keras   # smoke run: one stage
     python -m convert.train --init models/digits.keras --epochs 3 --lr 2e-4   # fine-tune
 """
@@ -32,8 +32,8 @@ class Stage:
 
 # The shipped model's recipe: trained from scratch, then warm restarts at lower rates, the
 # last two with MNIST, then the real handwritten crops, weighted up. The mix is built once.
-# 57-59 min on this 2-core VM (epochs 74-149 s); 15 + 6 + the last 3 epochs took 36 min
-# but read orand strings worse (README "Tried").
+# 42.8 min on this 2-core VM with the fused batch normalization (epochs 62-102 s; 57-59 min
+# before it). 15 + 6 + the last 3 epochs took 36 min but read orand strings worse (README "Tried").
 SCHEDULE = (Stage(18, 2e-3), Stage(8, 4e-4), Stage(3, 2e-4, mnist_copies=4),
             Stage(3, 2e-4, mnist_copies=3, orand_copies=16))
 
