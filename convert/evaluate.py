@@ -50,19 +50,19 @@ def timing_us_per_digit(classifier, batch: int = 64, repeats: int = 200, blocks:
     """Microseconds per digit alone and in a batch: the median of `repeats` calls, in the
     least disturbed of `blocks` blocks (a shared VM has slow spells; edge.bench does the same)."""
     x = np.random.default_rng(0).integers(0, 255, (batch, 28, 28, 1), dtype=np.uint8)
-    out = {}
-    for n in (1, batch):
+    sizes = (1, batch)
+    medians = {n: [] for n in sizes}
+    for n in sizes:
         classifier.probabilities(x[:n])
-        medians = []
-        for _ in range(blocks):
+    for _ in range(blocks):
+        for n in sizes:  # in turn, so that a slow spell does not fall on one size only
             times = []
             for _ in range(repeats):
                 t = time.perf_counter()
                 classifier.probabilities(x[:n])
                 times.append(time.perf_counter() - t)
-            medians.append(float(np.median(times)))
-        out[f"batch_{n}"] = round(min(medians) / n * 1e6, 2)
-    return out
+            medians[n].append(float(np.median(times)))
+    return {f"batch_{n}": round(min(medians[n]) / n * 1e6, 2) for n in sizes}
 
 
 def confusion(probs: np.ndarray, y: np.ndarray) -> np.ndarray:

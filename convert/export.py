@@ -17,17 +17,10 @@ from pathlib import Path
 import numpy as np
 
 from convert.datasets import CLASS_NAMES, PROJECT_ROOT, REJECT, DataError, MixSizes, training_mix
+from edge.infer.classifier import DEFAULT_THRESHOLD  # the app's minimum digit confidence, and why
 
 DEFAULT_KERAS = PROJECT_ROOT / "models" / "digits.keras"
 DEFAULT_TFLITE = PROJECT_ROOT / "models" / "digits.tflite"
-# The app's minimum digit confidence, written into the metadata. Measured on the shipped
-# model with the segmentation of commit 6db08d4 (held-out clutter rejected / MNIST digits
-# rejected / held-out sudoku F1 / held-out orand exact and F1):
-# 0.5: 95.8% / 0.07% / 0.910 / 66.9%, 0.890 (and one false "1" in 150 demo frames);
-# 0.55: 96.1% / 0.15% / 0.911 / 67.3%, 0.892 (the demo: none);  0.6: 96.4% / 0.27% / 0.917 / 65.7%, 0.891;
-# 0.7: 97.0% / 0.45% / 0.921 / 64.5%, 0.890. Printed digits gain as it rises, handwriting loses
-# past 0.55; over all images of both sets (training split included) the order is the same.
-DEFAULT_THRESHOLD = 0.55
 
 
 def representative_samples(keras_path: Path, n: int = 1000, seed: int = 0) -> np.ndarray:

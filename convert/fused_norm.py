@@ -13,7 +13,10 @@ import tensorflow as tf
 
 
 class FusedBatchNorm(keras.layers.Layer):
-    """keras.layers.BatchNormalization(momentum, epsilon) over the last axis of NHWC input."""
+    """keras.layers.BatchNormalization(momentum, epsilon) over the last axis of NHWC input.
+    One difference: TensorFlow's kernel hands back the unbiased batch variance (times
+    n / (n - 1), n the values per channel: over 1,000 in a batch of 128 here) for the
+    moving variance; Keras uses the biased one."""
 
     def __init__(self, momentum: float = 0.99, epsilon: float = 1e-3, **kwargs):
         super().__init__(**kwargs)

@@ -158,17 +158,20 @@ def train(x, y, epochs: int, batch: int = 128, seed: int = 0, val_fraction: floa
         verbose = 1 if sys.stdout.isatty() else 2
     history = model.fit(batches(), epochs=epochs, verbose=verbose,
                         validation_data=(x[val][..., None].astype(np.float32), y[val]))
+    return plain_copy(model, width), {k: [float(v) for v in vs] for k, vs in history.history.items()}
+
+
+def plain_copy(model, width: int = 16):
+    """A fresh plain model (Keras's batch normalization, no optimizer state) with `model`'s weights."""
     plain = build_model(width)
     plain.set_weights(model.get_weights())
-    return plain, {k: [float(v) for v in vs] for k, vs in history.history.items()}
+    return plain
 
 
 def save_model(model, path: Path, width: int = 16):
     """Save weights and architecture without the optimizer state (smaller, loads anywhere)."""
-    clean = build_model(width)
-    clean.set_weights(model.get_weights())
     path.parent.mkdir(parents=True, exist_ok=True)
-    clean.save(path)
+    plain_copy(model, width).save(path)
 
 
 def plot_curves(history: dict, path: Path, stage_epochs=()):

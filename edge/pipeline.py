@@ -23,7 +23,8 @@ def resolve_splits(digits: Digits, sure: float = 0.9, max_single_aspect: float =
     that no way cut cleanly, as in a run of zeros), the way with the largest share of
     pieces read as digits at `sure` or more, at least half, keeps those pieces.
     A narrow candidate (at most `max_single_aspect` of its height wide) is one digit unless
-    the model calls it not a digit and reads every piece of its cut as a digit at `sure`.
+    the model does not read it as one (not a digit, or unsure) and reads every piece of its
+    cut as a digit at `sure`.
     Returns a keep mask (rejected ones included)."""
     keep = np.ones(len(digits), bool)
     is_piece = digits.parent >= 0
@@ -31,7 +32,7 @@ def resolve_splits(digits: Digits, sure: float = 0.9, max_single_aspect: float =
     for whole in set(digits.parent[is_piece].tolist()):
         if digits.boxes[whole][2] <= max_single_aspect * digits.boxes[whole][3]:
             pieces = np.flatnonzero(digits.parent == whole)
-            if (digits.labels[whole] == NOT_A_DIGIT and (digits.labels[pieces] >= 0).all()
+            if (digits.labels[whole] < 0 and (digits.labels[pieces] >= 0).all()
                     and digits.confidence[pieces].min() >= sure):
                 keep[whole] = False
                 keep[pieces] = True
@@ -66,13 +67,13 @@ def inside_words(candidates: Digits, digits: np.ndarray | None = None, lookalike
     suspect = np.zeros(len(candidates), bool)
     for digit in lookalikes:  # np.isin costs more on a few dozen labels
         suspect |= candidates.labels == digit
+    digit = (candidates.labels >= 0 if digits is None else digits).copy()
     letter = candidates.labels == NOT_A_DIGIT
-    letter[candidates.parent[candidates.parent >= 0]] = False  # a blob also cut into digits is no letter
+    letter[candidates.parent[(candidates.parent >= 0) & digit]] = False  # a blob read as cut digits is no letter
     letter[candidates.parent >= 0] = False
     out = np.zeros(len(candidates), bool)
     if not suspect.any() or not letter.any():
         return out
-    digit = (candidates.labels >= 0 if digits is None else digits).copy()
     d = np.flatnonzero(suspect)
     geometry = side_by_side(candidates.boxes)
     near_letter = _beside(candidates, geometry, d, np.flatnonzero(letter), max_gap).any(axis=1)

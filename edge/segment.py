@@ -24,8 +24,9 @@ class SegmentParams:
     max_single_aspect: float = 1.0  # w/h above this may be several touching digits
     # Dark blobs from min_pair_aspect to max_single_aspect heights wide with thin ink (fill
     # under narrow_pair_fill) are also cut in two: two narrow handwritten digits joined ("89").
-    # Most such blobs are one digit, so the cut counts only where the model calls the whole
-    # blob not a digit (edge.pipeline.resolve_splits).
+    # Most such blobs are one digit, so the cut counts only where the model does not read the
+    # whole as a digit (edge.pipeline.resolve_splits). That is why the fill limit can be looser
+    # than split_counts' 0.3 for blobs 1-1.2 heights wide, whose cut competes with the whole.
     min_pair_aspect: float = 0.6
     narrow_pair_fill: float = 0.4
     max_aspect: float = 5.0  # w/h above this is not digits at all (a run of flat written zeros reaches 5)
@@ -273,7 +274,8 @@ def segment(image: np.ndarray, params: SegmentParams = SegmentParams(),
 
     A wide component that may be several touching digits is returned whole *and* cut into
     pieces in a few ways (the pieces' `parent` is the whole one's index, `cut` tells the ways
-    apart); the classifier decides which reading is best (edge.pipeline.resolve_splits)."""
+    apart), and so is a narrow one of thin dark ink, in two (`min_pair_aspect`); the
+    classifier decides which reading is best (edge.pipeline.resolve_splits)."""
     gray = as_gray_u8(image)
     full = np.zeros(gray.shape, np.uint8) if with_mask else None
     ox = oy = 0

@@ -45,7 +45,7 @@ def test_a_rejected_blob_no_way_cuts_cleanly_keeps_the_sure_digits_of_its_best_w
     assert list(resolve_splits(d)) == [True, False, False, False]
 
 
-def test_a_narrow_blob_is_cut_only_when_the_model_calls_it_not_a_digit():
+def test_a_narrow_blob_is_cut_only_when_the_model_does_not_read_it_as_a_digit():
     # a blob 0.8 of its height wide read as "0" (0.6); its halves read as "1" (0.99, 0.95)
     boxes = [[0, 0, 32, 40], [0, 0, 16, 40], [16, 0, 16, 40]]
     d = Digits(np.array(boxes), labels=np.array([0, 1, 1]), confidence=np.array([0.6, 0.99, 0.95]),
@@ -55,9 +55,11 @@ def test_a_narrow_blob_is_cut_only_when_the_model_calls_it_not_a_digit():
     assert list(resolve_splits(d)) == [False, True, True]
     d.confidence[2] = 0.8  # ... only if both are sure
     assert list(resolve_splits(d)) == [True, False, False]
-    d.confidence[2] = 0.95
-    assert list(resolve_splits(d, max_single_aspect=0.7)) == [False, True, True]
-    d.labels[0] = 0  # under a lower max_single_aspect the blob is wide: the surer reading wins
+    d.confidence[2], d.labels[0] = 0.95, -1  # unsure is not read as a digit either
+    assert list(resolve_splits(d)) == [False, True, True]
+    d.labels[2] = -2  # a half that is not a digit: the blob stays whole
+    assert list(resolve_splits(d)) == [True, False, False]
+    d.labels[0], d.labels[2] = 0, 1  # under a lower max_single_aspect the blob is wide: the surer reading wins
     assert list(resolve_splits(d, max_single_aspect=0.7)) == [False, True, True]
 
 
@@ -91,6 +93,19 @@ def test_a_zero_beside_a_digit_and_a_unit_stays_a_digit():
     assert not inside_words(d).any()
     d.labels[0] = NOT_A_DIGIT  # "o" between two letters: a letter
     assert list(inside_words(d)) == [False, True, False]
+
+
+def test_a_letter_whose_cut_was_not_taken_is_still_a_letter():
+    from edge.infer.classifier import NOT_A_DIGIT
+    from edge.pipeline import inside_words
+    # "n o" of a word: the 'n' (not a digit) was also cut in two, and an 'o' read as 0 beside it
+    boxes = np.array([[10, 10, 16, 20], [30, 10, 14, 20], [10, 10, 8, 20], [18, 10, 8, 20]])
+    d = Digits(boxes, labels=np.array([NOT_A_DIGIT, 0, 1, 1]), confidence=np.full(4, 0.95),
+               parent=np.array([-1, -1, 0, 0]), cut=np.array([-1, -1, 0, 0]))
+    taken = np.array([False, True, True, True])  # the cut read as "11" was taken: no letter left
+    assert not inside_words(d, taken).any()
+    not_taken = np.array([False, True, False, False])  # the whole stayed: still the letter beside the 'o'
+    assert list(inside_words(d, not_taken)) == [False, True, False, False]
 
 
 def test_lookalikes_in_a_word_do_not_vouch_for_each_other():

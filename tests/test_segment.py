@@ -150,6 +150,8 @@ def test_a_narrow_blob_of_thin_ink_is_also_cut_in_two_but_a_bold_digit_is_not():
     assert len(digits) >= 1 and not (digits.parent >= 0).any()
     digits, _ = segment(255 - page, SegmentParams(polarity="light"))  # light ink: never
     assert len(digits) >= 1 and not (digits.parent >= 0).any()
+    digits, _ = segment(page, SegmentParams(polarity="dark", min_pair_aspect=0.8))  # narrower than asked: never
+    assert len(digits) >= 1 and not (digits.parent >= 0).any()
 
 
 def test_a_run_of_flat_touching_zeros_is_cut_where_they_touch():

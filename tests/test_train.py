@@ -144,3 +144,22 @@ def test_fused_batch_norm_trains_and_infers_as_keras_batch_norm():
     np.testing.assert_allclose(fused.get_weights()[2], plain.get_weights()[2], atol=1e-6)
     # TensorFlow's kernel updates the moving variance with the unbiased batch variance (n / (n - 1))
     np.testing.assert_allclose(fused.get_weights()[3], plain.get_weights()[3], rtol=2e-4)
+
+
+def test_the_trained_model_copies_into_the_plain_model_weight_for_weight():
+    # what convert.train saves: the fused-norm model's weights in the plain model, in order
+    from convert.train import build_model, plain_copy
+
+    rng = np.random.default_rng(1)
+    fused = build_model(fused_norm=True)
+    for layer in fused.layers:  # distinct statistics in each of the four norm weights
+        if type(layer).__name__ == "FusedBatchNorm":
+            gamma, beta, mean, variance = (w.shape for w in layer.get_weights())
+            layer.set_weights([rng.uniform(0.5, 1.5, gamma), rng.normal(0, 0.3, beta),
+                               rng.normal(0, 0.3, mean), rng.uniform(0.5, 2.0, variance)])
+    x = rng.integers(0, 255, (16, 28, 28, 1)).astype(np.float32)
+    expected = fused.predict(x, verbose=0)
+    assert expected.max(axis=1).mean() < 0.9  # not saturated: a wrong copy would show
+    plain = plain_copy(fused)
+    assert not any(type(layer).__name__ == "FusedBatchNorm" for layer in plain.layers)
+    np.testing.assert_allclose(plain.predict(x, verbose=0), expected, atol=1e-5)
