@@ -138,11 +138,12 @@ def _merge_broken(stats: np.ndarray) -> np.ndarray:
 
 
 def split_counts(box, fill: float = 0.0, digit_aspect: float = 0.8, max_pair_fill: float = 0.3,
-                 wide_aspect: float = 1.5) -> list[int]:
+                 wide_aspect: float = 1.5, narrow_aspect: float = 0.5) -> list[int]:
     """Ways to cut a wide box, likeliest first: into about w / (digit_aspect * h) pieces,
     then one fewer and one more, as handwriting varies in width (0.8: handwritten zeros are
     wide), then into w / (wide_aspect * h) pieces: a run of flat zeros ("44000"), each up
-    to twice as wide as high. A box under 1.2 heights wide is cut in two only when its ink
+    to twice as wide as high, then into w / (narrow_aspect * h): narrow handwriting ("6808"),
+    digits half as wide as high. A box under 1.2 heights wide is cut in two only when its ink
     is thin (`fill`, ink pixels over box area, below `max_pair_fill`): two narrow
     handwritten digits, such as "17", are that wide, but so are one bold digit, a hole or
     a patch of a display."""
@@ -151,9 +152,9 @@ def split_counts(box, fill: float = 0.0, digit_aspect: float = 0.8, max_pair_fil
     if k < 2:
         return [2] if fill < max_pair_fill else []
     counts = [n for n in (k, k - 1, k + 1) if 2 <= n <= 8]
-    flat = round(w / (wide_aspect * h))
-    if flat >= 2 and flat not in counts:
-        counts.append(flat)
+    for n in (round(w / (wide_aspect * h)), round(w / (narrow_aspect * h))):
+        if 2 <= n <= 8 and n not in counts:
+            counts.append(n)
     return counts
 
 

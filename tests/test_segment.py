@@ -169,6 +169,21 @@ def test_a_run_of_flat_touching_zeros_is_cut_where_they_touch():
     assert any(len(boxes) == 3 and (iou_matrix(truth, boxes).max(axis=1) >= 0.6).all() for boxes in ways.values())
 
 
+def test_a_run_of_narrow_touching_digits_is_also_cut_one_piece_per_half_height():
+    # "0000" written narrow (each half as wide as high) and touching: 1.8 heights wide, so
+    # the cuts by the usual width (2, 3) are too few; only the narrow count finds four
+    page = np.full((200, 300), 235, np.uint8)
+    truth = []
+    for cx in (110, 130, 150, 170):
+        cv2.ellipse(page, (cx, 100), (10, 22), 0, 0, 360, 20, 2)
+        truth.append((cx - 11, 77, 23, 47))
+    digits, _ = segment(page, SegmentParams(polarity="dark"))
+    ways = {}
+    for i in np.flatnonzero(digits.parent >= 0):
+        ways.setdefault((digits.parent[i], digits.cut[i]), []).append(digits.boxes[i])
+    assert any(len(boxes) == 4 and (iou_matrix(truth, boxes).max(axis=1) >= 0.5).all() for boxes in ways.values())
+
+
 def test_even_cuts_are_not_offered_where_they_repeat_or_cannot_be_searched():
     # two blocks joined by a long thin bridge: every column of the bridge is as thin as
     # any, so an even cut there is the same way as the least-ink one
