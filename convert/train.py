@@ -40,7 +40,7 @@ SCHEDULE = (Stage(18, 2e-3), Stage(8, 4e-4), Stage(3, 2e-4, mnist_copies=4),
 
 def build_model(width: int = 16, dense: int = 128, fused_norm: bool = False):
     """Four conv layers (16, 32 at full and half size; 64, 64 unpadded at quarter size) and a
-    small head: 136k weights, ~19 us per digit as int8 on one x86 core (convert.evaluate). Input is the raw
+    small head: 136k weights, 18-20 us per digit as int8 on one x86 core (convert.evaluate). Input is the raw
     uint8 pixel range 0..255 so the int8 model takes camera bytes with no scaling.
 
     `fused_norm`: the same model with TensorFlow's fused batch normalization, for training

@@ -67,13 +67,14 @@ def inside_words(candidates: Digits, digits: np.ndarray | None = None, lookalike
     suspect = np.zeros(len(candidates), bool)
     for digit in lookalikes:  # np.isin costs more on a few dozen labels
         suspect |= candidates.labels == digit
-    digit = (candidates.labels >= 0 if digits is None else digits).copy()
+    counted = candidates.labels >= 0 if digits is None else digits
     letter = candidates.labels == NOT_A_DIGIT
-    letter[candidates.parent[(candidates.parent >= 0) & digit]] = False  # a blob read as cut digits is no letter
+    letter[candidates.parent[(candidates.parent >= 0) & counted]] = False  # a blob read as cut digits is no letter
     letter[candidates.parent >= 0] = False
     out = np.zeros(len(candidates), bool)
     if not suspect.any() or not letter.any():
         return out
+    digit = counted.copy()
     d = np.flatnonzero(suspect)
     geometry = side_by_side(candidates.boxes)
     near_letter = _beside(candidates, geometry, d, np.flatnonzero(letter), max_gap).any(axis=1)
