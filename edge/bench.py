@@ -3,7 +3,8 @@
     python -m edge.bench                 # demo + photos, 640x480 and 1280x720, 1 and 2 threads
     python -m edge.bench --frames 100 --repeats 1 --photos DIR --json bench.json
 
-Stages: capture (render/decode), segment, normalize, inference, group_track, draw.
+Stages: capture (render/decode), segment, normalize, inference, second_look (unsure digits
+cut again and read again), group_track, draw.
 "end to end" is one frame through everything but drawing (what a headless Pi pays).
 Also measures start-up (process start to first processed frame) and resident memory of
 `main.py` in a subprocess, and checks that TensorFlow is never imported.
@@ -38,7 +39,7 @@ def photo_frames(paths, width, height, n):
 
 
 def run_one(frames, reader: DigitReader) -> dict:
-    stages = {k: [] for k in ("capture", "segment", "normalize", "inference", "group_track", "draw")}
+    stages = {k: [] for k in ("capture", "segment", "normalize", "inference", "second_look", "group_track", "draw")}
     end_to_end, digits = [], []
     started = time.perf_counter()
     t = time.perf_counter()
@@ -142,7 +143,7 @@ def main(argv=None) -> int:
               f"medians of the {len(e['medians_of_repeats'])} runs {', '.join(f'{v:.2f}' for v in e['medians_of_repeats'])}), "
               f"{r['fps_all_stages']} FPS with capture+draw, "
               f"{r['digits_per_frame']} digits/frame | capture {m['capture']:.2f} segment {m['segment']:.2f} "
-              f"normalize {m['normalize']:.2f} inference {m['inference']:.2f} "
+              f"normalize {m['normalize']:.2f} inference {m['inference']:.2f} second look {m['second_look']:.2f} "
               f"group_track {m['group_track']:.2f} draw {m['draw']:.2f} ms", flush=True)
     report["startup"] = startup(a.model)
     s = report["startup"]

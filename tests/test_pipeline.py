@@ -1,6 +1,11 @@
 import numpy as np
 
-from edge.pipeline import marks_beside_numbers, resolve_splits, suppress_overlaps
+from edge.pipeline import (
+    marks_beside_numbers,
+    resolve_splits,
+    second_look,
+    suppress_overlaps,
+)
 from edge.types import Digits
 
 
@@ -146,3 +151,36 @@ def test_a_lone_digit_across_the_polarity_from_a_number_it_overlaps_gives_way():
     d = d.take([1, 2])
     d.dark_ink[:] = [False, True]  # neither in a number: the usual rule (cover > 0.7) keeps both
     assert suppress_overlaps(d).labels.tolist() == [8, 7]
+
+
+class RecordingClassifier:
+    """Reads every crop it is given as a sure "3" and records the crops' sizes."""
+    reject_class = 10
+
+    def __init__(self):
+        self.sizes = []
+
+    def probabilities(self, batch):
+        self.sizes.append(len(batch))
+        out = np.zeros((len(batch), 11), np.float32)
+        out[:, 3] = 1.0
+        return out
+
+
+def test_unsure_dark_digits_are_cut_again_and_the_three_readings_averaged():
+    gray = np.full((100, 200), 255, np.uint8)
+    # 0: unsure dark "8"; 1: sure "5"; 2: unsure "8" in light ink (a display); 3: "not a digit";
+    # 4: unsure piece of 1, a sure whole, so it cannot win and is not looked at again
+    d = Digits(np.array([[10, 10, 20, 40], [40, 10, 20, 40], [70, 10, 20, 40], [100, 10, 20, 40], [40, 10, 10, 40]]),
+               dark_ink=np.array([True, True, False, True, True]), parent=np.array([-1, -1, -1, -1, 1]))
+    first = np.zeros((5, 11), np.float32)
+    first[[0, 1, 2, 3, 4], [8, 5, 8, 10, 2]] = [0.6, 0.99, 0.6, 0.7, 0.5]
+    fake = RecordingClassifier()
+    out = second_look(gray, d, first, fake)
+    assert fake.sizes == [2]  # candidate 0, with no margin and with a wide one, in one batch
+    np.testing.assert_allclose(out[0], (first[0] + 2 * np.eye(11)[3]) / 3)
+    np.testing.assert_array_equal(out[1:], first[1:])
+    fake.sizes.clear()
+    unchanged = second_look(gray, d.take([1, 3]), first[[1, 3]], fake)
+    assert fake.sizes == []  # nothing unsure: no second call
+    np.testing.assert_array_equal(unchanged, first[[1, 3]])

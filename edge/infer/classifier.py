@@ -162,7 +162,10 @@ class DigitClassifier:
         "not a digit" class wins, or UNSURE where the best digit is below the threshold."""
         if len(batch) == 0:
             return np.zeros(0, np.int16), np.zeros(0, np.float32)
-        probs = self.probabilities(batch)
+        return self.decide(self.probabilities(batch), allow_reject)
+
+    def decide(self, probs: np.ndarray, allow_reject: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """(N, classes) probabilities -> (labels, confidences), as `predict` gives them."""
         if not allow_reject:
             probs = probs[:, :10]
         labels = probs.argmax(axis=1).astype(np.int16)
