@@ -154,32 +154,38 @@ def test_a_lone_digit_across_the_polarity_from_a_number_it_overlaps_gives_way():
 
 
 class RecordingClassifier:
-    """Reads every crop it is given as a sure "3" and records the crops' sizes."""
+    """Reads every crop it is given as `reading` and records the batches' sizes."""
     reject_class = 10
 
-    def __init__(self):
-        self.sizes = []
+    def __init__(self, reading):
+        self.reading, self.sizes = np.asarray(reading, np.float32), []
 
     def probabilities(self, batch):
         self.sizes.append(len(batch))
-        out = np.zeros((len(batch), 11), np.float32)
-        out[:, 3] = 1.0
-        return out
+        return np.tile(self.reading, (len(batch), 1))
 
 
-def test_unsure_dark_digits_are_cut_again_and_the_three_readings_averaged():
+def test_unsure_dark_digits_are_cut_again_and_a_digit_must_be_likely_in_every_cut():
     gray = np.full((100, 200), 255, np.uint8)
-    # 0: unsure dark "8"; 1: sure "5"; 2: unsure "8" in light ink (a display); 3: "not a digit";
-    # 4: unsure piece of 1, a sure whole, so it cannot win and is not looked at again
+    # 0: unsure dark "8" (0.6; "3" 0.3); 1: sure "5"; 2: unsure "8" in light ink (a display);
+    # 3: "not a digit"; 4: unsure piece of 1, a sure whole, so it cannot win and is not looked at again
     d = Digits(np.array([[10, 10, 20, 40], [40, 10, 20, 40], [70, 10, 20, 40], [100, 10, 20, 40], [40, 10, 10, 40]]),
                dark_ink=np.array([True, True, False, True, True]), parent=np.array([-1, -1, -1, -1, 1]))
     first = np.zeros((5, 11), np.float32)
     first[[0, 1, 2, 3, 4], [8, 5, 8, 10, 2]] = [0.6, 0.99, 0.6, 0.7, 0.5]
-    fake = RecordingClassifier()
+    first[0, 3] = 0.3
+    again = np.zeros(11, np.float32)
+    again[[3, 8]] = [0.9, 0.05]  # the two new cuts: "3", and hardly "8"
+    fake = RecordingClassifier(again)
     out = second_look(gray, d, first, fake)
     assert fake.sizes == [2]  # candidate 0, with no margin and with a wide one, in one batch
-    np.testing.assert_allclose(out[0], (first[0] + 2 * np.eye(11)[3]) / 3)
+    # the product: 0.84 for "3" (the plain mean of the three readings would give 0.75)
+    assert out[0].argmax() == 3 and out[0, 3] > 0.8 and abs(out[0].sum() - 1) < 1e-5
     np.testing.assert_array_equal(out[1:], first[1:])
+
+    agreeing = RecordingClassifier(first[0])  # every cut reads as the first: the reading stands
+    np.testing.assert_allclose(second_look(gray, d, first, agreeing)[0], first[0] / first[0].sum(), atol=1e-4)
+
     fake.sizes.clear()
     unchanged = second_look(gray, d.take([1, 3]), first[[1, 3]], fake)
     assert fake.sizes == []  # nothing unsure: no second call
