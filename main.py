@@ -1,8 +1,9 @@
 """edge-digits: read digits live from a camera, a video, images or the built-in demo.
 
 The whole flow:  source (edge.capture) -> DigitReader (edge.pipeline: segment ->
-normalize -> one batched int8 TFLite call -> group -> track) -> outputs (edge.output:
-JSON lines, annotated video) and the window (edge.draw + edge.display), or headless.
+normalize -> one batched int8 TFLite call -> a second look at unsure digits -> group ->
+track) -> outputs (edge.output: JSON lines, annotated video) and the window (edge.draw +
+edge.display), or headless.
 """
 from __future__ import annotations
 

@@ -3,8 +3,8 @@
     python -m edge.bench                 # demo + photos, 640x480 and 1280x720, 1 and 2 threads
     python -m edge.bench --frames 100 --repeats 1 --photos DIR --json bench.json
 
-Stages: capture (render/decode), segment, normalize, inference, second_look (unsure digits
-cut again and read again), group_track, draw.
+Stages: capture (render/decode), segment, normalize, inference (the first call), second_look
+(unsure digits cut, normalized and read again; and the labels decided), group_track, draw.
 "end to end" is one frame through everything but drawing (what a headless Pi pays).
 Also measures start-up (process start to first processed frame) and resident memory of
 `main.py` in a subprocess, and checks that TensorFlow is never imported.

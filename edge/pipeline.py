@@ -14,8 +14,10 @@ from edge.segment import SegmentParams, crops_for, segment
 from edge.track import Tracker
 from edge.types import Digits, Frame, FrameResult
 
+SURE = 0.9  # a sure reading: a piece needs it to win a cut; a digit under it gets a second look
 
-def resolve_splits(digits: Digits, sure: float = 0.9, max_single_aspect: float = 1.0) -> np.ndarray:
+
+def resolve_splits(digits: Digits, sure: float = SURE, max_single_aspect: float = 1.0) -> np.ndarray:
     """For each wide candidate that was also cut into pieces (in one or more ways), keep
     the reading the classifier is surest of: a way of cutting scores the confidence of its
     least sure piece, if all its pieces are digits; the whole scores its own, if a digit.
@@ -58,18 +60,19 @@ def resolve_splits(digits: Digits, sure: float = 0.9, max_single_aspect: float =
 
 
 def second_look(gray: np.ndarray, candidates: Digits, probabilities: np.ndarray, classifier: DigitClassifier,
-                below: float = 0.9, margins=(0.0, 0.3)) -> np.ndarray:
+                below: float = SURE, margins: tuple[float, ...] = (0.0, 0.3), most: int = 16) -> np.ndarray:
     """A second reading of unsure digits. Candidates in dark ink read as a digit with under
-    `below` confidence are cut from the frame again, with no margin and with a wide one (the
-    first cut has 0.15 of the box), and the three readings are combined as a product (their
-    geometric mean, renormalized): a digit must be likely in every cut. On the development
-    sets either cut alone helps one kind of writing and hurts the other (no margin: orand
-    handwriting up, sudoku print level; wide: sudoku up, orand down); together they help
-    both, and the product more than the plain mean (README "Measured"). Light ink is left
-    alone: on a display's lit digits the wide cut takes in the panel's edge and the
-    neighbours' segments (the demo's "8" of 1258 fell under the threshold in 20 of 150
-    frames). Pieces of a whole read surely as a digit cannot win (`resolve_splits`) and are
-    not looked at again. Returns `probabilities` with the rows looked at again replaced."""
+    `below` confidence are cut from the frame again, with no margin (1 px) and with a wide one
+    (the first cut has 0.15 of the box), and the three readings are combined by their
+    geometric mean, renormalized: a digit must be likely in every cut, and a class one cut
+    gives no probability at all (an int8 zero, floored at 1e-6) is all but ruled out. Either
+    cut alone helps handwriting or print and not the other; together they help both, and the
+    geometric mean more than the plain mean (README "Measured").
+    Light ink is left alone: on a display's lit digits the wide cut takes in the panel's edge
+    and the neighbours' segments. Pieces of a whole read surely as a digit cannot win
+    (`resolve_splits`, with the same `SURE`) and are not looked at again. At most `most`
+    candidates, the largest, are looked at again, so clutter cannot blow up a frame's time.
+    Returns `probabilities` with the rows looked at again replaced."""
     top = probabilities.argmax(axis=1)
     sure = probabilities.max(axis=1) >= below
     piece = candidates.parent >= 0
@@ -78,13 +81,16 @@ def second_look(gray: np.ndarray, candidates: Digits, probabilities: np.ndarray,
     unsure = np.flatnonzero(~sure & (top != classifier.reject_class) & ~settled & candidates.dark_ink)
     if not len(unsure):
         return probabilities
+    if len(unsure) > most:
+        area = candidates.boxes[unsure, 2].astype(np.int64) * candidates.boxes[unsure, 3]
+        unsure = np.sort(unsure[np.argsort(-area, kind="stable")[:most]])
     again = candidates.take(unsure)
-    crops = [crop for margin in margins for crop in crops_for(gray, again, margin)]
+    crops = [crop for margin in margins for crop in crops_for(gray, again, margin)]  # margin by margin
     extra = classifier.probabilities(normalize_batch(crops, np.tile(again.dark_ink, len(margins))))
     readings = np.concatenate([probabilities[unsure][None], extra.reshape(len(margins), len(unsure), -1)])
-    product = np.exp(np.log(np.maximum(readings, 1e-6)).mean(axis=0))  # geometric mean; int8 gives exact zeros
+    geometric_mean = np.exp(np.log(np.maximum(readings, 1e-6)).mean(axis=0))
     out = probabilities.copy()
-    out[unsure] = product / product.sum(axis=1, keepdims=True)
+    out[unsure] = geometric_mean / geometric_mean.sum(axis=1, keepdims=True)
     return out
 
 

@@ -165,8 +165,7 @@ class RecordingClassifier:
         return np.tile(self.reading, (len(batch), 1))
 
 
-def test_unsure_dark_digits_are_cut_again_and_a_digit_must_be_likely_in_every_cut():
-    gray = np.full((100, 200), 255, np.uint8)
+def candidates_and_first_readings():
     # 0: unsure dark "8" (0.6; "3" 0.3); 1: sure "5"; 2: unsure "8" in light ink (a display);
     # 3: "not a digit"; 4: unsure piece of 1, a sure whole, so it cannot win and is not looked at again
     d = Digits(np.array([[10, 10, 20, 40], [40, 10, 20, 40], [70, 10, 20, 40], [100, 10, 20, 40], [40, 10, 10, 40]]),
@@ -174,13 +173,21 @@ def test_unsure_dark_digits_are_cut_again_and_a_digit_must_be_likely_in_every_cu
     first = np.zeros((5, 11), np.float32)
     first[[0, 1, 2, 3, 4], [8, 5, 8, 10, 2]] = [0.6, 0.99, 0.6, 0.7, 0.5]
     first[0, 3] = 0.3
+    return d, first
+
+
+def test_unsure_dark_digits_are_cut_again_and_a_digit_must_be_likely_in_every_cut():
+    gray = np.full((100, 200), 255, np.uint8)
+    d, first = candidates_and_first_readings()
     again = np.zeros(11, np.float32)
     again[[3, 8]] = [0.9, 0.05]  # the two new cuts: "3", and hardly "8"
     fake = RecordingClassifier(again)
     out = second_look(gray, d, first, fake)
     assert fake.sizes == [2]  # candidate 0, with no margin and with a wide one, in one batch
-    # the product: 0.84 for "3" (the plain mean of the three readings would give 0.75)
-    assert out[0].argmax() == 3 and out[0, 3] > 0.8 and abs(out[0].sum() - 1) < 1e-5
+    # the geometric mean, renormalized: (0.3 * 0.9 * 0.9) ** (1/3) against (0.6 * 0.05 * 0.05) ** (1/3)
+    # (the plain mean would give 0.75 and 0.25, the surest cut or the median 0.95 and 0.05)
+    np.testing.assert_allclose(out[0, [3, 8]], [0.845, 0.155], atol=0.002)
+    assert abs(out[0].sum() - 1) < 1e-5
     np.testing.assert_array_equal(out[1:], first[1:])
 
     agreeing = RecordingClassifier(first[0])  # every cut reads as the first: the reading stands
@@ -190,3 +197,50 @@ def test_unsure_dark_digits_are_cut_again_and_a_digit_must_be_likely_in_every_cu
     unchanged = second_look(gray, d.take([1, 3]), first[[1, 3]], fake)
     assert fake.sizes == []  # nothing unsure: no second call
     np.testing.assert_array_equal(unchanged, first[[1, 3]])
+
+
+def test_pieces_of_an_unsure_whole_are_looked_at_again_and_a_model_without_reject_class_works():
+    gray = np.full((100, 200), 255, np.uint8)
+    d, first = candidates_and_first_readings()
+    first[1] = 0
+    first[1, 5] = 0.7  # the whole of piece 4 is unsure now: the piece may win, so it is looked at again
+    fake = RecordingClassifier(np.eye(11, dtype=np.float32)[3])
+    second_look(gray, d, first, fake)
+    assert fake.sizes == [6]  # candidates 0, 1 and 4, two cuts each
+    fake.reject_class = None  # "not a digit" (class 10) is then just another class: 3 is looked at too
+    second_look(gray, d, first, fake)
+    assert fake.sizes[-1] == 8
+
+
+class InkWidthClassifier:
+    """Reads a normalized crop whose ink spans under 10 columns as "1", wider ink as "0"."""
+    reject_class = 10
+
+    def probabilities(self, batch):
+        narrow = (batch[:, :, :, 0] > 0).any(axis=1).sum(axis=1) < 10
+        out = np.full((len(batch), 11), 0.01, np.float32)
+        out[narrow, 1] = out[~narrow, 0] = 0.9
+        return out
+
+
+def test_each_candidates_new_cuts_go_with_that_candidate():
+    gray = np.full((100, 200), 255, np.uint8)
+    gray[10:50, 12:16] = 0  # a bar
+    gray[10:40, 60:90] = 0
+    gray[14:36, 64:86] = 255  # a ring
+    d = Digits(np.array([[12, 10, 4, 40], [60, 10, 30, 30]]))
+    first = np.full((2, 11), 0.05, np.float32)
+    first[:, 7] = 0.5  # both unsure, and wrong
+    out = second_look(gray, d, first, InkWidthClassifier())
+    assert out[0].argmax() == 1 and out[1].argmax() == 0
+
+
+def test_at_most_the_largest_unsure_candidates_are_looked_at_again():
+    gray = np.full((200, 400), 255, np.uint8)
+    d = Digits(np.array([[20 * i, 10, 15, 20 + i] for i in range(10)]))  # taller and taller
+    first = np.full((10, 11), 0.05, np.float32)
+    first[:, 7] = 0.5
+    fake = RecordingClassifier(np.eye(11, dtype=np.float32)[3])
+    out = second_look(gray, d, first, fake, most=4)
+    assert fake.sizes == [8]
+    assert list(np.flatnonzero(out.argmax(axis=1) == 3)) == [6, 7, 8, 9]

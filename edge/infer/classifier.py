@@ -1,4 +1,4 @@
-"""The digit classifier: shared normalization + one batched int8 TFLite call per frame."""
+"""The digit classifier: shared normalization + batched int8 TFLite calls."""
 from __future__ import annotations
 
 import json
@@ -179,7 +179,9 @@ class DigitClassifier:
         return labels, confidence
 
     def classify(self, crops, allow_reject: bool = True, dark_ink=None) -> list[tuple[int | None, float]]:
-        """Crops (2-D uint8, any size, either polarity) -> [(digit or None, confidence)]."""
+        """Crops (2-D uint8, any size, either polarity) -> [(digit or None, confidence)].
+        One reading per crop: the live app's second look at unsure digits needs the frame to
+        cut them again (`edge.pipeline.second_look`)."""
         labels, confidence = self.predict(normalize_batch(crops, dark_ink), allow_reject)
         return [(int(d) if d >= 0 else None, float(c)) for d, c in zip(labels, confidence)]
 
