@@ -10,7 +10,7 @@ from edge.group import GroupParams, group_numbers
 from edge.infer import DigitClassifier
 from edge.infer.classifier import NOT_A_DIGIT
 from edge.normalize import as_gray_u8, normalize_batch
-from edge.segment import SegmentParams, crops_for, segment
+from edge.segment import SegmentParams, crops_for, has_digit_beside, is_stroke, segment
 from edge.track import Tracker
 from edge.types import Digits, Frame, FrameResult
 
@@ -130,6 +130,17 @@ def _beside(candidates: Digits, geometry, d: np.ndarray, t: np.ndarray, max_gap:
             & (h[t] <= 1.6 * h[d, None]) & (gap <= max_gap * h[d, None]) & (gap >= 0))
 
 
+def lone_strokes(digits: Digits) -> np.ndarray:
+    """Strokes read as a digit (a '1', or a line) with no digit of their height beside them,
+    as `segment` asks of every stroke before reading: there any blob of that height would do,
+    and the edge of a sheet of paper in a camera view passed beside another edge read as
+    "not a digit". Returns a mask of such strokes."""
+    stroke = is_stroke(digits.boxes[:, 2], digits.boxes[:, 3])
+    if not stroke.any():
+        return stroke
+    return stroke & ~has_digit_beside(digits.boxes, stroke)
+
+
 def suppress_overlaps(digits: Digits, max_cover: float = 0.7, max_cover_across: float = 0.25) -> Digits:
     """Of digits whose boxes cover each other by more than `max_cover` of the smaller box
     (a '0' and its hole, a digit and the paper around it in the other polarity), keep
@@ -217,6 +228,7 @@ class DigitReader:
         keep &= ~inside_words(candidates, keep)
         digits = suppress_overlaps(candidates.take(keep))
         digits = digits.take(~marks_beside_numbers(digits))
+        digits = digits.take(~lone_strokes(digits))
         numbers = group_numbers(digits, self.group_params)
         if frame.source != self._last_source:  # a new image of a folder is a new scene
             self.tracker.reset()

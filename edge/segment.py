@@ -251,15 +251,21 @@ def _candidates(gray: np.ndarray, mask: np.ndarray, dark: bool, params: SegmentP
     merged = merged[ok]
     # A thin tall stroke is a '1' only with a digit of about its height beside it on its
     # line; alone it is a line (a grid, a frame, the edge of something).
-    thin = merged[:, 2] * 3 < merged[:, 3]
+    thin = is_stroke(merged[:, 2], merged[:, 3])
     if thin.any():
-        merged = merged[~thin | _has_digit_beside(merged, thin)]
+        merged = merged[~thin | has_digit_beside(merged, thin)]
     return merged
 
 
-def _has_digit_beside(boxes: np.ndarray, thin: np.ndarray) -> np.ndarray:
-    """For each box: is there a stroke-free box of about its height (0.8-1.3x) on its line
-    (centres within 0.2 of its height) and close by (centres within 1.6 heights)?"""
+def is_stroke(w, h) -> np.ndarray:
+    """Boxes under a third of their height wide: a '1', or a line."""
+    return np.asarray(w) * 3 < np.asarray(h)
+
+
+def has_digit_beside(boxes: np.ndarray, thin: np.ndarray) -> np.ndarray:
+    """For each box: is there a box not marked `thin` (a stroke) of about its height
+    (0.8-1.3x) on its line (centres within 0.2 of its height) and close by (centres within
+    1.6 heights)?"""
     x, y, w, h = (boxes[:, i].astype(np.float32) for i in range(4))
     cy = y + h / 2
     near = ((np.abs(cy[None, :] - cy[:, None]) < 0.2 * h[:, None])

@@ -1,6 +1,9 @@
 import numpy as np
 
+from edge.capture.demo import DemoSource
 from edge.pipeline import (
+    DigitReader,
+    lone_strokes,
     marks_beside_numbers,
     resolve_splits,
     second_look,
@@ -244,3 +247,22 @@ def test_at_most_the_largest_unsure_candidates_are_looked_at_again():
     out = second_look(gray, d, first, fake, most=4)
     assert fake.sizes == [8]
     assert list(np.flatnonzero(out.argmax(axis=1) == 3)) == [6, 7, 8, 9]
+
+
+def test_a_stroke_read_as_a_digit_needs_a_digit_of_its_height_beside_it():
+    # 0: the edge of a sheet of paper read as "1" (a blob beside it was read as nothing and is gone);
+    # 1, 2: the "1" of "14"; 3: a "1" beside a much smaller digit
+    d = Digits(np.array([[10, 30, 40, 380], [300, 100, 12, 60], [318, 100, 40, 60], [600, 100, 12, 60],
+                         [618, 130, 20, 25]]), labels=np.array([1, 1, 4, 1, 2]))
+    assert list(lone_strokes(d)) == [True, False, False, True, False]
+    assert list(lone_strokes(d.take([1, 2]))) == [False, False]
+    assert list(lone_strokes(d.take([1]))) == [True]
+
+
+def test_the_edge_of_the_demos_sheet_is_not_read_as_a_one(classifier):
+    # frames 200-270 of the demo: the sheet's right edge beside a blob of the same height read
+    # as "not a digit" was read as a frame-tall "1" in most of them before lone_strokes
+    reader = DigitReader(classifier, keep_mask=False)
+    tall = [(f.index, n.text) for f in DemoSource(640, 480, fps=0, frames=271) if f.index >= 200
+            for n in reader.process(f).numbers if n.box[3] > 240]
+    assert tall == []
