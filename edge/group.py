@@ -30,17 +30,19 @@ def group_numbers(digits: Digits, params: GroupParams = GroupParams()) -> list[N
     n = len(digits)
     if n == 0:
         return []
-    link = _links(digits.boxes, digits.dark_ink, params)
-    group = components(link)
+    group = components(_links(digits.boxes, digits.dark_ink, params))
     by_group = np.lexsort((digits.boxes[:, 0], group))  # each group's digits together, left to right
     starts = np.flatnonzero(np.diff(group[by_group], prepend=-1))
+    x, y, w, h = digits.boxes[by_group].T
+    x0, y0 = np.minimum.reduceat(x, starts).tolist(), np.minimum.reduceat(y, starts).tolist()
+    x1, y1 = np.maximum.reduceat(x + w, starts).tolist(), np.maximum.reduceat(y + h, starts).tolist()
+    least_sure = np.minimum.reduceat(digits.confidence[by_group], starts).tolist()
+    labels = list(map(str, digits.labels[by_group].tolist()))
+    ends = [*starts.tolist()[1:], n]
     numbers = []
-    for members in np.split(by_group, starts[1:]):
-        part = digits.take(members)
-        x0, y0 = part.boxes[:, :2].min(axis=0).tolist()
-        x1, y1 = (part.boxes[:, :2] + part.boxes[:, 2:]).max(axis=0).tolist()
-        text = "".join(map(str, part.labels.tolist()))
-        numbers.append(Number(text, float(part.confidence.min()), (x0, y0, x1 - x0, y1 - y0), part))
+    for k, (start, end) in enumerate(zip(starts.tolist(), ends)):
+        numbers.append(Number("".join(labels[start:end]), least_sure[k], (x0[k], y0[k], x1[k] - x0[k], y1[k] - y0[k]),
+                              digits.take(by_group[start:end])))
     return reading_order(numbers)
 
 
