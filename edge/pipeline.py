@@ -130,15 +130,19 @@ def _beside(candidates: Digits, geometry, d: np.ndarray, t: np.ndarray, max_gap:
             & (h[t] <= 1.6 * h[d, None]) & (gap <= max_gap * h[d, None]) & (gap >= 0))
 
 
-def lone_strokes(digits: Digits) -> np.ndarray:
-    """Strokes read as a digit (a '1', or a line) with no digit of their height beside them,
-    as `segment` asks of every stroke before reading: there any blob of that height would do,
-    and the edge of a sheet of paper in a camera view passed beside another edge read as
-    "not a digit". Returns a mask of such strokes."""
-    stroke = is_stroke(digits.boxes[:, 2], digits.boxes[:, 3])
-    if not stroke.any():
-        return stroke
-    return stroke & ~has_digit_beside(digits.boxes, stroke)
+def lone_strokes(candidates: Digits, digits: np.ndarray) -> np.ndarray:
+    """Whole strokes (a '1', or a line: under a third of their height wide) among the
+    candidates that count as digits (`digits`, a mask), with no digit beside them that is not
+    a stroke, of about their height (0.8-1.3x), on their line and in the same ink. Segmentation
+    asks the same of every stroke before reading, where any such blob would do: the edge of a
+    sheet of paper in a camera view passed beside another edge the model reads as "not a
+    digit". Pieces cut from a blob are left alone (a touching "11" cut in two is two strokes
+    that vouch for nobody). Returns a mask of such strokes."""
+    stroke = is_stroke(candidates.boxes[:, 2], candidates.boxes[:, 3])
+    lone = stroke & digits & (candidates.parent < 0)
+    if not lone.any():
+        return lone
+    return lone & ~has_digit_beside(candidates.boxes, stroke | ~digits, candidates.dark_ink)
 
 
 def suppress_overlaps(digits: Digits, max_cover: float = 0.7, max_cover_across: float = 0.25) -> Digits:
@@ -226,9 +230,9 @@ class DigitReader:
         keep = resolve_splits(candidates, max_single_aspect=self.segment_params.max_single_aspect)
         keep &= candidates.labels >= 0
         keep &= ~inside_words(candidates, keep)
+        keep &= ~lone_strokes(candidates, keep)
         digits = suppress_overlaps(candidates.take(keep))
         digits = digits.take(~marks_beside_numbers(digits))
-        digits = digits.take(~lone_strokes(digits))
         numbers = group_numbers(digits, self.group_params)
         if frame.source != self._last_source:  # a new image of a folder is a new scene
             self.tracker.reset()

@@ -1,5 +1,7 @@
 """Soak benchmark: many frames of the demo through the whole app loop (read, draw, JSON
-line, video), reporting resident memory at start and end and frames per second over time.
+line, video), reporting resident memory at start and end, frames per second over time, and
+what was read: the frames with all the demo's numbers, and any other reading, with its count
+of frames.
 
     python -m edge.soak --frames 20000 [--video /tmp/soak.avi] [--json soak.json]
 """
@@ -11,6 +13,7 @@ import os
 import sys
 import tempfile
 import time
+from collections import Counter
 
 from edge.capture import DemoSource
 from edge.draw import draw_result
@@ -42,9 +45,12 @@ def soak(frames: int, window: int, video_path: str | None, log=print) -> dict:
             reader.process(frame)
         start_mb = rss_mb()
         windows, t0, tw, read_ok = [], time.perf_counter(), time.perf_counter(), 0
+        others: Counter = Counter()  # readings that are none of the demo's numbers, frames each
         for frame in source:
             result = reader.process(frame)
-            read_ok += set(DemoSource.truth) <= {n.text for n in result.numbers}
+            texts = {n.text for n in result.numbers}
+            read_ok += set(DemoSource.truth) <= texts
+            others.update(texts - set(DemoSource.truth))
             writer.write(result)
             video.write(draw_result(result, 30.0))
             if (frame.index + 1) % window == 0:
@@ -59,7 +65,7 @@ def soak(frames: int, window: int, video_path: str | None, log=print) -> dict:
     end_mb = rss_mb()
     return {"frames": frames, "seconds": round(time.perf_counter() - t0, 1), "rss_start_mb": round(start_mb, 1),
             "rss_end_mb": round(end_mb, 1), "rss_growth_mb": round(end_mb - start_mb, 1),
-            "frames_with_all_numbers": read_ok, "windows": windows}
+            "frames_with_all_numbers": read_ok, "other_readings": dict(others.most_common()), "windows": windows}
 
 
 def main(argv=None) -> int:
@@ -73,7 +79,7 @@ def main(argv=None) -> int:
     report = soak(a.frames, a.window, a.video)
     print(f"{report['frames']} frames in {report['seconds']} s; RSS {report['rss_start_mb']} -> "
           f"{report['rss_end_mb']} MB (growth {report['rss_growth_mb']} MB); all demo numbers read in "
-          f"{report['frames_with_all_numbers']} frames")
+          f"{report['frames_with_all_numbers']} frames; other readings (frames): {report['other_readings'] or 'none'}")
     if a.json:
         with open(a.json, "w") as f:
             json.dump(report, f, indent=1)

@@ -51,6 +51,8 @@ class Digits:
     def take(self, index) -> "Digits":
         """The subset at `index` (a boolean mask or integer positions). Piece-to-whole links
         point at positions in the full set, so the subset has none."""
+        if np.ndim(index) == 0:
+            raise TypeError("Digits.take wants a mask or a sequence of positions, not one position")
         subset = Digits.__new__(Digits)  # the columns are checked already: no __post_init__ (~10 subsets a frame)
         subset.boxes, subset.dark_ink = self.boxes[index], self.dark_ink[index]
         subset.labels, subset.confidence = self.labels[index], self.confidence[index]

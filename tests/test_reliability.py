@@ -214,3 +214,11 @@ def test_huge_and_speckled_frames_finish(reader):
     for image in (specks, blobs, np.zeros((4000, 6000, 3), np.uint8)):
         result = reader.process(Frame(image, 0, 0.0, "stress"))
         assert len(result.digits) <= 64
+
+
+def test_the_soak_reports_memory_speed_and_what_was_read():
+    from edge.soak import soak
+    report = soak(60, 30, None, log=lambda *a, **k: None)
+    assert report["frames"] == 60 and len(report["windows"]) == 2
+    assert report["frames_with_all_numbers"] == 60 and report["other_readings"] == {}
+    assert 0 < report["rss_start_mb"] and abs(report["rss_growth_mb"]) < 50
