@@ -140,9 +140,10 @@ def lone_strokes(candidates: Digits, digits: np.ndarray) -> np.ndarray:
     that vouch for nobody). Returns a mask of such strokes."""
     stroke = is_stroke(candidates.boxes[:, 2], candidates.boxes[:, 3])
     lone = stroke & digits & (candidates.parent < 0)
-    if not lone.any():
-        return lone
-    return lone & ~has_digit_beside(candidates.boxes, stroke | ~digits, candidates.dark_ink)
+    rows = np.flatnonzero(lone)
+    if len(rows):
+        lone[rows] = ~has_digit_beside(candidates.boxes, stroke | ~digits, candidates.dark_ink, rows)
+    return lone
 
 
 def suppress_overlaps(digits: Digits, max_cover: float = 0.7, max_cover_across: float = 0.25) -> Digits:

@@ -262,17 +262,18 @@ def is_stroke(w, h) -> np.ndarray:
     return np.asarray(w) * 3 < np.asarray(h)
 
 
-def has_digit_beside(boxes: np.ndarray, thin: np.ndarray, dark_ink: np.ndarray | None = None) -> np.ndarray:
-    """For each box: is there a box not marked `thin` (a stroke) of about its height
-    (0.8-1.3x) on its line (centres within 0.2 of its height), close by (centres within
-    1.6 heights) and, given `dark_ink`, in the same ink?"""
-    x, y, w, h = (boxes[:, i].astype(np.float32) for i in range(4))
-    cy = y + h / 2
-    near = ((np.abs(cy[None, :] - cy[:, None]) < 0.2 * h[:, None])
-            & (np.abs(x[None, :] + w[None, :] / 2 - x[:, None] - w[:, None] / 2) < 1.6 * h[:, None])
-            & (h[None, :] >= 0.8 * h[:, None]) & (h[None, :] <= 1.3 * h[:, None]) & ~thin[None, :])
+def has_digit_beside(boxes: np.ndarray, thin: np.ndarray, dark_ink: np.ndarray | None = None,
+                     rows: np.ndarray | None = None) -> np.ndarray:
+    """For each box (or each of `rows`): is there a box not marked `thin` (a stroke) of about
+    its height (0.8-1.3x) on its line (centres within 0.2 of its height), close by (centres
+    within 1.6 heights) and, given `dark_ink`, in the same ink?"""
+    x, y, w, h = boxes[:, :4].astype(np.float32).T
+    r = slice(None) if rows is None else rows
+    cx, cy = x + w / 2, y + h / 2
+    near = ((np.abs(cy[None, :] - cy[r, None]) < 0.2 * h[r, None]) & (np.abs(cx[None, :] - cx[r, None]) < 1.6 * h[r, None])
+            & (h[None, :] >= 0.8 * h[r, None]) & (h[None, :] <= 1.3 * h[r, None]) & ~thin[None, :])
     if dark_ink is not None:
-        near &= dark_ink[None, :] == dark_ink[:, None]
+        near &= dark_ink[None, :] == dark_ink[r, None]
     return near.any(axis=1)
 
 
