@@ -69,14 +69,15 @@ def second_look(gray: np.ndarray, candidates: Digits, probabilities: np.ndarray,
     cut alone helps handwriting or print and not the other; together they help both, and the
     geometric mean more than the plain mean (README "Measured").
     Light ink is left alone: on a display's lit digits the wide cut takes in the panel's edge
-    and the neighbours' segments. Pieces of a whole read surely as a digit cannot win
-    (`resolve_splits`, with the same `SURE`) and are not looked at again. At most `most`
+    and the neighbours' segments. Pieces of a whole read surely as a digit are not looked at
+    again: to win (`resolve_splits`, with the same `SURE`) every piece would have to beat a
+    whole that is already sure; looking at them too measured level (README "Measured"). At most `most`
     candidates, the largest, are looked at again, so clutter cannot blow up a frame's time.
     Returns `probabilities` with the rows looked at again replaced."""
     top = probabilities.argmax(axis=1)
     sure = probabilities.max(axis=1) >= below
     piece = candidates.parent >= 0
-    settled = np.zeros(len(top), bool)  # pieces of a whole read as a digit surely: they cannot win
+    settled = np.zeros(len(top), bool)  # pieces of a whole read as a digit surely
     settled[piece] = sure[candidates.parent[piece]] & (top[candidates.parent[piece]] != classifier.reject_class)
     unsure = np.flatnonzero(~sure & (top != classifier.reject_class) & ~settled & candidates.dark_ink)
     if not len(unsure):

@@ -45,12 +45,12 @@ def soak(frames: int, window: int, video_path: str | None, log=print) -> dict:
             reader.process(frame)
         start_mb = rss_mb()
         windows, t0, tw, read_ok = [], time.perf_counter(), time.perf_counter(), 0
-        others: Counter = Counter()  # readings that are none of the demo's numbers, frames each
+        truth, others = set(DemoSource.truth), Counter()  # others: readings that are none of truth, frames each
         for frame in source:
             result = reader.process(frame)
             texts = {n.text for n in result.numbers}
-            read_ok += set(DemoSource.truth) <= texts
-            others.update(texts - set(DemoSource.truth))
+            read_ok += truth <= texts
+            others.update(texts - truth)
             writer.write(result)
             video.write(draw_result(result, 30.0))
             if (frame.index + 1) % window == 0:
