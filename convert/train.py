@@ -3,6 +3,7 @@
     python -m convert.train                  # the shipped model's whole schedule, 43 min on this 2-core VM
     python -m convert.train --scale 0.05 --epochs 2 --out runs/tiny.keras   # smoke run: one stage
     python -m convert.train --init models/digits.keras --epochs 3 --lr 2e-4   # fine-tune
+    python -m convert.train --teachers runs/a.keras runs/b.keras ...           # distil (convert.distill)
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from convert import distill
 from convert.datasets import CLASS_NAMES, PROJECT_ROOT, DataError, MixSizes, assemble_mix, mix_parts
 
 DEFAULT_OUT = PROJECT_ROOT / "models" / "digits.keras"
@@ -36,6 +38,8 @@ class Stage:
 # before it). 15 + 6 + the last 3 epochs took 36 min but read orand strings worse (README "Tried").
 SCHEDULE = (Stage(18, 2e-3), Stage(8, 4e-4), Stage(3, 2e-4, mnist_copies=4),
             Stage(3, 2e-4, mnist_copies=3, orand_copies=16))
+# With --teachers: one stage from scratch on the last stage's mix.
+DISTILLED = (Stage(28, 2e-3, mnist_copies=3, orand_copies=16),)
 
 
 def build_model(width: int = 16, dense: int = 128, fused_norm: bool = False):
@@ -116,13 +120,15 @@ def random_affine(images, generator, degrees: float = 10.0, zoom: float = 0.1, s
 
 def train(x, y, epochs: int, batch: int = 128, seed: int = 0, val_fraction: float = 0.03,
           verbose: int | None = None, width: int = 16, lr: float = 2e-3, init=None, augment: str = "shift",
-          pose=None):
+          pose=None, soft=None, temperature: float = 2.0, soft_weight: float = 0.7):
     """Fit the model (from `init`'s weights, a path or a model, to fine-tune); returns
     (model, history dict). It trains with the fused batch normalization and returns the
     plain Keras model.
 
     augment "handwritten" needs `pose`: per sample, 1 where the rotation, zoom and shear
-    apply and 0 where only the shift does."""
+    apply and 0 where only the shift does. `soft`: the teachers' probabilities at
+    `temperature` per sample (convert.distill); the loss then weighs them by `soft_weight`
+    against the labels."""
     import keras
     import tensorflow as tf
 
@@ -137,8 +143,14 @@ def train(x, y, epochs: int, batch: int = 128, seed: int = 0, val_fraction: floa
         model.set_weights(source.get_weights())
     steps = max(1, int(np.ceil(len(tr) / batch))) * epochs
     schedule = keras.optimizers.schedules.CosineDecay(lr, steps, alpha=0.02, warmup_target=None)
-    model.compile(optimizer=keras.optimizers.Adam(schedule),
-                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    if soft is None:
+        targets, loss, metric = y, "sparse_categorical_crossentropy", "accuracy"
+    else:
+        classes = len(CLASS_NAMES)
+        targets = distill.distillation_targets(soft, y, classes)
+        loss = distill.distillation_loss(temperature, soft_weight, classes)
+        metric = distill.label_accuracy(classes)
+    model.compile(optimizer=keras.optimizers.Adam(schedule), loss=loss, metrics=[metric])
     generator = tf.random.Generator.from_seed(seed)
 
     if augment == "handwritten":
@@ -149,7 +161,7 @@ def train(x, y, epochs: int, batch: int = 128, seed: int = 0, val_fraction: floa
         jitter, weights = AUGMENTATIONS[augment], np.ones(len(x), np.float32)
 
     def batches():
-        ds = tf.data.Dataset.from_tensor_slices((x[tr][..., None], y[tr], weights[tr]))
+        ds = tf.data.Dataset.from_tensor_slices((x[tr][..., None], targets[tr], weights[tr]))
         ds = ds.shuffle(min(len(tr), 200_000), seed=seed, reshuffle_each_iteration=True).batch(batch)
         return ds.map(lambda a, b, w: (random_affine(tf.cast(a, tf.float32), generator, pose=w, **jitter), b),
                       num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
@@ -157,7 +169,7 @@ def train(x, y, epochs: int, batch: int = 128, seed: int = 0, val_fraction: floa
     if verbose is None:  # a progress bar on a terminal, a line per epoch in a log
         verbose = 1 if sys.stdout.isatty() else 2
     history = model.fit(batches(), epochs=epochs, verbose=verbose,
-                        validation_data=(x[val][..., None].astype(np.float32), y[val]))
+                        validation_data=(x[val][..., None].astype(np.float32), targets[val]))
     return plain_copy(model, width), {k: [float(v) for v in vs] for k, vs in history.history.items()}
 
 
@@ -193,6 +205,22 @@ def plot_curves(history: dict, path: Path, stage_epochs=()):
     plt.close(fig)
 
 
+def load_keras(path: Path):
+    import keras
+
+    return keras.models.load_model(path, compile=False)
+
+
+def training_info(keras_path: Path):
+    """What convert.train wrote beside a model (its .train.json), else the model's file name."""
+    saved = keras_path.with_suffix(".train.json")
+    if not saved.is_file():
+        return str(keras_path)
+    info = json.loads(saved.read_text())
+    info.pop("history", None)  # the curves are in the teacher's own files
+    return info
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m convert.train", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -211,6 +239,13 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--mnist", help="path to mnist.npz (default: ../shared/data, then ~/.keras/datasets)")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="the Keras model to write")
+    p.add_argument("--teachers", type=Path, nargs="+", metavar="KERAS",
+                   help="distil (convert.distill): learn the geometric mean of these models' probabilities "
+                        f"as well as the labels; the default schedule is then {DISTILLED[0].epochs} epochs "
+                        f"at {DISTILLED[0].lr:g} from scratch")
+    p.add_argument("--temperature", type=float, default=2.0, help="distillation temperature (default 2)")
+    p.add_argument("--soft-weight", type=float, default=0.7,
+                   help="weight of the teachers against the labels, 0..1 (default 0.7)")
     p.add_argument("--augment", choices=AUGMENT_CHOICES, default="shift",
                    help="per-batch jitter: a shift (the shipped model); rotation, zoom and shear too, for all "
                         "(affine) or for MNIST as is and the real handwritten crops only (handwritten)")
@@ -222,10 +257,21 @@ def main(argv=None) -> int:
         p.error("--lr, --mnist-copies and --orand-copies shape one stage: give --epochs too")
     if any(v is not None and v < 1 for v in (a.mnist_copies, a.orand_copies)):
         p.error("--mnist-copies and --orand-copies must be >= 1")
-    if a.init is not None and not a.init.is_file():
-        print(f"convert.train: error: {a.init} not found", file=sys.stderr)
-        return 2
-    stages = SCHEDULE if a.epochs is None else (
+    if a.temperature <= 0 or not 0 <= a.soft_weight <= 1:
+        p.error("--temperature must be > 0 and --soft-weight in [0, 1]")
+    for path in [a.init, *(a.teachers or [])]:
+        if path is not None and not path.is_file():
+            print(f"convert.train: error: {path} not found", file=sys.stderr)
+            return 2
+    teachers = []
+    for path in a.teachers or []:
+        try:
+            teachers.append(load_keras(path))
+        except Exception as e:  # a zip that is no model, a model of another Keras: one line, not a traceback
+            print(f"convert.train: error: {path} is not a readable Keras model ({type(e).__name__})", file=sys.stderr)
+            return 2
+    default = DISTILLED if teachers else SCHEDULE
+    stages = default if a.epochs is None else (
         Stage(a.epochs, **{k: v for k, v in one_stage.items() if v is not None}),)
 
     def cuts(stage: Stage) -> int:  # --scale shrinks the real crops' cuts too
@@ -249,8 +295,13 @@ def main(argv=None) -> int:
         mixes.append(counts)
         print(f"stage {i + 1}/{len(stages)}: {stage.epochs} epochs from lr {stage.lr:g} on {len(x)} samples",
               flush=True)
+        soft = None
+        if teachers:
+            log_probs = distill.ensemble_log_probs(teachers, x, log=lambda m: print("  " + m, flush=True))
+            soft = distill.soften(log_probs, a.temperature)
         model, stage_history = train(x, y, stage.epochs, a.batch, a.seed, lr=stage.lr, init=model,
-                                     augment=a.augment, pose=pose_weights(counts))
+                                     augment=a.augment, pose=pose_weights(counts), soft=soft,
+                                     temperature=a.temperature, soft_weight=a.soft_weight)
         for key, values in stage_history.items():
             history.setdefault(key, []).extend(values)
     save_model(model, a.out)
@@ -262,8 +313,10 @@ def main(argv=None) -> int:
             "augment": a.augment, "batch": a.batch, "seed": a.seed, "scale": a.scale,
             "train_minutes": round(minutes, 1), "history": history}
     if a.init is not None:
-        previous = a.init.with_suffix(".train.json")
-        info["fine_tuned_from"] = json.loads(previous.read_text()) if previous.is_file() else str(a.init)
+        info["fine_tuned_from"] = training_info(a.init)
+    if a.teachers:
+        info["distilled_from"] = {"temperature": a.temperature, "soft_weight": a.soft_weight,
+                                  "teachers": [training_info(t) for t in a.teachers]}
     a.out.with_suffix(".train.json").write_text(json.dumps(info, indent=1))
     plot_curves(history, a.out.with_suffix(".curves.png"), [t.epochs for t in stages])
     print(f"saved {a.out} (+ .train.json, .curves.png) after {minutes:.1f} min", flush=True)

@@ -163,3 +163,70 @@ def test_the_trained_model_copies_into_the_plain_model_weight_for_weight():
     plain = plain_copy(fused)
     assert not any(type(layer).__name__ == "FusedBatchNorm" for layer in plain.layers)
     np.testing.assert_allclose(plain.predict(x, verbose=0), expected, atol=1e-5)
+
+
+def test_soft_targets_are_the_teachers_geometric_mean_softened_by_the_temperature():
+    from convert.distill import soften
+
+    teachers = np.array([[[0.7, 0.2, 0.1]], [[0.5, 0.4, 0.1]]])
+    mean_log = np.log(teachers).mean(axis=0)
+    geometric = np.sqrt(teachers[0] * teachers[1])
+    assert np.allclose(soften(mean_log, 1.0), geometric / geometric.sum())
+    warm = soften(mean_log, 2.0)
+    assert np.allclose(warm.sum(), 1) and warm.argsort().tolist() == geometric.argsort().tolist()
+    assert warm.max() < soften(mean_log, 1.0).max()  # flatter: the runner-up shows
+
+
+def test_distillation_loss_is_the_label_loss_at_weight_0_and_least_where_the_student_matches_at_1():
+    import keras
+
+    from convert.distill import distillation_loss, distillation_targets, soften
+
+    labels = np.array([0, 2])
+    student = np.array([[0.6, 0.3, 0.1], [0.2, 0.2, 0.6]], np.float32)
+    teacher = soften(np.log(student), 2.0)
+    targets = distillation_targets(teacher, labels, 3)
+    plain = keras.losses.sparse_categorical_crossentropy(labels, student).numpy()
+    assert np.allclose(distillation_loss(2.0, 0.0, 3)(targets, student).numpy(), plain, atol=1e-5)
+    at_match = distillation_loss(2.0, 1.0, 3)(targets, student).numpy()
+    entropy = -(teacher * np.log(teacher)).sum(axis=1) * 4  # T^2 x the teachers' own entropy
+    assert np.allclose(at_match, entropy, atol=1e-4)
+    other = np.array([[0.1, 0.3, 0.6], [0.6, 0.2, 0.2]], np.float32)
+    assert (distillation_loss(2.0, 1.0, 3)(targets, other).numpy() > at_match + 0.1).all()
+
+
+def test_a_distilled_student_learns_what_its_teachers_say_not_only_the_labels(tmp_path, mnist, data_root):
+    need(data_root / "orand-car-a-train", "orand-car-a-train")
+    import json
+
+    import keras
+
+    import convert.train as T
+    from edge.normalize import normalize_crop
+
+    teacher = T.build_model()  # says "7" whatever it is shown
+    kernel, bias = teacher.layers[-1].get_weights()
+    teacher.layers[-1].set_weights([np.zeros_like(kernel), np.where(np.arange(len(bias)) == 7, 10.0, 0.0)])
+    teacher_path = tmp_path / "sevens.keras"
+    teacher.save(teacher_path)
+    out = tmp_path / "student.keras"
+    assert T.main(["--scale", "0.01", "--epochs", "1", "--teachers", str(teacher_path), "--soft-weight", "1",
+                   "--temperature", "1", "--out", str(out)]) == 0
+    info = json.loads(out.with_suffix(".train.json").read_text())
+    assert info["distilled_from"]["teachers"] == [str(teacher_path)] and info["distilled_from"]["soft_weight"] == 1
+    student = keras.models.load_model(out, compile=False)
+    samples = np.stack([normalize_crop(im, False) for im in mnist[2][:200]])[..., None].astype(np.float32)
+    assert (student.predict(samples, verbose=0).argmax(axis=1) == 7).mean() > 0.9  # labels had no weight
+
+
+def test_a_missing_or_broken_teacher_is_one_clear_line(tmp_path, capsys):
+    import convert.train as T
+
+    assert T.main(["--epochs", "1", "--teachers", str(tmp_path / "absent.keras")]) == 2
+    err = capsys.readouterr().err
+    assert "absent.keras not found" in err and len(err.strip().splitlines()) == 1
+    broken = tmp_path / "broken.keras"
+    broken.write_bytes(b"not a model")
+    assert T.main(["--epochs", "1", "--teachers", str(broken)]) == 2
+    err = capsys.readouterr().err
+    assert "broken.keras is not a readable Keras model" in err and len(err.strip().splitlines()) == 1

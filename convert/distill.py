@@ -1,0 +1,68 @@
+"""Knowledge distillation: the shipped model learns from an ensemble of earlier runs.
+
+Reruns of one training recipe differ by about half a point on real handwritten crops, and
+their errors differ: the geometric mean of seven runs reads held-out orand crops at 97.1% and
+MNIST at 99.57% where the single runs read 96.3-97.2% and 99.30-99.43%. Seven models cost
+seven times the 18 us per digit; one model of the same size trained to match the ensemble's
+probabilities keeps most of its gain at the cost of one (Hinton et al. 2015).
+
+The teachers read the training mix once, before training (the per-batch shift is small, so
+a sample's soft target stays valid for its shifted copies).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+EPSILON = 1e-7  # a probability floor, so that a log of a float32 zero stays finite
+
+
+def ensemble_log_probs(teachers, x: np.ndarray, batch: int = 2048, log=print) -> np.ndarray:
+    """Mean log-probabilities of the `teachers` (Keras models) on uint8 images (N, 28, 28):
+    the log of the ensemble's renormalized geometric mean, up to a constant per image."""
+    total = np.zeros((len(x), 1), np.float32)
+    for i, model in enumerate(teachers):
+        probs = model.predict(x[..., None].astype(np.float32), batch_size=batch, verbose=0)
+        total = total + np.log(np.clip(probs, EPSILON, 1.0)).astype(np.float32)
+        log(f"teacher {i + 1}/{len(teachers)} read the mix")
+    return total / max(1, len(teachers))
+
+
+def soften(log_probs: np.ndarray, temperature: float) -> np.ndarray:
+    """Probabilities at `temperature`: softmax(log p / T), so T > 1 shows which wrong classes
+    the teachers found likely (a 4 that could be a 9), T = 1 is the ensemble itself."""
+    z = log_probs / temperature
+    z = z - z.max(axis=1, keepdims=True)
+    p = np.exp(z)
+    return (p / p.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
+def distillation_targets(soft: np.ndarray, labels: np.ndarray, classes: int) -> np.ndarray:
+    """Soft and hard targets side by side, (N, 2 * classes), for `distillation_loss`."""
+    return np.concatenate([soft.astype(np.float32), np.eye(classes, dtype=np.float32)[labels]], axis=1)
+
+
+def distillation_loss(temperature: float, soft_weight: float, classes: int):
+    """soft_weight x T^2 x cross-entropy between the teachers and the student, both at T, plus
+    (1 - soft_weight) x the usual cross-entropy with the labels. The student outputs
+    probabilities; its log-probabilities divided by T and renormalized are its output at T."""
+    import tensorflow as tf
+
+    def loss(targets, probs):
+        soft, hard = targets[:, :classes], targets[:, classes:]
+        logp = tf.math.log(tf.clip_by_value(probs, EPSILON, 1.0))
+        student_soft = tf.nn.log_softmax(logp / temperature)
+        kd = -tf.reduce_sum(soft * student_soft, axis=1) * temperature ** 2
+        ce = -tf.reduce_sum(hard * logp, axis=1)
+        return soft_weight * kd + (1.0 - soft_weight) * ce
+
+    return loss
+
+
+def label_accuracy(classes: int):
+    """Accuracy against the hard labels, for targets packed by `distillation_targets`."""
+    import tensorflow as tf
+
+    def accuracy(targets, probs):
+        return tf.cast(tf.equal(tf.argmax(targets[:, classes:], 1), tf.argmax(probs, 1)), tf.float32)
+
+    return accuracy
