@@ -82,12 +82,14 @@ def write_metadata(tflite_path: Path, tflite_bytes: bytes, train_info: dict | No
     return meta
 
 
-def _without_history(info: dict) -> dict:
-    """A training record and the records it was fine-tuned from, without the per-epoch curves."""
-    out = {k: v for k, v in info.items() if k != "history"}
-    if isinstance(out.get("fine_tuned_from"), dict):
-        out["fine_tuned_from"] = _without_history(out["fine_tuned_from"])
-    return out
+def _without_history(info):
+    """A training record and every record nested in it (the model it was fine-tuned from, its
+    teachers), without the per-epoch curves."""
+    if isinstance(info, dict):
+        return {k: _without_history(v) for k, v in info.items() if k != "history"}
+    if isinstance(info, list):
+        return [_without_history(v) for v in info]
+    return info
 
 
 def export(keras_path: Path, tflite_path: Path, samples: np.ndarray | None = None,

@@ -11,7 +11,7 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -214,11 +214,22 @@ def load_keras(path: Path):
 def training_info(keras_path: Path):
     """What convert.train wrote beside a model (its .train.json), else the model's file name."""
     saved = keras_path.with_suffix(".train.json")
-    if not saved.is_file():
-        return str(keras_path)
-    info = json.loads(saved.read_text())
-    info.pop("history", None)  # the curves are in the teacher's own files
-    return info
+    return json.loads(saved.read_text()) if saved.is_file() else str(keras_path)
+
+
+def load_teacher(path: Path):
+    """(model, its training record); ValueError with the reason for anything else."""
+    try:
+        model = load_keras(path)
+    except Exception as e:  # a zip that is no model, a model of another Keras
+        raise ValueError(f"{path} is not a readable Keras model ({type(e).__name__})") from e
+    if tuple(model.input_shape[1:]) != (28, 28, 1) or model.output_shape[-1] != len(CLASS_NAMES):
+        raise ValueError(f"{path} maps {model.input_shape[1:]} to {model.output_shape[-1]} classes, "
+                         f"not (28, 28, 1) to {len(CLASS_NAMES)}")
+    try:
+        return model, training_info(path)
+    except (OSError, ValueError) as e:
+        raise ValueError(f"{path.with_suffix('.train.json')} is unreadable ({type(e).__name__})") from e
 
 
 def main(argv=None) -> int:
@@ -243,8 +254,8 @@ def main(argv=None) -> int:
                    help="distil (convert.distill): learn the geometric mean of these models' probabilities "
                         f"as well as the labels; the default schedule is then {DISTILLED[0].epochs} epochs "
                         f"at {DISTILLED[0].lr:g} from scratch")
-    p.add_argument("--temperature", type=float, default=2.0, help="distillation temperature (default 2)")
-    p.add_argument("--soft-weight", type=float, default=0.7,
+    p.add_argument("--temperature", type=float, help="distillation temperature (default 2)")
+    p.add_argument("--soft-weight", type=float,
                    help="weight of the teachers against the labels, 0..1 (default 0.7)")
     p.add_argument("--augment", choices=AUGMENT_CHOICES, default="shift",
                    help="per-batch jitter: a shift (the shipped model); rotation, zoom and shear too, for all "
@@ -257,22 +268,26 @@ def main(argv=None) -> int:
         p.error("--lr, --mnist-copies and --orand-copies shape one stage: give --epochs too")
     if any(v is not None and v < 1 for v in (a.mnist_copies, a.orand_copies)):
         p.error("--mnist-copies and --orand-copies must be >= 1")
+    if not a.teachers and (a.temperature is not None or a.soft_weight is not None):
+        p.error("--temperature and --soft-weight shape distillation: give --teachers too")
+    a.temperature = 2.0 if a.temperature is None else a.temperature
+    a.soft_weight = 0.7 if a.soft_weight is None else a.soft_weight
     if a.temperature <= 0 or not 0 <= a.soft_weight <= 1:
         p.error("--temperature must be > 0 and --soft-weight in [0, 1]")
     for path in [a.init, *(a.teachers or [])]:
         if path is not None and not path.is_file():
             print(f"convert.train: error: {path} not found", file=sys.stderr)
             return 2
-    teachers = []
-    for path in a.teachers or []:
-        try:
-            teachers.append(load_keras(path))
-        except Exception as e:  # a zip that is no model, a model of another Keras: one line, not a traceback
-            print(f"convert.train: error: {path} is not a readable Keras model ({type(e).__name__})", file=sys.stderr)
-            return 2
-    default = DISTILLED if teachers else SCHEDULE
-    stages = default if a.epochs is None else (
-        Stage(a.epochs, **{k: v for k, v in one_stage.items() if v is not None}),)
+    try:
+        teachers, teacher_infos = zip(*[load_teacher(path) for path in a.teachers]) if a.teachers else ((), ())
+    except ValueError as e:
+        print(f"convert.train: error: {e}", file=sys.stderr)
+        return 2
+    overrides = {k: v for k, v in one_stage.items() if v is not None}
+    if teachers:  # one stage of the distillation recipe, changed where asked
+        stages = DISTILLED if a.epochs is None else (replace(DISTILLED[-1], epochs=a.epochs, **overrides),)
+    else:
+        stages = SCHEDULE if a.epochs is None else (Stage(a.epochs, **overrides),)
 
     def cuts(stage: Stage) -> int:  # --scale shrinks the real crops' cuts too
         return max(1, round(stage.orand_copies * a.scale))
@@ -316,7 +331,7 @@ def main(argv=None) -> int:
         info["fine_tuned_from"] = training_info(a.init)
     if a.teachers:
         info["distilled_from"] = {"temperature": a.temperature, "soft_weight": a.soft_weight,
-                                  "teachers": [training_info(t) for t in a.teachers]}
+                                  "teachers": list(teacher_infos)}
     a.out.with_suffix(".train.json").write_text(json.dumps(info, indent=1))
     plot_curves(history, a.out.with_suffix(".curves.png"), [t.epochs for t in stages])
     print(f"saved {a.out} (+ .train.json, .curves.png) after {minutes:.1f} min", flush=True)

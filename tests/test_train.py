@@ -177,6 +177,24 @@ def test_soft_targets_are_the_teachers_geometric_mean_softened_by_the_temperatur
     assert warm.max() < soften(mean_log, 1.0).max()  # flatter: the runner-up shows
 
 
+def test_the_teachers_are_averaged_in_log_probability_chunk_by_chunk(monkeypatch):
+    import convert.distill as D
+
+    class Constant:  # a teacher that gives every image the same probabilities
+        def __init__(self, probs):
+            self.probs = np.array(probs, np.float32)
+
+        def predict(self, x, batch_size, verbose):
+            assert x.dtype == np.float32 and x.shape[1:] == (28, 28, 1) and len(x) <= 3
+            return np.tile(self.probs, (len(x), 1))
+
+    monkeypatch.setattr(D, "CHUNK", 3)
+    x = np.zeros((7, 28, 28), np.uint8)
+    mean = D.ensemble_log_probs([Constant([0.7, 0.2, 0.1]), Constant([0.5, 0.4, 0.1])], x, log=lambda m: None)
+    geometric = np.sqrt(np.array([0.35, 0.08, 0.01]))
+    assert mean.shape == (7, 3) and np.allclose(D.soften(mean, 1.0), geometric / geometric.sum())
+
+
 def test_distillation_loss_is_the_label_loss_at_weight_0_and_least_where_the_student_matches_at_1():
     import keras
 
@@ -214,12 +232,16 @@ def test_a_distilled_student_learns_what_its_teachers_say_not_only_the_labels(tm
                    "--temperature", "1", "--out", str(out)]) == 0
     info = json.loads(out.with_suffix(".train.json").read_text())
     assert info["distilled_from"]["teachers"] == [str(teacher_path)] and info["distilled_from"]["soft_weight"] == 1
+    assert info["stages"][0]["orand_copies"] == T.DISTILLED[0].orand_copies  # the distillation recipe's mix
+    assert {"accuracy", "val_accuracy"} <= info["history"].keys()  # what the curves plot
     student = keras.models.load_model(out, compile=False)
     samples = np.stack([normalize_crop(im, False) for im in mnist[2][:200]])[..., None].astype(np.float32)
     assert (student.predict(samples, verbose=0).argmax(axis=1) == 7).mean() > 0.9  # labels had no weight
 
 
 def test_a_missing_or_broken_teacher_is_one_clear_line(tmp_path, capsys):
+    import keras
+
     import convert.train as T
 
     assert T.main(["--epochs", "1", "--teachers", str(tmp_path / "absent.keras")]) == 2
@@ -230,3 +252,10 @@ def test_a_missing_or_broken_teacher_is_one_clear_line(tmp_path, capsys):
     assert T.main(["--epochs", "1", "--teachers", str(broken)]) == 2
     err = capsys.readouterr().err
     assert "broken.keras is not a readable Keras model" in err and len(err.strip().splitlines()) == 1
+    ten_classes = tmp_path / "ten.keras"
+    keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(), keras.layers.Dense(10)]).save(ten_classes)
+    assert T.main(["--epochs", "1", "--teachers", str(ten_classes)]) == 2
+    err = capsys.readouterr().err
+    assert "to 10 classes, not (28, 28, 1) to 11" in err and len(err.strip().splitlines()) == 1
+    with pytest.raises(SystemExit):  # distillation options without teachers are refused, not ignored
+        T.main(["--epochs", "1", "--temperature", "3"])
