@@ -120,7 +120,8 @@ def random_affine(images, generator, degrees: float = 10.0, zoom: float = 0.1, s
 
 def train(x, y, epochs: int, batch: int = 128, seed: int = 0, val_fraction: float = 0.03,
           verbose: int | None = None, width: int = 16, lr: float = 2e-3, init=None, augment: str = "shift",
-          pose=None, soft=None, temperature: float = 2.0, soft_weight: float = 0.7):
+          pose=None, soft=None, temperature: float = distill.TEMPERATURE,
+          soft_weight: float = distill.SOFT_WEIGHT):
     """Fit the model (from `init`'s weights, a path or a model, to fine-tune); returns
     (model, history dict). It trains with the fused batch normalization and returns the
     plain Keras model.
@@ -205,12 +206,6 @@ def plot_curves(history: dict, path: Path, stage_epochs=()):
     plt.close(fig)
 
 
-def load_keras(path: Path):
-    import keras
-
-    return keras.models.load_model(path, compile=False)
-
-
 def training_info(keras_path: Path):
     """What convert.train wrote beside a model (its .train.json), else the model's file name."""
     saved = keras_path.with_suffix(".train.json")
@@ -219,8 +214,10 @@ def training_info(keras_path: Path):
 
 def load_teacher(path: Path):
     """(model, its training record); ValueError with the reason for anything else."""
+    import keras
+
     try:
-        model = load_keras(path)
+        model = keras.models.load_model(path, compile=False)
     except Exception as e:  # a zip that is no model, a model of another Keras
         raise ValueError(f"{path} is not a readable Keras model ({type(e).__name__})") from e
     if tuple(model.input_shape[1:]) != (28, 28, 1) or model.output_shape[-1] != len(CLASS_NAMES):
@@ -254,9 +251,9 @@ def main(argv=None) -> int:
                    help="distil (convert.distill): learn the geometric mean of these models' probabilities "
                         f"as well as the labels; the default schedule is then {DISTILLED[0].epochs} epochs "
                         f"at {DISTILLED[0].lr:g} from scratch")
-    p.add_argument("--temperature", type=float, help="distillation temperature (default 2)")
+    p.add_argument("--temperature", type=float, help=f"distillation temperature (default {distill.TEMPERATURE:g})")
     p.add_argument("--soft-weight", type=float,
-                   help="weight of the teachers against the labels, 0..1 (default 0.7)")
+                   help=f"weight of the teachers against the labels, 0..1 (default {distill.SOFT_WEIGHT:g})")
     p.add_argument("--augment", choices=AUGMENT_CHOICES, default="shift",
                    help="per-batch jitter: a shift (the shipped model); rotation, zoom and shear too, for all "
                         "(affine) or for MNIST as is and the real handwritten crops only (handwritten)")
@@ -270,8 +267,8 @@ def main(argv=None) -> int:
         p.error("--mnist-copies and --orand-copies must be >= 1")
     if not a.teachers and (a.temperature is not None or a.soft_weight is not None):
         p.error("--temperature and --soft-weight shape distillation: give --teachers too")
-    a.temperature = 2.0 if a.temperature is None else a.temperature
-    a.soft_weight = 0.7 if a.soft_weight is None else a.soft_weight
+    a.temperature = distill.TEMPERATURE if a.temperature is None else a.temperature
+    a.soft_weight = distill.SOFT_WEIGHT if a.soft_weight is None else a.soft_weight
     if a.temperature <= 0 or not 0 <= a.soft_weight <= 1:
         p.error("--temperature must be > 0 and --soft-weight in [0, 1]")
     for path in [a.init, *(a.teachers or [])]:
@@ -285,7 +282,7 @@ def main(argv=None) -> int:
         return 2
     overrides = {k: v for k, v in one_stage.items() if v is not None}
     if teachers:  # one stage of the distillation recipe, changed where asked
-        stages = DISTILLED if a.epochs is None else (replace(DISTILLED[-1], epochs=a.epochs, **overrides),)
+        stages = DISTILLED if a.epochs is None else (replace(DISTILLED[0], epochs=a.epochs, **overrides),)
     else:
         stages = SCHEDULE if a.epochs is None else (Stage(a.epochs, **overrides),)
 
