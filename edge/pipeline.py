@@ -5,7 +5,7 @@ import time
 
 import numpy as np
 
-from edge.boxes import cover_matrix, side_by_side
+from edge.boxes import cover_matrix, largest, side_by_side
 from edge.group import GroupParams, group_numbers
 from edge.infer import DigitClassifier
 from edge.infer.classifier import NOT_A_DIGIT
@@ -82,9 +82,7 @@ def second_look(gray: np.ndarray, candidates: Digits, probabilities: np.ndarray,
     unsure = np.flatnonzero(~sure & (top != classifier.reject_class) & ~settled & candidates.dark_ink)
     if not len(unsure):
         return probabilities
-    if len(unsure) > most:
-        area = candidates.boxes[unsure, 2].astype(np.int64) * candidates.boxes[unsure, 3]
-        unsure = np.sort(unsure[np.argsort(-area, kind="stable")[:most]])
+    unsure = np.sort(unsure[largest(candidates.boxes[unsure], most)])
     again = candidates.take(unsure)
     crops = [crop for margin in margins for crop in crops_for(gray, again, margin)]  # margin by margin
     extra = classifier.probabilities(normalize_batch(crops, np.tile(again.dark_ink, len(margins))))

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from edge.boxes import largest
 from edge.normalize import as_gray_u8, halve
 from edge.types import Digits
 
@@ -329,8 +330,7 @@ def segment(image: np.ndarray, params: SegmentParams = SegmentParams(),
                     pieces.append((NARROW_RANK, len(wholes) - 1, parts))
     if not wholes:
         return Digits(), full
-    area = np.array([w * h for _, _, w, h, _ in wholes])
-    order = np.argsort(-area, kind="stable")[:params.max_regions]
+    order = largest([whole[:4] for whole in wholes], params.max_regions)
     new_index = {int(old): i for i, old in enumerate(order)}
     rows = [wholes[i] for i in order]
     parent, cut = [-1] * len(rows), [-1] * len(rows)

@@ -241,3 +241,12 @@ def test_crops_have_a_margin_and_stay_inside_the_frame():
     (crop,) = crops_for(page, digits)
     x, y, w, h = digits.boxes[0]
     assert crop.shape[0] > h and crop.shape[1] > w
+
+
+def test_largest_boxes_come_first_equal_areas_in_their_order_and_big_areas_do_not_overflow():
+    from edge.boxes import largest
+
+    boxes = [(0, 0, 2, 2), (5, 0, 3, 3), (9, 0, 4, 1), (0, 9, 1, 4), (0, 0, 60000, 60000)]
+    assert largest(boxes, 3).tolist() == [4, 1, 0]  # 60000^2 overflows int32
+    assert largest(boxes, 10).tolist() == [4, 1, 0, 2, 3]  # areas 4, 4, 4 keep their order
+    assert largest(np.zeros((0, 4)), 5).tolist() == []
