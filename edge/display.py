@@ -1,20 +1,52 @@
 """The window, used only when a display exists: cv2.imshow aborts the whole process without
-one, so the app checks first and otherwise runs headless."""
+one (Qt calls abort() when it cannot connect), so the app checks first, in a short-lived
+child process that may abort in its place, and otherwise runs headless."""
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 
 import cv2
 
+# Opens and closes a tiny window; Qt aborts this child, not the app, when the display is unusable.
+_PROBE = "import cv2; cv2.namedWindow('probe'); cv2.waitKey(1); cv2.destroyAllWindows()"
+PROBE_TIMEOUT_S = 5.0
 
-def display_unavailable_reason() -> str | None:
-    """None when a window can be opened, else why not."""
-    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
-        return "no display (DISPLAY and WAYLAND_DISPLAY are unset)"
+
+def _gui_build() -> bool:
     for line in cv2.getBuildInformation().splitlines():
         if line.strip().startswith("GUI:") and line.split(":", 1)[1].strip().upper() in ("NONE", "NO", ""):
-            return "this OpenCV has no GUI support (opencv-python-headless)"
+            return False
+    return True
+
+
+def _display_names() -> str:
+    return ", ".join(f"{k}={os.environ[k]}" for k in ("DISPLAY", "WAYLAND_DISPLAY") if os.environ.get(k))
+
+
+def probe_window(timeout: float = PROBE_TIMEOUT_S) -> str | None:
+    """None when a child process could open a window, else why not (one line)."""
+    try:
+        r = subprocess.run([sys.executable, "-c", _PROBE], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return f"the display ({_display_names()}) did not answer within {timeout:.0f} s"
+    except OSError as e:
+        return f"cannot check the display ({e.strerror or e})"
+    if r.returncode != 0:
+        return f"cannot open a window on the display ({_display_names()}: unreachable or not allowed)"
+    return None
+
+
+def display_unavailable_reason(probe=probe_window) -> str | None:
+    """None when a window can be opened, else why not."""
+    if not _gui_build():
+        return "this OpenCV has no GUI support (opencv-python-headless)"
+    if sys.platform.startswith("linux"):
+        if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+            return "no display (DISPLAY and WAYLAND_DISPLAY are unset)"
+        return probe()
     return None
 
 
