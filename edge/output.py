@@ -31,6 +31,7 @@ def reading_record(result: FrameResult) -> dict:
         "latency_ms": round(result.latency_ms, 3),
         "numbers": [{
             "text": n.text,
+            "read": n.read,
             "confidence": round(float(n.confidence), 4),
             "box": box(n.box),
             "stable": bool(n.stable),

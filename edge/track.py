@@ -23,7 +23,6 @@ class Track:
     misses: int = 0
     stable_text: str | None = None  # the reading once stable; changes only on a clear majority
     announced: str | None = None  # the last stable text reported for this track
-    digits_of: dict = field(default_factory=dict)  # text -> the latest digits that read so
 
     def vote(self) -> tuple[str, int]:
         return Counter(self.history).most_common(1)[0]
@@ -43,7 +42,8 @@ class Tracker:
 
     def update(self, numbers: list[Number]) -> list[Number]:
         """Set text (voted), stable and track_id on this frame's numbers; returns the numbers
-        whose reading just became stable (the events)."""
+        whose reading just became stable (the events). Each number's read, box, digits and
+        confidence stay this frame's."""
         overlaps = iou_matrix([t.box for t in self.tracks], [n.box for n in numbers])
         ti_all, ni_all = np.nonzero(overlaps >= self.min_iou)
         order = np.argsort(-overlaps[ti_all, ni_all], kind="stable")
@@ -73,20 +73,18 @@ class Tracker:
         return events
 
     def _assign(self, track: Track, num: Number):
-        track.history.append(num.text)
-        track.digits_of[num.text] = num.digits
+        track.history.append(num.read)
         track.box, track.misses = num.box, 0
         text, count = track.vote()
-        track.digits_of = {t: d for t, d in track.digits_of.items() if t in track.history}
         held = track.history.count(track.stable_text) if track.stable_text else 0
         # hysteresis: a stable reading gives way only to one that clearly outvotes it, so a
         # digit read in some frames and missed in others does not flip the reading to and fro
         if count >= self.stable_hits and (track.stable_text is None or count >= held + 2):
             track.stable_text = text
-        if track.stable_text not in track.digits_of:  # its votes have all left the window
+        if track.stable_text not in track.history:  # its votes have all left the window
             track.stable_text = None
         num.track_id = track.id
         num.stable = track.stable_text is not None
-        if num.stable and track.stable_text != num.text:  # a misread frame: report the reading
-            num.text, num.digits = track.stable_text, track.digits_of[track.stable_text]
+        # a misread frame reports the settled reading as text; read, digits, box stay this frame's
+        num.text = track.stable_text if num.stable else num.read
 

@@ -63,12 +63,21 @@ class Digits:
 
 @dataclass
 class Number:
-    text: str  # the reading; once tracked, the vote over the track's recent frames
-    confidence: float  # the lowest digit confidence
-    box: tuple[int, int, int, int]
+    """One number in one frame. Everything but `text` describes this frame alone: `read` is
+    what this frame's digits say, `box` surrounds them, `confidence` is the least sure of
+    them. `text` starts equal to `read`; the tracker may replace it with the vote over the
+    track's recent frames, so a misread frame still reports the settled reading."""
+    text: str  # the reading to report: this frame's, or once tracked, the vote
+    confidence: float  # the lowest confidence of this frame's digits
+    box: tuple[int, int, int, int]  # around this frame's digits
     digits: Digits  # this frame's digits, left to right
     stable: bool = False
     track_id: int | None = None
+    read: str | None = None  # this frame's characters; None at creation means `text`
+
+    def __post_init__(self):
+        if self.read is None:
+            self.read = self.text
 
 
 @dataclass

@@ -12,7 +12,7 @@ from tests.conftest import ROOT, run_app
 from tests.pages import render_page
 
 RECORD_KEYS = {"source", "frame", "t", "latency_ms", "numbers"}
-NUMBER_KEYS = {"text", "confidence", "box", "stable", "digits"}
+NUMBER_KEYS = {"text", "read", "confidence", "box", "stable", "digits"}
 DIGIT_KEYS = {"digit", "confidence", "box"}
 
 
@@ -25,7 +25,8 @@ def check_record(rec):
         assert isinstance(n["text"], str) and n["text"].isdigit()
         assert 0 <= n["confidence"] <= 1 and isinstance(n["stable"], bool)
         assert len(n["box"]) == 4 and all(isinstance(v, int) for v in n["box"])
-        assert len(n["digits"]) == len(n["text"])
+        assert isinstance(n["read"], str) and "".join(str(d["digit"]) for d in n["digits"]) == n["read"]
+        assert n["confidence"] == min(d["confidence"] for d in n["digits"])  # all of this frame
         for d in n["digits"]:
             assert set(d) == DIGIT_KEYS and 0 <= d["digit"] <= 9 and len(d["box"]) == 4
 

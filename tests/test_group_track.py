@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from edge.group import group_numbers
 from edge.track import Tracker
@@ -57,7 +58,7 @@ def test_tracker_votes_and_marks_stable_once():
         n = number(text, (100 + i, 50, 80, 30))  # drifting slightly
         events += tracker.update([n])
         seen.append((n.text, n.stable, n.track_id))
-        assert "".join(map(str, n.digits.labels)) == n.text  # digits always spell the text
+        assert "".join(map(str, n.digits.labels)) == n.read == text  # digits spell this frame's reading
     assert {tid for _, _, tid in seen} == {1}  # one track throughout
     assert [s for _, s, _ in seen] == [False, False, False, True, True, True, True]
     assert seen[5][0] == "1234"  # a one-frame misread is voted away
@@ -86,3 +87,29 @@ def test_a_digit_missed_now_and_then_does_not_flip_the_reading():
         seen.append(n.text)
     assert [e.text for e in events] == ["1258"]  # one event, no flip-flopping
     assert set(seen[3:]) == {"1258"}
+
+
+def test_a_misread_frame_keeps_its_own_digits_box_and_confidence():
+    """Issue 17.2: the voted text may differ from this frame's characters, but read, digits,
+    box and confidence all describe this frame, and the JSON says which is which."""
+    from edge.output import reading_record
+    from edge.types import Frame, FrameResult
+    tracker = Tracker(stable_hits=3)
+    for _ in range(4):
+        tracker.update([number("1258", (358, 254, 180, 82))])
+    digits = Digits(np.array([[434, 256, 50, 80], [490, 256, 50, 80]]), labels=np.array([5, 8]),
+                    confidence=np.array([0.625, 0.93]))
+    misread = Number("58", 0.625, (434, 256, 106, 80), digits)
+    tracker.update([misread])
+    assert misread.stable and misread.text == "1258"  # the vote
+    assert misread.read == "58" and misread.digits is digits  # this frame's
+    assert misread.confidence == pytest.approx(float(digits.confidence.min()))
+    x0 = digits.boxes[:, 0].min()
+    x1 = (digits.boxes[:, 0] + digits.boxes[:, 2]).max()
+    assert (x0, x1 - x0) == (misread.box[0], misread.box[2])
+    rec = reading_record(FrameResult(Frame(np.zeros((480, 640), np.uint8), 34, 0.0, "demo"), digits,
+                                     [misread], {}))
+    (n,) = rec["numbers"]
+    assert n["text"] == "1258" and n["read"] == "58"
+    assert "".join(str(d["digit"]) for d in n["digits"]) == n["read"]
+    assert n["confidence"] == min(d["confidence"] for d in n["digits"])
