@@ -185,7 +185,9 @@ def read_loop(args, source, reader, log, video, window, stop, say) -> int:
                 count += 1
                 if log:
                     log.write(result)
-                if print_events:
+                if print_events and source.still:  # a picture never becomes stable: say what it shows
+                    print(image_line(frame.source, result.numbers), flush=True)
+                elif print_events:
                     for number in result.events:
                         print(f"{frame.source} frame {frame.index}: {number.text} ({number.confidence:.2f})", flush=True)
                 if progress and (count % 10 == 0 or count == source.total):
@@ -222,8 +224,18 @@ def read_loop(args, source, reader, log, video, window, stop, say) -> int:
     finally:
         if progress:
             print(file=sys.stderr)
-    say(f"processed {count} frames" + (f"; video saved to {args.save_video}" if video and video.frames else ""))
+    say(f"processed {plural(count, 'frame')}" + (f"; video saved to {args.save_video}" if video and video.frames else ""))
     return status
+
+
+def plural(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
+def image_line(path: str, numbers) -> str:
+    """One console line per picture: every number read in it, in reading order."""
+    read = ", ".join(f"{n.text} ({n.confidence:.2f})" for n in numbers)
+    return f"{path}: {read or 'no numbers read'}"
 
 
 def save_snapshot(folder, result, image, say):

@@ -20,3 +20,29 @@ def test_unusable_display_runs_headless_and_says_why(env):
     assert len(why) == 1, r.stderr
     assert "display" in why[0] and list(env.values())[0] in why[0], why[0]
     assert len(lines_of(r.stdout)) == 5
+
+
+# 3. headless runs on images print what was read in each image
+def test_headless_images_print_their_readings(tmp_path):
+    import cv2
+
+    from tests.pages import render_page
+    for name, numbers in {"a.png": [("2024", 60, 200, 70)], "b.png": [("315", 100, 150, 60)]}.items():
+        cv2.imwrite(str(tmp_path / name), render_page(numbers)[0])
+    r = run_app("--source", tmp_path / "a.png", "--no-display")
+    assert r.returncode == 0, r.stderr
+    assert f"{tmp_path / 'a.png'}: 2024" in r.stdout, r.stdout
+    r = run_app("--source", tmp_path, "--no-display")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0].startswith(f"{tmp_path / 'a.png'}: 2024") and lines[1].startswith(f"{tmp_path / 'b.png'}: 315")
+
+
+# 9. messages that said the wrong thing
+def test_empty_source_folder_model_and_plural(tmp_path):
+    from tests.test_errors import assert_one_line_error
+    line = assert_one_line_error(run_app("--source", ""), "--source is empty")
+    assert "no images found" not in line
+    assert_one_line_error(run_app("--source", "demo", "--model", tmp_path), "is a folder")
+    r = run_app("--source", "demo", "--fps", "0", "--max-frames", "1", "--no-display")
+    assert r.returncode == 0 and "processed 1 frame" in r.stderr and "1 frames" not in r.stderr, r.stderr
