@@ -20,6 +20,9 @@ __all__ = ["open_source", "FrameSource", "SourceError", "SourceLost", "DemoSourc
 def open_source(spec: str = "auto", width: int = 0, height: int = 0, fps: float = 30,
                 exit_on_loss: bool = False) -> FrameSource:
     spec = str(spec).strip()
+    if not spec:
+        raise SourceError("--source is empty; give auto, demo, picam, a camera index, a video, an image, "
+                          "a folder, a glob or a URL")
     live = dict(exit_on_loss=exit_on_loss)
     if spec == "auto":
         try:

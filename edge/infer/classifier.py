@@ -70,6 +70,8 @@ class DigitClassifier:
     # -- loading and checks: every problem is a ModelError at start-up, never mid-run --
     def _read_model(self) -> bytes:
         p = self.model_path
+        if p.is_dir():
+            raise ModelError(f"--model {p} is a folder; give the .tflite file (its .json beside it)")
         if not p.is_file():
             raise ModelError(f"model file {p} not found; pass --model PATH or re-export with "
                              "'python -m convert.export'")
