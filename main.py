@@ -7,13 +7,25 @@ edge.display), or headless.
 """
 from __future__ import annotations
 
-import argparse
 import signal
-import sys
-import time
-from pathlib import Path
 
-from edge import PROG
+_EARLY_SIGNALS: list[int] = []  # SIGINT/SIGTERM received while the app was still loading
+
+
+def _early_stop(signum, _frame):
+    _EARLY_SIGNALS.append(signum)
+
+
+if __name__ == "__main__":  # first thing: a Ctrl-C during the imports below must not print a traceback
+    for _sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(_sig, _early_stop)
+
+import argparse  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from edge import PROG  # noqa: E402
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -92,7 +104,7 @@ class StopFlag:
     and the video is finalized); a second signal stops at once, except during clean-up."""
 
     def __init__(self):
-        self.raised = False
+        self.raised = bool(_EARLY_SIGNALS)
         self._previous = {sig: signal.signal(sig, self._handle) for sig in (signal.SIGINT, signal.SIGTERM)}
 
     def _handle(self, signum, _frame):
@@ -109,7 +121,7 @@ class StopFlag:
             signal.signal(sig, handler)
 
 
-def run(args) -> int:
+def run(args, stop: StopFlag) -> int:
     # Imported here so that --help and argument errors answer instantly.
     import contextlib
 
@@ -128,40 +140,40 @@ def run(args) -> int:
 
     # OpenCV's own warnings off (e.g. V4L2 probing camera 0): the app reports problems itself
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
-    stop = StopFlag()
-    try:
-        with contextlib.ExitStack() as opened:  # closed in reverse: window, outputs, then the source
-            # Everything that can fail on bad input fails here, before the first frame.
-            video = VideoSink(args.save_video, args.fps, args.overwrite) if args.save_video else None
-            classifier = DigitClassifier(args.model, num_threads=args.threads, threshold=args.threshold)
-            params = SegmentParams(min_height=args.min_height, max_regions=args.max_regions,
-                                   polarity=args.polarity, roi=args.roi)
-            reader = DigitReader(classifier, params)
-            source = open_source(args.source, args.width, args.height, args.fps, args.exit_on_source_loss)
-            opened.callback(source.close)
-            if video:
-                video.fps = source.fps or args.fps
-                opened.callback(video.close)
-            log = JsonLinesWriter(args.json, args.overwrite) if args.json else None
-            if log:
-                opened.callback(log.close)
-            window = None
-            if not args.no_display:
-                why_not = display_unavailable_reason()
-                try:
-                    window = None if why_not else Window()
-                except cv2.error as e:
-                    why_not = f"cannot open a window ({str(e).strip().splitlines()[-1]})"
-                if why_not:
-                    say(f"{why_not}: running headless")
-                else:
-                    opened.callback(window.close)
-            reader.keep_mask = window is not None  # only a window has a debug view to show
-            opened.callback(stop.ignore)  # runs first: a second Ctrl-C cannot cut clean-up short
-            say(f"reading {source.name} with {classifier.runtime}; " + ("q quits" if window else "Ctrl-C stops"))
-            return read_loop(args, source, reader, log, video, window, stop, say)
-    finally:
-        stop.restore()
+    if stop.raised:  # stopped while the modules loaded: nothing started, nothing to say
+        return 0
+    with contextlib.ExitStack() as opened:  # closed in reverse: window, outputs, then the source
+        # Everything that can fail on bad input fails here, before the first frame.
+        video = VideoSink(args.save_video, args.fps, args.overwrite) if args.save_video else None
+        classifier = DigitClassifier(args.model, num_threads=args.threads, threshold=args.threshold)
+        params = SegmentParams(min_height=args.min_height, max_regions=args.max_regions,
+                               polarity=args.polarity, roi=args.roi)
+        reader = DigitReader(classifier, params)
+        source = open_source(args.source, args.width, args.height, args.fps, args.exit_on_source_loss)
+        opened.callback(source.close)
+        if video:
+            video.fps = source.fps or args.fps
+            opened.callback(video.close)
+        log = JsonLinesWriter(args.json, args.overwrite) if args.json else None
+        if log:
+            opened.callback(log.close)
+        window = None
+        if not args.no_display:
+            why_not = display_unavailable_reason()
+            try:
+                window = None if why_not else Window()
+            except cv2.error as e:
+                why_not = f"cannot open a window ({str(e).strip().splitlines()[-1]})"
+            if why_not:
+                say(f"{why_not}: running headless")
+            else:
+                opened.callback(window.close)
+        reader.keep_mask = window is not None  # only a window has a debug view to show
+        if stop.raised:  # stopped while the model, source or outputs opened
+            return 0
+        opened.callback(stop.ignore)  # runs first: a second Ctrl-C cannot cut clean-up short
+        say(f"reading {source.name} with {classifier.runtime}; " + ("q quits" if window else "Ctrl-C stops"))
+        return read_loop(args, source, reader, log, video, window, stop, say)
 
 
 def read_loop(args, source, reader, log, video, window, stop, say) -> int:
@@ -258,20 +270,24 @@ def save_snapshot(folder, result, image, say):
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
-    from edge.capture import SourceError
-    from edge.infer import ModelError
-    from edge.output import OutputError
-
+    stop = StopFlag()  # before the heavy imports: a first Ctrl-C while they load ends the run quietly
     try:
-        return run(args)
-    except (SourceError, ModelError, OutputError) as e:
-        print(f"{PROG}: error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
+        args = build_parser().parse_args(argv)
+        from edge.capture import SourceError
+        from edge.infer import ModelError
+        from edge.output import OutputError
+
+        try:
+            return run(args, stop)
+        except (SourceError, ModelError, OutputError) as e:
+            print(f"{PROG}: error: {e}", file=sys.stderr)
+            return 2
+    except KeyboardInterrupt:  # a second Ctrl-C: stop at once
         return 130
     except BrokenPipeError:  # e.g. `--json - | head`
         return 0
+    finally:
+        stop.restore()
 
 
 if __name__ == "__main__":

@@ -46,3 +46,21 @@ def test_empty_source_folder_model_and_plural(tmp_path):
     assert_one_line_error(run_app("--source", "demo", "--model", tmp_path), "is a folder")
     r = run_app("--source", "demo", "--fps", "0", "--max-frames", "1", "--no-display")
     assert r.returncode == 0 and "processed 1 frame" in r.stderr and "1 frames" not in r.stderr, r.stderr
+
+
+# 4. Ctrl-C while the modules load: quiet, and the documented status (0, as for any SIGINT)
+@pytest.mark.parametrize("delay", [0.05, 0.1, 0.15, 0.2, 0.3, 0.5])
+def test_sigint_during_start_up_is_quiet(delay):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    p = subprocess.Popen([sys.executable, str(ROOT / "main.py"), "--source", "demo", "--max-frames", "100000"],
+                         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(delay)
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=60)
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
+    assert p.returncode == 0, (p.returncode, err)
