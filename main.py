@@ -33,10 +33,34 @@ class ArgumentParser(argparse.ArgumentParser):
         self.exit(2, f"{PROG}: error: {message} (see --help)\n")
 
 
-def _size(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+MAX_SIDE = 7680  # pixels: 8K UHD (7680x4320), the largest capture the app is meant for
+MAX_HEIGHT = 4320
+MAX_FPS = 1000.0
+
+
+def _whole(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+
+
+def _size_up_to(limit: int):
+    def size(text: str) -> int:
+        value = _whole(text)
+        if not 1 <= value <= limit:
+            raise argparse.ArgumentTypeError(f"must be between 1 and {limit} pixels, got {text}")
+        return value
+    return size
+
+
+def _rate(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected frames per second, got {text!r}") from None
+    if not 0.0 <= value <= MAX_FPS:  # also refuses nan (every comparison with it is false) and inf
+        raise argparse.ArgumentTypeError(f"must be between 0 (as fast as possible) and {MAX_FPS:.0f}, got {text}")
     return value
 
 
@@ -60,8 +84,30 @@ def _roi(text: str) -> tuple[int, int, int, int]:
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected x,y,w,h (four integers), got {text!r}") from None
     if x < 0 or y < 0 or w <= 0 or h <= 0:
-        raise argparse.ArgumentTypeError(f"x and y must be >= 0 and w, h > 0, got {text!r}")
+        raise argparse.ArgumentTypeError(f"x and y must be >= 0 and w, h > 0 (no negative values), got {text!r}")
+    if max(x + w, y + h) > 16 * MAX_SIDE:
+        raise argparse.ArgumentTypeError(f"reaches beyond any frame, got {text!r}")
     return x, y, w, h
+
+
+def roi_outside(roi, width: int, height: int) -> bool:
+    """True when the rectangle has no pixel in a width x height frame."""
+    x, y, _, _ = roi
+    return x >= width or y >= height
+
+
+def _glue_negative_values(argv: list[str]) -> list[str]:
+    """'--roi -10,...' -> '--roi=-10,...': argparse takes a value starting with '-' for an
+    option and would say 'expected one argument' instead of what is wrong with it."""
+    out, i = [], 0
+    while i < len(argv):
+        if argv[i] == "--roi" and i + 1 < len(argv) and argv[i + 1][:1] == "-" and argv[i + 1][1:2].isdigit():
+            out.append(f"--roi={argv[i + 1]}")
+            i += 2
+        else:
+            out.append(argv[i])
+            i += 1
+    return out
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -72,9 +118,12 @@ def build_parser() -> argparse.ArgumentParser:
                      help="auto (camera 0, else the demo), demo, picam, a camera index or /dev/videoN, "
                           "a video file, an image, a folder or glob of images, or an rtsp/http URL "
                           "(default: auto)")
-    src.add_argument("--width", type=_size, default=640, help="capture width (default 640)")
-    src.add_argument("--height", type=_size, default=480, help="capture height (default 480)")
-    src.add_argument("--fps", type=float, default=30.0, help="capture rate; also the demo's pace (default 30)")
+    src.add_argument("--width", type=_size_up_to(MAX_SIDE), default=640,
+                     help=f"capture width, 1-{MAX_SIDE} (default 640)")
+    src.add_argument("--height", type=_size_up_to(MAX_HEIGHT), default=480,
+                     help=f"capture height, 1-{MAX_HEIGHT} (default 480)")
+    src.add_argument("--fps", type=_rate, default=30.0,
+                     help=f"capture rate, 0-{MAX_FPS:.0f}; also the demo's pace, 0 = as fast as possible (default 30)")
     src.add_argument("--exit-on-source-loss", action="store_true",
                      help="stop with status 1 when a live source stops, instead of reconnecting")
     det = p.add_argument_group("reading")
@@ -127,7 +176,7 @@ def run(args, stop: StopFlag) -> int:
 
     import cv2
 
-    from edge.capture import open_source
+    from edge.capture import SourceError, open_source
     from edge.display import Window, display_unavailable_reason
     from edge.infer import DigitClassifier
     from edge.output import JsonLinesWriter, VideoSink
@@ -151,6 +200,9 @@ def run(args, stop: StopFlag) -> int:
         reader = DigitReader(classifier, params)
         source = open_source(args.source, args.width, args.height, args.fps, args.exit_on_source_loss)
         opened.callback(source.close)
+        if args.roi and source.size and roi_outside(args.roi, *source.size):
+            raise SourceError(f"--roi {','.join(map(str, args.roi))} lies outside the "
+                              f"{source.size[0]}x{source.size[1]} frames of {source.name}")
         if video:
             video.fps = source.fps or args.fps
             opened.callback(video.close)
@@ -185,11 +237,16 @@ def read_loop(args, source, reader, log, video, window, stop, say) -> int:
     print_events = window is None and args.json != "-" and not args.quiet
     progress = window is None and source.total and not args.quiet and sys.stderr.isatty()
     count, fps, last, paused, debug, status, result = 0, 0.0, time.perf_counter(), False, False, 0, None
+    roi_warned = False
     try:
         for frame in source:
             if stop.raised:
                 break
             if frame is not None:
+                if args.roi and not roi_warned and roi_outside(args.roi, frame.image.shape[1], frame.image.shape[0]):
+                    roi_warned = True  # a live source's size may change: a warning, once
+                    say(f"warning: --roi {','.join(map(str, args.roi))} lies outside this "
+                        f"{frame.image.shape[1]}x{frame.image.shape[0]} frame; nothing will be read")
                 result = reader.process(frame)
                 now = time.perf_counter()
                 fps = 0.9 * fps + 0.1 / max(now - last, 1e-6) if count else 0.0
@@ -272,7 +329,7 @@ def save_snapshot(folder, result, image, say):
 def main(argv=None) -> int:
     stop = StopFlag()  # before the heavy imports: a first Ctrl-C while they load ends the run quietly
     try:
-        args = build_parser().parse_args(argv)
+        args = build_parser().parse_args(_glue_negative_values(sys.argv[1:] if argv is None else list(argv)))
         from edge.capture import SourceError
         from edge.infer import ModelError
         from edge.output import OutputError

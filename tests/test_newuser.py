@@ -64,3 +64,43 @@ def test_sigint_during_start_up_is_quiet(delay):
     out, err = p.communicate(timeout=60)
     assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
     assert p.returncode == 0, (p.returncode, err)
+
+
+def _one_line_argument_error(r, *words):
+    assert r.returncode == 2, (r.returncode, r.stderr)
+    assert r.stderr.count("\n") == 1 and r.stderr.startswith("edge-digits: error:"), r.stderr
+    for w in words:
+        assert w in r.stderr, r.stderr
+
+
+# 5. an ROI outside the frame, and a negative one
+def test_roi_outside_the_frame_is_said_once(tmp_path):
+    import cv2
+    import numpy as np
+    from tests.test_errors import assert_one_line_error
+    assert_one_line_error(run_app("--source", "demo", "--fps", "0", "--max-frames", "5", "--roi", "700,500,100,100"),
+                          "--roi", "outside", "640x480")
+    # a source whose size is not known up front (a folder, like a live camera): a warning, once
+    for name in ("a.png", "b.png"):
+        cv2.imwrite(str(tmp_path / name), np.full((480, 640), 255, np.uint8))
+    r = run_app("--source", tmp_path, "--roi", "700,500,100,100", "--no-display")
+    assert r.returncode == 0, r.stderr
+    assert [line for line in r.stderr.splitlines() if "--roi" in line and "outside" in line] != []
+    assert sum("--roi" in line for line in r.stderr.splitlines()) == 1, r.stderr
+    _one_line_argument_error(run_app("--roi", "-10,-10,100,100"), "--roi", "negative")
+
+
+# 6. rates that are no rates, a zero size
+@pytest.mark.parametrize("args", [["--fps", "-1"], ["--fps", "nan"], ["--fps", "inf"], ["--width", "0"],
+                                  ["--height", "0"], ["--fps", "-1", "--save-video", "out.avi"]])
+def test_bad_rates_and_zero_sizes_are_refused(args, tmp_path):
+    _one_line_argument_error(run_app("--source", "demo", "--max-frames", "1", *args, cwd=tmp_path),
+                             args[0], "between")
+
+
+# 7. sizes need an upper bound and one-line errors
+@pytest.mark.parametrize("args", [["--width", "99999999999999999999"], ["--width", "3000000000", "--height", "10"],
+                                  ["--width", "20000", "--height", "20000"], ["--height", "5000"]])
+def test_huge_sizes_are_refused_in_one_line(args):
+    _one_line_argument_error(run_app("--source", "demo", "--max-frames", "1", *args, timeout=60),
+                             "between 1 and")

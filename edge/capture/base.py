@@ -29,6 +29,7 @@ class FrameSource:
     still = False  # frames are separate pictures (a window waits for a key on each)
     total: int | None = None  # frames in a file source, when known
     fps: float | None = None  # the source's own frame rate, when known (a video file's)
+    size: tuple[int, int] | None = None  # (width, height) of every frame, when known before the first
 
     def __iter__(self) -> Iterator[Frame | None]:
         raise NotImplementedError

@@ -82,6 +82,7 @@ class DemoSource(FrameSource):
     def __init__(self, width: int = 640, height: int = 480, fps: float = 30, frames: int | None = None,
                  seed: int = 7):
         self.width, self.height, self.fps, self.total = width or 640, height or 480, fps, frames
+        self.size = (self.width, self.height)
         self.sheet = render_sheet(seed)
         rng = np.random.default_rng(seed)
         noise = rng.normal(0, 3, (self.height + 64, self.width + 64, 1))

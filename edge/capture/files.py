@@ -26,6 +26,7 @@ class VideoFileSource(FrameSource):
         if not ok or self._first is None:
             self.cap.release()
             raise SourceError(f"cannot read frames from {path}: the file is empty or damaged")
+        self.size = (self._first.shape[1], self._first.shape[0])
         count = int(self.cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
         self.total = count if count > 0 else None
         rate = float(self.cap.get(cv2.CAP_PROP_FPS) or 0)
@@ -59,6 +60,8 @@ class ImageFilesSource(FrameSource):
         self._first = self._read(paths[0]) if len(paths) == 1 else None
         if len(paths) == 1 and self._first is None:
             raise SourceError(f"cannot decode image {paths[0]}")
+        if self._first is not None:  # one image: its size is known (a folder's may differ)
+            self.size = (self._first.shape[1], self._first.shape[0])
 
     @staticmethod
     def _read(path):
