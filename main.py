@@ -173,7 +173,11 @@ class StopFlag:
 def run(args, stop: StopFlag) -> int:
     # Imported here so that --help and argument errors answer instantly.
     import contextlib
+    import os
 
+    # FFmpeg's own log lines ("moov atom not found", "Connection refused") off, read when its
+    # backend loads: the app says what went wrong in one line of its own
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
     import cv2
 
     from edge.capture import SourceError, open_source

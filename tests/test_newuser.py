@@ -104,3 +104,24 @@ def test_bad_rates_and_zero_sizes_are_refused(args, tmp_path):
 def test_huge_sizes_are_refused_in_one_line(args):
     _one_line_argument_error(run_app("--source", "demo", "--max-frames", "1", *args, timeout=60),
                              "between 1 and")
+
+
+# 8. FFmpeg's own log lines must not make a one-line error two
+def test_ffmpeg_log_lines_do_not_leak(tmp_path):
+    import socket
+
+    import cv2
+    import numpy as np
+    writer = cv2.VideoWriter(str(tmp_path / "ok.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), 10, (64, 48))
+    for i in range(20):
+        writer.write(np.full((48, 64, 3), i * 10, np.uint8))
+    writer.release()
+    data = (tmp_path / "ok.mp4").read_bytes()
+    (tmp_path / "cut.mp4").write_bytes(data[: len(data) // 2])  # the index ('moov' atom) is at the end
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    for source in (tmp_path / "cut.mp4", f"rtsp://127.0.0.1:{port}/x"):
+        r = run_app("--source", source, "--max-frames", "1", timeout=60)
+        assert r.returncode == 2, r.stderr
+        assert r.stderr.count("\n") == 1 and r.stderr.startswith("edge-digits: error:"), r.stderr
