@@ -125,8 +125,8 @@ class VideoSink:
                                           float(self.fps or 30.0), self.size)
             if not self.writer.isOpened():
                 raise OutputError(f"cannot write video {self.path}: OpenCV has no encoder for it here")
-        if (w, h) != self.size:  # frames of a folder differ in size: fit them to the first
-            image = cv2.resize(image, self.size)
+        if (w, h) != self.size:  # frames of a folder differ in size: fit them to the first, unstretched
+            image = letterbox(image, self.size)
         self.writer.write(image)
         self.frames += 1
 
@@ -134,3 +134,17 @@ class VideoSink:
         if self.writer is not None:
             self.writer.release()
             self.writer = None
+
+
+def letterbox(image, size: tuple[int, int]):
+    """image scaled to fit (width, height) with its aspect kept, centred on black bars."""
+    import numpy as np
+
+    w, h = size
+    ih, iw = image.shape[:2]
+    f = min(w / iw, h / ih)
+    sw, sh = max(1, min(w, round(iw * f))), max(1, min(h, round(ih * f)))
+    canvas = np.zeros((h, w) + image.shape[2:], image.dtype)
+    x, y = (w - sw) // 2, (h - sh) // 2
+    canvas[y:y + sh, x:x + sw] = cv2.resize(image, (sw, sh), interpolation=cv2.INTER_AREA)
+    return canvas

@@ -125,3 +125,22 @@ def test_ffmpeg_log_lines_do_not_leak(tmp_path):
         r = run_app("--source", source, "--max-frames", "1", timeout=60)
         assert r.returncode == 2, r.stderr
         assert r.stderr.count("\n") == 1 and r.stderr.startswith("edge-digits: error:"), r.stderr
+
+
+# 11. a folder of mixed sizes: letterboxed in the saved video, not stretched
+def test_mixed_sizes_are_letterboxed_in_the_video(tmp_path):
+    import cv2
+    import numpy as np
+
+    from edge.output import VideoSink
+    sink = VideoSink(str(tmp_path / "v.avi"), 5)
+    sink.write(np.zeros((480, 640, 3), np.uint8))
+    sink.write(np.full((1280, 960, 3), 255, np.uint8))  # a portrait photo
+    sink.close()
+    cap = cv2.VideoCapture(str(tmp_path / "v.avi"))
+    cap.read()
+    ok, frame = cap.read()
+    assert ok and frame.shape == (480, 640, 3)
+    gray = frame.mean(axis=2)
+    assert gray[:, :100].max() < 60 and gray[:, -100:].max() < 60  # black bars beside it
+    assert gray[:, 150:490].min() > 190  # the photo, 360 px wide at 480 high (3:4 kept)
