@@ -19,6 +19,8 @@ def _early_stop(signum, _frame):
 if __name__ == "__main__":  # first thing: a Ctrl-C during the imports below must not print a traceback
     for _sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(_sig, _early_stop)
+    if hasattr(signal, "SIGUSR1"):  # a snapshot asked for too early is not worth dying of
+        signal.signal(signal.SIGUSR1, signal.SIG_IGN)
 
 import argparse  # noqa: E402
 import sys  # noqa: E402
@@ -26,6 +28,7 @@ import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 from edge import PROG  # noqa: E402
+from edge.video_formats import VIDEO_EXTENSIONS  # noqa: E402
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -112,7 +115,8 @@ def _glue_negative_values(argv: list[str]) -> list[str]:
 
 def build_parser() -> argparse.ArgumentParser:
     p = ArgumentParser(prog=PROG, description="Read digits live from a camera and show or log them.",
-                       epilog="Window keys: q/Esc quit, space pause, s snapshot, d debug view.")
+                       epilog="Window keys: q/Esc quit, space pause, s snapshot, d debug view. "
+                              "Headless: --snapshot-every N, or kill -USR1 <pid> for one snapshot.")
     src = p.add_argument_group("source")
     src.add_argument("--source", default="auto",
                      help="auto (camera 0, else the demo), demo, picam, a camera index or /dev/videoN, "
@@ -138,12 +142,16 @@ def build_parser() -> argparse.ArgumentParser:
     out = p.add_argument_group("output")
     out.add_argument("--json", metavar="PATH", help="write one JSON line per frame to PATH (- for stdout); "
                      "an existing file is appended to")
-    out.add_argument("--save-video", metavar="PATH", help="write the annotated video (.mp4 or .avi)")
+    out.add_argument("--save-video", metavar="PATH",
+                     help=f"write the annotated video ({', '.join(VIDEO_EXTENSIONS)})")
     out.add_argument("--overwrite", action="store_true", help="truncate an existing --json file and replace "
                      "an existing --save-video file")
     out.add_argument("--max-frames", type=_positive, help="stop after N frames")
     out.add_argument("--no-display", action="store_true", help="never open a window (automatic without a display)")
-    out.add_argument("--snapshot-dir", default="snapshots", help="where the s key saves PNG + JSON (default snapshots/)")
+    out.add_argument("--snapshot-dir", default="snapshots",
+                     help="where snapshots go, PNG + JSON (default snapshots/)")
+    out.add_argument("--snapshot-every", type=_positive, metavar="N",
+                     help="save a snapshot every N frames (headless too); SIGUSR1 saves one at any time")
     out.add_argument("-q", "--quiet", action="store_true", help="no console messages besides errors")
     return p
 
@@ -170,7 +178,22 @@ class StopFlag:
             signal.signal(sig, handler)
 
 
-def run(args, stop: StopFlag) -> int:
+class SnapshotSignal:
+    """SIGUSR1 asks for a snapshot of the next frame: headless runs have no 's' key."""
+
+    def __init__(self):
+        self.wanted = False
+        self._previous = signal.signal(signal.SIGUSR1, self._handle) if hasattr(signal, "SIGUSR1") else None
+
+    def _handle(self, _signum, _frame):
+        self.wanted = True
+
+    def restore(self):
+        if self._previous is not None:
+            signal.signal(signal.SIGUSR1, self._previous)
+
+
+def run(args, stop: StopFlag, snapshot: SnapshotSignal | None = None) -> int:
     # Imported here so that --help and argument errors answer instantly.
     import contextlib
     import os
@@ -229,10 +252,10 @@ def run(args, stop: StopFlag) -> int:
             return 0
         opened.callback(stop.ignore)  # runs first: a second Ctrl-C cannot cut clean-up short
         say(f"reading {source.name} with {classifier.runtime}; " + ("q quits" if window else "Ctrl-C stops"))
-        return read_loop(args, source, reader, log, video, window, stop, say)
+        return read_loop(args, source, reader, log, video, window, stop, say, snapshot)
 
 
-def read_loop(args, source, reader, log, video, window, stop, say) -> int:
+def read_loop(args, source, reader, log, video, window, stop, say, snapshot=None) -> int:
     """Frames -> readings -> outputs, until the source ends, --max-frames, q or a signal."""
     from edge.capture import SourceLost
     from edge.display import KEY_QUIT
@@ -269,6 +292,11 @@ def read_loop(args, source, reader, log, video, window, stop, say) -> int:
                 annotated = draw_result(result, fps) if (video or window is not None) else None
                 if video:
                     video.write(annotated)
+                if (args.snapshot_every and count % args.snapshot_every == 0) or (snapshot and snapshot.wanted):
+                    if snapshot:
+                        snapshot.wanted = False
+                    save_snapshot(args.snapshot_dir, result, annotated if annotated is not None
+                                  else draw_result(result, fps), say)
             if window is not None:
                 if frame is not None:
                     window.show(draw_result(result, fps, True) if debug else annotated)
@@ -332,6 +360,7 @@ def save_snapshot(folder, result, image, say):
 
 def main(argv=None) -> int:
     stop = StopFlag()  # before the heavy imports: a first Ctrl-C while they load ends the run quietly
+    snapshot = SnapshotSignal()  # likewise: SIGUSR1's default action would end the process
     try:
         args = build_parser().parse_args(_glue_negative_values(sys.argv[1:] if argv is None else list(argv)))
         from edge.capture import SourceError
@@ -339,7 +368,7 @@ def main(argv=None) -> int:
         from edge.output import OutputError
 
         try:
-            return run(args, stop)
+            return run(args, stop, snapshot)
         except (SourceError, ModelError, OutputError) as e:
             print(f"{PROG}: error: {e}", file=sys.stderr)
             return 2
@@ -349,6 +378,7 @@ def main(argv=None) -> int:
         return 0
     finally:
         stop.restore()
+        snapshot.restore()
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from pathlib import Path
 import cv2
 
 from edge.types import FrameResult
+from edge.video_formats import FOURCC, VIDEO_EXTENSIONS
 
 
 class OutputError(Exception):
@@ -104,7 +105,6 @@ def _ends_with_newline(path: str) -> bool:
         return f.read(1) == b"\n"
 
 
-FOURCC = {".mp4": "mp4v", ".m4v": "mp4v", ".avi": "MJPG", ".mkv": "MJPG", ".mov": "mp4v"}
 
 
 class VideoSink:
@@ -113,7 +113,7 @@ class VideoSink:
     def __init__(self, path: str, fps: float, overwrite: bool = False):
         ext = Path(path).suffix.lower()
         if ext not in FOURCC:
-            raise OutputError(f"cannot write video {path}: use one of {', '.join(sorted(FOURCC))}")
+            raise OutputError(f"cannot write video {path}: use one of {', '.join(VIDEO_EXTENSIONS)}")
         check_writable(path, overwrite, refuse_existing=True)
         self.path, self.fps, self.writer, self.size, self.frames = path, fps, None, None, 0
 

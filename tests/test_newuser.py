@@ -144,3 +144,61 @@ def test_mixed_sizes_are_letterboxed_in_the_video(tmp_path):
     gray = frame.mean(axis=2)
     assert gray[:, :100].max() < 60 and gray[:, -100:].max() < 60  # black bars beside it
     assert gray[:, 150:490].min() > 190  # the photo, 360 px wide at 480 high (3:4 kept)
+
+
+# 12. one list of video extensions; every option in the README's table; one Python range; headless snapshots
+def test_video_extensions_options_and_python_range_agree():
+    import configparser
+    import re
+
+    from edge.output import OutputError, VideoSink
+    from edge.video_formats import VIDEO_EXTENSIONS
+    readme = (ROOT / "README.md").read_text()
+    help_text = " ".join(run_app("--help").stdout.split())
+    with pytest.raises(OutputError) as e:
+        VideoSink("out.gif", 30)
+    for ext in VIDEO_EXTENSIONS:
+        assert ext in help_text and ext in str(e.value)
+    row = next(line for line in readme.splitlines() if line.startswith("| `--save-video"))
+    assert set(re.findall(r"`(\.\w+)`", row)) == set(VIDEO_EXTENSIONS)
+    table = {m for line in readme.splitlines() if line.startswith("| `-") for m in re.findall(r"`(--[\w-]+)", line)}
+    options = set(re.findall(r"(?<![\w-])(--[a-z][\w-]+)", help_text)) - {"--help"}
+    assert options <= table, f"options missing from the README's table: {sorted(options - table)}"
+    cfg = configparser.ConfigParser()
+    cfg.read(ROOT / "setup.cfg")
+    low, high = re.fullmatch(r">=3\.(\d+),<3\.(\d+)", cfg["options"]["python_requires"].replace(" ", "")).groups()
+    assert f"Python 3.{low}-3.{int(high) - 1}" in readme
+
+
+def test_headless_snapshots(tmp_path):
+    r = run_app("--source", "demo", "--fps", "0", "--max-frames", "4", "--snapshot-every", "2",
+                "--snapshot-dir", tmp_path / "snaps", "-q")
+    assert r.returncode == 0, r.stderr
+    assert len(list((tmp_path / "snaps").glob("*.png"))) == 2
+    for f in (tmp_path / "snaps").glob("*.json"):
+        assert json.loads(f.read_text())["source"] == "demo"
+
+
+def test_sigusr1_saves_a_snapshot(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    p = subprocess.Popen([sys.executable, str(ROOT / "main.py"), "--source", "demo", "--fps", "10",
+                          "--snapshot-dir", str(tmp_path), "--no-display"], cwd=ROOT, env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        while "reading demo" not in p.stderr.readline():  # started: its handlers are in place
+            assert p.poll() is None
+        p.send_signal(signal.SIGUSR1)
+        for _ in range(600):  # until it is saved (bounded: the test fails instead of hanging)
+            if list(tmp_path.glob("*.json")):
+                break
+            time.sleep(0.05)
+    finally:
+        p.send_signal(signal.SIGINT)
+        p.communicate(timeout=60)
+    assert p.returncode == 0
+    assert len(list(tmp_path.glob("*.png"))) == 1 and len(list(tmp_path.glob("*.json"))) == 1
