@@ -262,7 +262,11 @@ def read_loop(args, source, reader, log, video, window, stop, say, snapshot=None
     from edge.draw import draw_result
 
     print_events = window is None and args.json != "-" and not args.quiet
-    progress = window is None and source.total and not args.quiet and sys.stderr.isatty()
+    from edge.progress import Progress, progress_wanted
+
+    on_terminal = progress_wanted(args.quiet, window is None)
+    progress = on_terminal and source.total  # a file of known length: a percentage
+    ticker = Progress() if on_terminal and not source.total else None  # else a line every few seconds
     count, fps, last, paused, debug, status, result = 0, 0.0, time.perf_counter(), False, False, 0, None
     roi_warned = False
     try:
@@ -289,6 +293,8 @@ def read_loop(args, source, reader, log, video, window, stop, say, snapshot=None
                 if progress and (count % 10 == 0 or count == source.total):
                     print(f"\r{count}/{source.total} frames ({100 * count // source.total}%) {fps:5.1f} FPS",
                           end="", file=sys.stderr, flush=True)
+                if ticker:
+                    ticker.update(count, result.numbers)
                 annotated = draw_result(result, fps) if (video or window is not None) else None
                 if video:
                     video.write(annotated)

@@ -202,3 +202,71 @@ def test_sigusr1_saves_a_snapshot(tmp_path):
         p.communicate(timeout=60)
     assert p.returncode == 0
     assert len(list(tmp_path.glob("*.png"))) == 1 and len(list(tmp_path.glob("*.json"))) == 1
+
+
+# 13. no 'showing' in headless runs; a progress line every few seconds on a terminal only
+def test_no_camera_message_fits_headless_runs(monkeypatch, capsys):
+    import edge.capture as capture
+    from edge.capture import SourceError
+
+    def no_camera(*_):
+        raise SourceError("no camera")
+    monkeypatch.setattr(capture, "open_camera", no_camera)
+    source = capture.open_source("auto", 640, 480, 0)
+    source.close()
+    err = capsys.readouterr().err
+    assert "demo" in err and "showing" not in err
+
+
+def test_progress_line_every_few_seconds():
+    import io
+    import types
+
+    from edge.progress import Progress, progress_wanted
+    now = [0.0]
+    out = io.StringIO()
+    ticker = Progress(out, every_seconds=5, clock=lambda: now[0])
+    numbers = [types.SimpleNamespace(text="4821"), types.SimpleNamespace(text="96")]
+    lines = []
+    for frame in range(1, 301):  # 10 s at 30 FPS
+        now[0] = frame / 30
+        lines.append(ticker.update(frame, numbers))
+    printed = [line for line in lines if line]
+    assert len(printed) == 2 and out.getvalue().count("\n") == 2
+    assert "150 frames" in printed[0] and "30.0 FPS" in printed[0] and "4821, 96" in printed[0]
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+    assert progress_wanted(quiet=False, headless=True, stream=Terminal())
+    assert not progress_wanted(quiet=True, headless=True, stream=Terminal())
+    assert not progress_wanted(quiet=False, headless=True, stream=io.StringIO())  # a log file or pipe
+    assert not progress_wanted(quiet=False, headless=False, stream=Terminal())  # the window shows it
+
+
+def test_headless_run_on_a_terminal_shows_progress():
+    import os
+    import pty
+    import subprocess
+    import sys
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    args = [sys.executable, str(ROOT / "main.py"), "--source", "demo", "--fps", "30", "--max-frames", "200"]
+    main_fd, term_fd = pty.openpty()
+    try:  # 200 frames at 30 FPS take at least 6.7 s, more than the 5 s between lines
+        r = subprocess.run(args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=term_fd, timeout=120)
+        os.close(term_fd)
+        err = b""
+        while True:
+            try:
+                chunk = os.read(main_fd, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            err += chunk
+    finally:
+        os.close(main_fd)
+    assert r.returncode == 0, err
+    assert b"FPS, reading:" in err, err
+    r = run_app("--source", "demo", "--fps", "30", "--max-frames", "200")  # stderr a pipe: no progress
+    assert "FPS, reading:" not in r.stderr

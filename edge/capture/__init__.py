@@ -28,7 +28,7 @@ def open_source(spec: str = "auto", width: int = 0, height: int = 0, fps: float 
         try:
             return LiveSource(open_camera(0, width, height, fps), "camera 0", **live)
         except SourceError:
-            warn("no camera found; showing the built-in demo (use --source to choose a source)")
+            warn("no camera found; reading the built-in demo instead (use --source to choose a source)")
             return DemoSource(width or 640, height or 480, fps)
     if spec == "demo":
         return DemoSource(width or 640, height or 480, fps)
