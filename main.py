@@ -178,6 +178,18 @@ class StopFlag:
             signal.signal(sig, handler)
 
 
+OPENCV_HEADLESS = "pip uninstall -y opencv-python && pip install 'opencv-python-headless>=4.9,<6'"
+
+
+def opencv_missing(e: ImportError) -> str:
+    """One line saying what to install when cv2 cannot be imported."""
+    if isinstance(e, ModuleNotFoundError) and e.name == "cv2":
+        return "OpenCV is not installed: run 'pip install -e .' (without a desktop: 'pip install opencv-python-headless')"
+    why = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    return (f"OpenCV cannot load ({why}); without a desktop (Raspberry Pi OS Lite, servers) "
+            f"use its headless build: {OPENCV_HEADLESS}")
+
+
 class SnapshotSignal:
     """SIGUSR1 asks for a snapshot of the next frame: headless runs have no 's' key."""
 
@@ -196,11 +208,7 @@ class SnapshotSignal:
 def run(args, stop: StopFlag, snapshot: SnapshotSignal | None = None) -> int:
     # Imported here so that --help and argument errors answer instantly.
     import contextlib
-    import os
 
-    # FFmpeg's own log lines ("moov atom not found", "Connection refused") off, read when its
-    # backend loads: the app says what went wrong in one line of its own
-    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
     import cv2
 
     from edge.capture import SourceError, open_source
@@ -369,6 +377,16 @@ def main(argv=None) -> int:
     snapshot = SnapshotSignal()  # likewise: SIGUSR1's default action would end the process
     try:
         args = build_parser().parse_args(_glue_negative_values(sys.argv[1:] if argv is None else list(argv)))
+        import os
+
+        # FFmpeg's own log lines ("moov atom not found", "Connection refused") off, read when its
+        # backend loads: the app says what went wrong in one line of its own
+        os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
+        try:
+            import cv2  # noqa: F401  (first import: every module below needs it)
+        except ImportError as e:  # e.g. the GUI build on a system without X libraries (Pi OS Lite)
+            print(f"{PROG}: error: {opencv_missing(e)}", file=sys.stderr)
+            return 2
         from edge.capture import SourceError
         from edge.infer import ModelError
         from edge.output import OutputError

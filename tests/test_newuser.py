@@ -270,3 +270,19 @@ def test_headless_run_on_a_terminal_shows_progress():
     assert b"FPS, reading:" in err, err
     r = run_app("--source", "demo", "--fps", "30", "--max-frames", "200")  # stderr a pipe: no progress
     assert "FPS, reading:" not in r.stderr
+
+
+# 14. the GUI build of OpenCV without X libraries (Raspberry Pi OS Lite): one line saying what to install
+@pytest.mark.parametrize("failure", [
+    "raise ImportError('libxcb.so.1: cannot open shared object file: No such file or directory')",
+    "raise ModuleNotFoundError(\"No module named 'cv2'\", name='cv2')",
+])
+def test_opencv_that_cannot_load_is_one_line(tmp_path, failure):
+    import os
+    (tmp_path / "cv2").mkdir()
+    (tmp_path / "cv2" / "__init__.py").write_text(failure + "\n")
+    env = {"PYTHONPATH": str(tmp_path) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    r = run_app("--source", "demo", "--max-frames", "1", env=env)
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.count("\n") == 1 and r.stderr.startswith("edge-digits: error:"), r.stderr
+    assert "opencv-python-headless" in r.stderr
