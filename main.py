@@ -303,17 +303,17 @@ def read_loop(args, source, reader, log, video, window, stop, say, snapshot=None
                           end="", file=sys.stderr, flush=True)
                 if ticker:
                     ticker.update(count, result.numbers)
-                annotated = draw_result(result, fps) if (video or window is not None) else None
+                annotated = draw_result(result, fps, roi=args.roi) if (video or window is not None) else None
                 if video:
                     video.write(annotated)
                 if (args.snapshot_every and count % args.snapshot_every == 0) or (snapshot and snapshot.wanted):
                     if snapshot:
                         snapshot.wanted = False
                     save_snapshot(args.snapshot_dir, result, annotated if annotated is not None
-                                  else draw_result(result, fps), say)
+                                  else draw_result(result, fps, roi=args.roi), say)
             if window is not None:
                 if frame is not None:
-                    window.show(draw_result(result, fps, True) if debug else annotated)
+                    window.show(draw_result(result, fps, True, args.roi) if debug else annotated)
                 key = window.key(1)
                 waiting = frame is not None and source.still  # a picture stays up until a key
                 while not stop.raised:
@@ -321,9 +321,9 @@ def read_loop(args, source, reader, log, video, window, stop, say, snapshot=None
                         stop.raised = True
                     elif key == ord("d") and result is not None:
                         debug = not debug
-                        window.show(draw_result(result, fps, debug))
+                        window.show(draw_result(result, fps, debug, args.roi))
                     elif key == ord("s") and result is not None:
-                        save_snapshot(args.snapshot_dir, result, draw_result(result, fps, debug), say)
+                        save_snapshot(args.snapshot_dir, result, draw_result(result, fps, debug, args.roi), say)
                     elif key == ord(" "):
                         paused = not paused
                     elif key >= 0:

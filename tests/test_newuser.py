@@ -286,3 +286,50 @@ def test_opencv_that_cannot_load_is_one_line(tmp_path, failure):
     assert r.returncode == 2, r.stderr
     assert r.stderr.count("\n") == 1 and r.stderr.startswith("edge-digits: error:"), r.stderr
     assert "opencv-python-headless" in r.stderr
+
+
+# 10. the overlay on a dense photo: legible labels out of each other's way, status off the readings, ROI drawn
+def _dense_result(with_corner_number=True):
+    import numpy as np
+
+    from edge.types import Digits, Frame, FrameResult, Number
+    numbers = []
+    for row in range(5):
+        for col in range(4):  # 3 narrow digits (12 px wide, 2 px apart), numbers 30 px apart
+            x, y, h = 30 + col * 150, 60 + row * 80, 30 if row % 2 else 60 if row == 4 else 24
+            y = min(y, 480 - h - 40)
+            boxes = np.array([[x + i * 14, y, 12, h] for i in range(3)])
+            digits = Digits(boxes, labels=np.array([1, 0, 6]), confidence=np.array([0.97, 0.57, 1.0]))
+            numbers.append(Number("106", 0.57, (x, y, 40, h), digits, stable=True))
+    if with_corner_number:
+        boxes = np.array([[2, 2, 20, 30], [24, 2, 20, 30]])
+        numbers.append(Number("42", 0.9, (2, 2, 42, 30), Digits(boxes, labels=np.array([4, 2]),
+                                                                confidence=np.array([0.9, 0.95]))))
+    frame = Frame(np.full((480, 640, 3), 200, np.uint8), 0, 0.0, "dense.jpg")
+    return FrameResult(frame, Digits(), numbers, {"segment": 4.0})
+
+
+def test_overlay_labels_stay_apart_on_a_dense_photo():
+    from edge.draw import _overlaps, layout
+    result = _dense_result()
+    labels = layout(result, (480, 640, 3), fps=30.0)
+    digits = [tuple(b) for n in result.numbers for b in n.digits.boxes.tolist()]
+    for i, a in enumerate(labels):
+        assert not any(_overlaps(a.rect, b.rect) for b in labels[i + 1:]), a
+        assert not any(_overlaps(a.rect, d) for d in digits), a
+        x, y, w, h = a.rect
+        assert x >= 0 and y >= 0 and x + w <= 640 and y + h <= 480
+    numbers = [lab for lab in labels if lab.kind == "number"]
+    assert len(numbers) == len(result.numbers)  # every number keeps its label
+    by_height = {n.box[3]: lab.rect[3] for n, lab in zip(result.numbers, numbers)}
+    assert by_height[24] < by_height[60]  # labels scale with the digits
+    assert max(lab.rect[3] for lab in numbers) <= 60  # and are never larger than the digits
+    (status,) = [lab for lab in labels if lab.kind == "status"]
+    boxes = [(n.box[0] - 3, n.box[1] - 3, n.box[2] + 6, n.box[3] + 6) for n in result.numbers]
+    assert not any(_overlaps(status.rect, b) for b in boxes)  # moved off the reading in its corner
+
+
+def test_overlay_outlines_the_roi():
+    from edge.draw import ROI, draw_result
+    image = draw_result(_dense_result(False), 30.0, roi=(5, 300, 600, 170))
+    assert tuple(image[300, 320]) == ROI and tuple(image[469, 320]) == ROI and tuple(image[400, 5]) == ROI
