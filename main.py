@@ -84,6 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--no-display", action="store_true", help="never open a window (automatic without a display)")
     out.add_argument("--snapshot-dir", default="snapshots", help="where the s key saves PNG + JSON (default snapshots/)")
     out.add_argument("-q", "--quiet", action="store_true", help="no console messages besides errors")
+    from edge.share import add_arguments as add_sharing_arguments  # --serve, --mqtt (issue 16)
+    add_sharing_arguments(p)
     return p
 
 
@@ -145,6 +147,10 @@ def run(args) -> int:
             log = JsonLinesWriter(args.json, args.overwrite) if args.json else None
             if log:
                 opened.callback(log.close)
+            from edge.share import open_shared  # the web view and MQTT, each given a FrameResult a frame
+            shared = open_shared(args, say, lambda: DigitReader(
+                DigitClassifier(args.model, threshold=args.threshold), params))  # a reader for uploaded photos
+            opened.callback(shared.close)
             window = None
             if not args.no_display:
                 why_not = display_unavailable_reason()
@@ -159,12 +165,12 @@ def run(args) -> int:
             reader.keep_mask = window is not None  # only a window has a debug view to show
             opened.callback(stop.ignore)  # runs first: a second Ctrl-C cannot cut clean-up short
             say(f"reading {source.name} with {classifier.runtime}; " + ("q quits" if window else "Ctrl-C stops"))
-            return read_loop(args, source, reader, log, video, window, stop, say)
+            return read_loop(args, source, reader, log, video, window, stop, say, shared)
     finally:
         stop.restore()
 
 
-def read_loop(args, source, reader, log, video, window, stop, say) -> int:
+def read_loop(args, source, reader, log, video, window, stop, say, shared=None) -> int:
     """Frames -> readings -> outputs, until the source ends, --max-frames, q or a signal."""
     from edge.capture import SourceLost
     from edge.display import KEY_QUIT
@@ -185,6 +191,8 @@ def read_loop(args, source, reader, log, video, window, stop, say) -> int:
                 count += 1
                 if log:
                     log.write(result)
+                if shared:
+                    shared.write(result, fps)
                 if print_events:
                     for number in result.events:
                         print(f"{frame.source} frame {frame.index}: {number.text} ({number.confidence:.2f})", flush=True)
