@@ -10,7 +10,7 @@ Start-up: a host that does not resolve, a refused login (CONNACK "not authorized
 user name or password") or an unusable TLS CA file is one line and exit 2. A broker that
 is down is one warning line: the app reads on and connects when it comes up. Later outages:
 paho reconnects with backoff (1 s doubling to 30 s); readings wait in paho's own queue, in
-order, up to --mqtt-buffer; a reading that does not fit is dropped, counted and reported
+order, up to --mqtt-buffer (readings not yet acknowledged); a newer reading that does not fit is dropped, counted and reported
 once per outage (and in the closing line), never silently.
 """
 from __future__ import annotations
@@ -78,7 +78,7 @@ class MqttPublisher:
                 raise MqttError(f"cannot use TLS CA file {tls}: {getattr(e, 'strerror', None) or e}") from None
         client.will_set(self.availability_topic, "offline", qos=1, retain=True)
         client.reconnect_delay_set(min_delay=1, max_delay=30)
-        client.max_queued_messages_set(buffer)
+        client.max_queued_messages_set(0)  # unbounded in paho: publish() bounds the readings itself
         client.on_connect, client.on_connect_fail = self._on_connect, self._on_connect_fail
         client.on_disconnect, client.on_publish = self._on_disconnect, self._on_publish
         self.client = client
@@ -138,15 +138,17 @@ class MqttPublisher:
         if not result.events:
             return
         for number in result.events:
-            info = self.client.publish(self.reading_topic, json.dumps(stable_reading(result, number)), qos=1)
-            with self._lock:
-                if info.rc == self._mqtt.MQTT_ERR_QUEUE_SIZE:
+            with self._lock:  # while away: readings queued or in flight (not the state nor availability)
+                full = not self._connected and len(self._unacked) >= self.buffer
+                if full:
                     self.dropped += 1
                     self._outage_dropped += 1
-                    first_drop = self._outage_dropped == 1
-                else:
-                    self._unacked.add(info.mid)
-                    first_drop = False
+                first_drop = full and self._outage_dropped == 1
+            if not full:
+                info = self.client.publish(self.reading_topic, json.dumps(stable_reading(result, number)), qos=1)
+                with self._lock:
+                    if info.rc in (self._mqtt.MQTT_ERR_SUCCESS, self._mqtt.MQTT_ERR_NO_CONN):  # queued either way
+                        self._unacked.add(info.mid)
             if first_drop:
                 self.say(f"MQTT buffer full ({self.buffer} readings): newer readings are dropped and counted "
                          "until the broker is back")

@@ -40,6 +40,7 @@ SEND_TIMEOUT_S = 5.0  # a viewer that accepts no data for this long is dropped
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024  # a 12-megapixel JPEG fits; anything bigger is refused (413)
 JPEG_QUALITY = 80
 EVENTS_KEPT = 256  # stable readings an /events client may fall behind by before it skips some
+EVENTS_REPLAYED = 20  # the recent stable readings a new /events client is sent first (the page shows 20)
 BOUNDARY = "frame"
 
 
@@ -353,7 +354,11 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Connection", "close")
         self.end_headers()
         self.wfile.write(b": stable readings, one event each\n\n")
-        seq, quiet_since = self.feed.event_seq(), time.monotonic()
+        try:  # a reconnecting EventSource resumes after the last event it saw; a new one gets the recent ones
+            seq = int(self.headers.get("Last-Event-ID", ""))
+        except ValueError:
+            seq = max(0, self.feed.event_seq() - EVENTS_REPLAYED)
+        quiet_since = time.monotonic()
         while not self.feed.closed:
             events, last = self.feed.next_events(seq, timeout=1.0)
             for i, event in enumerate(events, start=last - len(events) + 1):
