@@ -153,6 +153,8 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--snapshot-every", type=_positive, metavar="N",
                      help="save a snapshot every N frames (headless too); SIGUSR1 saves one at any time")
     out.add_argument("-q", "--quiet", action="store_true", help="no console messages besides errors")
+    from edge.share import add_arguments as add_sharing_arguments  # --serve, --mqtt (issue 16)
+    add_sharing_arguments(p)
     return p
 
 
@@ -244,6 +246,10 @@ def run(args, stop: StopFlag, snapshot: SnapshotSignal | None = None) -> int:
         log = JsonLinesWriter(args.json, args.overwrite) if args.json else None
         if log:
             opened.callback(log.close)
+        from edge.share import open_shared  # the web view and MQTT, each given a FrameResult a frame
+        shared = open_shared(args, say, lambda: DigitReader(
+            DigitClassifier(args.model, threshold=args.threshold), params))  # a reader for uploaded photos
+        opened.callback(shared.close)
         window = None
         if not args.no_display:
             why_not = display_unavailable_reason()
@@ -260,10 +266,10 @@ def run(args, stop: StopFlag, snapshot: SnapshotSignal | None = None) -> int:
             return 0
         opened.callback(stop.ignore)  # runs first: a second Ctrl-C cannot cut clean-up short
         say(f"reading {source.name} with {classifier.runtime}; " + ("q quits" if window else "Ctrl-C stops"))
-        return read_loop(args, source, reader, log, video, window, stop, say, snapshot)
+        return read_loop(args, source, reader, log, video, window, stop, say, snapshot, shared)
 
 
-def read_loop(args, source, reader, log, video, window, stop, say, snapshot=None) -> int:
+def read_loop(args, source, reader, log, video, window, stop, say, snapshot=None, shared=None) -> int:
     """Frames -> readings -> outputs, until the source ends, --max-frames, q or a signal."""
     from edge.capture import SourceLost
     from edge.display import KEY_QUIT
@@ -293,6 +299,8 @@ def read_loop(args, source, reader, log, video, window, stop, say, snapshot=None
                 count += 1
                 if log:
                     log.write(result)
+                if shared:
+                    shared.write(result, fps)
                 if print_events and source.still:  # a picture never becomes stable: say what it shows
                     print(image_line(frame.source, result.numbers), flush=True)
                 elif print_events:

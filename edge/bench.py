@@ -6,6 +6,7 @@
 Stages: capture (render/decode), segment, normalize, inference (the first call), second_look
 (unsure digits cut, normalized and read again; and the labels decided), group_track, draw.
 "end to end" is one frame through everything but drawing (what a headless Pi pays).
+Also the web view's cost: the loop's frame rate with 0 and with 20 MJPEG viewers (--viewers).
 Also measures start-up (process start to first processed frame) and resident memory of
 `main.py` in a subprocess, and checks that TensorFlow is never imported.
 """
@@ -65,6 +66,57 @@ def run_one(frames, reader: DigitReader) -> dict:
     }
 
 
+def viewer_cost(classifier: DigitClassifier, frames: int, viewers: int, repeats: int) -> dict:
+    """The loop's frame rate (demo 640x480, as fast as it goes, as headless with --serve) with no
+    viewer and with `viewers` MJPEG viewers reading on the loopback interface: what the web
+    view costs the loop (the JPEG encoding on its own thread, the sends on the viewers')."""
+    import socket
+    import threading
+
+    from edge.web import WebServer
+
+    server = WebServer("127.0.0.1", 0, lambda: None)
+    stop = threading.Event()
+
+    def watch():
+        with socket.create_connection(("127.0.0.1", server.port)) as s:
+            s.sendall(b"GET /stream.mjpg HTTP/1.1\r\nHost: bench\r\n\r\n")
+            while not stop.is_set() and s.recv(1 << 16):
+                pass
+
+    def fps() -> float:
+        reader = DigitReader(classifier, keep_mask=False)
+        t0 = time.perf_counter()
+        for frame in DemoSource(640, 480, fps=0, frames=frames):
+            server.publish(reader.process(frame), 30.0)
+        return frames / (time.perf_counter() - t0)
+
+    rates = {0: [], viewers: []}
+    try:
+        for _ in range(repeats):  # in turn, so a busy spell of a shared machine hits both alike
+            rates[0].append(fps())
+            stop.clear()
+            threads = [threading.Thread(target=watch, daemon=True) for _ in range(viewers)]
+            for t in threads:
+                t.start()
+            while server.feed.slots["video"] < viewers:
+                time.sleep(0.01)
+            encoded = server.feed.encoded
+            rates[viewers].append(fps())
+            encoded = server.feed.encoded - encoded
+            stop.set()
+            server.publish(server.feed.latest(), 30.0)  # one more frame wakes the viewers to see the stop
+            for t in threads:
+                t.join(5)
+    finally:
+        server.close()
+    best = {n: max(r) for n, r in rates.items()}
+    return {"viewers": viewers, "frames": frames, "fps_no_viewer": round(best[0], 1),
+            f"fps_{viewers}_viewers": round(best[viewers], 1),
+            "cost_percent": round(100 * (1 - best[viewers] / best[0]), 1),
+            "jpegs_encoded_last_run": encoded, "runs": {str(n): [round(v, 1) for v in r] for n, r in rates.items()}}
+
+
 def peak_rss_kb() -> int:
     """This process's peak resident memory in KB (Linux: VmHWM; elsewhere ru_maxrss)."""
     try:
@@ -111,6 +163,7 @@ def main(argv=None) -> int:
     p.add_argument("--model")
     p.add_argument("--json", type=Path, help="also write the figures here")
     p.add_argument("--cv-threads", type=int, default=1, help="OpenCV threads (default 1: one core, as on a busy Pi)")
+    p.add_argument("--viewers", type=int, default=20, help="MJPEG viewers for the web view's cost (0: skip)")
     a = p.parse_args(argv)
     if a.frames < 1 or a.repeats < 1:
         p.error("--frames and --repeats must be >= 1")
@@ -145,6 +198,11 @@ def main(argv=None) -> int:
               f"{r['digits_per_frame']} digits/frame | capture {m['capture']:.2f} segment {m['segment']:.2f} "
               f"normalize {m['normalize']:.2f} inference {m['inference']:.2f} second look {m['second_look']:.2f} "
               f"group_track {m['group_track']:.2f} draw {m['draw']:.2f} ms", flush=True)
+    if a.viewers:
+        v = report["web_viewers"] = viewer_cost(classifiers[a.threads[0]], a.frames, a.viewers, a.repeats)
+        print(f"web view, demo 640x480: {v['fps_no_viewer']} FPS with no viewer, "
+              f"{v[f'fps_{a.viewers}_viewers']} with {a.viewers} MJPEG viewers: {v['cost_percent']}% of the "
+              f"frame rate (target under 10%); {v['jpegs_encoded_last_run']} JPEGs for {a.frames} frames")
     report["startup"] = startup(a.model)
     s = report["startup"]
     print(f"start-up to first frame {s['first_frame_s']:.2f} s; peak RSS {s['peak_rss_mb']} MB; "

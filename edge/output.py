@@ -42,6 +42,19 @@ def reading_record(result: FrameResult) -> dict:
     }
 
 
+def stable_reading(result: FrameResult, number) -> dict:
+    """One number that just became stable (a FrameResult.events entry): what the web view's
+    /events and MQTT's reading topic send."""
+    return {
+        "source": result.frame.source,
+        "frame": int(result.frame.index),
+        "t": round(float(result.frame.t), 3),
+        "text": number.text,
+        "confidence": round(float(number.confidence), 4),
+        "box": [int(v) for v in number.box],
+    }
+
+
 def check_writable(path: str, overwrite: bool, refuse_existing: bool):
     p = Path(path)
     if p.is_dir():

@@ -1,0 +1,177 @@
+"""--mqtt against a real Mosquitto broker on the loopback interface, started and stopped here."""
+import json
+import time
+
+import numpy as np
+import pytest
+
+from edge.capture.demo import TRUTH
+from tests.conftest import IN_CI, run_app
+from tests.servers import App, Mosquitto, Subscriber, free_port
+
+try:
+    import paho.mqtt.client  # noqa: F401
+except ImportError:
+    if IN_CI:
+        raise
+    pytest.skip("paho-mqtt not installed (pip install -e '.[dev]')", allow_module_level=True)
+
+
+@pytest.fixture
+def broker(tmp_path):
+    b = Mosquitto(tmp_path / "broker").start()
+    yield b
+    b.stop()
+
+
+def test_readings_state_availability_and_discovery(broker):
+    live = Subscriber(broker.port)
+    r = run_app("--source", "demo", "--fps", "0", "--max-frames", "40", "--mqtt", f"127.0.0.1:{broker.port}",
+                "--device-name", "meter 1")
+    live.wait_for(lambda: len(live.on("edge-digits/meter_1/reading")) >= 4, 10, "the four readings")
+    live.close()
+    assert r.returncode == 0, r.stderr
+    assert "MQTT connected" in r.stderr
+    readings = live.on("edge-digits/meter_1/reading")
+    assert sorted(json.loads(p)["text"] for p, _, _ in readings) == sorted(TRUTH)
+    for payload, retain, qos in readings:
+        rec = json.loads(payload)
+        assert set(rec) == {"source", "frame", "t", "text", "confidence", "box"} and rec["source"] == "demo"
+        assert not retain and qos == 1
+    assert [p for p, _, _ in live.on("edge-digits/meter_1/availability")] == ["online", "offline"]
+
+    # A newcomer gets the retained topics: the last state, offline (said on the way out), discovery.
+    late = Subscriber(broker.port)
+    late.wait_for(lambda: len(late.messages) >= 3, 10, "the retained messages")
+    time.sleep(0.3)
+    late.close()
+    retained = {t: (p, r) for t, p, r, _ in late.messages}
+    assert set(retained) == {"edge-digits/meter_1/state", "edge-digits/meter_1/availability",
+                             "homeassistant/sensor/meter_1/reading/config"}
+    assert all(r for _, r in retained.values())
+    assert retained["edge-digits/meter_1/availability"][0] == "offline"
+    state = json.loads(retained["edge-digits/meter_1/state"][0])
+    assert state["text"] in TRUTH and sorted(state["numbers"]) == sorted(TRUTH) and state["dropped"] == 0
+    # Home Assistant's MQTT sensor: its topics exist, its template reads the state's field.
+    config = json.loads(retained["homeassistant/sensor/meter_1/reading/config"][0])
+    assert config["state_topic"] == "edge-digits/meter_1/state"
+    assert config["json_attributes_topic"] == "edge-digits/meter_1/state"
+    assert config["availability_topic"] == "edge-digits/meter_1/availability"
+    assert (config["payload_available"], config["payload_not_available"]) == ("online", "offline")
+    assert config["value_template"] == "{{ value_json.text }}" and "text" in state
+    assert config["unique_id"] == "edge-digits-meter_1-reading"
+    assert config["device"]["identifiers"] == ["edge-digits-meter_1"] and config["device"]["name"]
+
+
+def fake_result(index: int):
+    from edge.types import Digits, Frame, FrameResult, Number
+    number = Number(str(index), 0.99, (0, 0, 10, 10), Digits(), stable=True)
+    return FrameResult(Frame(np.zeros((8, 8), np.uint8), index, time.time(), "test"), Digits(), [number], {},
+                       events=[number])
+
+
+def test_outage_readings_arrive_in_order_and_overflow_is_counted(tmp_path):
+    """The broker stops mid-run: readings wait in the buffer (5 here) and arrive in order when
+    it is back; the ones that did not fit are counted and said, once."""
+    from edge.mqtt import MqttPublisher
+    broker = Mosquitto(tmp_path / "broker").start()
+    sub = Subscriber(broker.port, "t/dev/reading", client_id="test-subscriber")  # its session outlives the restart
+    said = []
+    pub = MqttPublisher("127.0.0.1", broker.port, "dev", prefix="t", buffer=5, say=said.append)
+    try:
+        topic = "t/dev/reading"
+        for i in range(3):
+            pub.publish(fake_result(i))
+        sub.wait_for(lambda: len(sub.on(topic)) == 3, 10, "readings before the outage")
+        broker.stop()
+        deadline = time.monotonic() + 10
+        while pub._connected and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert any("lost" in line for line in said)
+        for i in range(3, 11):  # 8 readings while it is down: 5 fit, 3 are dropped
+            pub.publish(fake_result(i))
+        assert pub.dropped == 3
+        assert sum("buffer full" in line for line in said) == 1
+        broker.start()
+        sub.wait_for(lambda: len(sub.on(topic)) >= 8, 40, "the buffered readings")
+        for i in range(11, 14):  # and the app goes on publishing
+            pub.publish(fake_result(i))
+        sub.wait_for(lambda: len(sub.on(topic)) >= 11, 20, "readings after the outage")
+        texts = [json.loads(p)["text"] for p, _, _ in sub.on(topic)]
+        texts = [t for i, t in enumerate(texts) if t not in texts[:i]]  # QoS 1 is at least once: a resend may repeat one
+        assert texts == [str(i) for i in [0, 1, 2, 3, 4, 5, 6, 7, 11, 12, 13]]
+        assert any("reconnected" in line and "3 readings did not fit" in line for line in said), said
+    finally:
+        pub.close()
+        sub.close()
+        broker.stop()
+
+
+def test_broker_down_at_start_then_up_then_restarted(tmp_path):
+    """The app starts with the broker down (one warning, reading on); the readings it made
+    meanwhile arrive once the broker is up; the broker restarts mid-run and the app reconnects."""
+    broker = Mosquitto(tmp_path / "broker").start()
+    sub = Subscriber(broker.port, "edge-digits/cam/#", client_id="test-subscriber")
+    sub.wait_for(lambda: sub.client.is_connected(), 10, "the subscriber")
+    time.sleep(0.3)  # the subscription is in place
+    sub.close()
+    broker.stop()  # the subscriber's session is saved; the app's readings will wait in it
+    app = App("--source", "demo", "--fps", "15", "--mqtt", f"127.0.0.1:{broker.port}", "--device-name", "cam")
+    try:
+        app.wait_line(r"not reachable: reading on")
+        app.wait_line(r"demo frame \d+: 1258")  # read while the broker is down
+        broker.start()
+        app.wait_line(r"MQTT connected", 60)
+        sub = Subscriber(broker.port, "edge-digits/cam/#", client_id="test-subscriber")
+        sub.wait_for(lambda: len(sub.on("edge-digits/cam/reading")) >= 4, 20, "the readings made while down")
+        assert sorted(json.loads(p)["text"] for p, _, _ in sub.on("edge-digits/cam/reading")) == sorted(TRUTH)
+        broker.stop()
+        app.wait_line(r"MQTT connection to .* lost")
+        time.sleep(1.5)
+        broker.start()
+        app.wait_line(r"MQTT reconnected", 60)
+        sub.wait_for(lambda: sum(p == "online" for p, _, _ in sub.on("edge-digits/cam/availability")) >= 2, 20,
+                     "online again")
+        assert app.proc.poll() is None, app.lines  # it kept reading all along
+    finally:
+        code = app.stop()
+        sub.close()
+        broker.stop()
+    assert code == 0, app.lines
+    assert "Traceback" not in "\n".join(app.lines)
+
+
+def test_host_that_does_not_resolve_is_one_line_and_status_2():
+    r = run_app("--source", "demo", "--max-frames", "1", "--mqtt", "no-such-broker.invalid")
+    assert r.returncode == 2
+    assert r.stderr.count("\n") == 1 and "does not resolve" in r.stderr, r.stderr
+
+
+def test_bad_credentials_are_one_line_and_status_2(tmp_path):
+    broker = Mosquitto(tmp_path / "broker", users={"meter": "right"}).start()
+    try:
+        r = run_app("--source", "demo", "--max-frames", "1", "--mqtt", f"meter@127.0.0.1:{broker.port}",
+                    env={"EDGE_DIGITS_MQTT_PASSWORD": "wrong"})
+        assert r.returncode == 2
+        assert r.stderr.count("\n") == 1 and "refused the login" in r.stderr, r.stderr
+        r = run_app("--source", "demo", "--fps", "0", "--max-frames", "5", "--mqtt", f"meter@127.0.0.1:{broker.port}",
+                    "-q", env={"EDGE_DIGITS_MQTT_PASSWORD": "right"})
+        assert r.returncode == 0, r.stderr
+    finally:
+        broker.stop()
+
+
+@pytest.mark.parametrize("args", [["--mqtt", "host:99999"], ["--mqtt", "host:x"], ["--mqtt", "@"],
+                                  ["--device-name", "///"], ["--mqtt-topic", "a/+/b"], ["--mqtt-buffer", "0"]])
+def test_mqtt_argument_errors(args):
+    r = run_app(*args)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+
+
+def test_without_paho_one_line_and_status_2(tmp_path):
+    (tmp_path / "paho").mkdir()
+    (tmp_path / "paho" / "__init__.py").write_text("raise ImportError('paho-mqtt is not installed')\n")
+    r = run_app("--source", "demo", "--max-frames", "1", "--mqtt", f"127.0.0.1:{free_port()}",
+                env={"PYTHONPATH": str(tmp_path)})
+    assert r.returncode == 2
+    assert r.stderr.count("\n") == 1 and "edge-digits[mqtt]" in r.stderr, r.stderr

@@ -1,0 +1,257 @@
+"""--serve: the web view, with real HTTP clients and headless Chromium on the loopback interface."""
+import base64
+import json
+import socket
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+
+import cv2
+import numpy as np
+import pytest
+
+from edge.capture.demo import TRUTH
+from edge.web import MAX_UPLOAD_BYTES, MAX_VIEWERS
+from tests.conftest import run_app
+from tests.pages import render_page
+from tests.servers import App, free_port, need_program, wait_for_port
+from tests.test_cli import check_record
+
+
+def get(url, data=None, headers=None, timeout=20):
+    request = urllib.request.Request(url, data=data, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as r:
+            return r.status, r.headers.get("Content-Type"), r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers.get("Content-Type"), e.read()
+
+
+def multipart(field, name, data):
+    boundary = "----edge-digits-test"
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"{name}\"\r\n"
+            f"Content-Type: application/octet-stream\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode()
+    return body, {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+
+
+@pytest.fixture(scope="module")
+def app():
+    a = App("--source", "demo", "--fps", "20", "--serve", "127.0.0.1:0")
+    a.base = a.url()
+    yield a
+    assert a.stop() == 0, a.lines
+
+
+def frame_index(base):
+    status, _, body = get(base + "readings")
+    assert status == 200
+    return json.loads(body)["frame"]
+
+
+def test_page_readings_snapshot_and_events(app):
+    status, kind, page = get(app.base)
+    assert status == 200 and kind.startswith("text/html")
+    assert b"/stream.mjpg" in page and f"up to {MAX_VIEWERS} viewers".encode() in page
+    assert f"live view on {app.base} (up to {MAX_VIEWERS} video viewers)" in "\n".join(app.lines)
+    time.sleep(0.5)
+    status, kind, body = get(app.base + "readings")
+    assert status == 200 and kind == "application/json"
+    record = json.loads(body)
+    check_record(record)  # the --json schema
+    assert {n["text"] for n in record["numbers"]} & set(TRUTH)
+    status, kind, jpeg = get(app.base + "snapshot.jpg")
+    image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+    assert status == 200 and kind == "image/jpeg" and image.shape == (480, 640, 3)
+    # A new /events client first gets the recent stable readings (the demo's four, at its start).
+    with socket.create_connection(("127.0.0.1", int(app.base.rsplit(":", 1)[1].strip("/"))), timeout=10) as s:
+        s.sendall(b"GET /events HTTP/1.1\r\nHost: x\r\n\r\n")
+        data = b""
+        while data.count(b"data: ") < 4:
+            data += s.recv(65536)
+    assert b"text/event-stream" in data
+    events = [json.loads(line[6:]) for line in data.decode().splitlines() if line.startswith("data: ")]
+    assert {e["text"] for e in events} == set(TRUTH)
+    status, _, body = get(app.base + "nowhere")
+    assert status == 404 and "error" in json.loads(body)
+
+
+def test_upload_a_photo(app):
+    page, _ = render_page([("2024", 60, 200, 70), ("86", 100, 350, 80)])
+    ok, png = cv2.imencode(".png", page)
+    body, headers = multipart("image", "page.png", png.tobytes())
+    status, kind, answer = get(app.base + "read", body, headers)
+    assert status == 200 and kind == "application/json"
+    record = json.loads(answer)
+    drawn = cv2.imdecode(np.frombuffer(base64.b64decode(record.pop("annotated_jpeg")), np.uint8), cv2.IMREAD_COLOR)
+    check_record(record)
+    assert [n["text"] for n in record["numbers"]] == ["2024", "86"] and record["source"] == "page.png"
+    assert drawn.shape == (480, 640, 3)
+    # the raw image as the body, the drawn picture back
+    status, kind, jpeg = get(app.base + "read?format=jpeg", png.tobytes(), {"Content-Type": "image/png"})
+    assert status == 200 and kind == "image/jpeg"
+    assert cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR).shape == (480, 640, 3)
+
+
+@pytest.mark.parametrize("data, status", [(b"not an image at all", 415), (b"", 400),
+                                          (b"\0" * (MAX_UPLOAD_BYTES + 1), 413)])
+def test_upload_errors_are_one_line_json(app, data, status):
+    body, headers = multipart("image", "notes.txt", data)
+    code, kind, answer = get(app.base + "read", body, headers)
+    assert code == status and kind == "application/json"
+    assert answer.count(b"\n") == 1 and json.loads(answer)["error"]
+    assert app.proc.poll() is None
+
+
+def stream_request(port, rcvbuf=None):
+    s = socket.socket()
+    if rcvbuf:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    s.settimeout(10)
+    s.connect(("127.0.0.1", port))
+    s.sendall(b"GET /stream.mjpg HTTP/1.1\r\nHost: x\r\n\r\n")
+    return s
+
+
+def test_twenty_viewers_one_stalled(app):
+    """20 MJPEG clients, one connected but never reading: frames keep being processed, the
+    19 others keep receiving, the 21st is turned away, and the stalled one is dropped."""
+    port = int(app.base.rsplit(":", 1)[1].strip("/"))
+    stalled = stream_request(port, rcvbuf=4096)
+    clients = [stream_request(port) for _ in range(MAX_VIEWERS - 1)]
+    parts = [[] for _ in clients]  # arrival times of JPEG parts
+    stop = threading.Event()
+
+    def receive(s, arrivals):
+        seen = b""
+        while not stop.is_set():
+            try:
+                chunk = s.recv(1 << 16)
+            except OSError:
+                return
+            if not chunk:
+                return
+            seen = seen[-16:] + chunk
+            arrivals.extend([time.monotonic()] * (seen.count(b"--frame\r\n") - (seen[:-len(chunk)].count(b"--frame\r\n"))))
+    threads = [threading.Thread(target=receive, args=(s, a), daemon=True) for s, a in zip(clients, parts)]
+    for t in threads:
+        t.start()
+    try:
+        time.sleep(1.0)
+        extra = stream_request(port)
+        assert extra.recv(100).startswith(b"HTTP/1.1 503"), "the viewer over the cap was let in"
+        extra.close()
+        first, t0 = frame_index(app.base), time.monotonic()
+        time.sleep(6)
+        frames, seconds = frame_index(app.base) - first, time.monotonic() - t0
+        now = time.monotonic()
+        assert frames >= 0.5 * 20 * seconds, f"{frames} frames in {seconds:.1f} s at --fps 20 with 20 viewers"
+        for arrivals in parts:
+            assert len(arrivals) >= 20 and now - arrivals[-1] < 2.0, "a reading viewer stopped receiving"
+        # the stalled viewer is dropped after its send timeout, which frees its place
+        deadline = time.monotonic() + 30
+        while True:
+            late = stream_request(port)
+            answer = late.recv(100)
+            late.close()
+            if answer.startswith(b"HTTP/1.1 200"):
+                break
+            assert time.monotonic() < deadline, "the stalled viewer was never dropped"
+            time.sleep(1)
+    finally:
+        stop.set()
+        for s in clients + [stalled]:
+            s.close()
+
+
+class WebDriver:
+    """Just enough of the W3C WebDriver protocol over plain HTTP (no selenium)."""
+
+    def __init__(self, tmp_path):
+        chromium = need_program("chromium", "chromium")
+        driver = need_program("chromedriver", "chromium-driver")
+        self.port = free_port()
+        self.proc = subprocess.Popen([driver, f"--port={self.port}"], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+        wait_for_port(self.port)
+        self.base = f"http://127.0.0.1:{self.port}"
+        args = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--disable-dev-shm-usage", "--window-size=1280,900", f"--user-data-dir={tmp_path / 'chromium'}"]
+        caps = {"capabilities": {"alwaysMatch": {"browserName": "chrome", "pageLoadStrategy": "eager",
+                                                 "goog:chromeOptions": {"binary": chromium, "args": args}}}}
+        self.session = self.call("POST", "/session", caps)["sessionId"]
+
+    def call(self, method, path, payload=None):
+        data = json.dumps(payload).encode() if payload is not None else None
+        request = urllib.request.Request(self.base + path, data=data, method=method,
+                                         headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=60) as r:
+                status, body = r.status, r.read()
+        except urllib.error.HTTPError as e:
+            status, body = e.code, e.read()
+        value = json.loads(body)["value"]
+        assert status == 200, value
+        return value
+
+    def run(self, script):
+        return self.call("POST", f"/session/{self.session}/execute/sync", {"script": script, "args": []})
+
+    def close(self):
+        try:
+            self.call("DELETE", f"/session/{self.session}")
+        finally:
+            self.proc.terminate()
+            self.proc.wait(10)
+
+
+def test_page_in_headless_chromium(app, tmp_path):
+    browser = WebDriver(tmp_path)
+    try:
+        browser.call("POST", f"/session/{browser.session}/url", {"url": app.base})
+        deadline, state = time.monotonic() + 30, {}
+        script = ("const v = document.getElementById('video'), r = v.getBoundingClientRect();"
+                  "return {width: v.naturalWidth, rect: [r.x, r.y, r.width, r.height], ratio: devicePixelRatio,"
+                  " readings: document.getElementById('readings').innerText,"
+                  " events: document.getElementById('events').innerText};")
+        while time.monotonic() < deadline:
+            state = browser.run(script)
+            if state["width"] and any(t in state["readings"] for t in TRUTH) and state["events"]:
+                break
+            time.sleep(0.5)
+        assert state["width"] == 640, f"the video never showed: {state}"
+        assert any(t in state["readings"] for t in TRUTH), f"no reading on the page: {state}"
+        assert any(t in state["events"] for t in TRUTH), f"no stable reading listed: {state}"
+        png = base64.b64decode(browser.call("GET", f"/session/{browser.session}/screenshot"))
+        shot = tmp_path / "web-view.png"
+        shot.write_bytes(png)
+        image = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)
+        x, y, w, h = (int(v * state["ratio"]) for v in state["rect"])
+        video = image[y:y + h, x:x + w]
+        assert video.size and video.std() > 20, f"the video region of {shot} looks blank"
+        # the demo's paper (light) fills most of the view: not the page's dark placeholder
+        assert np.mean(video.min(axis=2) > 150) > 0.2, f"the video region of {shot} shows no paper"
+        time.sleep(1.0)
+        later = cv2.imdecode(np.frombuffer(base64.b64decode(
+            browser.call("GET", f"/session/{browser.session}/screenshot")), np.uint8), cv2.IMREAD_COLOR)
+        assert np.abs(later[y:y + h, x:x + w].astype(int) - video).mean() > 1, "the video is not live"
+    finally:
+        browser.close()
+
+
+def test_port_in_use_is_one_line_and_status_2():
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        r = run_app("--source", "demo", "--max-frames", "1", "--serve", f"127.0.0.1:{port}")
+    assert r.returncode == 2
+    assert r.stderr.count("\n") == 1 and f"cannot serve on 127.0.0.1:{port}" in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("value", ["http", "host:", "70000", "1.2.3.4:x"])
+def test_serve_argument_errors(value):
+    r = run_app("--serve", value)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
