@@ -131,6 +131,15 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--exit-on-source-loss", action="store_true",
                      help="stop with status 1 when a live source stops, instead of reconnecting")
     det = p.add_argument_group("reading")
+    det.add_argument("--reader", choices=["classic", "learned"], default="classic",
+                     help="classic: blob segmentation + digit classifier (default); learned: a text-line "
+                          "detector + a CTC line recognizer")
+    det.add_argument("--charset", choices=["digits", "alnum"], default="digits",
+                     help="learned reader: numbers only, letters read and dropped (default), or letters and "
+                          "digits (number plates)")
+    det.add_argument("--detector", metavar="PATH", help="learned reader's detector (default: models/detector.tflite)")
+    det.add_argument("--recognizer", metavar="PATH",
+                     help="learned reader's recognizer (default: models/lines.tflite)")
     det.add_argument("--model", help="TFLite model (default: models/digits.tflite, or $EDGE_DIGITS_MODEL)")
     det.add_argument("--threads", type=_positive, default=1, help="interpreter threads (default 1)")
     det.add_argument("--threshold", type=_fraction, help="minimum digit confidence (default: from the model's metadata)")
@@ -215,10 +224,7 @@ def run(args, stop: StopFlag, snapshot: SnapshotSignal | None = None) -> int:
 
     from edge.capture import SourceError, open_source
     from edge.display import Window, display_unavailable_reason
-    from edge.infer import DigitClassifier
     from edge.output import JsonLinesWriter, VideoSink
-    from edge.pipeline import DigitReader
-    from edge.segment import SegmentParams
 
     def say(message):
         if not args.quiet:
@@ -231,10 +237,7 @@ def run(args, stop: StopFlag, snapshot: SnapshotSignal | None = None) -> int:
     with contextlib.ExitStack() as opened:  # closed in reverse: window, outputs, then the source
         # Everything that can fail on bad input fails here, before the first frame.
         video = VideoSink(args.save_video, args.fps, args.overwrite) if args.save_video else None
-        classifier = DigitClassifier(args.model, num_threads=args.threads, threshold=args.threshold)
-        params = SegmentParams(min_height=args.min_height, max_regions=args.max_regions,
-                               polarity=args.polarity, roi=args.roi)
-        reader = DigitReader(classifier, params)
+        reader, runtime = make_reader(args)
         source = open_source(args.source, args.width, args.height, args.fps, args.exit_on_source_loss)
         opened.callback(source.close)
         if args.roi and source.size and roi_outside(args.roi, *source.size):
@@ -247,8 +250,7 @@ def run(args, stop: StopFlag, snapshot: SnapshotSignal | None = None) -> int:
         if log:
             opened.callback(log.close)
         from edge.share import open_shared  # the web view and MQTT, each given a FrameResult a frame
-        shared = open_shared(args, say, lambda: DigitReader(
-            DigitClassifier(args.model, threshold=args.threshold), params))  # a reader for uploaded photos
+        shared = open_shared(args, say, lambda: make_reader(args)[0])  # a reader of its own for uploaded photos
         opened.callback(shared.close)
         window = None
         if not args.no_display:
@@ -265,8 +267,27 @@ def run(args, stop: StopFlag, snapshot: SnapshotSignal | None = None) -> int:
         if stop.raised:  # stopped while the model, source or outputs opened
             return 0
         opened.callback(stop.ignore)  # runs first: a second Ctrl-C cannot cut clean-up short
-        say(f"reading {source.name} with {classifier.runtime}; " + ("q quits" if window else "Ctrl-C stops"))
+        say(f"reading {source.name} with the {args.reader} reader on {runtime}; "
+            + ("q quits" if window else "Ctrl-C stops"))
         return read_loop(args, source, reader, log, video, window, stop, say, snapshot, shared)
+
+
+def make_reader(args):
+    """(the reader the options ask for, its runtime's name); a bad model is a ModelError."""
+    if args.reader == "learned":
+        from edge.detect import TextDetector
+        from edge.infer.recognizer import LineRecognizer
+        from edge.line_reader import LineReader
+        detector = TextDetector(args.detector, num_threads=args.threads)
+        recognizer = LineRecognizer(args.recognizer, num_threads=args.threads)
+        return LineReader(detector, recognizer, args.charset, args.roi), recognizer.runtime
+    from edge.infer import DigitClassifier
+    from edge.pipeline import DigitReader
+    from edge.segment import SegmentParams
+    classifier = DigitClassifier(args.model, num_threads=args.threads, threshold=args.threshold)
+    params = SegmentParams(min_height=args.min_height, max_regions=args.max_regions,
+                           polarity=args.polarity, roi=args.roi)
+    return DigitReader(classifier, params), classifier.runtime
 
 
 def read_loop(args, source, reader, log, video, window, stop, say, snapshot=None, shared=None) -> int:
@@ -384,7 +405,10 @@ def main(argv=None) -> int:
     stop = StopFlag()  # before the heavy imports: a first Ctrl-C while they load ends the run quietly
     snapshot = SnapshotSignal()  # likewise: SIGUSR1's default action would end the process
     try:
-        args = build_parser().parse_args(_glue_negative_values(sys.argv[1:] if argv is None else list(argv)))
+        parser = build_parser()
+        args = parser.parse_args(_glue_negative_values(sys.argv[1:] if argv is None else list(argv)))
+        if args.reader == "classic" and (args.charset != "digits" or args.detector or args.recognizer):
+            parser.error("--charset, --detector and --recognizer belong to --reader learned")
         import os
 
         # FFmpeg's own log lines ("moov atom not found", "Connection refused") off, read when its

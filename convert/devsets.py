@@ -5,10 +5,14 @@ the development sets, exactly as the app runs it on a frame.
   grid -> micro precision, recall, F1. Reported for all photos and for the held-out split
   (the classifier trains on printed digits cut from the other photos).
 - orand-car-a-train: whole-string exact match (all digits read, left to right, vs the
-  label) and digit precision / recall / F1 (box IoU >= 0.5 and the same label). Reported
+  label), digit precision / recall / F1 (box IoU >= 0.5 and the same label), and the
+  digit F1 of the strings alone (matched in order; a CTC reader's boxes are looser). Reported
   for all images and for the held-out split the classifier never trained on.
 
-    python -m convert.devsets [--limit N] [--save-dir DIR]
+- plates-train (learned reader): on each held-out plate crop, the tallest number read vs the
+  plate's text: exact (letters and digits, with --charset alnum) and its digits in order.
+
+    python -m convert.devsets [--reader learned] [--limit N] [--save-dir DIR]
 """
 from __future__ import annotations
 
@@ -25,6 +29,17 @@ import numpy as np
 from convert.datasets import DataError, find_dataset, load_orand, read_data_image, read_sudoku_grid, split_of
 from edge.boxes import iou_matrix
 from edge.types import Frame
+
+
+def lcs_matches(a: str, b: str) -> int:
+    """Characters of a and b matched in order (their longest common subsequence)."""
+    prev = [0] * (len(b) + 1)
+    for ca in a:
+        cur = [0]
+        for j, cb in enumerate(b):
+            cur.append(prev[j] + 1 if ca == cb else max(prev[j + 1], cur[j]))
+        prev = cur
+    return prev[-1]
 
 
 def prf(tp: int, fp: int, fn: int) -> dict:
@@ -84,16 +99,38 @@ def orand(reader, limit=None, save_dir: Path | None = None) -> dict:
             s["tp"] += matched
             s["fp"] += len(result.digits) - matched
             s["fn"] += len(im.boxes) - matched
+            in_order = lcs_matches(read, im.digits)  # the string alone, boxes aside
+            s["str_tp"], s["str_fp"], s["str_fn"] = (s["str_tp"] + in_order, s["str_fp"] + len(read) - in_order,
+                                                     s["str_fn"] + len(im.digits) - in_order)
         if save_dir and read != im.digits and stats["all"]["images"] <= 400:
             cv2.imwrite(str(save_dir / f"orand-{im.file.stem[:20]}-{im.digits}-read-{read}.png"), draw_result(result))
     return {k: {"images": s["images"], "exact_match": round(s["exact"] / max(s["images"], 1), 4),
-                **prf(s["tp"], s["fp"], s["fn"])} for k, s in stats.items()}
+                **prf(s["tp"], s["fp"], s["fn"]),
+                "string_f1": prf(s["str_tp"], s["str_fp"], s["str_fn"])["f1"]} for k, s in stats.items()}
+
+
+def plates(reader, split: str = "heldout", limit=None) -> dict:
+    """Whole plates read on the plate crops of one split (convert.line_data.split3 by text)."""
+    from convert.line_data import plate_lines
+    lines = plate_lines(split)[:limit]
+    exact = digits_in_order = 0
+    for i, line in enumerate(lines):
+        result = reader.process(Frame(line.gray, i, 0.0, f"plate-{i}"))
+        tallest = max(result.numbers, key=lambda n: n.box[3], default=None)
+        text = tallest.read if tallest else ""
+        exact += text == line.text
+        digits_in_order += "".join(filter(str.isdigit, text)) == "".join(filter(str.isdigit, line.text))
+    n = max(len(lines), 1)
+    return {split: {"plates": len(lines), "exact": round(exact / n, 4), "digits_in_order": round(digits_in_order / n, 4)}}
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m convert.devsets", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", help="TFLite model (default: the shipped one)")
+    p.add_argument("--reader", choices=["classic", "learned"], default="classic")
+    p.add_argument("--charset", choices=["digits", "alnum"], default="alnum",
+                   help="the learned reader's charset on plates (default alnum; numbers elsewhere)")
     p.add_argument("--limit", type=int, help="only the first N images of each set")
     p.add_argument("--save-dir", type=Path, help="write annotated images (all sudoku photos, orand misses)")
     p.add_argument("--out", type=Path, help="write the figures as JSON here")
@@ -101,12 +138,21 @@ def main(argv=None) -> int:
     from edge.infer import DigitClassifier, ModelError
     from edge.pipeline import DigitReader
     try:
-        reader = DigitReader(DigitClassifier(a.model), keep_mask=False)
+        if a.reader == "learned":
+            from edge.line_reader import LineReader
+            reader = LineReader(keep_mask=False)
+        else:
+            reader = DigitReader(DigitClassifier(a.model), keep_mask=False)
         if a.save_dir:
             a.save_dir.mkdir(parents=True, exist_ok=True)
         started = time.time()
-        report = {"sudoku_train": sudoku(reader, a.limit, a.save_dir),
+        report = {"reader": a.reader, "sudoku_train": sudoku(reader, a.limit, a.save_dir),
                   "orand_car_a_train": orand(reader, a.limit, a.save_dir)}
+        if a.reader == "learned":
+            plate_reader = LineReader(reader.detector, reader.recognizer, a.charset, keep_mask=False)
+            report["plates_train"] = plates(plate_reader, "heldout", a.limit)
+        else:
+            report["plates_train"] = plates(reader, "heldout", a.limit)
     except (DataError, ModelError) as e:
         print(f"convert.devsets: error: {e}", file=sys.stderr)
         return 2

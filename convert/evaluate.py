@@ -156,6 +156,10 @@ def markdown(report: dict) -> str:
 
 
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:2] == ["--model", "recognizer"]:  # the CTC line recognizer: convert.export_lines
+        from convert import export_lines
+        return export_lines.evaluate_main(argv[2:])
     p = argparse.ArgumentParser(prog="python -m convert.evaluate", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", type=Path, default=DEFAULT_TFLITE)

@@ -107,6 +107,10 @@ def export(keras_path: Path, tflite_path: Path, samples: np.ndarray | None = Non
 
 
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:2] == ["--model", "recognizer"]:  # the CTC line recognizer: convert.export_lines
+        from convert import export_lines
+        return export_lines.export_main(argv[2:])
     p = argparse.ArgumentParser(prog="python -m convert.export", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--keras", type=Path, default=DEFAULT_KERAS)

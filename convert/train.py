@@ -230,6 +230,13 @@ def load_teacher(path: Path):
 
 
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:2] == ["--model", "recognizer"]:  # the CTC line recognizer has its own options
+        from convert import recognizer
+        return recognizer.main(argv[2:])
+    if argv[:2] == ["--model", "detector"]:  # so has the text-line detector
+        from convert import detector
+        return detector.main(argv[2:])
     p = argparse.ArgumentParser(prog="python -m convert.train", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--epochs", type=int,

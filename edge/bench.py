@@ -3,8 +3,9 @@
     python -m edge.bench                 # demo + photos, 640x480 and 1280x720, 1 and 2 threads
     python -m edge.bench --frames 100 --repeats 1 --photos DIR --json bench.json
 
-Stages: capture (render/decode), segment, normalize, inference (the first call), second_look
-(unsure digits cut, normalized and read again; and the labels decided), group_track, draw.
+Both readers run in one report (--readers): the classic one's stages are segment, normalize,
+inference, second_look and group_track; the learned one's detect, cut, recognize and
+group_track; both also capture (render/decode) and draw.
 "end to end" is one frame through everything but drawing (what a headless Pi pays).
 Also the web view's cost: the loop's frame rate with 0 and with 20 MJPEG viewers (--viewers).
 Also measures start-up (process start to first processed frame) and resident memory of
@@ -131,12 +132,12 @@ def peak_rss_kb() -> int:
     return peak // 1024 if sys.platform == "darwin" else peak  # bytes on macOS
 
 
-def startup(model: str | None) -> dict:
+def startup(model: str | None, reader: str = "classic") -> dict:
     """Process start -> first frame processed, peak RSS, and TensorFlow absence, of the real app."""
     # ru_maxrss survives exec, so in a child it would count the (bigger) benchmark process it
     # was forked from; VmHWM belongs to the new program alone.
     code = ("import sys, time; t0=time.time(); sys.argv=['main.py','--source','demo','--max-frames','30',"
-            "'--no-display','--json','-','-q'" + (f",'--model',{model!r}" if model else "") + "];"
+            "'--no-display','--json','-','-q','--reader'," + repr(reader) + (f",'--model',{model!r}" if model else "") + "];"
             "import main; rc=main.main();"
             "from edge.bench import peak_rss_kb;"
             "print('TF', 'tensorflow' in sys.modules, file=sys.stderr);"
@@ -160,7 +161,8 @@ def main(argv=None) -> int:
     p.add_argument("--repeats", type=int, default=3, help="runs of each configuration; the least disturbed is reported")
     p.add_argument("--photos", type=Path, help="folder of photos (default: ../shared/data/sudoku-train if present)")
     p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
-    p.add_argument("--model")
+    p.add_argument("--model", help="the classic reader's classifier")
+    p.add_argument("--readers", nargs="+", choices=["classic", "learned"], default=["classic", "learned"])
     p.add_argument("--json", type=Path, help="also write the figures here")
     p.add_argument("--cv-threads", type=int, default=1, help="OpenCV threads (default 1: one core, as on a busy Pi)")
     p.add_argument("--viewers", type=int, default=20, help="MJPEG viewers for the web view's cost (0: skip)")
@@ -171,42 +173,52 @@ def main(argv=None) -> int:
     photos_dir = a.photos or ROOT.parent / "shared" / "data" / "sudoku-train"
     photos = sorted(photos_dir.glob("*.jpg"))[:50] if photos_dir.is_dir() else []
     report = {"cpu": os.cpu_count(), "opencv_threads": a.cv_threads, "repeats": a.repeats, "runs": []}
-    classifiers = {t: DigitClassifier(a.model, num_threads=t) for t in a.threads}
-    report["runtime"] = classifiers[a.threads[0]].runtime
+    readers = {}
+    for threads in a.threads:
+        if "classic" in a.readers:
+            readers[("classic", threads)] = DigitReader(DigitClassifier(a.model, num_threads=threads), keep_mask=False)
+        if "learned" in a.readers:
+            from edge.detect import TextDetector
+            from edge.infer.recognizer import LineRecognizer
+            from edge.line_reader import LineReader
+            readers[("learned", threads)] = LineReader(TextDetector(num_threads=threads),
+                                                       LineRecognizer(num_threads=threads), keep_mask=False)
+    from edge.infer.runtime import interpreter_class
+    report["runtime"] = interpreter_class()[1]
     runs: dict[tuple, list[dict]] = {}
     # Repeats go round every configuration in turn, so a slow spell of a shared machine hits
     # them all alike; each configuration keeps its least disturbed run (lowest median), as
     # timeit does, and the medians of all its runs show the spread.
     for _ in range(a.repeats):
-        for threads in a.threads:
+        for (kind, threads), reader in readers.items():
             for w, h in SIZES:
                 sources = [("demo", iter(DemoSource(w, h, fps=0, frames=a.frames)))]
                 if photos:
                     sources.append(("photos", photo_frames(photos, w, h, min(a.frames, 4 * len(photos)))))
                 for name, frames in sources:
-                    r = run_one(frames, DigitReader(classifiers[threads], keep_mask=False))  # as headless
-                    runs.setdefault((name, f"{w}x{h}", threads), []).append(r)
-    for (name, size, threads), repeats in runs.items():
+                    reader.tracker.reset()
+                    r = run_one(frames, reader)  # as headless: no debug mask
+                    runs.setdefault((kind, name, f"{w}x{h}", threads), []).append(r)
+    for (kind, name, size, threads), repeats in runs.items():
         r = min(repeats, key=lambda run: run["end_to_end_ms"]["median"])
         r["end_to_end_ms"]["medians_of_repeats"] = [run["end_to_end_ms"]["median"] for run in repeats]
-        r.update(source=name, size=size, threads=threads)
+        r.update(reader=kind, source=name, size=size, threads=threads)
         report["runs"].append(r)
         m, e = r["median_ms"], r["end_to_end_ms"]
-        print(f"{name:6} {size} threads={threads}: end-to-end median {e['median']:.2f} ms (p95 {e['p95']:.2f}; "
+        print(f"{kind:7} {name:6} {size} threads={threads}: end-to-end median {e['median']:.2f} ms (p95 {e['p95']:.2f}; "
               f"medians of the {len(e['medians_of_repeats'])} runs {', '.join(f'{v:.2f}' for v in e['medians_of_repeats'])}), "
-              f"{r['fps_all_stages']} FPS with capture+draw, "
-              f"{r['digits_per_frame']} digits/frame | capture {m['capture']:.2f} segment {m['segment']:.2f} "
-              f"normalize {m['normalize']:.2f} inference {m['inference']:.2f} second look {m['second_look']:.2f} "
-              f"group_track {m['group_track']:.2f} draw {m['draw']:.2f} ms", flush=True)
+              f"{r['fps_all_stages']} FPS with capture+draw, {r['digits_per_frame']} digits/frame | "
+              + " ".join(f"{k} {v:.2f}" for k, v in m.items()) + " ms", flush=True)
     if a.viewers:
-        v = report["web_viewers"] = viewer_cost(classifiers[a.threads[0]], a.frames, a.viewers, a.repeats)
+        v = report["web_viewers"] = viewer_cost(DigitClassifier(a.model, num_threads=a.threads[0]), a.frames,
+                                                a.viewers, a.repeats)
         print(f"web view, demo 640x480: {v['fps_no_viewer']} FPS with no viewer, "
               f"{v[f'fps_{a.viewers}_viewers']} with {a.viewers} MJPEG viewers: {v['cost_percent']}% of the "
               f"frame rate (target under 10%); {v['jpegs_encoded_last_run']} JPEGs for {a.frames} frames")
-    report["startup"] = startup(a.model)
-    s = report["startup"]
-    print(f"start-up to first frame {s['first_frame_s']:.2f} s; peak RSS {s['peak_rss_mb']} MB; "
-          f"TensorFlow imported: {s['tensorflow_imported']}")
+    report["startup"] = {kind: startup(a.model, kind) for kind in a.readers}
+    for kind, s in report["startup"].items():
+        print(f"{kind}: start-up to first frame {s['first_frame_s']:.2f} s; peak RSS {s['peak_rss_mb']} MB; "
+              f"TensorFlow imported: {s['tensorflow_imported']}")
     if a.json:
         a.json.write_text(json.dumps(report, indent=1) + "\n")
     return 0

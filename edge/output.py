@@ -38,6 +38,8 @@ def reading_record(result: FrameResult) -> dict:
             "stable": bool(n.stable),
             "digits": [{"digit": int(d), "confidence": round(float(c), 4), "box": box(b)}
                        for b, d, c in zip(n.digits.boxes, n.digits.labels, n.digits.confidence)],
+            **({"chars": [{"char": c.char, "confidence": round(float(c.confidence), 4), "box": box(c.box)}
+                          for c in n.chars]} if n.chars else {}),
         } for n in result.numbers],
     }
 

@@ -34,8 +34,15 @@ def rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def soak(frames: int, window: int, video_path: str | None, log=print) -> dict:
-    reader = DigitReader()
+def make_reader(kind: str):
+    if kind == "learned":
+        from edge.line_reader import LineReader
+        return LineReader()
+    return DigitReader()
+
+
+def soak(frames: int, window: int, video_path: str | None, log=print, reader_kind: str = "classic") -> dict:
+    reader = make_reader(reader_kind)
     source = DemoSource(fps=0, frames=frames)
     with tempfile.TemporaryDirectory() as tmp:
         writer = JsonLinesWriter(os.path.join(tmp, "readings.jsonl"))
@@ -75,8 +82,10 @@ def main(argv=None) -> int:
     p.add_argument("--window", type=int, default=1000, help="frames per FPS/memory reading")
     p.add_argument("--video", help="keep the annotated video here (default: a temporary file)")
     p.add_argument("--json", help="write the report here")
+    p.add_argument("--reader", choices=["classic", "learned"], default="classic")
     a = p.parse_args(argv)
-    report = soak(a.frames, a.window, a.video)
+    report = soak(a.frames, a.window, a.video, reader_kind=a.reader)
+    report["reader"] = a.reader
     print(f"{report['frames']} frames in {report['seconds']} s; RSS {report['rss_start_mb']} -> "
           f"{report['rss_end_mb']} MB (growth {report['rss_growth_mb']} MB); all demo numbers read in "
           f"{report['frames_with_all_numbers']} frames; other readings (frames): {report['other_readings'] or 'none'}")

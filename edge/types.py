@@ -74,6 +74,7 @@ class Number:
     stable: bool = False
     track_id: int | None = None
     read: str | None = None  # this frame's characters; None at creation means `text`
+    chars: list = field(default_factory=list)  # the learned reader's characters (edge.line_reader.ReadChar)
 
     def __post_init__(self):
         if self.read is None:

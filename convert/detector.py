@@ -1,0 +1,442 @@
+"""The text-line detector: model, training scenes, training loop and int8 export.
+
+    python -m convert.train --model detector
+
+A small fully-convolutional network maps a grey frame scaled to edge.detect.INPUT_SIZE to a
+half-resolution map of each line's core (the middle half of its height, its ends pulled in),
+as DB does; edge.detect takes boxes from the map with OpenCV and grows them back.
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from edge.detect import CORE_HEIGHT, CORE_INSET, INPUT_SIZE, OUTPUT_STRIDE
+
+W, H = INPUT_SIZE
+
+
+def build_model(input_size=(None, None)):
+    """Stride-2 stem, depthwise-separable blocks down to 1/16, a top-down path back to 1/2
+    with additions, one sigmoid channel."""
+    import keras
+    from keras import layers
+
+    def sep(x, filters, stride=1):
+        x = layers.DepthwiseConv2D(3, strides=stride, padding="same", use_bias=False)(x)
+        x = layers.ReLU()(layers.BatchNormalization()(x))
+        x = layers.Conv2D(filters, 1, use_bias=False)(x)
+        return layers.ReLU()(layers.BatchNormalization()(x))
+
+    def lateral(x, filters):
+        return layers.BatchNormalization()(layers.Conv2D(filters, 1, use_bias=False)(x))
+
+    inputs = keras.Input((input_size[1], input_size[0], 1), name="frame")
+    x = layers.Rescaling(1 / 255.0)(inputs)
+    x = layers.Conv2D(8, 3, strides=2, padding="same", use_bias=False)(x)
+    f2 = layers.ReLU()(layers.BatchNormalization()(x))  # 1/2
+    f4 = sep(sep(f2, 24, 2), 24)  # 1/4
+    f8 = sep(sep(f4, 48, 2), 48)  # 1/8
+    f16 = sep(sep(sep(f8, 64, 2), 64), 64)  # 1/16
+    x = layers.UpSampling2D()(lateral(f16, 32))
+    x = sep(layers.ReLU()(layers.Add()([x, lateral(f8, 32)])), 32)
+    x = layers.UpSampling2D()(x)
+    x = sep(layers.ReLU()(layers.Add()([x, lateral(f4, 32)])), 24)
+    x = layers.UpSampling2D()(x)
+    x = sep(layers.ReLU()(layers.Add()([x, lateral(f2, 24)])), 16)
+    outputs = layers.Conv2D(1, 3, padding="same", activation="sigmoid", name="core")(x)
+    return keras.Model(inputs, outputs, name="detector")
+
+
+# -- scenes -------------------------------------------------------------------------------
+def core_polygon(box: np.ndarray) -> np.ndarray:
+    """A line's four corners (tl, tr, br, bl, float) -> its core's corners: the middle
+    CORE_HEIGHT of its height, its ends pulled in by CORE_INSET of its height."""
+    tl, tr, br, bl = box
+    height = (np.linalg.norm(bl - tl) + np.linalg.norm(br - tr)) / 2
+    length = (np.linalg.norm(tr - tl) + np.linalg.norm(br - bl)) / 2
+    along = (tr - tl + br - bl) / max(2 * length, 1e-6)
+    down = (bl - tl + br - tr) / max(2 * height, 1e-6)
+    centre = box.mean(axis=0)
+    half_l = max(length / 2 - CORE_INSET * height, min(length, height) * 0.25)
+    half_h = CORE_HEIGHT * height / 2
+    return np.array([centre - along * half_l - down * half_h, centre + along * half_l - down * half_h,
+                     centre + along * half_l + down * half_h, centre - along * half_l + down * half_h])
+
+
+def target_map(boxes: list[np.ndarray], ignore: list[np.ndarray], shape=(H, W)) -> tuple[np.ndarray, np.ndarray]:
+    """(core map, weight) at the output's resolution, area-antialiased; lines too small to
+    find are ignored rather than taught as background."""
+    up = 4  # rasterize finer, then average down
+    oh, ow = shape[0] // OUTPUT_STRIDE, shape[1] // OUTPUT_STRIDE
+    canvas = np.zeros((oh * up, ow * up), np.uint8)
+    skip = np.zeros_like(canvas)
+    f = up / OUTPUT_STRIDE
+    for box in boxes:
+        cv2.fillPoly(canvas, [np.round(core_polygon(box) * f).astype(np.int32)], 255)
+    for box in ignore:
+        cv2.fillPoly(skip, [np.round(box * f).astype(np.int32)], 255)
+    core = cv2.resize(canvas, (ow, oh), interpolation=cv2.INTER_AREA).astype(np.float32) / 255
+    weight = 1.0 - cv2.resize(skip, (ow, oh), interpolation=cv2.INTER_AREA).astype(np.float32) / 255
+    return core, np.maximum(weight, core > 0)
+
+
+def _background(rng: np.random.Generator, pool) -> tuple[np.ndarray, list, list]:
+    """A background (float32 H x W), the lines it holds, and regions to ignore: a texture
+    with clutter, sometimes with a view of a real page (sudoku grid, cheque) on it."""
+    image = np.full((H, W), rng.uniform(20, 235), np.float32)
+    gx, gy = np.meshgrid(np.linspace(-1, 1, W), np.linspace(-1, 1, H))
+    image += rng.uniform(-60, 60) * gx + rng.uniform(-60, 60) * gy
+    noise = cv2.resize(rng.normal(0, 1, (int(rng.integers(3, 30)), int(rng.integers(4, 40)))).astype(np.float32), (W, H))
+    image += noise * rng.uniform(0, 40)
+    for _ in range(int(rng.integers(0, 12))):  # clutter: edges, boxes, grids, blobs
+        colour = float(rng.uniform(0, 255))
+        p = (rng.uniform(0, 1, 2) * (W, H)).astype(int)
+        q = (rng.uniform(0, 1, 2) * (W, H)).astype(int)
+        shape = rng.integers(4)
+        thick = int(rng.integers(1, 6))
+        if shape == 0:
+            cv2.line(image, tuple(map(int, p)), tuple(map(int, q)), colour, thick)
+        elif shape == 1:
+            cv2.rectangle(image, tuple(map(int, p)), tuple(map(int, q)), colour, thick if rng.random() < 0.6 else -1)
+        elif shape == 2:
+            cv2.circle(image, tuple(map(int, p)), int(rng.integers(3, 60)), colour, -1 if rng.random() < 0.5 else thick)
+        else:
+            step = int(rng.integers(10, 50))
+            for k in range(0, W, step):
+                cv2.line(image, (k, 0), (k, H), colour, 1)
+            for k in range(0, H, step):
+                cv2.line(image, (0, k), (W, k), colour, 1)
+    kind = rng.random()
+    if pool.get("sudoku") and kind < 0.25:
+        square, boxes = pool["sudoku"][int(rng.integers(len(pool["sudoku"])))]
+        return _place(image, square, boxes, rng)
+    if pool.get("orand") and kind < 0.4:
+        gray, (x, y, w, h) = pool["orand"][int(rng.integers(len(pool["orand"])))]
+        return _place(image, gray, [np.array([[x, y], [x + w, y], [x + w, y + h], [x, y + h]], np.float32)], rng)
+    return image, [], []
+
+
+def _place(image: np.ndarray, page: np.ndarray, boxes: list[np.ndarray], rng: np.random.Generator):
+    """A real page with labelled lines laid on the background, scaled so its lines are 6 to
+    90 px tall, somewhere in the frame (partly outside it at times)."""
+    tallest = max((_height(b) for b in boxes), default=page.shape[0])
+    scale = rng.uniform(6, 90) / max(tallest, 1)
+    scale = min(scale, 2 * W / page.shape[1])
+    ph, pw = page.shape[0] * scale, page.shape[1] * scale
+    tx = rng.uniform(*sorted((-0.3 * pw, W - 0.7 * pw)))
+    ty = rng.uniform(*sorted((-0.3 * ph, H - 0.7 * ph)))
+    m = np.float32([[scale, 0, tx], [0, scale, ty]])
+    view = cv2.warpAffine(page.astype(np.float32), m, (W, H), flags=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    inside = cv2.warpAffine(np.ones(page.shape, np.float32), m, (W, H)) > 0.5
+    image[inside] = view[inside]
+    moved = [b * scale + (tx, ty) for b in boxes]
+    # a line cut by the frame's edge is still a line; one mostly outside is left out
+    kept = [b for b in moved if (b.mean(axis=0) > 0).all() and (b.mean(axis=0) < (W, H)).all()]
+    cut = [b for b in moved if not ((b.mean(axis=0) > 0).all() and (b.mean(axis=0) < (W, H)).all())]
+    return image, kept, cut
+
+
+def _paste(image: np.ndarray, ink: np.ndarray, text_box, rng: np.random.Generator, taken: list) -> np.ndarray | None:
+    """Ink of one line into the image at a random place, size and slight angle; returns the
+    line's corners there, or None when it would not fit beside the lines already placed."""
+    x0, y0, x1, y1 = text_box
+    text_h = rng.uniform(4, 80) if rng.random() < 0.5 else rng.uniform(8, 30)
+    f = text_h / max(y1 - y0, 1)
+    if (x1 - x0) * f > W * 0.95:
+        f = W * 0.95 / max(x1 - x0, 1)
+    ink = cv2.resize(ink, (max(1, int(ink.shape[1] * f)), max(1, int(ink.shape[0] * f))), interpolation=cv2.INTER_AREA)
+    box = np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], np.float32) * f
+    angle = rng.uniform(-6, 6) if rng.random() < 0.5 else 0.0
+    c = np.array(ink.shape[::-1], np.float32) / 2
+    rot = cv2.getRotationMatrix2D(tuple(map(float, c)), angle, 1.0)
+    corners = np.array([[0, 0], [ink.shape[1], 0], [ink.shape[1], ink.shape[0]], [0, ink.shape[0]]], np.float32)
+    moved = cv2.transform(corners[None], rot)[0]
+    shift = -moved.min(axis=0)
+    rot[:, 2] += shift
+    size = np.ceil(moved.max(axis=0) - moved.min(axis=0)).astype(int) + 1
+    if size[0] >= W or size[1] >= H:
+        return None
+    ink = cv2.warpAffine(ink, rot, (int(size[0]), int(size[1])))
+    box = cv2.transform(box[None], rot)[0]
+    px, py = rng.uniform(0, W - size[0]), rng.uniform(0, H - size[1])
+    box = box + (px, py)
+    lo, hi = box.min(axis=0), box.max(axis=0)
+    for other in taken:
+        olo, ohi = other.min(axis=0), other.max(axis=0)
+        margin = 0.3 * min(hi[1] - lo[1], ohi[1] - olo[1])
+        if (lo < ohi + margin).all() and (olo < hi + margin).all():
+            return None
+    ix, iy = int(px), int(py)
+    region = image[iy:iy + ink.shape[0], ix:ix + ink.shape[1]]
+    ink = ink[:region.shape[0], :region.shape[1]]
+    local = float(region.mean()) if region.size else 128.0
+    if rng.random() < 0.3:  # a panel behind the line: a plate, a label, a display
+        pad = int(text_h * rng.uniform(0.2, 0.6))
+        plo, phi = np.maximum(lo - pad, 0).astype(int), np.minimum(hi + pad, (W, H)).astype(int)
+        local = float(rng.uniform(0, 255))
+        image[plo[1]:phi[1], plo[0]:phi[0]] = local + rng.normal(0, 3, (phi[1] - plo[1], phi[0] - plo[0]))
+        region = image[iy:iy + ink.shape[0], ix:ix + ink.shape[1]]
+    colour = local - rng.uniform(50, 200) if (local > 128) ^ (rng.random() < 0.1) else local + rng.uniform(50, 200)
+    region += (np.clip(colour, 0, 255) - region) * ink
+    return box
+
+
+def line_ink(rng: np.random.Generator, pool) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """A line's ink and its text's extent (x0, y0, x1, y1) in it."""
+    from convert import line_synth as ls
+
+    kind = rng.random()
+    if kind < 0.15:
+        ink, _ = ls.plate_line(rng)
+        return ink, _text_extent(ink, plate=True)
+    if kind < 0.3 and pool.get("digits") is not None:
+        ink, _ = ls.handwritten_line(rng, *pool["digits"])
+    elif kind < 0.45:
+        ink, _ = ls.segment_line(rng)
+    elif kind < 0.55:
+        ink, _ = ls.counter_line(rng)
+    elif kind < 0.6:
+        ink, _ = ls.price_line(rng)
+    elif kind < 0.65:
+        ink, _ = ls.dot_matrix_line(rng)
+    else:
+        ink, _ = ls.printed_line(rng)
+    return ink, _text_extent(ink)
+
+
+def _text_extent(ink: np.ndarray, plate: bool = False) -> tuple[int, int, int, int]:
+    """The ink's extent; on a plate, the tallest run of rows (its characters, not the
+    border or the state's name)."""
+    rows = np.flatnonzero(ink.max(axis=1) > 0.3)
+    cols = np.flatnonzero(ink.max(axis=0) > 0.3)
+    if not rows.size:
+        return 0, 0, ink.shape[1], ink.shape[0]
+    if plate:
+        inner = ink[3:-3, 3:-3] > 0.3 if min(ink.shape) > 8 else ink > 0.3
+        filled = inner.sum(axis=1) > 0.08 * inner.shape[1]
+        runs, start = [], None
+        for i, v in enumerate(np.append(filled, False)):
+            if v and start is None:
+                start = i
+            elif not v and start is not None:
+                runs.append((i - start, start, i))
+                start = None
+        if runs:
+            _, a, b = max(runs)
+            band = inner[a:b]
+            c = np.flatnonzero(band.any(axis=0))
+            return int(c[0] + 3), int(a + 3), int(c[-1] + 4), int(b + 3)
+    return int(cols[0]), int(rows[0]), int(cols[-1] + 1), int(rows[-1] + 1)
+
+
+def scene(rng: np.random.Generator, pool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One training frame (H x W uint8), its core map and its weight map."""
+    image, boxes, ignore = _background(rng, pool)
+    for _ in range(int(rng.integers(0, 7))):
+        ink, extent = line_ink(rng, pool)
+        if ink.size == 0 or ink.max() <= 0:
+            continue
+        box = _paste(image, np.clip(ink, 0, 1), extent, rng, boxes)
+        if box is not None:
+            boxes.append(box)
+    sigma = rng.uniform(0, 1.2)
+    if sigma > 0.3:
+        image = cv2.GaussianBlur(image, (0, 0), sigma)
+    image = np.clip(image + rng.normal(0, rng.uniform(0, 8), image.shape), 0, 255).astype(np.uint8)
+    if rng.random() < 0.3:
+        image = cv2.imdecode(cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(30, 90))])[1],
+                             cv2.IMREAD_GRAYSCALE)
+    small = [b for b in boxes if _height(b) < MIN_LINE_HEIGHT]
+    core, weight = target_map([b for b in boxes if _height(b) >= MIN_LINE_HEIGHT], small)
+    return image, core, weight
+
+
+MIN_LINE_HEIGHT = 5  # input pixels: smaller lines are neither taught as text nor as background
+
+
+def _height(box: np.ndarray) -> float:
+    return float((np.linalg.norm(box[3] - box[0]) + np.linalg.norm(box[2] - box[1])) / 2)
+
+
+def scene_pool(split: str = "train", mnist=None) -> dict:
+    """Real material for scenes: squared-up sudoku grids with their digits' boxes, orand
+    cheque amounts with their digits' extent, and handwritten digits to compose lines."""
+    from convert.datasets import find_dataset, find_sudoku_grid, load_orand, read_data_image, read_sudoku_grid, split_of
+    from convert.recognizer import handwritten_pool
+
+    pool: dict = {"sudoku": [], "orand": []}
+    root = find_dataset("sudoku-train")
+    cell = 48
+    for path in sorted(root.glob("*.jpg")):
+        if split_of(path.name) != ("heldout" if split == "heldout" else "train"):
+            continue
+        gray = read_data_image(path, cv2.IMREAD_GRAYSCALE)
+        corners = find_sudoku_grid(gray)
+        if corners is None:
+            continue
+        side = cell * 9
+        warp = cv2.getPerspectiveTransform(corners, np.float32([[0, 0], [side, 0], [side, side], [0, side]]))
+        square = cv2.warpPerspective(gray, warp, (side, side), flags=cv2.INTER_AREA)
+        boxes = []
+        for r, row in enumerate(read_sudoku_grid(path.with_suffix(".dat"))):
+            for c, digit in enumerate(row):
+                if not digit:
+                    continue
+                inner = square[r * cell + 5:(r + 1) * cell - 5, c * cell + 5:(c + 1) * cell - 5]
+                _, ink = cv2.threshold(inner, 0, 255, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
+                n, _, stats, _ = cv2.connectedComponentsWithStats(ink)
+                if n < 2:
+                    continue
+                x, y, w, h, _ = stats[1 + int(np.argmax(stats[1:, 4]))]
+                x, y = c * cell + 5 + x, r * cell + 5 + y
+                boxes.append(np.array([[x, y], [x + w, y], [x + w, y + h], [x, y + h]], np.float32))
+        pool["sudoku"].append((square, boxes))
+    from convert.line_data import split3
+    for im in load_orand():
+        if split3(im.file.name) == split and im.boxes:
+            b = np.array([bx[:4] for bx in im.boxes])
+            x0, y0 = b[:, 0].min(), b[:, 1].min()
+            extent = (x0, y0, (b[:, 0] + b[:, 2]).max() - x0, (b[:, 1] + b[:, 3]).max() - y0)
+            pool["orand"].append((read_data_image(im.file, cv2.IMREAD_GRAYSCALE), extent))
+    if mnist is not None:
+        pool["digits"] = handwritten_pool(mnist[0], mnist[1], np.random.default_rng(0))
+    return pool
+
+
+def _scene_chunk(args):
+    n, seed, pool = args
+    rng = np.random.default_rng(seed)
+    out = [scene(rng, pool) for _ in range(n)]
+    return (np.stack([o[0] for o in out]), np.stack([o[1] for o in out]).astype(np.float16),
+            np.stack([o[2] for o in out]).astype(np.float16))
+
+
+def build_scenes(n: int, seed: int = 0, pool=None, log=print, workers: int = 2):
+    import multiprocessing as mp
+    chunks = [(n // 20 + (1 if i < n % 20 else 0), seed * 1000 + i, pool or {}) for i in range(20)]
+    xs, cores, weights = [], [], []
+    with mp.get_context("fork").Pool(workers) as p:
+        for x, c, w in p.imap(_scene_chunk, chunks):
+            xs.append(x), cores.append(c), weights.append(w)
+            log(f"  scenes: {sum(len(v) for v in xs)}/{n}")
+    return np.concatenate(xs), np.concatenate(cores), np.concatenate(weights)
+
+
+# -- training -----------------------------------------------------------------------------
+def train(x, core, weight, epochs: int, batch: int = 32, lr: float = 2e-3, seed: int = 0, model=None, log=print,
+          checkpoint=None):
+    """Weighted binary cross-entropy plus a dice term on the core map; `checkpoint(model)`
+    after each epoch."""
+    import time
+
+    import keras
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(seed)
+    model = model or build_model()
+    steps = max(1, len(x) // batch)
+    optimizer = keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(lr, epochs * steps, alpha=0.02))
+
+    @tf.function(input_signature=[tf.TensorSpec([None, H, W, 1], tf.uint8), tf.TensorSpec([None, None, None], tf.float32),
+                                  tf.TensorSpec([None, None, None], tf.float32)])
+    def step(images, target, w):
+        with tf.GradientTape() as tape:
+            p = model(tf.cast(images, tf.float32), training=True)[..., 0]
+            bce = keras.ops.binary_crossentropy(target, tf.clip_by_value(p, 1e-6, 1 - 1e-6))
+            bce = tf.reduce_sum(bce * w) / tf.maximum(tf.reduce_sum(w), 1.0)
+            dice = 1 - 2 * tf.reduce_sum(p * target * w) / (tf.reduce_sum((p + target) * w) + 1.0)
+            loss = bce + 0.5 * dice
+        grads = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables))
+        return loss
+
+    rng = np.random.default_rng(seed)
+    history = {"loss": []}
+    for epoch in range(epochs):
+        started, losses = time.time(), []
+        order = rng.permutation(len(x))
+        for k in range(steps):
+            idx = np.sort(order[k * batch:(k + 1) * batch])
+            flip = rng.random() < 0.5  # mirror images: text reads the other way, its lines are still lines
+            images, c, w = x[idx], core[idx].astype(np.float32), weight[idx].astype(np.float32)
+            if flip:
+                images, c, w = images[:, :, ::-1], c[:, :, ::-1], w[:, :, ::-1]
+            losses.append(float(step(np.ascontiguousarray(images)[..., None], np.ascontiguousarray(c),
+                                     np.ascontiguousarray(w))))
+            if k % 100 == 0:
+                log(f"  epoch {epoch + 1}/{epochs} batch {k}/{steps} loss {np.mean(losses[-100:]):.4f}")
+        history["loss"].append(float(np.mean(losses)))
+        log(f"epoch {epoch + 1}/{epochs}: loss {history['loss'][-1]:.4f} ({time.time() - started:.0f} s)")
+        if checkpoint:
+            checkpoint(model)
+    return model, history
+
+
+def to_int8_tflite(model, samples: np.ndarray) -> bytes:
+    import tensorflow as tf
+
+    fixed = build_model(INPUT_SIZE)
+    fixed.set_weights(model.get_weights())
+
+    def representative():
+        for image in samples:
+            yield [image[None, :, :, None].astype(np.float32)]
+
+    converter = tf.lite.TFLiteConverter.from_keras_model(fixed)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = representative
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = tf.uint8
+    converter.inference_output_type = tf.uint8
+    return converter.convert()
+
+
+def main(argv=None) -> int:
+    """python -m convert.train --model detector [--epochs N] [--scenes N]"""
+    import argparse
+    import json
+    import sys
+    import time
+    from pathlib import Path
+
+    from convert.datasets import PROJECT_ROOT, DataError, load_mnist
+
+    p = argparse.ArgumentParser(prog="python -m convert.train --model detector",
+                                description="Train the text-line detector (edge.detect).")
+    p.add_argument("--epochs", type=int, default=8)
+    p.add_argument("--scenes", type=int, default=20_000)
+    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, default=PROJECT_ROOT / "models" / "detector.keras")
+    p.add_argument("--threads", type=int, default=0, help="TensorFlow threads (default: all cores)")
+    a = p.parse_args(argv)
+    if a.epochs < 1 or a.scenes < 1 or a.batch < 1:
+        p.error("--epochs, --scenes and --batch must be >= 1")
+    log = lambda m: print(m, flush=True)  # noqa: E731
+    started = time.time()
+    try:
+        x, y, _, _ = load_mnist()
+        pool = scene_pool("train", (x, y))
+        log(f"building {a.scenes} scenes ...")
+        images, core, weight = build_scenes(a.scenes, a.seed, pool, log)
+    except DataError as e:
+        print(f"convert.train: error: {e}", file=sys.stderr)
+        return 2
+    if a.threads:
+        import tensorflow as tf
+        tf.config.threading.set_intra_op_parallelism_threads(a.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(a.threads)
+    a.out.parent.mkdir(parents=True, exist_ok=True)
+    model, history = train(images, core, weight, a.epochs, a.batch, a.lr, a.seed, log=log,
+                           checkpoint=lambda m: m.save(a.out))
+    model.save(a.out)
+    rng = np.random.default_rng(a.seed)
+    np.save(a.out.with_suffix(".representative.npy"), images[rng.choice(len(images), min(300, len(images)), replace=False)])
+    info = {"scenes": a.scenes, "epochs": a.epochs, "batch": a.batch, "lr": a.lr, "seed": a.seed,
+            "weights": int(model.count_params()), "train_minutes": round((time.time() - started) / 60, 1),
+            "history": history}
+    a.out.with_suffix(".train.json").write_text(json.dumps(info, indent=1) + "\n")
+    log(f"saved {a.out} ({info['train_minutes']} min)")
+    return 0

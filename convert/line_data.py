@@ -1,0 +1,164 @@
+"""Real text lines from the development sets, split three ways for the recognizer.
+
+Splits are fixed by a hash: of the file name (orand-car-a), of the plate text (plates-train:
+most vehicles appear twice), of the device folder (meters-train: the point is meters never
+seen). 'heldout' is reported and never trained on; 'tune' chooses settings; 'train' trains.
+"""
+from __future__ import annotations
+
+import csv
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from convert.datasets import DataError, find_dataset, load_orand, read_data_image
+from edge.lines import normalize_line
+
+HELDOUT_PERCENT, TUNE_PERCENT = 20, 10  # orand's held-out 20% is the one the classic reader reports
+
+
+def split3(key: str) -> str:
+    bucket = zlib.crc32(key.encode()) % 100
+    return "heldout" if bucket < HELDOUT_PERCENT else "tune" if bucket < HELDOUT_PERCENT + TUNE_PERCENT else "train"
+
+
+@dataclass
+class RealLine:
+    gray: np.ndarray  # the crop as stored, grey
+    text: str  # what it says (orand: digits only; plates: letters and digits)
+    kind: str  # orand / plate / meter
+    key: str  # file name, plate text or device: what the split hangs on
+    extent: tuple[int, int, int, int] | None = None  # the text's box inside the crop, when known
+    value: float | None = None  # meters: the wheel's position in tenths (4.7: 70% from 4 to 5)
+
+
+def orand_lines(split: str | None = None, root: Path | None = None) -> list[RealLine]:
+    out = []
+    for im in load_orand(root):
+        if split and split3(im.file.name) != split:
+            continue
+        gray = read_data_image(im.file, cv2.IMREAD_GRAYSCALE)
+        extent = None
+        if im.boxes:
+            b = np.array([bx[:4] for bx in im.boxes])
+            x0, y0 = b[:, 0].min(), b[:, 1].min()
+            extent = (int(x0), int(y0), int((b[:, 0] + b[:, 2]).max() - x0), int((b[:, 1] + b[:, 3]).max() - y0))
+        out.append(RealLine(gray, im.digits, "orand", im.file.name, extent))
+    return out
+
+
+def _rows(name: str) -> tuple[Path, list[dict]]:
+    root = find_dataset(name)
+    try:
+        with open(root / "labels.csv", newline="") as f:
+            return root, list(csv.DictReader(f))
+    except (OSError, ValueError) as e:
+        raise DataError(f"{root / 'labels.csv'} is unreadable: {e}") from None
+
+
+def plate_lines(split: str | None = None) -> list[RealLine]:
+    root, rows = _rows("plates-train")
+    return [RealLine(read_data_image(root / r["file"], cv2.IMREAD_GRAYSCALE), r["text"].upper(), "plate", r["text"])
+            for r in rows if not split or split3(r["text"].upper()) == split]
+
+
+def meter_digits(split: str | None = None) -> list[RealLine]:
+    """Single meter digits; `text` is the nearer whole digit (a mid-roll wheel's too)."""
+    root, rows = _rows("meters-train")
+    out = []
+    for r in rows:
+        device = r["source_device_folder"]
+        if split and split3(device) != split:
+            continue
+        value = float(r["value"])
+        out.append(RealLine(read_data_image(root / r["file"], cv2.IMREAD_GRAYSCALE), str(int(round(value)) % 10),
+                            "meter", device, value=value))
+    return out
+
+
+def mid_roll(line: RealLine) -> bool:
+    return line.value is not None and abs(line.value - round(line.value)) > 0.2
+
+
+def neighbours(line: RealLine) -> set[str]:
+    """The digits a meter wheel may be read as: its own, or either side of a mid-roll."""
+    if not mid_roll(line):
+        return {line.text}
+    low = int(np.floor(line.value)) % 10
+    return {str(low), str((low + 1) % 10)}
+
+
+# -- training copies ----------------------------------------------------------------------
+def jitter(gray: np.ndarray, rng: np.random.Generator, extent=None) -> np.ndarray:
+    """A real crop cut again as a detector might (margins around the text's extent, or a few
+    percent off the stored crop), turned a little, either polarity, other light and blur."""
+    h, w = gray.shape
+    if extent is not None:
+        x, y, ew, eh = extent
+        m = eh
+        x0 = int(np.clip(x - rng.uniform(0.0, 0.5) * m, 0, w - 1))
+        y0 = int(np.clip(y - rng.uniform(0.0, 0.3) * m, 0, h - 1))
+        x1 = int(np.clip(x + ew + rng.uniform(0.0, 0.5) * m, x0 + 2, w))
+        y1 = int(np.clip(y + eh + rng.uniform(0.0, 0.3) * m, y0 + 2, h))
+    else:
+        x0, x1 = int(rng.uniform(0, 0.06) * w), w - int(rng.uniform(0, 0.06) * w)
+        y0, y1 = int(rng.uniform(0, 0.1) * h), h - int(rng.uniform(0, 0.1) * h)
+    crop = gray[y0:y1, x0:x1].astype(np.float32)
+    ch, cw = crop.shape
+    c = (cw / 2, ch / 2)
+    rot = cv2.getRotationMatrix2D(c, rng.uniform(-3, 3), 1.0)
+    shear = rng.uniform(-0.15, 0.15)
+    m = np.vstack([rot, [0, 0, 1]]) @ np.array([[rng.uniform(0.85, 1.15), shear, -shear * c[1]], [0, 1, 0], [0, 0, 1]])
+    crop = cv2.warpAffine(crop, m[:2], (cw, ch), borderMode=cv2.BORDER_REPLICATE)
+    if rng.random() < 0.3:
+        crop = 255 - crop
+    crop = crop * rng.uniform(0.5, 1.2) + rng.uniform(-40, 40)
+    scale = rng.uniform(0.3, 1.0)  # seen smaller by the camera
+    if scale < 0.9 and ch * scale >= 8:
+        crop = cv2.resize(crop, (max(2, int(cw * scale)), max(2, int(ch * scale))), interpolation=cv2.INTER_AREA)
+    if rng.random() < 0.4:
+        crop = cv2.GaussianBlur(crop, (0, 0), rng.uniform(0.4, 1.2))
+    crop = crop + rng.normal(0, rng.uniform(0, 8), crop.shape)
+    return np.clip(crop, 0, 255).astype(np.uint8)
+
+
+def meter_strip(digits: list[RealLine], rng: np.random.Generator) -> tuple[np.ndarray, str]:
+    """Real wheels of one device side by side: a counter line."""
+    height = max(d.gray.shape[0] for d in digits)
+    parts = [cv2.resize(d.gray, (max(2, int(d.gray.shape[1] * height / d.gray.shape[0])), height)) for d in digits]
+    return np.hstack(parts), "".join(d.text for d in digits)
+
+
+def training_lines(rng: np.random.Generator, orand_copies: int = 16, plate_copies: int = 8,
+                   meter_copies: int = 1, meter_strips: int = 4000, split: str = "train"):
+    """Normalized real lines of one split, jittered copies of each: (lines, texts, kinds)."""
+    lines, texts, kinds = [], [], []
+
+    def add(gray, text, kind):
+        lines.append(normalize_line(gray))
+        texts.append(text)
+        kinds.append(kind)
+
+    for line in orand_lines(split):
+        for _ in range(orand_copies):
+            add(jitter(line.gray, rng, line.extent), line.text, "orand")
+    for line in plate_lines(split):
+        for _ in range(plate_copies):
+            add(jitter(line.gray, rng), line.text, "plate")
+    meters = meter_digits(split)
+    for line in meters:
+        for _ in range(meter_copies):
+            add(jitter(line.gray, rng), line.text, "meter")
+    by_device: dict[str, list[RealLine]] = {}
+    for line in meters:
+        by_device.setdefault(line.key, []).append(line)
+    devices = sorted(by_device)
+    for _ in range(meter_strips if devices else 0):
+        pool = by_device[devices[int(rng.integers(len(devices)))]]
+        picks = [pool[i] for i in rng.integers(len(pool), size=int(rng.integers(2, 8)))]
+        gray, text = meter_strip(picks, rng)
+        add(jitter(gray, rng), text, "meter_strip")
+    return lines, texts, kinds

@@ -1,0 +1,405 @@
+"""The CTC line recognizer: model, training loop and int8 export.
+
+    python -m convert.train --model recognizer     # the usual entry point
+
+Input: (HEIGHT, W) uint8 lines from edge.lines.normalize_line, W any multiple of 4; output
+(1, W/4, classes) probabilities per time step, CTC's blank last. Fully convolutional, so one
+int8 model serves every width bucket (the runtime resizes its input).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from edge.lines import BLANK, CHARSET, HEIGHT, STEP
+
+CLASSES = len(CHARSET) + 1
+SIZES = {  # build_model arguments; "tiny" is for tests
+    "default": {"widths": (16, 32, 96, 128), "head": 192},
+    "tiny": {"widths": (8, 8, 16, 16), "head": 16},
+}
+
+
+def build_model(widths=(16, 32, 64, 96), head: int = 128, input_width: int | None = None):
+    """A 3x3 conv and depthwise-separable blocks pool the height to 1 and the width by 4;
+    two 1-D (1x5) separable convs read the sequence; a 1x1 conv gives the classes.
+    `input_width`: a fixed width, for the int8 converter (the weights are the same)."""
+    import keras
+    from keras import layers
+
+    def sep(x, filters, kernel=(3, 3)):
+        x = layers.DepthwiseConv2D(kernel, padding="same", use_bias=False)(x)
+        x = layers.BatchNormalization()(x)
+        x = layers.ReLU()(x)
+        x = layers.Conv2D(filters, 1, use_bias=False)(x)
+        x = layers.BatchNormalization()(x)
+        return layers.ReLU()(x)
+
+    c1, c2, c3, c4 = widths
+    inputs = keras.Input((HEIGHT, input_width, 1), name="line")
+    x = layers.Rescaling(1 / 255.0)(inputs)
+    x = layers.Conv2D(c1, 3, padding="same", use_bias=False)(x)
+    x = layers.ReLU()(layers.BatchNormalization()(x))
+    x = layers.MaxPooling2D(2)(x)  # 16 x W/2
+    x = sep(x, c2)
+    x = layers.MaxPooling2D(2)(x)  # 8 x W/4
+    x = sep(x, c3)
+    x = sep(x, c3)
+    x = layers.MaxPooling2D((2, 1))(x)  # 4 x W/4
+    x = sep(x, c4)
+    x = sep(x, c4)
+    x = layers.MaxPooling2D((4, 1))(x)  # 1 x W/4
+    x = sep(x, head, (1, 5))
+    x = layers.Dropout(0.1)(x)
+    x = sep(x, head, (1, 5))
+    outputs = layers.Conv2D(CLASSES, 1, activation="softmax", name="probabilities")(x)
+    return keras.Model(inputs, outputs, name="recognizer")
+
+
+def steps(width: int) -> int:
+    return width // STEP
+
+
+def ctc_loss(labels, label_lengths, probs, logit_lengths):
+    import tensorflow as tf
+
+    log_probs = tf.math.log(tf.maximum(tf.squeeze(probs, 1), 1e-7))
+    return tf.nn.ctc_loss(labels, log_probs, label_lengths, logit_lengths, logits_time_major=False,
+                          blank_index=BLANK)
+
+
+# -- data ---------------------------------------------------------------------------------
+def _synthetic_chunk(args):
+    n, seed, pool = args
+    from convert.line_synth import synthetic_lines
+    return synthetic_lines(n, seed, *pool) if pool else synthetic_lines(n, seed)
+
+
+def handwritten_pool(mnist_images, mnist_labels, rng: np.random.Generator, orand_split: str = "train"):
+    """Handwritten digits to compose lines from: MNIST train, and the real cheque digits of
+    orand-car-a's training split (as white ink on black, like MNIST)."""
+    from convert.datasets import load_orand, read_data_image
+    from convert.line_data import split3
+    import cv2
+
+    images, labels = list(mnist_images), list(mnist_labels)
+    for im in load_orand():
+        if split3(im.file.name) != orand_split:
+            continue
+        gray = read_data_image(im.file, cv2.IMREAD_GRAYSCALE)
+        for x, y, w, h, digit in im.boxes:
+            crop = gray[max(0, y):y + h, max(0, x):x + w]
+            if crop.size < 16:
+                continue
+            lo, hi = np.percentile(crop, (2, 98))
+            ink = np.clip((hi - crop.astype(np.float32)) / max(hi - lo, 1) * 255, 0, 255).astype(np.uint8)
+            images.append(ink)
+            labels.append(digit)
+    return images, np.array(labels)
+
+
+def build_training_set(synthetic: int, seed: int = 0, real_copies: float = 1.0, log=print, workers: int = 2):
+    """(lines, texts, kinds): synthetic lines made in `workers` processes, and jittered copies
+    of the real training lines."""
+    import multiprocessing as mp
+
+    from convert.datasets import load_mnist
+    from convert.line_data import training_lines
+
+    rng = np.random.default_rng(seed)
+    x, y, _, _ = load_mnist()
+    pool = handwritten_pool(x, y, rng)
+    chunks = [(synthetic // 20 + (1 if i < synthetic % 20 else 0), seed * 1000 + i, pool) for i in range(20)]
+    lines, texts, kinds = [], [], []
+    if synthetic:
+        with mp.get_context("fork").Pool(workers) as p:
+            for i, (l, t, k) in enumerate(p.imap(_synthetic_chunk, chunks)):
+                lines += l
+                texts += t
+                kinds += k
+                log(f"  synthetic lines: {len(lines)}/{synthetic}")
+    c = lambda k: max(1, round(k * real_copies))  # noqa: E731
+    l, t, k = training_lines(rng, orand_copies=c(16), plate_copies=c(8), meter_copies=1,
+                             meter_strips=int(4000 * real_copies))
+    log(f"  real lines: {len(l)}")
+    return lines + l, texts + t, kinds + k
+
+
+def save_lines(path, lines, texts, kinds) -> None:
+    """Lines of many widths in one .npz: concatenated columns and each line's width."""
+    np.savez(path, pixels=np.concatenate(lines, axis=1), widths=np.array([l.shape[1] for l in lines]),
+             texts=np.array(texts, dtype=object), kinds=np.array(kinds, dtype=object))
+
+
+def load_lines(path):
+    with np.load(path, allow_pickle=True) as d:
+        pixels, widths = d["pixels"], d["widths"]
+        ends = np.cumsum(widths)
+        lines = [pixels[:, e - w:e] for e, w in zip(ends, widths)]
+        return lines, list(d["texts"]), list(d["kinds"])
+
+
+def batches(lines, texts, batch: int, rng: np.random.Generator):
+    """Shuffled batches of one width bucket each: (images (B, H, W, 1) uint8, labels (B, L)
+    int32 padded with -1, label lengths)."""
+    from edge.lines import bucket, encode, line_batch
+
+    by_width: dict[int, list[int]] = {}
+    for i, line in enumerate(lines):
+        by_width.setdefault(bucket(line.shape[1]), []).append(i)
+    order = []
+    for width, idx in by_width.items():
+        idx = np.array(idx)[rng.permutation(len(idx))]
+        order += [(width, idx[s:s + batch]) for s in range(0, len(idx), batch)]
+    for j in rng.permutation(len(order)):
+        width, idx = order[j]
+        codes = [encode(texts[i]) for i in idx]
+        labels = np.full((len(idx), max(1, max(len(c) for c in codes))), -1, np.int32)
+        for r, c in enumerate(codes):
+            labels[r, :len(c)] = c
+        yield line_batch([lines[i] for i in idx], width), labels, np.array([len(c) for c in codes], np.int32)
+
+
+def fits(text: str, width: int) -> bool:
+    """CTC needs a time step per character and a blank between repeats."""
+    from edge.lines import bucket, encode
+    codes = encode(text)
+    repeats = sum(1 for a, b in zip(codes, codes[1:]) if a == b)
+    return len(codes) + repeats <= steps(bucket(width))
+
+
+# -- evaluation ---------------------------------------------------------------------------
+def read_texts(predict, lines: list[np.ndarray], batch: int = 64) -> list[tuple[str, float]]:
+    """Greedy readings of normalized lines by `predict` ((B, H, W, 1) uint8 -> (B, 1, T, C))."""
+    from edge.ctc import greedy_decode
+    from edge.lines import bucket, line_batch
+
+    out = [("", 0.0)] * len(lines)
+    by_width: dict[int, list[int]] = {}
+    for i, line in enumerate(lines):
+        by_width.setdefault(bucket(line.shape[1]), []).append(i)
+    for width, idx in by_width.items():
+        for s in range(0, len(idx), batch):
+            part = idx[s:s + batch]
+            probs = predict(line_batch([lines[i] for i in part], width))[:, 0]
+            for i, p in zip(part, probs):
+                chars = greedy_decode(p, BLANK, steps(lines[i].shape[1] + STEP - 1))
+                text = "".join(CHARSET[c.index] for c in chars)
+                out[i] = (text, min((c.confidence for c in chars), default=0.0))
+    return out
+
+
+def digits_of(text: str) -> str:
+    return "".join(c for c in text if c.isdigit())
+
+
+def line_scores(predict, split: str) -> dict:
+    """The recognizer on one split of the real sets: orand exact digit strings and digit F1
+    (an edit-distance match), plates exact and digits in order, meter digits read right."""
+    from convert.devsets import lcs_matches
+    from convert.line_data import meter_digits, mid_roll, neighbours, orand_lines, plate_lines
+    from edge.lines import normalize_line
+
+    report = {}
+    orand = orand_lines(split)
+    if orand:
+        read = read_texts(predict, [normalize_line(l.gray) for l in orand])
+        tp = fp = fn = exact = 0
+        for line, (text, _) in zip(orand, read):
+            got, want = digits_of(text), line.text
+            exact += got == want
+            m = lcs_matches(got, want)
+            tp, fp, fn = tp + m, fp + len(got) - m, fn + len(want) - m
+        report["orand"] = {"lines": len(orand), "exact": exact / len(orand),
+                           "digit_f1": 2 * tp / max(1, 2 * tp + fp + fn)}
+    plates = plate_lines(split)
+    if plates:
+        read = read_texts(predict, [normalize_line(l.gray) for l in plates])
+        report["plates"] = {"plates": len(plates),
+                            "exact": float(np.mean([t == l.text for l, (t, _) in zip(plates, read)])),
+                            "digits_in_order": float(np.mean([digits_of(t) == digits_of(l.text)
+                                                              for l, (t, _) in zip(plates, read)]))}
+    meters = meter_digits(split)
+    if meters:
+        read = read_texts(predict, [normalize_line(l.gray) for l in meters])
+        whole = [t == l.text for l, (t, _) in zip(meters, read) if not mid_roll(l)]
+        rolling = [t in neighbours(l) for l, (t, _) in zip(meters, read) if mid_roll(l)]
+        report["meters"] = {"digits": len(whole), "whole_digit_accuracy": float(np.mean(whole)),
+                            "mid_roll": len(rolling), "mid_roll_neighbour": float(np.mean(rolling)),
+                            "devices": len({l.key for l in meters})}
+    return report
+
+
+# -- training -----------------------------------------------------------------------------
+def train(lines, texts, epochs: int, batch: int = 64, lr: float = 2e-3, seed: int = 0, model=None,
+          log=print, evaluate=None, checkpoint=None):
+    """CTC training with Adam and a cosine schedule. `evaluate(predict) -> dict` runs after
+    each epoch (the tuning split), then `checkpoint(model)`. Returns (model, history)."""
+    import tensorflow as tf
+    import keras
+
+    keep = [i for i, (l, t) in enumerate(zip(lines, texts)) if fits(t, l.shape[1])]
+    if len(keep) < len(lines):
+        log(f"  {len(lines) - len(keep)} lines too long for their width left out")
+        lines, texts = [lines[i] for i in keep], [texts[i] for i in keep]
+    keras.utils.set_random_seed(seed)
+    model = model or build_model()
+    steps_per_epoch = sum(1 for _ in batches(lines, texts, batch, np.random.default_rng(0)))
+    schedule = keras.optimizers.schedules.CosineDecay(lr * 0.1, epochs * steps_per_epoch, alpha=0.02,
+                                                      warmup_target=lr, warmup_steps=min(500, steps_per_epoch))
+    optimizer = keras.optimizers.Adam(schedule)
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None, None, 1], tf.uint8),
+                                  tf.TensorSpec([None, None], tf.int32), tf.TensorSpec([None], tf.int32)])
+    def step(images, labels, lengths):
+        with tf.GradientTape() as tape:
+            probs = model(tf.cast(images, tf.float32), training=True)
+            t = tf.fill([tf.shape(images)[0]], tf.shape(probs)[2])
+            loss = tf.reduce_mean(ctc_loss(labels, lengths, probs, t))
+        grads = tape.gradient(loss, model.trainable_variables)
+        grads, _ = tf.clip_by_global_norm(grads, 5.0)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables))
+        return loss
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None, None, 1], tf.uint8)])
+    def infer(images):
+        return model(tf.cast(images, tf.float32), training=False)
+
+    rng = np.random.default_rng(seed)
+    history: dict[str, list] = {"loss": []}
+    import time
+    for epoch in range(epochs):
+        started, losses = time.time(), []
+        for k, (images, labels, lengths) in enumerate(batches(lines, texts, batch, rng)):
+            losses.append(float(step(images, labels, lengths)))
+            if k % 200 == 0:
+                log(f"  epoch {epoch + 1}/{epochs} batch {k}/{steps_per_epoch} loss {np.mean(losses[-200:]):.3f}")
+        history["loss"].append(float(np.mean(losses)))
+        line = f"epoch {epoch + 1}/{epochs}: loss {history['loss'][-1]:.3f} ({time.time() - started:.0f} s)"
+        if evaluate:
+            scores = evaluate(lambda x: infer(x).numpy())
+            for name, value in _flat(scores).items():
+                history.setdefault(name, []).append(value)
+            line += " " + " ".join(f"{k} {v:.3f}" for k, v in _flat(scores).items() if isinstance(v, float))
+        log(line)
+        if checkpoint:
+            checkpoint(model)
+    return model, history
+
+
+def _flat(scores: dict) -> dict:
+    return {f"{k}.{kk}": vv for k, v in scores.items() for kk, vv in v.items()}
+
+
+def to_int8_tflite(model, samples: list[np.ndarray], width: int = 128) -> bytes:
+    """Full-integer int8: uint8 lines in, uint8 probabilities out, calibrated on `samples`
+    (normalized lines) at one width; the runtime resizes the input to each bucket."""
+    import tensorflow as tf
+    from edge.lines import line_batch
+
+    fixed = build_model(**model_config(model), input_width=width)
+    fixed.set_weights(model.get_weights())
+
+    def representative():
+        for line in samples:
+            yield [line_batch([line], width).astype(np.float32)]
+
+    converter = tf.lite.TFLiteConverter.from_keras_model(fixed)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = representative
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = tf.uint8
+    converter.inference_output_type = tf.uint8
+    return converter.convert()
+
+
+def model_config(model) -> dict:
+    """The build_model arguments a built model was made with (read off its layers)."""
+    convs = [layer for layer in model.layers if layer.__class__.__name__ == "Conv2D"]
+    filters = [layer.filters for layer in convs]  # first conv, then the pointwise convs, then the classes
+    return {"widths": (filters[0], filters[1], filters[2], filters[4]), "head": filters[6]}
+
+
+# -- command line -------------------------------------------------------------------------
+DEFAULT_KERAS = "models/lines.keras"
+
+
+def main(argv=None) -> int:
+    """python -m convert.train --model recognizer [--epochs N] [--synthetic N] ..."""
+    import argparse
+    import json
+    import sys
+    import time
+    from pathlib import Path
+
+    from convert.datasets import PROJECT_ROOT, DataError
+
+    p = argparse.ArgumentParser(prog="python -m convert.train --model recognizer",
+                                description="Train the CTC line recognizer (edge.lines, edge.infer.recognizer).")
+    p.add_argument("--epochs", type=int, default=6)
+    p.add_argument("--synthetic", type=int, default=120_000, help="synthetic lines in the mix (default 120000)")
+    p.add_argument("--real-copies", type=float, default=1.0,
+                   help="scale of the jittered copies of the real training lines (default 1: orand x16, plates x8)")
+    p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--size", choices=sorted(SIZES), default="default", help="the network's widths")
+    p.add_argument("--out", type=Path, default=PROJECT_ROOT / DEFAULT_KERAS)
+    p.add_argument("--threads", type=int, default=0, help="TensorFlow threads (default: all cores)")
+    p.add_argument("--cache", type=Path, help="keep the built training lines in this .npz and reuse them")
+    a = p.parse_args(argv)
+    if a.epochs < 1 or a.synthetic < 0 or a.real_copies <= 0 or a.batch < 1:
+        p.error("--epochs and --batch must be >= 1, --synthetic >= 0, --real-copies > 0")
+    log = lambda m: print(m, flush=True)  # noqa: E731
+    started = time.time()
+    try:
+        if a.threads:
+            import tensorflow as tf
+            tf.config.threading.set_intra_op_parallelism_threads(a.threads)
+            tf.config.threading.set_inter_op_parallelism_threads(a.threads)
+        if a.cache and a.cache.is_file():
+            lines, texts, kinds = load_lines(a.cache)
+            log(f"read {len(lines)} lines from {a.cache}")
+        else:
+            log("building the training lines ...")
+            lines, texts, kinds = build_training_set(a.synthetic, a.seed, a.real_copies, log)
+            log(f"built {len(lines)} lines in {time.time() - started:.0f} s")
+            if a.cache:
+                save_lines(a.cache, lines, texts, kinds)
+        a.out.parent.mkdir(parents=True, exist_ok=True)
+        model, history = train(lines, texts, a.epochs, a.batch, a.lr, a.seed, build_model(**SIZES[a.size]), log,
+                               evaluate=lambda predict: line_scores(predict, "tune"), checkpoint=lambda m: m.save(a.out))
+    except DataError as e:
+        print(f"convert.train: error: {e}", file=sys.stderr)
+        return 2
+    a.out.parent.mkdir(parents=True, exist_ok=True)
+    model.save(a.out)
+    rng = np.random.default_rng(a.seed)
+    representative = [lines[i] for i in rng.choice(len(lines), min(500, len(lines)), replace=False)]
+    np.savez_compressed(a.out.with_suffix(".representative.npz"), *representative)
+    from collections import Counter
+    info = {"mix": dict(Counter(kinds)), "epochs": a.epochs, "batch": a.batch, "lr": a.lr, "seed": a.seed,
+            "size": a.size, "config": {k: list(v) if isinstance(v, tuple) else v for k, v in SIZES[a.size].items()},
+            "weights": int(model.count_params()), "train_minutes": round((time.time() - started) / 60, 1),
+            "history": history}
+    a.out.with_suffix(".train.json").write_text(json.dumps(info, indent=1) + "\n")
+    plot_history(history, a.out.with_suffix(".curves.png"))
+    log(f"saved {a.out} ({info['train_minutes']} min)")
+    return 0
+
+
+def plot_history(history: dict, path) -> None:
+    """The CTC loss and the tuning split's scores, epoch by epoch."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
+    a.plot(range(1, len(history["loss"]) + 1), history["loss"], label="CTC loss")
+    for key, values in history.items():
+        if key != "loss" and all(isinstance(v, float) for v in values) and max(values, default=2) <= 1:
+            b.plot(range(1, len(values) + 1), values, label=key)
+    a.set_xlabel("epoch"), b.set_xlabel("epoch"), a.legend(), b.legend(fontsize=7)
+    a.set_title("training loss"), b.set_title("tuning split")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)

@@ -1,0 +1,206 @@
+"""The text-line detector: a grey frame (or its ROI) -> the lines in it, as rotated boxes.
+
+The int8 model maps the frame scaled into INPUT_SIZE to a half-resolution map of each line's
+core (the middle CORE_HEIGHT of its height, its ends pulled in by CORE_INSET of its height);
+the cores are taken apart with OpenCV's connected components and grown back to whole lines.
+The model's cost does not grow with the frame: only the resize does.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from edge.infer.classifier import MODELS_DIR, _same, _tensor_summary
+from edge.infer.runtime import ModelError, interpreter_class, native_stderr_silenced
+from edge.normalize import as_gray_u8
+
+INPUT_SIZE = (320, 240)  # (w, h) the detector sees: text from ~6 px tall there (12 px at 640x480)
+OUTPUT_STRIDE = 2  # input pixels per map cell
+CORE_HEIGHT = 0.5  # a line's core: the middle half of its height ...
+CORE_INSET = 0.25  # ... with each end pulled in by a quarter of its height
+DEFAULT_DETECTOR = MODELS_DIR / "detector.tflite"
+MIN_CORE_CELLS = 3  # smaller cores are noise
+MAX_LINES = 32  # lines read per frame at most, the surest first: a page of text cannot blow up the frame time
+
+
+@dataclass
+class Line:
+    corners: np.ndarray  # (4, 2) float32 frame pixels: top-left, top-right, bottom-right, bottom-left
+    score: float  # the detector's mean core probability
+
+    @property
+    def box(self) -> tuple[int, int, int, int]:
+        """The axis-aligned x, y, w, h around the line."""
+        x0, y0 = np.floor(self.corners.min(axis=0)).astype(int)
+        x1, y1 = np.ceil(self.corners.max(axis=0)).astype(int)
+        return int(x0), int(y0), int(x1 - x0), int(y1 - y0)
+
+    @property
+    def height(self) -> float:
+        return float(np.linalg.norm(self.corners[3] - self.corners[0]))
+
+
+def letterbox(gray: np.ndarray, size=INPUT_SIZE) -> tuple[np.ndarray, float]:
+    """The image scaled (aspect kept) into size, padded right and below by repeating its
+    edge; returns (image, scale)."""
+    h, w = gray.shape
+    scale = min(size[0] / w, size[1] / h)
+    nw, nh = max(1, min(size[0], round(w * scale))), max(1, min(size[1], round(h * scale)))
+    small = cv2.resize(gray, (nw, nh), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    return cv2.copyMakeBorder(small, 0, size[1] - nh, 0, size[0] - nw, cv2.BORDER_REPLICATE), scale
+
+
+def lines_from_map(core: np.ndarray, threshold: float, min_cells: int = MIN_CORE_CELLS) -> list[Line]:
+    """A core probability map (float, 0..1) -> lines in the map's input pixels (cell x STRIDE)."""
+    binary = (core >= threshold).astype(np.uint8)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=4)
+    out = []
+    for k in range(1, n):
+        if stats[k, cv2.CC_STAT_AREA] < min_cells:
+            continue
+        x, y, w, h = stats[k, :4]
+        ys, xs = np.nonzero(labels[y:y + h, x:x + w] == k)
+        points = np.stack([xs + x, ys + y], axis=1).astype(np.float32) + 0.5
+        corners = _grow(_upright(cv2.boxPoints(cv2.minAreaRect(points))) * OUTPUT_STRIDE, cells=OUTPUT_STRIDE)
+        out.append(Line(corners, float(core[y:y + h, x:x + w][labels[y:y + h, x:x + w] == k].mean())))
+    return out
+
+
+def _upright(points: np.ndarray) -> np.ndarray:
+    """Four box corners in any order -> tl, tr, br, bl of a box read left to right (its long
+    side or, for a box taller than wide, its side nearer the horizontal, runs along x)."""
+    c = points.mean(axis=0)
+    edges = [(points[(i + 1) % 4] - points[i]) for i in range(4)]
+    along = max(edges[:2], key=lambda e: abs(e[0]) - abs(e[1]))
+    along = along if along[0] >= 0 else -along
+    along = along / max(np.linalg.norm(along), 1e-6)
+    down = np.array([-along[1], along[0]])
+    u = (points - c) @ along
+    v = (points - c) @ down
+    half_u, half_v = np.abs(u).max(), np.abs(v).max()
+    return np.array([c - along * half_u - down * half_v, c + along * half_u - down * half_v,
+                     c + along * half_u + down * half_v, c - along * half_u + down * half_v], np.float32)
+
+
+def _grow(core: np.ndarray, cells: float = 0.0) -> np.ndarray:
+    """A core's corners (tl, tr, br, bl) -> the whole line's: the height over CORE_HEIGHT, each
+    end out by CORE_INSET of that height. A core is rasterized into whole cells, so `cells`
+    (the cell's size) is taken off first."""
+    tl, tr, br, bl = core
+    along, down = tr - tl, bl - tl
+    length, height = np.linalg.norm(along), np.linalg.norm(down)
+    along, down = along / max(length, 1e-6), down / max(height, 1e-6)
+    height = max(height - cells / 2, 1.0) / CORE_HEIGHT
+    length = max(length - cells / 2, 1.0) + 2 * CORE_INSET * height
+    c = core.mean(axis=0)
+    hl, hh = length / 2, height / 2
+    return np.array([c - along * hl - down * hh, c + along * hl - down * hh,
+                     c + along * hl + down * hh, c - along * hl + down * hh], np.float32)
+
+
+def cut_line(gray: np.ndarray, line: Line, margin: float = 0.15) -> np.ndarray:
+    """The line's pixels, upright, with `margin` of its height around it. A level line is
+    a plain slice; a tilted one is warped straight."""
+    tl, tr, br, bl = line.corners
+    along, down = tr - tl, bl - tl
+    length, height = float(np.linalg.norm(along)), float(np.linalg.norm(down))
+    if length < 1 or height < 1:
+        return np.zeros((0, 0), np.uint8)
+    pad = margin * height
+    if abs(along[1]) <= 0.03 * length:  # within ~2 degrees of level
+        x, y, w, h = line.box
+        x0, y0 = max(0, int(x - pad)), max(0, int(y - pad))
+        return gray[y0:max(y0, int(y + h + pad)), x0:max(x0, int(x + w + pad))]
+    a, d = along / length, down / height
+    src = np.float32([tl - a * pad - d * pad, tr + a * pad - d * pad, bl - a * pad + d * pad])
+    w, h = int(round(length + 2 * pad)), int(round(height + 2 * pad))
+    dst = np.float32([[0, 0], [w, 0], [0, h]])
+    return cv2.warpAffine(gray, cv2.getAffineTransform(src, dst), (w, h), flags=cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_REPLICATE)
+
+
+def default_detector_path() -> Path:
+    return Path(os.environ.get("EDGE_DIGITS_DETECTOR", DEFAULT_DETECTOR))
+
+
+class TextDetector:
+    """Find text lines with the shipped int8 detector: `detect(gray, roi) -> [Line]`."""
+
+    def __init__(self, model_path: str | os.PathLike | None = None, num_threads: int = 1,
+                 threshold: float | None = None, max_lines: int = MAX_LINES):
+        from edge.infer.recognizer import _read_tflite
+
+        self.model_path = Path(model_path) if model_path else default_detector_path()
+        self._model_bytes = _read_tflite(self.model_path)
+        meta_path = self.model_path.with_suffix(".json")
+        try:
+            self.metadata = json.loads(meta_path.read_text())
+            if list(self.metadata.get("input_size", [])) != list(INPUT_SIZE):
+                raise ValueError(f"it was made for {self.metadata.get('input_size')}, this app feeds {list(INPUT_SIZE)}")
+        except FileNotFoundError:
+            raise ModelError(f"detector metadata {meta_path} not found; it is written by 'python -m convert.export "
+                             "--model detector'") from None
+        except (OSError, ValueError, AttributeError) as e:
+            raise ModelError(f"detector metadata {meta_path} is invalid: {e}") from None
+        self.threshold = float(self.metadata.get("threshold", 0.5) if threshold is None else threshold)
+        self.max_lines = max_lines
+        cls, self.runtime = interpreter_class()
+        try:
+            with native_stderr_silenced():
+                self._it = cls(model_content=self._model_bytes, num_threads=num_threads)
+                self._it.allocate_tensors()
+        except (ValueError, RuntimeError) as e:
+            raise ModelError(f"cannot load {self.model_path}: {str(e).splitlines()[0]}") from None
+        self._in, self._out = self._it.get_input_details()[0], self._it.get_output_details()[0]
+        i, o = _tensor_summary(self._in), _tensor_summary(self._out)
+        want_out = [INPUT_SIZE[1] // OUTPUT_STRIDE, INPUT_SIZE[0] // OUTPUT_STRIDE, 1]
+        if i["dtype"] != "uint8" or i["shape"] != [INPUT_SIZE[1], INPUT_SIZE[0], 1] or o["shape"] != want_out:
+            raise ModelError(f"{self.model_path} maps {i['dtype']} {i['shape']} to {o['shape']}; this app feeds "
+                             f"uint8 {[INPUT_SIZE[1], INPUT_SIZE[0], 1]} and reads {want_out}")
+        declared = self.metadata.get("output", {})
+        for key in ("scale", "zero_point"):
+            if key in declared and not _same(declared[key], o[key]):
+                raise ModelError(f"metadata {meta_path} says output {key} = {declared[key]}, the model has "
+                                 f"{o[key]}: re-export the model")
+        self._scale, self._zero = o["scale"], o["zero_point"]
+        self.core_map(np.zeros(INPUT_SIZE[::-1], np.uint8))  # runs once now: a broken model fails at start-up
+
+    def core_map(self, small: np.ndarray) -> np.ndarray:
+        """The model's core probabilities for an INPUT_SIZE grey image."""
+        try:
+            self._it.set_tensor(self._in["index"], small[None, :, :, None])
+            self._it.invoke()
+        except (ValueError, RuntimeError) as e:
+            raise ModelError(f"{self.model_path} failed to run: {str(e).splitlines()[0]}") from None
+        raw = self._it.get_tensor(self._out["index"])[0, :, :, 0]
+        return (raw.astype(np.float32) - self._zero) * self._scale
+
+    def detect(self, image: np.ndarray, roi: tuple[int, int, int, int] | None = None) -> list[Line]:
+        """Lines in the frame (or inside roi = x, y, w, h), in frame pixels, the surest first,
+        at most max_lines."""
+        gray = as_gray_u8(image)
+        ox = oy = 0
+        if roi is not None:
+            x, y, w, h = roi
+            ox, oy = max(0, x), max(0, y)
+            gray = gray[oy:max(oy, y + h), ox:max(ox, x + w)]
+        if gray.shape[0] < 2 or gray.shape[1] < 2:
+            return []
+        small, scale = letterbox(gray)
+        lines = lines_from_map(self.core_map(small), self.threshold)
+        h, w = gray.shape
+        for line in lines:
+            line.corners = line.corners / scale + np.float32([ox, oy])
+        inside = [ln for ln in lines if _centre_inside(ln, ox, oy, w, h)]
+        inside.sort(key=lambda ln: -ln.score)
+        return inside[:self.max_lines]
+
+
+def _centre_inside(line: Line, ox: int, oy: int, w: int, h: int) -> bool:
+    cx, cy = line.corners.mean(axis=0)
+    return ox <= cx < ox + w and oy <= cy < oy + h

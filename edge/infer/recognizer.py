@@ -1,0 +1,188 @@
+"""The CTC line recognizer: shared line normalization + batched int8 TFLite calls."""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from edge.ctc import greedy_decode
+from edge.infer.classifier import MODELS_DIR, _same, _tensor_summary
+from edge.infer.runtime import ModelError, interpreter_class, native_stderr_silenced
+from edge.lines import BLANK, CHARSET, HEIGHT, STEP, WIDTHS, bucket, line_batch, normalize_line
+
+DEFAULT_LINES_MODEL = MODELS_DIR / "lines.tflite"
+LINE_BATCHES = (1, 2, 4, 8, 16)  # lines of one width are padded up to the next of these
+MAX_LINES = LINE_BATCHES[-1]
+
+
+@dataclass
+class Char:
+    char: str
+    confidence: float
+    x0: float  # its span in the crop's pixels, from the CTC alignment
+    x1: float
+
+
+@dataclass
+class LineReading:
+    text: str  # every character read, in CHARSET
+    confidence: float  # the least sure character's (0 for an empty line)
+    chars: list[Char] = field(default_factory=list)
+
+    def digits(self) -> str:
+        return "".join(c.char for c in self.chars if c.char.isdigit())
+
+
+def default_lines_model_path() -> Path:
+    return Path(os.environ.get("EDGE_DIGITS_LINES_MODEL", DEFAULT_LINES_MODEL))
+
+
+class LineRecognizer:
+    """Read text lines with the shipped int8 CTC model.
+
+    >>> LineRecognizer().read([line_crop])   # [LineReading(text='1258', confidence=0.97, chars=[...])]
+
+    Crops are grey or colour images of one line each, any size, either polarity. Lines are
+    grouped by width bucket (edge.lines.WIDTHS) and each group goes through the interpreter in
+    one call; every (width, batch) interpreter is made at start-up, so nothing allocates mid-run.
+    """
+
+    def __init__(self, model_path: str | os.PathLike | None = None, num_threads: int = 1):
+        self.model_path = Path(model_path) if model_path else default_lines_model_path()
+        self.metadata_path = self.model_path.with_suffix(".json")
+        self.num_threads = num_threads
+        self._model_bytes = _read_tflite(self.model_path)
+        self.metadata = self._read_metadata()
+        self._interpreter_cls, self.runtime = interpreter_class()
+        self._interpreters: dict[tuple[int, int], tuple] = {}
+        with native_stderr_silenced():
+            self._check_tensors()
+            for width in WIDTHS:
+                for size in LINE_BATCHES:
+                    self._run(np.zeros((size, HEIGHT, width, 1), np.uint8))
+
+    def _read_metadata(self) -> dict:
+        p = self.metadata_path
+        if not p.is_file():
+            raise ModelError(f"line model metadata {p} not found; it is written by 'python -m convert.export "
+                             "--model recognizer'")
+        try:
+            meta = json.loads(p.read_text())
+            if not isinstance(meta, dict):
+                raise ValueError("expected a JSON object")
+            if meta.get("charset") != CHARSET:
+                raise ValueError(f"its charset {meta.get('charset')!r} is not this app's {CHARSET!r}")
+            if meta.get("height") != HEIGHT or meta.get("step") != STEP:
+                raise ValueError(f"it reads lines {meta.get('height')} px high in steps of {meta.get('step')} px; "
+                                 f"this app cuts {HEIGHT} and {STEP}")
+        except OSError as e:
+            raise ModelError(f"cannot read line model metadata {p}: {e.strerror or e}") from None
+        except ValueError as e:
+            raise ModelError(f"line model metadata {p} is invalid: {e}") from None
+        return meta
+
+    def _interpreter(self, batch: int, width: int):
+        key = (batch, width)
+        if key not in self._interpreters:
+            try:
+                it = self._interpreter_cls(model_content=self._model_bytes, num_threads=self.num_threads)
+                it.resize_tensor_input(it.get_input_details()[0]["index"], [batch, HEIGHT, width, 1])
+                it.allocate_tensors()
+            except (ValueError, RuntimeError, IndexError) as e:
+                raise ModelError(f"cannot load {self.model_path}: {str(e).splitlines()[0]}") from None
+            self._interpreters[key] = (it, it.get_input_details()[0], it.get_output_details()[0])
+        return self._interpreters[key]
+
+    def _check_tensors(self):
+        it, inp, out = self._interpreter(1, WIDTHS[-1])
+        i, o = _tensor_summary(inp), _tensor_summary(out)
+        if i["dtype"] != "uint8" or i["shape"][0] != HEIGHT or i["shape"][2] != 1:
+            raise ModelError(f"{self.model_path} takes {i['dtype']} {i['shape']}; this app feeds uint8 [{HEIGHT}, W, 1]")
+        if o["shape"] != [1, WIDTHS[-1] // STEP, len(CHARSET) + 1]:
+            raise ModelError(f"{self.model_path} gives {o['shape']} per line; this app expects "
+                             f"[1, W/{STEP}, {len(CHARSET) + 1}]")
+        for name, actual in (("input", i), ("output", o)):
+            for key in ("scale", "zero_point"):
+                declared = self.metadata.get(name, {}).get(key)
+                if declared is not None and not _same(declared, actual[key]):
+                    raise ModelError(f"metadata {self.metadata_path} says {name} {key} = {declared}, "
+                                     f"the model has {actual[key]}: re-export the model")
+        self.output_quantization = (o["scale"], o["zero_point"])
+
+    def _run(self, batch: np.ndarray) -> np.ndarray:
+        """(N, HEIGHT, W, 1) uint8, N <= MAX_LINES, W a bucket -> (N, W/STEP, classes) float32."""
+        n, width = len(batch), batch.shape[2]
+        size = next(b for b in LINE_BATCHES if b >= n)
+        it, inp, outp = self._interpreter(size, width)
+        padded = np.zeros((size, HEIGHT, width, 1), np.uint8)
+        padded[:n] = batch
+        try:
+            it.set_tensor(inp["index"], padded)
+            it.invoke()
+        except (ValueError, RuntimeError) as e:
+            raise ModelError(f"{self.model_path} failed to run: {str(e).splitlines()[0]}") from None
+        raw = it.get_tensor(outp["index"])[:n, 0]
+        scale, zero_point = self.output_quantization
+        return (raw.astype(np.float32) - zero_point) * scale if scale else raw.astype(np.float32)
+
+    def probabilities(self, lines: list[np.ndarray]) -> list[np.ndarray]:
+        """Normalized lines (edge.lines.normalize_line) -> each line's (steps, classes)
+        probabilities over its own width (the padding's steps cut off)."""
+        out: list[np.ndarray] = [np.zeros((0, BLANK + 1), np.float32)] * len(lines)
+        groups: dict[int, list[int]] = {}
+        for i, line in enumerate(lines):
+            groups.setdefault(bucket(line.shape[1]), []).append(i)
+        for width, idx in groups.items():
+            for start in range(0, len(idx), MAX_LINES):
+                part = idx[start:start + MAX_LINES]
+                probs = self._run(line_batch([lines[i] for i in part], width))
+                for i, p in zip(part, probs):
+                    out[i] = p[:max(1, -(-lines[i].shape[1] // STEP))]
+        return out
+
+    def read(self, crops) -> list[LineReading]:
+        """Line crops (any size, grey or colour, either polarity) -> one LineReading each,
+        with every character's span in the crop's own pixels."""
+        lines = [normalize_line(c) for c in crops]
+        readings = []
+        for crop, line, probs in zip(crops, lines, self.probabilities(lines)):
+            width = np.shape(crop)[1] if np.ndim(crop) >= 2 else 0
+            to_crop = width / max(line.shape[1], 1)  # normalized px -> crop px
+            decoded = greedy_decode(probs, BLANK)
+            spans = char_spans([(c.t0, c.t1) for c in decoded], len(probs))
+            chars = [Char(CHARSET[c.index], c.confidence, x0 * STEP * to_crop, min(width, x1 * STEP * to_crop))
+                     for c, (x0, x1) in zip(decoded, spans)]
+            readings.append(LineReading("".join(c.char for c in chars),
+                                        min((c.confidence for c in chars), default=0.0), chars))
+        return readings
+
+
+def char_spans(peaks: list[tuple[int, int]], steps: int) -> list[tuple[float, float]]:
+    """CTC places a character on a step or two of its width; widen each to the midpoints
+    between it and its neighbours, and the outer ones by half the median pitch, so each
+    character's box covers its glyph. In time steps."""
+    if not peaks:
+        return []
+    centres = [(a + b) / 2 for a, b in peaks]
+    half = float(np.median(np.diff(centres))) / 2 if len(peaks) > 1 else 2.5  # a lone digit: ~20 px at 32
+    bounds = [max(0.0, centres[0] - half)] + [(peaks[i][1] + peaks[i + 1][0]) / 2 for i in range(len(peaks) - 1)]
+    bounds.append(min(float(steps), centres[-1] + half))
+    return [(max(bounds[i], 0.0), max(bounds[i + 1], bounds[i] + 0.5)) for i in range(len(peaks))]
+
+
+def _read_tflite(p: Path) -> bytes:
+    if p.is_dir():
+        raise ModelError(f"{p} is a folder, not a TFLite model file")
+    if not p.is_file():
+        raise ModelError(f"line model {p} not found; train and export it with 'python -m convert.train --model "
+                         "recognizer' and 'python -m convert.export --model recognizer'")
+    try:
+        data = p.read_bytes()
+    except OSError as e:
+        raise ModelError(f"cannot read model {p}: {e.strerror or e}") from None
+    if len(data) < 16 or data[4:8] != b"TFL3":
+        raise ModelError(f"{p} is not a TFLite model (truncated or another format)")
+    return data

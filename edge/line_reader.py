@@ -1,0 +1,144 @@
+"""The learned reader: detect lines -> cut them straight -> read all in one call -> track.
+
+Same interface as edge.pipeline.DigitReader (`process(frame) -> FrameResult`), so the app,
+the bench and the development sets run either.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from edge.detect import Line, TextDetector, cut_line
+from edge.infer.recognizer import LineReading, LineRecognizer
+from edge.normalize import as_gray_u8, ink_is_dark
+from edge.track import Tracker
+from edge.types import Digits, Frame, FrameResult, Number
+
+CHARSETS = ("digits", "alnum")
+SYMBOLS = ".,-/"
+LINE_MARGIN = 0.15  # of a line's height, cut around it: the recognizer learned loose crops
+
+
+@dataclass
+class ReadChar:
+    """One character read in a frame, with its box in frame pixels."""
+    char: str
+    confidence: float
+    box: tuple[int, int, int, int]
+
+
+def keep_chars(reading: LineReading, charset: str) -> list[int]:
+    """Positions of the characters a charset keeps. 'digits': digits, and the symbols of a
+    number ('.', ',', '-', '/') standing between two digits or a '-' right before one;
+    letters are read and dropped. 'alnum': all."""
+    chars = [c.char for c in reading.chars]
+    if charset == "alnum":
+        return list(range(len(chars)))
+    keep = []
+    for i, c in enumerate(chars):
+        if c.isdigit():
+            keep.append(i)
+        elif c in SYMBOLS:
+            before = i > 0 and chars[i - 1].isdigit()
+            after = i + 1 < len(chars) and chars[i + 1].isdigit()
+            if (before and after) or (c == "-" and after and not before):
+                keep.append(i)
+    return keep
+
+
+class LineReader:
+    """Reads the numbers (or, with charset 'alnum', the codes) in frames."""
+
+    def __init__(self, detector: TextDetector | None = None, recognizer: LineRecognizer | None = None,
+                 charset: str = "digits", roi: tuple[int, int, int, int] | None = None,
+                 min_confidence: float = 0.5, tracker: Tracker | None = None, keep_mask: bool = True):
+        if charset not in CHARSETS:
+            raise ValueError(f"charset must be one of {', '.join(CHARSETS)}, got {charset!r}")
+        self.detector = detector or TextDetector()
+        self.recognizer = recognizer or LineRecognizer()
+        self.charset = charset
+        self.roi = roi
+        self.min_confidence = min_confidence  # a line whose least sure kept character is below this is dropped
+        self.tracker = tracker or Tracker()
+        self.keep_mask = keep_mask
+        self._last_source = None
+
+    def process(self, frame: Frame) -> FrameResult:
+        t0 = time.perf_counter()
+        gray = as_gray_u8(frame.image)
+        lines = self.detector.detect(gray, self.roi)
+        t1 = time.perf_counter()
+        cuts = [cut_line(gray, line, LINE_MARGIN) for line in lines]
+        t2 = time.perf_counter()
+        readings = self.recognizer.read(cuts)
+        t3 = time.perf_counter()
+        numbers = [n for n in (self._number(gray, line, crop, r) for line, crop, r in zip(lines, cuts, readings)) if n]
+        numbers.sort(key=lambda n: (n.box[1], n.box[0]))
+        if frame.source != self._last_source:  # a new image of a folder is a new scene
+            self.tracker.reset()
+            self._last_source = frame.source
+        events = self.tracker.update(numbers)
+        digits = _concat([n.digits for n in numbers])
+        t4 = time.perf_counter()
+        mask = None
+        if self.keep_mask and lines is not None:
+            mask = _lines_mask(gray.shape, lines)
+        timings = {"detect": t1 - t0, "cut": t2 - t1, "recognize": t3 - t2, "group_track": t4 - t3}
+        return FrameResult(frame, digits, numbers, {k: v * 1000 for k, v in timings.items()}, mask, events)
+
+    def _number(self, gray: np.ndarray, line: Line, crop: np.ndarray, reading: LineReading) -> Number | None:
+        keep = keep_chars(reading, self.charset)
+        if not keep or not any(reading.chars[i].char.isdigit() or self.charset == "alnum" for i in keep):
+            return None
+        chars = [reading.chars[i] for i in keep]
+        confidence = min(c.confidence for c in chars)
+        if confidence < self.min_confidence:
+            return None
+        boxes = [_char_box(line, crop, c.x0, c.x1) for c in chars]
+        read = [ReadChar(c.char, float(c.confidence), b) for c, b in zip(chars, boxes)]
+        dark = bool(crop.size and ink_is_dark(crop))
+        is_digit = [c.char.isdigit() for c in chars]
+        digits = Digits(boxes=np.array([b for b, d in zip(boxes, is_digit) if d], np.int32).reshape(-1, 4),
+                        dark_ink=np.full(sum(is_digit), dark),
+                        labels=np.array([int(c.char) for c in chars if c.char.isdigit()], np.int16),
+                        confidence=np.array([c.confidence for c in chars if c.char.isdigit()], np.float32))
+        text = "".join(c.char for c in chars)
+        return Number(text, float(confidence), line.box, digits, read=text, chars=read)
+
+
+def _char_box(line: Line, crop: np.ndarray, x0: float, x1: float) -> tuple[int, int, int, int]:
+    """A character's span along its cut line -> an axis-aligned box in frame pixels."""
+    tl, tr, br, bl = line.corners
+    along, down = tr - tl, bl - tl
+    length, height = float(np.linalg.norm(along)), float(np.linalg.norm(down))
+    a = along / max(length, 1e-6)
+    pad = LINE_MARGIN * height
+    crop_w = crop.shape[1] if crop.ndim == 2 else 0
+    if abs(along[1]) <= 0.03 * length:  # a plain slice: crop x is frame x from the slice's left
+        left = max(0, int(line.box[0] - pad))
+        y0, y1 = line.box[1], line.box[1] + line.box[3]
+        bx0, bx1 = left + x0, left + min(x1, crop_w)
+        return int(round(bx0)), int(y0), max(1, int(round(bx1 - bx0))), int(y1 - y0)
+    start = tl - a * pad
+    p = np.array([start + a * x0, start + a * x1, start + a * x1 + down, start + a * x0 + down])
+    lo, hi = p.min(axis=0), p.max(axis=0)
+    return int(lo[0]), int(lo[1]), max(1, int(hi[0] - lo[0])), max(1, int(hi[1] - lo[1]))
+
+
+def _concat(parts: list[Digits]) -> Digits:
+    if not parts:
+        return Digits()
+    return Digits(boxes=np.concatenate([p.boxes for p in parts]), dark_ink=np.concatenate([p.dark_ink for p in parts]),
+                  labels=np.concatenate([p.labels for p in parts]),
+                  confidence=np.concatenate([p.confidence for p in parts]))
+
+
+def _lines_mask(shape, lines: list[Line]) -> np.ndarray:
+    """The detected lines filled in, for the debug view."""
+    mask = np.zeros(shape, np.uint8)
+    for line in lines:
+        cv2.fillPoly(mask, [np.round(line.corners).astype(np.int32)], 255)
+    return mask

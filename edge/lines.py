@@ -1,0 +1,72 @@
+"""Line crops for the CTC recognizer, shared by training and the live app.
+
+`normalize_line` is THE line normalization: `convert/` builds every training line with it
+and `edge.infer.recognizer` runs it on every live line, as `normalize_crop` is for digits.
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from edge.normalize import as_gray_u8
+
+CHARSET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ.,-/"  # the recognizer's classes; CTC's blank is last
+BLANK = len(CHARSET)
+DIGITS = frozenset("0123456789")
+HEIGHT = 32  # line height fed to the recognizer: about 20 px of character, like the field's readers
+WIDTHS = (32, 64, 128, 256)  # a line is padded to the next of these (one interpreter each)
+STEP = 4  # pixels of line per CTC time step (the model pools the width by 4)
+MIN_CONTRAST = 16  # grey levels between the line's 2nd and 98th percentile below which it is blank
+
+
+def line_width(w: int, h: int) -> int:
+    """Width of a w x h crop scaled to HEIGHT, aspect kept, at most the widest bucket."""
+    return int(min(WIDTHS[-1], max(4, round(w * HEIGHT / max(h, 1)))))
+
+
+def bucket(width: int) -> int:
+    return next(b for b in WIDTHS if b >= width)
+
+
+def normalize_line(crop: np.ndarray) -> np.ndarray:
+    """One line crop (any size, type and polarity) -> HEIGHT x w uint8, contrast-stretched.
+
+    The height is scaled to HEIGHT with the aspect kept (a line wider than the widest bucket
+    is squeezed into it); the grey levels from the 2nd to the 98th percentile are stretched
+    to 0..255. Polarity is left as it is: the model reads both, so no guess can go wrong.
+    A blank or degenerate crop gives a black HEIGHT x 4 image."""
+    gray = as_gray_u8(crop)
+    if gray.size == 0 or min(gray.shape) < 2:
+        return np.zeros((HEIGHT, 4), np.uint8)
+    h, w = gray.shape
+    width = line_width(w, h)
+    scale = HEIGHT / h
+    line = cv2.resize(gray, (width, HEIGHT), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    lo, hi = np.percentile(line, (2, 98))
+    if hi - lo < MIN_CONTRAST:
+        return np.zeros((HEIGHT, width), np.uint8)
+    return cv2.convertScaleAbs(line, alpha=255.0 / (hi - lo), beta=-lo * 255.0 / (hi - lo))
+
+
+def pad_line(line: np.ndarray, width: int) -> np.ndarray:
+    """A normalized line padded on the right to `width` by repeating its last column (a
+    constant would draw an edge the model could read as a '1')."""
+    line = line[:, :width]
+    if line.shape[1] == width:
+        return line
+    return cv2.copyMakeBorder(line, 0, 0, 0, width - line.shape[1], cv2.BORDER_REPLICATE)
+
+
+def line_batch(lines: list[np.ndarray], width: int) -> np.ndarray:
+    """Normalized lines -> (N, HEIGHT, width, 1) uint8, the recognizer's input."""
+    batch = np.zeros((len(lines), HEIGHT, width, 1), np.uint8)
+    for i, line in enumerate(lines):
+        batch[i, :, :, 0] = pad_line(line, width)
+    return batch
+
+
+def encode(text: str) -> list[int]:
+    """Text -> class indices; characters outside CHARSET (spaces, '·') are left out, lower
+    case is read as upper case."""
+    index = {c: i for i, c in enumerate(CHARSET)}
+    return [index[c] for c in text.upper() if c in index]

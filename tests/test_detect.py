@@ -1,0 +1,81 @@
+"""The learned reader's geometry: core maps to lines, lines cut straight, characters kept by
+charset, and the detector's training targets read back by the runtime's own decoding."""
+import numpy as np
+import pytest
+
+from edge.detect import INPUT_SIZE, OUTPUT_STRIDE, Line, cut_line, letterbox, lines_from_map
+from edge.infer.recognizer import Char, LineReading
+from edge.line_reader import keep_chars
+
+
+def box(x, y, w, h):
+    return np.array([[x, y], [x + w, y], [x + w, y + h], [x, y + h]], np.float32)
+
+
+def test_a_core_map_grows_back_into_its_line():
+    from convert.detector import target_map
+    line = box(40, 60, 120, 24)  # input pixels
+    core, weight = target_map([line], [])
+    assert core.shape == (INPUT_SIZE[1] // OUTPUT_STRIDE, INPUT_SIZE[0] // OUTPUT_STRIDE)
+    (found,) = lines_from_map(core, 0.5)
+    assert np.abs(found.corners - line).max() <= 3  # within a cell and a half of the truth
+
+
+def test_lines_apart_stay_apart_and_specks_are_dropped():
+    from convert.detector import target_map
+    core, _ = target_map([box(20, 20, 100, 20), box(20, 48, 100, 20), box(150, 20, 60, 20)], [])
+    core[100, 100] = 1.0  # a single cell: noise
+    found = lines_from_map(core, 0.5)
+    assert len(found) == 3
+
+
+def test_a_tilted_line_is_found_tilted_and_cut_straight():
+    from convert.detector import target_map
+    import cv2
+    rot = cv2.getRotationMatrix2D((150, 100), 10, 1.0)
+    tilted = cv2.transform(box(80, 85, 140, 30)[None], rot)[0]
+    core, _ = target_map([tilted], [])
+    (found,) = lines_from_map(core, 0.5)
+    direction = found.corners[1] - found.corners[0]
+    assert np.degrees(np.arctan2(-direction[1], direction[0])) == pytest.approx(10, abs=3)
+    frame = np.full((INPUT_SIZE[1], INPUT_SIZE[0]), 200, np.uint8)
+    cv2.fillPoly(frame, [np.round(tilted).astype(np.int32)], 30)
+    crop = cut_line(frame, found, margin=0.0)
+    assert abs(crop.shape[1] / crop.shape[0] - 140 / 30) < 0.8
+    assert (crop[crop.shape[0] // 2, crop.shape[1] // 4: 3 * crop.shape[1] // 4] < 100).all()
+
+
+def test_ignored_regions_weigh_nothing():
+    from convert.detector import target_map
+    core, weight = target_map([], [box(0, 0, 40, 40)])
+    assert core.max() == 0 and weight[:10, :10].max() == 0 and weight[-1, -1] == 1
+
+
+def test_a_level_line_is_a_plain_slice_with_its_margin():
+    frame = np.arange(200 * 300, dtype=np.int64).reshape(200, 300).astype(np.uint8)
+    crop = cut_line(frame, Line(box(50, 40, 100, 20), 1.0), margin=0.1)
+    assert crop.shape == (24, 104)
+    assert np.array_equal(crop, frame[38:62, 48:152])
+
+
+def test_letterbox_keeps_the_aspect():
+    small, scale = letterbox(np.zeros((720, 1280), np.uint8))
+    assert small.shape == (INPUT_SIZE[1], INPUT_SIZE[0]) and scale == pytest.approx(0.25)
+
+
+def reading(text, conf=0.9):
+    return LineReading(text, conf, [Char(c, conf, 10 * i, 10 * i + 8) for i, c in enumerate(text)])
+
+
+@pytest.mark.parametrize("text, digits, alnum", [
+    ("ABC1234", "1234", "ABC1234"),
+    ("12.50", "12.50", "12.50"),
+    ("-40", "-40", "-40"),
+    ("5-", "5", "5-"),
+    ("KG", "", "KG"),
+    ("1/2A", "1/2", "1/2A"),
+])
+def test_charsets_keep_what_they_promise(text, digits, alnum):
+    r = reading(text)
+    assert "".join(r.chars[i].char for i in keep_chars(r, "digits")) == digits
+    assert "".join(r.chars[i].char for i in keep_chars(r, "alnum")) == alnum

@@ -1,0 +1,122 @@
+"""The line recognizer's pieces: normalize_line, CTC decoding, a tiny trained model in int8,
+and the shipped model on rendered lines and held-out real ones."""
+
+import cv2
+import numpy as np
+import pytest
+
+
+from edge.ctc import greedy_decode
+from edge.lines import BLANK, CHARSET, HEIGHT, STEP, WIDTHS, bucket, encode, line_batch, normalize_line, pad_line
+
+
+
+def rendered(text: str, dark_ink: bool = True, height: int = 48, font=cv2.FONT_HERSHEY_SIMPLEX) -> np.ndarray:
+    """A clean printed line as a camera crop: text with a margin of a third of its height."""
+    scale = cv2.getFontScaleFromHeight(font, height, 3)
+    (w, h), base = cv2.getTextSize(text, font, scale, 3)
+    image = np.full((h + base + height, w + height), 235 if dark_ink else 20, np.uint8)
+    cv2.putText(image, text, (height // 2, h + height // 2), font, scale, 25 if dark_ink else 240, 3, cv2.LINE_AA)
+    return image
+
+
+# -- normalize_line --------------------------------------------------------------------------
+@pytest.mark.parametrize("dark_ink", [True, False])
+def test_normalize_line_keeps_polarity_and_stretches(dark_ink):
+    line = normalize_line(rendered("1258", dark_ink))
+    assert line.shape[0] == HEIGHT and line.dtype == np.uint8
+    assert line.min() == 0 and line.max() == 255
+    border = np.concatenate([line[0], line[-1]]).mean()
+    assert (border > 128) == dark_ink  # the paper stays the paper: the model reads both
+
+
+def test_normalize_line_keeps_the_aspect_and_caps_the_width():
+    assert normalize_line(np.tile(np.arange(100, dtype=np.uint8), (50, 1))).shape == (HEIGHT, 64)
+    wide = normalize_line(np.random.default_rng(0).integers(0, 255, (20, 2000), np.uint8))
+    assert wide.shape == (HEIGHT, WIDTHS[-1])
+
+
+@pytest.mark.parametrize("crop", [np.zeros((0, 10), np.uint8), np.zeros((1, 50), np.uint8), np.full((40, 90), 128, np.uint8),
+                                  np.zeros((5, 5, 4), np.uint16), np.full((30, 60), np.nan, np.float32)])
+def test_normalize_line_degenerate_inputs_are_black(crop):
+    line = normalize_line(crop)
+    assert line.shape[0] == HEIGHT and line.max() == 0
+
+
+def test_normalize_line_colour_and_16_bit_read_like_grey():
+    grey = rendered("42")
+    assert np.array_equal(normalize_line(cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR)), normalize_line(grey))
+    assert np.array_equal(normalize_line(grey.astype(np.uint16) << 8), normalize_line(grey))
+
+
+def test_padding_repeats_the_last_column_and_buckets_round_up():
+    line = np.tile(np.arange(10, dtype=np.uint8), (HEIGHT, 1))
+    padded = pad_line(line, 32)
+    assert padded.shape == (HEIGHT, 32) and (padded[:, 10:] == 9).all()
+    assert line_batch([line, line[:, :3]], 32).shape == (2, HEIGHT, 32, 1)
+    assert [bucket(w) for w in (1, 32, 33, 129, 256)] == [32, 32, 64, 256, 256]
+
+
+def test_encode_drops_what_the_charset_lacks():
+    assert encode("abc 1·2") == [CHARSET.index(c) for c in "ABC12"]
+
+
+# -- CTC decoding ----------------------------------------------------------------------------
+def steps_of(*classes, sure=0.9):
+    probs = np.full((len(classes), BLANK + 1), (1 - sure) / BLANK, np.float32)
+    probs[np.arange(len(classes)), classes] = sure
+    return probs
+
+
+def test_greedy_decode_merges_repeats_and_blanks_separate_them():
+    one, zero, b = CHARSET.index("1"), CHARSET.index("0"), BLANK
+    chars = greedy_decode(steps_of(b, one, one, b, zero, zero, b, zero, b), BLANK)
+    assert "".join(CHARSET[c.index] for c in chars) == "100"
+    assert [(c.t0, c.t1) for c in chars] == [(1, 3), (4, 6), (7, 8)]
+
+
+def test_greedy_decode_confidence_is_the_best_step_of_the_character():
+    probs = steps_of(CHARSET.index("7"), CHARSET.index("7"), BLANK)
+    probs[0, CHARSET.index("7")] = 0.6
+    (seven,) = greedy_decode(probs, BLANK)
+    assert seven.confidence == pytest.approx(0.9)
+
+
+def test_greedy_decode_stops_at_the_line_length_and_handles_empty():
+    probs = steps_of(CHARSET.index("5"), BLANK, CHARSET.index("6"))
+    assert len(greedy_decode(probs, BLANK, length=2)) == 1
+    assert greedy_decode(np.zeros((0, BLANK + 1), np.float32), BLANK) == []
+    assert greedy_decode(steps_of(BLANK, BLANK), BLANK) == []
+
+
+# -- a tiny model, trained and exported here -------------------------------------------------
+def test_tiny_recognizer_trains_and_its_int8_model_agrees_with_keras(tmp_path):
+    pytest.importorskip("tensorflow")
+    from convert.line_synth import synthetic_lines
+    from convert.recognizer import SIZES, build_model, to_int8_tflite, train
+    from edge.infer.runtime import interpreter_class
+
+    lines, texts, _ = synthetic_lines(256, seed=3)
+    model, history = train(lines, texts, epochs=2, batch=32, model=build_model(**SIZES["tiny"]), log=lambda m: None)
+    assert history["loss"][1] < history["loss"][0]
+    data = to_int8_tflite(model, lines[:50])
+    it = interpreter_class()[0](model_content=data)
+    batch = line_batch(lines[:8], 128)
+    it.resize_tensor_input(it.get_input_details()[0]["index"], list(batch.shape))
+    it.allocate_tensors()
+    it.set_tensor(it.get_input_details()[0]["index"], batch)
+    it.invoke()
+    out = it.get_output_details()[0]
+    scale, zero = out["quantization"]
+    int8 = (it.get_tensor(out["index"]).astype(np.float32) - zero) * scale
+    floats = model.predict(batch, verbose=0)
+    assert int8.shape == floats.shape == (8, 1, 128 // STEP, BLANK + 1)
+    assert np.abs(int8 - floats).mean() < 0.02
+
+
+def test_character_spans_widen_to_their_neighbours():
+    from edge.infer.recognizer import char_spans
+    spans = char_spans([(2, 3), (6, 7), (10, 11)], 14)
+    assert spans == [(0.5, 4.5), (4.5, 8.5), (8.5, 12.5)]
+    assert char_spans([(3, 4)], 5) == [(1.0, 5.0)]
+    assert char_spans([], 10) == []
