@@ -440,3 +440,109 @@ def main(argv=None) -> int:
     a.out.with_suffix(".train.json").write_text(json.dumps(info, indent=1) + "\n")
     log(f"saved {a.out} ({info['train_minutes']} min)")
     return 0
+
+
+# -- export and evaluation ----------------------------------------------------------------
+THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7)  # tried on the tuning split
+
+
+def export(keras_path, tflite_path, threshold: float = 0.5) -> dict:
+    import datetime
+    import json
+
+    import keras
+
+    from convert.export import _without_history, tensor_metadata
+
+    model = keras.models.load_model(keras_path, compile=False)
+    samples = np.load(keras_path.with_suffix(".representative.npy"))
+    data = to_int8_tflite(model, samples)
+    tflite_path.write_bytes(data)
+    _, out = tensor_metadata(data)
+    meta = {"format": "edge-digits-detector/1", "model": tflite_path.name, "input_size": list(INPUT_SIZE),
+            "output_stride": OUTPUT_STRIDE, "core_height": CORE_HEIGHT, "core_inset": CORE_INSET,
+            "threshold": threshold, "output": {"scale": out["scale"], "zero_point": out["zero_point"]},
+            "input": {"convention": f"grey frame (or ROI) scaled into {INPUT_SIZE[0]}x{INPUT_SIZE[1]}, aspect kept, "
+                                    "padded right and below by its edge: edge.detect.letterbox"},
+            "size_bytes": len(data), "created": datetime.date.today().isoformat()}
+    info = keras_path.with_suffix(".train.json")
+    if info.is_file():
+        meta["training"] = _without_history(json.loads(info.read_text()))
+    tflite_path.with_suffix(".json").write_text(json.dumps(meta, indent=1) + "\n")
+    return meta
+
+
+def end_to_end(reader_for, split: str) -> dict:
+    """The learned reader on one split's whole images: orand exact digit strings, plates exact."""
+    from convert.line_data import orand_lines, plate_lines
+    from edge.types import Frame
+
+    report = {}
+    reader = reader_for("digits")
+    lines = orand_lines(split)
+    hits = 0
+    for i, line in enumerate(lines):
+        result = reader.process(Frame(line.gray, i, 0.0, f"orand-{i}"))
+        read = "".join(str(int(d)) for d in result.digits.labels[np.argsort(result.digits.boxes[:, 0], kind="stable")])
+        hits += read == line.text
+    report["orand_exact"] = hits / max(len(lines), 1)
+    reader = reader_for("alnum")
+    plates = plate_lines(split)
+    hits = 0
+    for i, line in enumerate(plates):
+        result = reader.process(Frame(line.gray, i, 0.0, f"plate-{i}"))
+        tallest = max(result.numbers, key=lambda n: n.box[3], default=None)
+        hits += bool(tallest) and tallest.read == line.text
+    report["plates_exact"] = hits / max(len(plates), 1)
+    return report
+
+
+def choose_threshold(tflite_path, recognizer_path=None, log=print) -> tuple[float, dict]:
+    """The core threshold that reads the tuning split best end to end (orand + plates)."""
+    from edge.detect import TextDetector
+    from edge.infer.recognizer import LineRecognizer
+    from edge.line_reader import LineReader
+
+    recognizer = LineRecognizer(recognizer_path)
+    scores = {}
+    for t in THRESHOLDS:
+        detector = TextDetector(tflite_path, threshold=t)
+        scores[t] = end_to_end(lambda charset: LineReader(detector, recognizer, charset, keep_mask=False), "tune")
+        log(f"  threshold {t}: {scores[t]}")
+    best = max(THRESHOLDS, key=lambda t: (scores[t]["orand_exact"] + scores[t]["plates_exact"], -abs(t - 0.5)))
+    return best, {str(t): s for t, s in scores.items()}
+
+
+def export_main(argv=None) -> int:
+    """python -m convert.export --model detector [--keras PATH] [--out PATH]"""
+    import argparse
+    import json
+    import sys
+    from pathlib import Path
+
+    from convert.datasets import PROJECT_ROOT, DataError
+    from edge.infer.runtime import ModelError
+
+    p = argparse.ArgumentParser(prog="python -m convert.export --model detector",
+                                description="Export the detector to int8 and choose its threshold on the tuning split.")
+    p.add_argument("--keras", type=Path, default=PROJECT_ROOT / "models" / "detector.keras")
+    p.add_argument("--out", type=Path, default=PROJECT_ROOT / "models" / "detector.tflite")
+    p.add_argument("--recognizer", type=Path, help="the line model to tune with (default: the shipped one)")
+    a = p.parse_args(argv)
+    if not a.keras.is_file():
+        print(f"convert.export: error: {a.keras} not found; train first with 'python -m convert.train --model "
+              "detector'", file=sys.stderr)
+        return 2
+    try:
+        export(a.keras, a.out)
+        threshold, scores = choose_threshold(a.out, a.recognizer)
+    except (DataError, ModelError) as e:
+        print(f"convert.export: error: {e}", file=sys.stderr)
+        return 2
+    meta_path = a.out.with_suffix(".json")
+    meta = json.loads(meta_path.read_text())
+    meta["threshold"] = threshold
+    meta["threshold_tuning"] = scores
+    meta_path.write_text(json.dumps(meta, indent=1) + "\n")
+    print(f"wrote {a.out} ({meta['size_bytes'] / 1024:.0f} KB), threshold {threshold}, and {meta_path}")
+    return 0

@@ -111,6 +111,9 @@ def main(argv=None) -> int:
     if argv[:2] == ["--model", "recognizer"]:  # the CTC line recognizer: convert.export_lines
         from convert import export_lines
         return export_lines.export_main(argv[2:])
+    if argv[:2] == ["--model", "detector"]:
+        from convert import detector
+        return detector.export_main(argv[2:])
     p = argparse.ArgumentParser(prog="python -m convert.export", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--keras", type=Path, default=DEFAULT_KERAS)

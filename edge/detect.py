@@ -25,6 +25,7 @@ CORE_HEIGHT = 0.5  # a line's core: the middle half of its height ...
 CORE_INSET = 0.25  # ... with each end pulled in by a quarter of its height
 DEFAULT_DETECTOR = MODELS_DIR / "detector.tflite"
 MIN_CORE_CELLS = 3  # smaller cores are noise
+MAX_UPSCALE = 1.0  # a small image is not enlarged: the detector learned lines up to a third of its input's height
 MAX_LINES = 32  # lines read per frame at most, the surest first: a page of text cannot blow up the frame time
 
 
@@ -45,11 +46,11 @@ class Line:
         return float(np.linalg.norm(self.corners[3] - self.corners[0]))
 
 
-def letterbox(gray: np.ndarray, size=INPUT_SIZE) -> tuple[np.ndarray, float]:
-    """The image scaled (aspect kept) into size, padded right and below by repeating its
-    edge; returns (image, scale)."""
+def letterbox(gray: np.ndarray, size=INPUT_SIZE, max_scale: float = MAX_UPSCALE) -> tuple[np.ndarray, float]:
+    """The image scaled (aspect kept, enlarged at most max_scale) into size, padded right and
+    below by repeating its edge; returns (image, scale)."""
     h, w = gray.shape
-    scale = min(size[0] / w, size[1] / h)
+    scale = min(size[0] / w, size[1] / h, max_scale)
     nw, nh = max(1, min(size[0], round(w * scale))), max(1, min(size[1], round(h * scale)))
     small = cv2.resize(gray, (nw, nh), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
     return cv2.copyMakeBorder(small, 0, size[1] - nh, 0, size[0] - nw, cv2.BORDER_REPLICATE), scale
