@@ -164,9 +164,10 @@ def stop_time(reader: str = "classic", repeats: int = 3) -> dict:
     for _ in range(repeats):
         with tempfile.TemporaryDirectory() as tmp:
             log = Path(tmp) / "r.jsonl"
-            proc = subprocess.Popen([sys.executable, str(ROOT / "main.py"), "--source", "demo", "--fps", "15",
+            env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+            proc = subprocess.Popen([sys.executable, "-m", "edge", "--source", "demo", "--fps", "15",
                                      "--json", str(log), "--save-video", str(Path(tmp) / "v.avi"), "--no-display",
-                                     "-q", "--reader", reader], cwd=tmp, stdout=subprocess.DEVNULL,
+                                     "-q", "--reader", reader], cwd=tmp, env=env, stdout=subprocess.DEVNULL,
                                     stderr=subprocess.DEVNULL)
             deadline = time.monotonic() + 60
             while (not log.exists() or log.read_text().count("\n") < 10) and time.monotonic() < deadline:
