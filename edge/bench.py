@@ -164,7 +164,8 @@ def stop_time(reader: str = "classic", repeats: int = 3) -> dict:
     for _ in range(repeats):
         with tempfile.TemporaryDirectory() as tmp:
             log = Path(tmp) / "r.jsonl"
-            env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+            path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+            env = {**os.environ, "PYTHONPATH": path}  # this edge package, a checkout's or installed
             proc = subprocess.Popen([sys.executable, "-m", "edge", "--source", "demo", "--fps", "15",
                                      "--json", str(log), "--save-video", str(Path(tmp) / "v.avi"), "--no-display",
                                      "-q", "--reader", reader], cwd=tmp, env=env, stdout=subprocess.DEVNULL,
