@@ -33,21 +33,29 @@ if [ ! -x "$ROOTFS/usr/bin/python3" ]; then
 fi
 cp /etc/resolv.conf "$ROOTFS/etc/resolv.conf"
 cp "$WHEELS/$WHEEL" "$ROOTFS/tmp/"
+# A clean environment in the root (the host's PIP_*/SSL_* paths mean nothing there); pip
+# trusts what the host's pip is told to trust (e.g. a proxy's CA), if anything.
+ROOT_ENV=(PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8)
+if [ -n "${PIP_CERT:-}" ] && [ -f "$PIP_CERT" ]; then
+    cp "$PIP_CERT" "$ROOTFS/etc/ssl/certs/host-pip-cert.pem"
+    ROOT_ENV+=(PIP_CERT=/etc/ssl/certs/host-pip-cert.pem)
+fi
+in_root() { chroot "$ROOTFS" env -i "${ROOT_ENV[@]}" "$@"; }
 mountpoint -q "$ROOTFS/proc" || mount -t proc proc "$ROOTFS/proc"
 trap 'umount "$ROOTFS/proc" 2>/dev/null || true; rm -rf "$WHEELS"' EXIT
-say "in the root: $(chroot "$ROOTFS" uname -m), $(chroot "$ROOTFS" python3 --version)"
-chroot "$ROOTFS" rm -rf /opt/app
-timed chroot "$ROOTFS" python3 -m venv /opt/app
+say "in the root: $(in_root uname -m), $(in_root python3 --version)"
+in_root rm -rf /opt/app
+timed in_root python3 -m venv /opt/app
 # the headless OpenCV: the default GUI build needs libxcb, which a Lite system lacks
-timed chroot "$ROOTFS" /opt/app/bin/pip install -q "/tmp/$WHEEL" 'opencv-python-headless>=4.9,<6'
-chroot "$ROOTFS" /opt/app/bin/pip uninstall -y -q opencv-python
+timed in_root /opt/app/bin/pip install -q "/tmp/$WHEEL" 'opencv-python-headless>=4.9,<6'
+in_root /opt/app/bin/pip uninstall -y -q opencv-python
 say "pip freeze:"
-chroot "$ROOTFS" /opt/app/bin/pip freeze | tee -a "$LOG"
-chroot "$ROOTFS" sh -c 'mkdir -p /tmp/run && cd /tmp/run && /opt/app/bin/edge-digits --version' | tee -a "$LOG"
+in_root /opt/app/bin/pip freeze | tee -a "$LOG"
+in_root sh -c 'mkdir -p /tmp/run && cd /tmp/run && /opt/app/bin/edge-digits --version' | tee -a "$LOG"
 t0=$SECONDS
-chroot "$ROOTFS" sh -c "cd /tmp/run && /opt/app/bin/edge-digits --source demo --fps 0 --max-frames $FRAMES --no-display --json /tmp/run/readings.jsonl" 2>&1 | tee -a "$LOG"
+in_root sh -c "cd /tmp/run && /opt/app/bin/edge-digits --source demo --fps 0 --max-frames $FRAMES --no-display --json /tmp/run/readings.jsonl --overwrite" 2>&1 | tee -a "$LOG"
 say "demo, $FRAMES frames: $((SECONDS - t0)) s"
-chroot "$ROOTFS" /opt/app/bin/python - <<'PY' | tee -a "$LOG"
+in_root /opt/app/bin/python - <<'PY' | tee -a "$LOG"
 import collections, json, statistics
 lines = [json.loads(l) for l in open("/tmp/run/readings.jsonl")]
 texts = collections.Counter(n["text"] for r in lines for n in r["numbers"] if n["stable"])
