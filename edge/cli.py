@@ -209,7 +209,8 @@ OPENCV_HEADLESS = "pip uninstall -y opencv-python && pip install 'opencv-python-
 def opencv_missing(e: ImportError) -> str:
     """One line saying what to install when cv2 cannot be imported."""
     if isinstance(e, ModuleNotFoundError) and e.name == "cv2":
-        return "OpenCV is not installed: run 'pip install -e .' (without a desktop: 'pip install opencv-python-headless')"
+        return ("OpenCV is not installed: run 'pip install opencv-python' (without a desktop: "
+                "'pip install opencv-python-headless')")
     why = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
     return (f"OpenCV cannot load ({why}); without a desktop (Raspberry Pi OS Lite, servers) "
             f"use its headless build: {OPENCV_HEADLESS}")

@@ -46,9 +46,11 @@ trap 'umount "$ROOTFS/proc" 2>/dev/null || true; rm -rf "$WHEELS"' EXIT
 say "in the root: $(in_root uname -m), $(in_root python3 --version)"
 in_root rm -rf /opt/app
 timed in_root python3 -m venv /opt/app
-# the headless OpenCV: the default GUI build needs libxcb, which a Lite system lacks
-timed in_root /opt/app/bin/pip install -q "/tmp/$WHEEL" 'opencv-python-headless>=4.9,<6'
+timed in_root /opt/app/bin/pip install -q "/tmp/$WHEEL"
+# then the headless OpenCV (the GUI build needs libxcb, which a Lite system lacks); in this
+# order: both builds share the cv2 folder, so uninstalling one after the other breaks both
 in_root /opt/app/bin/pip uninstall -y -q opencv-python
+timed in_root /opt/app/bin/pip install -q 'opencv-python-headless>=4.9,<6'
 say "pip freeze:"
 in_root /opt/app/bin/pip freeze | tee -a "$LOG"
 in_root sh -c 'mkdir -p /tmp/run && cd /tmp/run && /opt/app/bin/edge-digits --version' | tee -a "$LOG"
