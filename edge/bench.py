@@ -9,7 +9,8 @@ group_track; both also capture (render/decode) and draw.
 "end to end" is one frame through everything but drawing (what a headless Pi pays).
 Also the web view's cost: the loop's frame rate with 0 and with 20 MJPEG viewers (--viewers).
 Also measures start-up (process start to first processed frame) and resident memory of
-`main.py` in a subprocess, and checks that TensorFlow is never imported.
+`main.py` in a subprocess, and checks that TensorFlow is never imported; and how long the
+app takes to stop after SIGINT (tests/test_reliability.py checks only that it stops).
 """
 from __future__ import annotations
 
@@ -138,7 +139,7 @@ def startup(model: str | None, reader: str = "classic") -> dict:
     # was forked from; VmHWM belongs to the new program alone.
     code = ("import sys, time; t0=time.time(); sys.argv=['main.py','--source','demo','--max-frames','30',"
             "'--no-display','--json','-','-q','--reader'," + repr(reader) + (f",'--model',{model!r}" if model else "") + "];"
-            "import main; rc=main.main();"
+            "from edge.cli import main; rc=main();"
             "from edge.bench import peak_rss_kb;"
             "print('TF', 'tensorflow' in sys.modules, file=sys.stderr);"
             "print('RSS', peak_rss_kb(), file=sys.stderr); sys.exit(rc)")
@@ -152,6 +153,31 @@ def startup(model: str | None, reader: str = "classic") -> dict:
     return {"first_frame_s": round(t_first, 3), "ok": bool(first.startswith("{")) and proc.returncode == 0,
             "peak_rss_mb": round(int(lines.get("RSS", "0")) / 1024, 1),
             "tensorflow_imported": lines.get("TF", "?").strip() == "True"}
+
+
+def stop_time(reader: str = "classic", repeats: int = 3) -> dict:
+    """SIGINT to process exit of the app (demo, JSON log, annotated video): the loop ends at the
+    next frame boundary, then the outputs close; the slowest of `repeats` runs, and each."""
+    import signal
+    import tempfile
+    times = []
+    for _ in range(repeats):
+        with tempfile.TemporaryDirectory() as tmp:
+            log = Path(tmp) / "r.jsonl"
+            path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+            env = {**os.environ, "PYTHONPATH": path}  # this edge package, a checkout's or installed
+            proc = subprocess.Popen([sys.executable, "-m", "edge", "--source", "demo", "--fps", "15",
+                                     "--json", str(log), "--save-video", str(Path(tmp) / "v.avi"), "--no-display",
+                                     "-q", "--reader", reader], cwd=tmp, env=env, stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.DEVNULL)
+            deadline = time.monotonic() + 60
+            while (not log.exists() or log.read_text().count("\n") < 10) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            sent = time.monotonic()
+            proc.send_signal(signal.SIGINT)
+            proc.wait(timeout=30)
+            times.append(round(time.monotonic() - sent, 3))
+    return {"stop_s": max(times), "runs": times}
 
 
 def main(argv=None) -> int:
@@ -219,6 +245,9 @@ def main(argv=None) -> int:
     for kind, s in report["startup"].items():
         print(f"{kind}: start-up to first frame {s['first_frame_s']:.2f} s; peak RSS {s['peak_rss_mb']} MB; "
               f"TensorFlow imported: {s['tensorflow_imported']}")
+    report["stop"] = {kind: stop_time(kind) for kind in a.readers}
+    for kind, s in report["stop"].items():
+        print(f"{kind}: SIGINT to exit {s['stop_s']:.2f} s at worst of {len(s['runs'])} runs (target under 1 s)")
     if a.json:
         a.json.write_text(json.dumps(report, indent=1) + "\n")
     return 0

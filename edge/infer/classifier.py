@@ -10,7 +10,19 @@ import numpy as np
 from edge.infer.runtime import ModelError, interpreter_class, native_stderr_silenced
 from edge.normalize import SIZE, normalize_batch
 
-MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
+
+
+def _models_dir() -> Path:
+    """Where the shipped models are: package data `edge.models` when installed (pip install . or
+    a wheel; setup.cfg maps it to models/), else the checkout's models/ folder."""
+    from importlib.resources import files
+    try:
+        return Path(str(files("edge.models")))
+    except ModuleNotFoundError:  # a checkout, or an editable install that maps only `edge`
+        return Path(__file__).resolve().parents[2] / "models"
+
+
+MODELS_DIR = _models_dir()  # the one place that says where models are (recognizer, detector too)
 DEFAULT_MODEL = MODELS_DIR / "digits.tflite"
 BATCH_SIZES = (1, 2, 4, 8, 12, 16, 20, 24, 28, 32, 40, 48, 56, 64)  # a batch is padded up to the next of these
 MAX_BATCH = BATCH_SIZES[-1]

@@ -1,0 +1,453 @@
+"""edge-digits: read digits live from a camera, a video, images or the built-in demo.
+
+The whole flow:  source (edge.capture) -> DigitReader (edge.pipeline: segment ->
+normalize -> one batched int8 TFLite call -> a second look at unsure digits -> group ->
+track) -> outputs (edge.output: JSON lines, annotated video) and the window (edge.draw +
+edge.display), or headless. `edge-digits`, `python -m edge` and the checkout's main.py run main().
+"""
+from __future__ import annotations
+
+import signal
+
+_EARLY_SIGNALS: list[int] = []  # SIGINT/SIGTERM received while the app was still loading
+
+
+def _early_stop(signum, _frame):
+    _EARLY_SIGNALS.append(signum)
+
+
+def catch_early_signals():
+    """Called first by the launchers: a Ctrl-C during the imports must not print a traceback."""
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, _early_stop)
+    if hasattr(signal, "SIGUSR1"):  # a snapshot asked for too early is not worth dying of
+        signal.signal(signal.SIGUSR1, signal.SIG_IGN)
+
+
+import argparse  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from edge import PROG, version  # noqa: E402
+from edge.video_formats import VIDEO_EXTENSIONS  # noqa: E402
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    def error(self, message):  # one line, status 2
+        self.exit(2, f"{PROG}: error: {message} (see --help)\n")
+
+
+class _Version(argparse.Action):
+    """--version, looked up only when asked (importlib.metadata costs start-up time)."""
+
+    def __init__(self, option_strings, dest, **kw):
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kw)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(f"{PROG} {version()}")
+        parser.exit()
+
+
+MAX_SIDE = 7680  # pixels: 8K UHD (7680x4320), the largest capture the app is meant for
+MAX_HEIGHT = 4320
+MAX_FPS = 1000.0
+
+
+def _whole(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+
+
+def _size_up_to(limit: int):
+    def size(text: str) -> int:
+        value = _whole(text)
+        if not 1 <= value <= limit:
+            raise argparse.ArgumentTypeError(f"must be between 1 and {limit} pixels, got {text}")
+        return value
+    return size
+
+
+def _rate(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected frames per second, got {text!r}") from None
+    if not 0.0 <= value <= MAX_FPS:  # also refuses nan (every comparison with it is false) and inf
+        raise argparse.ArgumentTypeError(f"must be between 0 (as fast as possible) and {MAX_FPS:.0f}, got {text}")
+    return value
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {value}")
+    return value
+
+
+def _roi(text: str) -> tuple[int, int, int, int]:
+    try:
+        x, y, w, h = (int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected x,y,w,h (four integers), got {text!r}") from None
+    if x < 0 or y < 0 or w <= 0 or h <= 0:
+        raise argparse.ArgumentTypeError(f"x and y must be >= 0 and w, h > 0 (no negative values), got {text!r}")
+    if max(x + w, y + h) > 16 * MAX_SIDE:
+        raise argparse.ArgumentTypeError(f"reaches beyond any frame, got {text!r}")
+    return x, y, w, h
+
+
+def roi_outside(roi, width: int, height: int) -> bool:
+    """True when the rectangle has no pixel in a width x height frame."""
+    x, y, _, _ = roi
+    return x >= width or y >= height
+
+
+def _glue_negative_values(argv: list[str]) -> list[str]:
+    """'--roi -10,...' -> '--roi=-10,...': argparse takes a value starting with '-' for an
+    option and would say 'expected one argument' instead of what is wrong with it."""
+    out, i = [], 0
+    while i < len(argv):
+        if argv[i] == "--roi" and i + 1 < len(argv) and argv[i + 1][:1] == "-" and argv[i + 1][1:2].isdigit():
+            out.append(f"--roi={argv[i + 1]}")
+            i += 2
+        else:
+            out.append(argv[i])
+            i += 1
+    return out
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = ArgumentParser(prog=PROG, description="Read digits live from a camera and show or log them.",
+                       epilog="Window keys: q/Esc quit, space pause, s snapshot, d debug view. "
+                              "Headless: --snapshot-every N, or kill -USR1 <pid> for one snapshot.")
+    p.add_argument("--version", action=_Version, help="print the version and exit")
+    src = p.add_argument_group("source")
+    src.add_argument("--source", default="auto",
+                     help="auto (camera 0, else the demo), demo, picam, a camera index or /dev/videoN, "
+                          "a video file, an image, a folder or glob of images, or an rtsp/http URL "
+                          "(default: auto)")
+    src.add_argument("--width", type=_size_up_to(MAX_SIDE), default=640,
+                     help=f"capture width, 1-{MAX_SIDE} (default 640)")
+    src.add_argument("--height", type=_size_up_to(MAX_HEIGHT), default=480,
+                     help=f"capture height, 1-{MAX_HEIGHT} (default 480)")
+    src.add_argument("--fps", type=_rate, default=30.0,
+                     help=f"capture rate, 0-{MAX_FPS:.0f}; also the demo's pace, 0 = as fast as possible (default 30)")
+    src.add_argument("--exit-on-source-loss", action="store_true",
+                     help="stop with status 1 when a live source stops, instead of reconnecting")
+    det = p.add_argument_group("reading")
+    det.add_argument("--reader", choices=["classic", "learned"], default="classic",
+                     help="classic: blob segmentation + digit classifier (default); learned: a text-line "
+                          "detector + a CTC line recognizer")
+    det.add_argument("--charset", choices=["digits", "alnum"], default="digits",
+                     help="learned reader: numbers only, letters read and dropped (default), or letters and "
+                          "digits (number plates)")
+    det.add_argument("--detector", metavar="PATH", help="learned reader's detector (default: models/detector.tflite)")
+    det.add_argument("--recognizer", metavar="PATH",
+                     help="learned reader's recognizer (default: models/lines.tflite)")
+    det.add_argument("--model", help="TFLite model (default: models/digits.tflite, or $EDGE_DIGITS_MODEL)")
+    det.add_argument("--threads", type=_positive, default=1, help="interpreter threads (default 1)")
+    det.add_argument("--threshold", type=_fraction, help="minimum digit confidence (default: from the model's metadata)")
+    det.add_argument("--roi", type=_roi, help="only read inside x,y,w,h (pixels)")
+    det.add_argument("--polarity", choices=["both", "dark", "light"], default="both",
+                     help="dark ink on light, light on dark, or both (default)")
+    det.add_argument("--min-height", type=_positive, default=10, help="smallest digit height in pixels (default 10)")
+    det.add_argument("--max-regions", type=_positive, default=64, help="cap on candidates per frame (default 64)")
+    out = p.add_argument_group("output")
+    out.add_argument("--json", metavar="PATH", help="write one JSON line per frame to PATH (- for stdout); "
+                     "an existing file is appended to")
+    out.add_argument("--save-video", metavar="PATH",
+                     help=f"write the annotated video ({', '.join(VIDEO_EXTENSIONS)})")
+    out.add_argument("--overwrite", action="store_true", help="truncate an existing --json file and replace "
+                     "an existing --save-video file")
+    out.add_argument("--max-frames", type=_positive, help="stop after N frames")
+    out.add_argument("--no-display", action="store_true", help="never open a window (automatic without a display)")
+    out.add_argument("--snapshot-dir", default="snapshots",
+                     help="where snapshots go, PNG + JSON (default snapshots/)")
+    out.add_argument("--snapshot-every", type=_positive, metavar="N",
+                     help="save a snapshot every N frames (headless too); SIGUSR1 saves one at any time")
+    out.add_argument("-q", "--quiet", action="store_true", help="no console messages besides errors")
+    from edge.share import add_arguments as add_sharing_arguments  # --serve, --mqtt (issue 16)
+    add_sharing_arguments(p)
+    return p
+
+
+class StopFlag:
+    """SIGINT/SIGTERM end the loop at the next frame boundary (so every JSON line is whole
+    and the video is finalized); a second signal stops at once, except during clean-up."""
+
+    def __init__(self):
+        self.raised = bool(_EARLY_SIGNALS)
+        self._previous = {sig: signal.signal(sig, self._handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def _handle(self, signum, _frame):
+        if self.raised:
+            raise KeyboardInterrupt
+        self.raised = True
+
+    def ignore(self):
+        for sig in self._previous:
+            signal.signal(sig, signal.SIG_IGN)
+
+    def restore(self):
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+OPENCV_HEADLESS = "pip uninstall -y opencv-python && pip install 'opencv-python-headless>=4.9,<6'"
+
+
+def opencv_missing(e: ImportError) -> str:
+    """One line saying what to install when cv2 cannot be imported."""
+    if isinstance(e, ModuleNotFoundError) and e.name == "cv2":
+        return ("OpenCV is not installed: run 'pip install opencv-python' (without a desktop: "
+                "'pip install opencv-python-headless')")
+    why = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    return (f"OpenCV cannot load ({why}); without a desktop (Raspberry Pi OS Lite, servers) "
+            f"use its headless build: {OPENCV_HEADLESS}")
+
+
+class SnapshotSignal:
+    """SIGUSR1 asks for a snapshot of the next frame: headless runs have no 's' key."""
+
+    def __init__(self):
+        self.wanted = False
+        self._previous = signal.signal(signal.SIGUSR1, self._handle) if hasattr(signal, "SIGUSR1") else None
+
+    def _handle(self, _signum, _frame):
+        self.wanted = True
+
+    def restore(self):
+        if self._previous is not None:
+            signal.signal(signal.SIGUSR1, self._previous)
+
+
+def run(args, stop: StopFlag, snapshot: SnapshotSignal | None = None) -> int:
+    # Imported here so that --help and argument errors answer instantly.
+    import contextlib
+
+    import cv2
+
+    from edge.capture import SourceError, open_source
+    from edge.display import Window, display_unavailable_reason
+    from edge.output import JsonLinesWriter, VideoSink
+
+    def say(message):
+        if not args.quiet:
+            print(f"{PROG}: {message}", file=sys.stderr, flush=True)
+
+    # OpenCV's own warnings off (e.g. V4L2 probing camera 0): the app reports problems itself
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+    if stop.raised:  # stopped while the modules loaded: nothing started, nothing to say
+        return 0
+    with contextlib.ExitStack() as opened:  # closed in reverse: window, outputs, then the source
+        # Everything that can fail on bad input fails here, before the first frame.
+        video = VideoSink(args.save_video, args.fps, args.overwrite) if args.save_video else None
+        reader, runtime = make_reader(args)
+        source = open_source(args.source, args.width, args.height, args.fps, args.exit_on_source_loss)
+        opened.callback(source.close)
+        if args.roi and source.size and roi_outside(args.roi, *source.size):
+            raise SourceError(f"--roi {','.join(map(str, args.roi))} lies outside the "
+                              f"{source.size[0]}x{source.size[1]} frames of {source.name}")
+        if video:
+            video.fps = source.fps or args.fps
+            opened.callback(video.close)
+        log = JsonLinesWriter(args.json, args.overwrite) if args.json else None
+        if log:
+            opened.callback(log.close)
+        from edge.share import open_shared  # the web view and MQTT, each given a FrameResult a frame
+        shared = open_shared(args, say, lambda: make_reader(args)[0])  # a reader of its own for uploaded photos
+        opened.callback(shared.close)
+        window = None
+        if not args.no_display:
+            why_not = display_unavailable_reason()
+            try:
+                window = None if why_not else Window()
+            except cv2.error as e:
+                why_not = f"cannot open a window ({str(e).strip().splitlines()[-1]})"
+            if why_not:
+                say(f"{why_not}: running headless")
+            else:
+                opened.callback(window.close)
+        reader.keep_mask = window is not None  # only a window has a debug view to show
+        if stop.raised:  # stopped while the model, source or outputs opened
+            return 0
+        opened.callback(stop.ignore)  # runs first: a second Ctrl-C cannot cut clean-up short
+        say(f"reading {source.name} with the {args.reader} reader on {runtime}; "
+            + ("q quits" if window else "Ctrl-C stops"))
+        return read_loop(args, source, reader, log, video, window, stop, say, snapshot, shared)
+
+
+def make_reader(args):
+    """(the reader the options ask for, its runtime's name); a bad model is a ModelError."""
+    if args.reader == "learned":
+        from edge.detect import TextDetector
+        from edge.infer.recognizer import LineRecognizer
+        from edge.line_reader import LineReader
+        detector = TextDetector(args.detector, num_threads=args.threads)
+        recognizer = LineRecognizer(args.recognizer, num_threads=args.threads)
+        return LineReader(detector, recognizer, args.charset, args.roi), recognizer.runtime
+    from edge.infer import DigitClassifier
+    from edge.pipeline import DigitReader
+    from edge.segment import SegmentParams
+    classifier = DigitClassifier(args.model, num_threads=args.threads, threshold=args.threshold)
+    params = SegmentParams(min_height=args.min_height, max_regions=args.max_regions,
+                           polarity=args.polarity, roi=args.roi)
+    return DigitReader(classifier, params), classifier.runtime
+
+
+def read_loop(args, source, reader, log, video, window, stop, say, snapshot=None, shared=None) -> int:
+    """Frames -> readings -> outputs, until the source ends, --max-frames, q or a signal."""
+    from edge.capture import SourceLost
+    from edge.display import KEY_QUIT
+    from edge.draw import draw_result
+
+    print_events = window is None and args.json != "-" and not args.quiet
+    from edge.progress import Progress, progress_wanted
+
+    on_terminal = progress_wanted(args.quiet, window is None)
+    progress = on_terminal and source.total  # a file of known length: a percentage
+    ticker = Progress() if on_terminal and not source.total else None  # else a line every few seconds
+    count, fps, last, paused, debug, status, result = 0, 0.0, time.perf_counter(), False, False, 0, None
+    roi_warned = False
+    try:
+        for frame in source:
+            if stop.raised:
+                break
+            if frame is not None:
+                if args.roi and not roi_warned and roi_outside(args.roi, frame.image.shape[1], frame.image.shape[0]):
+                    roi_warned = True  # a live source's size may change: a warning, once
+                    say(f"warning: --roi {','.join(map(str, args.roi))} lies outside this "
+                        f"{frame.image.shape[1]}x{frame.image.shape[0]} frame; nothing will be read")
+                result = reader.process(frame)
+                now = time.perf_counter()
+                fps = 0.9 * fps + 0.1 / max(now - last, 1e-6) if count else 0.0
+                last = now
+                count += 1
+                if log:
+                    log.write(result)
+                if shared:
+                    shared.write(result, fps)
+                if print_events and source.still:  # a picture never becomes stable: say what it shows
+                    print(image_line(frame.source, result.numbers), flush=True)
+                elif print_events:
+                    for number in result.events:
+                        print(f"{frame.source} frame {frame.index}: {number.text} ({number.confidence:.2f})", flush=True)
+                if progress and (count % 10 == 0 or count == source.total):
+                    print(f"\r{count}/{source.total} frames ({100 * count // source.total}%) {fps:5.1f} FPS",
+                          end="", file=sys.stderr, flush=True)
+                if ticker:
+                    ticker.update(count, result.numbers)
+                annotated = draw_result(result, fps, roi=args.roi) if (video or window is not None) else None
+                if video:
+                    video.write(annotated)
+                if (args.snapshot_every and count % args.snapshot_every == 0) or (snapshot and snapshot.wanted):
+                    if snapshot:
+                        snapshot.wanted = False
+                    save_snapshot(args.snapshot_dir, result, annotated if annotated is not None
+                                  else draw_result(result, fps, roi=args.roi), say)
+            if window is not None:
+                if frame is not None:
+                    window.show(draw_result(result, fps, True, args.roi) if debug else annotated)
+                key = window.key(1)
+                waiting = frame is not None and source.still  # a picture stays up until a key
+                while not stop.raised:
+                    if key in KEY_QUIT:
+                        stop.raised = True
+                    elif key == ord("d") and result is not None:
+                        debug = not debug
+                        window.show(draw_result(result, fps, debug, args.roi))
+                    elif key == ord("s") and result is not None:
+                        save_snapshot(args.snapshot_dir, result, draw_result(result, fps, debug, args.roi), say)
+                    elif key == ord(" "):
+                        paused = not paused
+                    elif key >= 0:
+                        waiting = False  # any other key: the next picture
+                    if stop.raised or not (paused or waiting):
+                        break
+                    key = window.key(50)
+            if stop.raised or (args.max_frames and count >= args.max_frames):
+                break
+    except SourceLost as e:
+        say(f"error: {e}")
+        status = 1
+    finally:
+        if progress:
+            print(file=sys.stderr)
+    say(f"processed {plural(count, 'frame')}" + (f"; video saved to {args.save_video}" if video and video.frames else ""))
+    return status
+
+
+def plural(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
+def image_line(path: str, numbers) -> str:
+    """One console line per picture: every number read in it, in reading order."""
+    read = ", ".join(f"{n.text} ({n.confidence:.2f})" for n in numbers)
+    return f"{path}: {read or 'no numbers read'}"
+
+
+def save_snapshot(folder, result, image, say):
+    import json
+
+    import cv2
+
+    from edge.output import reading_record
+
+    stem = Path(folder) / f"snapshot-{time.strftime('%Y%m%d-%H%M%S')}-{result.frame.index}"
+    try:
+        stem.parent.mkdir(parents=True, exist_ok=True)
+        if not cv2.imwrite(str(stem.with_suffix(".png")), image):
+            raise OSError("the image could not be written")
+        stem.with_suffix(".json").write_text(json.dumps(reading_record(result)) + "\n")
+    except OSError as e:
+        say(f"snapshot not saved to {folder}: {e.strerror or e}")
+        return
+    say(f"saved {stem}.png and .json")
+
+
+def main(argv=None) -> int:
+    stop = StopFlag()  # before the heavy imports: a first Ctrl-C while they load ends the run quietly
+    snapshot = SnapshotSignal()  # likewise: SIGUSR1's default action would end the process
+    try:
+        parser = build_parser()
+        args = parser.parse_args(_glue_negative_values(sys.argv[1:] if argv is None else list(argv)))
+        if args.reader == "classic" and (args.charset != "digits" or args.detector or args.recognizer):
+            parser.error("--charset, --detector and --recognizer belong to --reader learned")
+        import os
+
+        # FFmpeg's own log lines ("moov atom not found", "Connection refused") off, read when its
+        # backend loads: the app says what went wrong in one line of its own
+        os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
+        try:
+            import cv2  # noqa: F401  (first import: every module below needs it)
+        except ImportError as e:  # e.g. the GUI build on a system without X libraries (Pi OS Lite)
+            print(f"{PROG}: error: {opencv_missing(e)}", file=sys.stderr)
+            return 2
+        from edge.capture import SourceError
+        from edge.infer import ModelError
+        from edge.output import OutputError
+
+        try:
+            return run(args, stop, snapshot)
+        except (SourceError, ModelError, OutputError) as e:
+            print(f"{PROG}: error: {e}", file=sys.stderr)
+            return 2
+    except KeyboardInterrupt:  # a second Ctrl-C: stop at once
+        return 130
+    except BrokenPipeError:  # e.g. `--json - | head`
+        return 0
+    finally:
+        stop.restore()
+        snapshot.restore()
+

@@ -1,0 +1,50 @@
+"""docs/measurements.md and the README's results table say what the JSON reports say."""
+import json
+import shutil
+
+from convert import report
+from tests.conftest import ROOT
+
+
+def test_measurements_and_readme_table_match_the_reports():
+    assert report.main(["--check"]) == 0, "run python -m convert.report and commit the result"
+
+
+def test_check_fails_on_a_drifted_figure_and_a_rewrite_fixes_it(tmp_path):
+    for rel in ["README.md", "docs/measurements.md", *report.REPORTS.values()]:
+        if (ROOT / rel).exists():
+            (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(ROOT / rel, tmp_path / rel)
+    bench = json.loads((tmp_path / "docs/bench.json").read_text())
+    bench["runs"][0]["end_to_end_ms"]["median"] += 1.0
+    (tmp_path / "docs/bench.json").write_text(json.dumps(bench))
+    assert report.main(["--check", "--root", str(tmp_path)]) == 1
+    assert report.main(["--root", str(tmp_path)]) == 0
+    assert report.main(["--check", "--root", str(tmp_path)]) == 0
+
+
+def test_missing_reports_leave_their_rows_out():
+    reports = report.load()
+    for optional in ("lines", "devsets_learned"):
+        reports.pop(optional, None)
+    text = report.measurements(reports)
+    assert "learned:" not in report.results_table(reports) and "Line recognizer" not in text
+    assert "None" not in text and "nan" not in text
+    del reports["bench"]
+    assert "ms" not in report.results_table(reports)  # no speed rows at all, no placeholders
+
+
+def test_the_learned_readers_reports_add_their_rows():
+    reports = report.load()
+    reports["devsets_learned"] = {"orand_car_a_train": {"heldout": {"images": 251, "exact_match": 0.9, "precision": 0.97,
+                                                                    "recall": 0.96, "f1": 0.965, "string_f1": 0.93}},
+                                  "plates_train": {"heldout": {"plates": 40, "exact": 0.8, "digits_in_order": 0.95}}}
+    reports["lines"] = {"model": "lines.tflite", "size_bytes": 300000,
+                        "ms_per_line_1_thread": {"batch_1_width_128": 1.5, "batch_4_width_128": 4.0},
+                        "int8": {"heldout": {"orand": {"lines": 251, "exact": 0.9, "digit_f1": 0.97},
+                                             "meters": {"digits": 500, "whole_digit_accuracy": 0.96}}}}
+    table = report.results_table(reports)
+    assert "| learned: orand-car-a held-out, exact strings | 90.0% | ≥ 85% |" in table
+    assert "| learned: plates held-out, exact | 80.0% (not met) | ≥ 85% |" in table
+    assert "| learned: meters held-out, whole digits (int8) | 96.0% | ≥ 95% |" in table
+    assert "Line recognizer" in report.measurements(reports)
