@@ -497,8 +497,12 @@ def end_to_end(reader_for, split: str) -> dict:
     return report
 
 
-def choose_threshold(tflite_path, recognizer_path=None, log=print) -> tuple[float, dict]:
-    """The core threshold that reads the tuning split best end to end (orand + plates)."""
+EDGE_LEVELS = (0.0, 0.5, 0.6, 0.7, 0.8)  # trim_unsure's levels tried on the tuning split
+
+
+def choose_settings(tflite_path, recognizer_path=None, log=print) -> tuple[dict, dict]:
+    """The core threshold and trim_unsure level that read the tuning split best end to end
+    (orand exact strings + plates exact); ties go to the middle threshold, then the higher level."""
     from edge.detect import TextDetector
     from edge.infer.recognizer import LineRecognizer
     from edge.line_reader import LineReader
@@ -507,10 +511,14 @@ def choose_threshold(tflite_path, recognizer_path=None, log=print) -> tuple[floa
     scores = {}
     for t in THRESHOLDS:
         detector = TextDetector(tflite_path, threshold=t)
-        scores[t] = end_to_end(lambda charset: LineReader(detector, recognizer, charset, keep_mask=False), "tune")
-        log(f"  threshold {t}: {scores[t]}")
-    best = max(THRESHOLDS, key=lambda t: (scores[t]["orand_exact"] + scores[t]["plates_exact"], -abs(t - 0.5)))
-    return best, {str(t): s for t, s in scores.items()}
+        for level in EDGE_LEVELS:
+            scores[(t, level)] = end_to_end(lambda charset: LineReader(detector, recognizer, charset, keep_mask=False,
+                                                                       edge_confidence=level), "tune")
+            log(f"  threshold {t}, edge confidence {level}: {scores[(t, level)]}")
+    best = max(scores, key=lambda k: (round(scores[k]["orand_exact"] + scores[k]["plates_exact"], 6),
+                                      -abs(k[0] - 0.5), k[1]))
+    return ({"threshold": best[0], "edge_confidence": best[1]},
+            {f"threshold {t}, edge confidence {level}": v for (t, level), v in scores.items()})
 
 
 def export_main(argv=None) -> int:
@@ -535,14 +543,15 @@ def export_main(argv=None) -> int:
         return 2
     try:
         export(a.keras, a.out)
-        threshold, scores = choose_threshold(a.out, a.recognizer)
+        settings, scores = choose_settings(a.out, a.recognizer)
     except (DataError, ModelError) as e:
         print(f"convert.export: error: {e}", file=sys.stderr)
         return 2
     meta_path = a.out.with_suffix(".json")
     meta = json.loads(meta_path.read_text())
-    meta["threshold"] = threshold
-    meta["threshold_tuning"] = scores
+    meta.update(settings)
+    meta["tuning"] = {"split": "tune (convert.line_data.split3): orand-car-a and plates-train, end to end",
+                      "scores": scores}
     meta_path.write_text(json.dumps(meta, indent=1) + "\n")
-    print(f"wrote {a.out} ({meta['size_bytes'] / 1024:.0f} KB), threshold {threshold}, and {meta_path}")
+    print(f"wrote {a.out} ({meta['size_bytes'] / 1024:.0f} KB), {settings}, and {meta_path}")
     return 0

@@ -139,8 +139,8 @@ def main(argv=None) -> int:
     from edge.pipeline import DigitReader
     try:
         if a.reader == "learned":
-            from edge.line_reader import LineReader
-            reader = LineReader(keep_mask=False)
+            from edge.line_reader import PICTURE_TILES, LineReader
+            reader = LineReader(keep_mask=False, tiles=PICTURE_TILES)  # the photos are pictures, as the app reads them
         else:
             reader = DigitReader(DigitClassifier(a.model), keep_mask=False)
         if a.save_dir:

@@ -345,6 +345,7 @@ def main(argv=None) -> int:
     p.add_argument("--size", choices=sorted(SIZES), default="default", help="the network's widths")
     p.add_argument("--out", type=Path, default=PROJECT_ROOT / DEFAULT_KERAS)
     p.add_argument("--threads", type=int, default=0, help="TensorFlow threads (default: all cores)")
+    p.add_argument("--init", type=Path, help="start from this Keras model's weights (fine-tuning)")
     p.add_argument("--cache", type=Path, help="keep the built training lines in this .npz and reuse them")
     a = p.parse_args(argv)
     if a.epochs < 1 or a.synthetic < 0 or a.real_copies <= 0 or a.batch < 1:
@@ -366,7 +367,11 @@ def main(argv=None) -> int:
             if a.cache:
                 save_lines(a.cache, lines, texts, kinds)
         a.out.parent.mkdir(parents=True, exist_ok=True)
-        model, history = train(lines, texts, a.epochs, a.batch, a.lr, a.seed, build_model(**SIZES[a.size]), log,
+        model = build_model(**SIZES[a.size])
+        if a.init:
+            import keras
+            model.set_weights(keras.models.load_model(a.init, compile=False).get_weights())
+        model, history = train(lines, texts, a.epochs, a.batch, a.lr, a.seed, model, log,
                                evaluate=lambda predict: line_scores(predict, "tune"), checkpoint=lambda m: m.save(a.out))
     except DataError as e:
         print(f"convert.train: error: {e}", file=sys.stderr)
@@ -378,7 +383,7 @@ def main(argv=None) -> int:
     np.savez_compressed(a.out.with_suffix(".representative.npz"), *representative)
     from collections import Counter
     info = {"mix": dict(Counter(kinds)), "epochs": a.epochs, "batch": a.batch, "lr": a.lr, "seed": a.seed,
-            "size": a.size, "config": {k: list(v) if isinstance(v, tuple) else v for k, v in SIZES[a.size].items()},
+            "size": a.size, "init": str(a.init.name) if a.init else None, "config": {k: list(v) if isinstance(v, tuple) else v for k, v in SIZES[a.size].items()},
             "weights": int(model.count_params()), "train_minutes": round((time.time() - started) / 60, 1),
             "history": history}
     a.out.with_suffix(".train.json").write_text(json.dumps(info, indent=1) + "\n")

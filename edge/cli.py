@@ -151,6 +151,10 @@ def build_parser() -> argparse.ArgumentParser:
     det.add_argument("--charset", choices=["digits", "alnum"], default="digits",
                      help="learned reader: numbers only, letters read and dropped (default), or letters and "
                           "digits (number plates)")
+    det.add_argument("--tiles", type=_positive, metavar="N",
+                     help="learned reader: also look at an NxN grid of parts of a frame larger than the "
+                          "detector's 320x240 input, for small text, at N*N+1 times the detector's cost "
+                          "(default: 3 for pictures, 1 for video)")
     det.add_argument("--detector", metavar="PATH", help="learned reader's detector (default: models/detector.tflite)")
     det.add_argument("--recognizer", metavar="PATH",
                      help="learned reader's recognizer (default: models/lines.tflite)")
@@ -255,6 +259,9 @@ def run(args, stop: StopFlag, snapshot: SnapshotSignal | None = None) -> int:
         reader, runtime = make_reader(args)
         source = open_source(args.source, args.width, args.height, args.fps, args.exit_on_source_loss)
         opened.callback(source.close)
+        if args.reader == "learned":
+            from edge.line_reader import PICTURE_TILES
+            reader.tiles = args.tiles or (PICTURE_TILES if source.still else 1)
         if args.roi and source.size and roi_outside(args.roi, *source.size):
             raise SourceError(f"--roi {','.join(map(str, args.roi))} lies outside the "
                               f"{source.size[0]}x{source.size[1]} frames of {source.name}")
@@ -422,8 +429,8 @@ def main(argv=None) -> int:
     try:
         parser = build_parser()
         args = parser.parse_args(_glue_negative_values(sys.argv[1:] if argv is None else list(argv)))
-        if args.reader == "classic" and (args.charset != "digits" or args.detector or args.recognizer):
-            parser.error("--charset, --detector and --recognizer belong to --reader learned")
+        if args.reader == "classic" and (args.charset != "digits" or args.detector or args.recognizer or args.tiles):
+            parser.error("--charset, --detector, --recognizer and --tiles belong to --reader learned")
         import os
 
         # FFmpeg's own log lines ("moov atom not found", "Connection refused") off, read when its

@@ -181,9 +181,11 @@ class TextDetector:
         raw = self._it.get_tensor(self._out["index"])[0, :, :, 0]
         return (raw.astype(np.float32) - self._zero) * self._scale
 
-    def detect(self, image: np.ndarray, roi: tuple[int, int, int, int] | None = None) -> list[Line]:
+    def detect(self, image: np.ndarray, roi: tuple[int, int, int, int] | None = None, tiles: int = 1) -> list[Line]:
         """Lines in the frame (or inside roi = x, y, w, h), in frame pixels, the surest first,
-        at most max_lines."""
+        at most max_lines. tiles > 1 also looks at a tiles x tiles grid of overlapping parts,
+        each scaled into the input on its own, when the image is larger than the input: text
+        that many times smaller is found, at tiles^2 + 1 times the cost."""
         gray = as_gray_u8(image)
         ox = oy = 0
         if roi is not None:
@@ -192,14 +194,45 @@ class TextDetector:
             gray = gray[oy:max(oy, y + h), ox:max(ox, x + w)]
         if gray.shape[0] < 2 or gray.shape[1] < 2:
             return []
-        small, scale = letterbox(gray)
-        lines = lines_from_map(self.core_map(small), self.threshold)
+        lines = self._lines_in(gray, ox, oy)
         h, w = gray.shape
-        for line in lines:
-            line.corners = line.corners / scale + np.float32([ox, oy])
+        if tiles > 1 and min(INPUT_SIZE[0] / w, INPUT_SIZE[1] / h) < TILE_BELOW:
+            tw, th = min(w, int(w / tiles * TILE_OVERLAP)), min(h, int(h / tiles * TILE_OVERLAP))
+            for ty in range(tiles):
+                for tx in range(tiles):
+                    x0, y0 = (w - tw) * tx // (tiles - 1), (h - th) * ty // (tiles - 1)
+                    part = sorted(self._lines_in(gray[y0:y0 + th, x0:x0 + tw], ox + x0, oy + y0), key=lambda ln: -ln.score)
+                    lines += part
+            lines = _without_covered(lines)
         inside = [ln for ln in lines if _centre_inside(ln, ox, oy, w, h)]
         inside.sort(key=lambda ln: -ln.score)
         return inside[:self.max_lines]
+
+    def _lines_in(self, gray: np.ndarray, ox: int, oy: int) -> list[Line]:
+        small, scale = letterbox(gray)
+        lines = lines_from_map(self.core_map(small), self.threshold)
+        for line in lines:
+            line.corners = line.corners / scale + np.float32([ox, oy])
+        return lines
+
+
+TILE_BELOW = 0.75  # tiles only for an image this much larger than the input: smaller ones are seen whole
+TILE_OVERLAP = 1.25  # each tile is this much larger than its share, so a line on a border is whole in one
+
+
+def _without_covered(lines: list[Line], most: float = 0.5) -> list[Line]:
+    """In order, each line unless more than `most` of its box lies inside a line kept before it
+    (the whole view's lines come first: they see a long line whole)."""
+    kept: list[Line] = []
+    boxes: list[tuple[int, int, int, int]] = []
+    for line in lines:
+        x, y, w, h = line.box
+        covered = any(max(0, min(x + w, bx + bw) - max(x, bx)) * max(0, min(y + h, by + bh) - max(y, by))
+                      > most * w * h for bx, by, bw, bh in boxes)
+        if not covered:
+            kept.append(line)
+            boxes.append(line.box)
+    return kept
 
 
 def _centre_inside(line: Line, ox: int, oy: int, w: int, h: int) -> bool:

@@ -79,3 +79,34 @@ def test_charsets_keep_what_they_promise(text, digits, alnum):
     r = reading(text)
     assert "".join(r.chars[i].char for i in keep_chars(r, "digits")) == digits
     assert "".join(r.chars[i].char for i in keep_chars(r, "alnum")) == alnum
+
+
+def test_unsure_symbols_and_ends_are_trimmed_but_not_the_middle():
+    from edge.line_reader import trim_unsure
+    chars = [Char(c, p, 10 * i, 10 * i + 8) for i, (c, p) in enumerate(zip("112.581", [0.6, .9, .9, .5, .9, .4, .6]))]
+    r = LineReading("112.581", 0.4, chars)
+    kept = trim_unsure(r, list(range(7)), 0.7)
+    assert "".join(chars[i].char for i in kept) == "1258"  # '1' at each end and the '.' go; the unsure '8' stays
+
+
+def test_tiles_add_lines_the_whole_view_missed_and_drop_covered_ones():
+    from edge.detect import _without_covered
+    whole = Line(box(0, 0, 200, 40), 0.9)
+    part_of_it = Line(box(100, 5, 80, 30), 0.95)
+    elsewhere = Line(box(300, 300, 30, 12), 0.8)
+    kept = _without_covered([whole, part_of_it, elsewhere])
+    assert kept == [whole, elsewhere]
+
+
+def test_small_text_in_a_large_picture_needs_tiles(tmp_path):
+    """A 2000x1500 picture with 24-px digits (under 4 px in the detector's 320x240 view)."""
+    import cv2
+    from conftest import ROOT
+    if not (ROOT / "models" / "detector.tflite").exists():
+        pytest.fail("the shipped detector is missing")
+    from edge.detect import TextDetector
+    image = np.full((1500, 2000), 230, np.uint8)
+    for k in range(6):
+        cv2.putText(image, "4711", (150 + 300 * k, 200 + 200 * k), cv2.FONT_HERSHEY_SIMPLEX, 1.0, 20, 3)
+    detector = TextDetector()
+    assert len(detector.detect(image, tiles=3)) >= 5 > len(detector.detect(image, tiles=1))
