@@ -159,39 +159,54 @@ def find_sudoku_grid(gray: np.ndarray) -> np.ndarray | None:
     return np.array([pts[total.argmin()], pts[diff.argmin()], pts[total.argmax()], pts[diff.argmax()]], np.float32)
 
 
+SUDOKU_CELL = 48  # pixels a cell of the squared-up grid
+
+
+def sudoku_square(path: Path) -> tuple[np.ndarray, list[tuple[int, int, int, int, int]]] | None:
+    """A sudoku-train photo's grid, found and squared up (9 x SUDOKU_CELL a side), and the box
+    (x, y, w, h, digit) of each filled cell's digit in it; None when no grid is found."""
+    gray = read_data_image(path, cv2.IMREAD_GRAYSCALE)
+    corners = find_sudoku_grid(gray)
+    if corners is None:
+        return None
+    cell = SUDOKU_CELL
+    side = cell * 9
+    warp = cv2.getPerspectiveTransform(corners, np.float32([[0, 0], [side, 0], [side, side], [0, side]]))
+    square = cv2.warpPerspective(gray, warp, (side, side), flags=cv2.INTER_AREA)
+    boxes = []
+    for r, row in enumerate(read_sudoku_grid(path.with_suffix(".dat"))):
+        for c, digit in enumerate(row):
+            if not digit:
+                continue
+            inner = square[r * cell + 5:(r + 1) * cell - 5, c * cell + 5:(c + 1) * cell - 5]
+            _, ink = cv2.threshold(inner, 0, 255, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
+            n, _, stats, _ = cv2.connectedComponentsWithStats(ink)
+            if n < 2:
+                continue
+            x, y, w, h, _ = stats[1 + int(np.argmax(stats[1:, 4]))]
+            boxes.append((c * cell + 5 + int(x), r * cell + 5 + int(y), int(w), int(h), digit))
+    return square, boxes
+
+
 def sudoku_crops(split: str, rng: np.random.Generator, copies: int = 1, root=None):
     """Real printed digits from the phone photos of one split: the grid is found and
     squared up, and each filled cell's digit is cut out with a random margin."""
     root = root or find_dataset("sudoku-train")
-    cell = 48
     xs, ys = [], []
     for path in sorted(root.glob("*.jpg")):
         if split_of(path.name) != split:
             continue
-        gray = read_data_image(path, cv2.IMREAD_GRAYSCALE)
-        corners = find_sudoku_grid(gray)
-        if corners is None:
+        found = sudoku_square(path)
+        if found is None:
             continue
-        side = cell * 9
-        warp = cv2.getPerspectiveTransform(corners, np.float32([[0, 0], [side, 0], [side, side], [0, side]]))
-        square = cv2.warpPerspective(gray, warp, (side, side), flags=cv2.INTER_AREA)
-        for r, row in enumerate(read_sudoku_grid(path.with_suffix(".dat"))):
-            for c, digit in enumerate(row):
-                if not digit:
-                    continue
-                inner = square[r * cell + 5:(r + 1) * cell - 5, c * cell + 5:(c + 1) * cell - 5]
-                _, ink = cv2.threshold(inner, 0, 255, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
-                n, _, stats, _ = cv2.connectedComponentsWithStats(ink)
-                if n < 2:
-                    continue
-                x, y, w, h, _ = stats[1 + int(np.argmax(stats[1:, 4]))]
-                if h < 8:
-                    continue
-                box = (c * cell + 5 + x, r * cell + 5 + y, w, h)
-                for _ in range(copies):
-                    crop, dark = synth.jitter_real_crop(square, box, rng)
-                    xs.append(normalize_crop(crop, dark))
-                    ys.append(digit)
+        square, boxes = found
+        for x, y, w, h, digit in boxes:
+            if h < 8:
+                continue
+            for _ in range(copies):
+                crop, dark = synth.jitter_real_crop(square, (x, y, w, h), rng)
+                xs.append(normalize_crop(crop, dark))
+                ys.append(digit)
     return np.array(xs, np.uint8).reshape(-1, 28, 28), np.array(ys, np.int64)
 
 

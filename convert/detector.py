@@ -262,36 +262,18 @@ def _height(box: np.ndarray) -> float:
 def scene_pool(split: str = "train", mnist=None) -> dict:
     """Real material for scenes: squared-up sudoku grids with their digits' boxes, orand
     cheque amounts with their digits' extent, and handwritten digits to compose lines."""
-    from convert.datasets import find_dataset, find_sudoku_grid, load_orand, read_data_image, read_sudoku_grid, split_of
+    from convert.datasets import find_dataset, load_orand, read_data_image, split_of, sudoku_square
     from convert.recognizer import handwritten_pool
 
     pool: dict = {"sudoku": [], "orand": []}
-    root = find_dataset("sudoku-train")
-    cell = 48
-    for path in sorted(root.glob("*.jpg")):
+    for path in sorted(find_dataset("sudoku-train").glob("*.jpg")):
         if split_of(path.name) != ("heldout" if split == "heldout" else "train"):
             continue
-        gray = read_data_image(path, cv2.IMREAD_GRAYSCALE)
-        corners = find_sudoku_grid(gray)
-        if corners is None:
-            continue
-        side = cell * 9
-        warp = cv2.getPerspectiveTransform(corners, np.float32([[0, 0], [side, 0], [side, side], [0, side]]))
-        square = cv2.warpPerspective(gray, warp, (side, side), flags=cv2.INTER_AREA)
-        boxes = []
-        for r, row in enumerate(read_sudoku_grid(path.with_suffix(".dat"))):
-            for c, digit in enumerate(row):
-                if not digit:
-                    continue
-                inner = square[r * cell + 5:(r + 1) * cell - 5, c * cell + 5:(c + 1) * cell - 5]
-                _, ink = cv2.threshold(inner, 0, 255, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
-                n, _, stats, _ = cv2.connectedComponentsWithStats(ink)
-                if n < 2:
-                    continue
-                x, y, w, h, _ = stats[1 + int(np.argmax(stats[1:, 4]))]
-                x, y = c * cell + 5 + x, r * cell + 5 + y
-                boxes.append(np.array([[x, y], [x + w, y], [x + w, y + h], [x, y + h]], np.float32))
-        pool["sudoku"].append((square, boxes))
+        found = sudoku_square(path)
+        if found is not None:
+            square, boxes = found
+            pool["sudoku"].append((square, [np.array([[x, y], [x + w, y], [x + w, y + h], [x, y + h]], np.float32)
+                                            for x, y, w, h, _ in boxes]))
     from convert.line_data import split3
     for im in load_orand():
         if split3(im.file.name) == split and im.boxes:
@@ -374,22 +356,11 @@ def train(x, core, weight, epochs: int, batch: int = 32, lr: float = 2e-3, seed:
 
 
 def to_int8_tflite(model, samples: np.ndarray) -> bytes:
-    import tensorflow as tf
+    from convert.export import full_int8
 
     fixed = build_model(INPUT_SIZE)
     fixed.set_weights(model.get_weights())
-
-    def representative():
-        for image in samples:
-            yield [image[None, :, :, None].astype(np.float32)]
-
-    converter = tf.lite.TFLiteConverter.from_keras_model(fixed)
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.representative_dataset = representative
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    converter.inference_input_type = tf.uint8
-    converter.inference_output_type = tf.uint8
-    return converter.convert()
+    return full_int8(fixed, [image[None, :, :, None].astype(np.float32) for image in samples])
 
 
 def main(argv=None) -> int:

@@ -34,20 +34,22 @@ def representative_samples(keras_path: Path, n: int = 1000, seed: int = 0) -> np
     return x[rng.choice(len(x), min(n, len(x)), replace=False)]
 
 
-def to_int8_tflite(model, samples: np.ndarray) -> bytes:
+def full_int8(model, inputs) -> bytes:
+    """A Keras model -> full-integer int8 TFLite (uint8 in, uint8 out), calibrated on
+    `inputs`, an iterable of float32 input batches of one."""
     import tensorflow as tf
-
-    def representative():
-        for x in samples:
-            yield [x.reshape(1, 28, 28, 1).astype(np.float32)]
 
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.representative_dataset = representative
+    converter.representative_dataset = lambda: ([x] for x in inputs)
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     converter.inference_input_type = tf.uint8
     converter.inference_output_type = tf.uint8
     return converter.convert()
+
+
+def to_int8_tflite(model, samples: np.ndarray) -> bytes:
+    return full_int8(model, [x.reshape(1, 28, 28, 1).astype(np.float32) for x in samples])
 
 
 def tensor_metadata(tflite_bytes: bytes) -> tuple[dict, dict]:

@@ -293,23 +293,12 @@ def _flat(scores: dict) -> dict:
 def to_int8_tflite(model, samples: list[np.ndarray], width: int = 128) -> bytes:
     """Full-integer int8: uint8 lines in, uint8 probabilities out, calibrated on `samples`
     (normalized lines) at one width; the runtime resizes the input to each bucket."""
-    import tensorflow as tf
+    from convert.export import full_int8
     from edge.lines import line_batch
 
     fixed = build_model(**model_config(model), input_width=width)
     fixed.set_weights(model.get_weights())
-
-    def representative():
-        for line in samples:
-            yield [line_batch([line], width).astype(np.float32)]
-
-    converter = tf.lite.TFLiteConverter.from_keras_model(fixed)
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.representative_dataset = representative
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    converter.inference_input_type = tf.uint8
-    converter.inference_output_type = tf.uint8
-    return converter.convert()
+    return full_int8(fixed, [line_batch([line], width).astype(np.float32) for line in samples])
 
 
 def model_config(model) -> dict:

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from edge.infer.classifier import MODELS_DIR, _same, _tensor_summary
-from edge.infer.runtime import ModelError, interpreter_class, native_stderr_silenced
+from edge.infer.runtime import ModelError, interpreter_class, native_stderr_silenced, read_tflite
 from edge.normalize import as_gray_u8
 
 INPUT_SIZE = (320, 240)  # (w, h) the detector sees: text from ~6 px tall there (12 px at 640x480)
@@ -134,10 +134,8 @@ class TextDetector:
 
     def __init__(self, model_path: str | os.PathLike | None = None, num_threads: int = 1,
                  threshold: float | None = None, max_lines: int = MAX_LINES):
-        from edge.infer.recognizer import _read_tflite
-
         self.model_path = Path(model_path) if model_path else default_detector_path()
-        self._model_bytes = _read_tflite(self.model_path)
+        self._model_bytes = read_tflite(self.model_path, "--detector", "python -m convert.export --model detector")
         meta_path = self.model_path.with_suffix(".json")
         try:
             self.metadata = json.loads(meta_path.read_text())

@@ -48,3 +48,15 @@ def run_app(*args, timeout=120, **kw):
     env.update(kw.pop("env", {}))
     return subprocess.run([sys.executable, str(ROOT / "main.py"), *map(str, args)], cwd=kw.pop("cwd", ROOT),
                           capture_output=True, text=True, timeout=timeout, env=env, **kw)
+
+
+def rendered(text: str, dark_ink: bool = True, height: int = 48):
+    """A clean printed line as a camera crop: text with a margin of a third of its height."""
+    import cv2
+    import numpy as np
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    scale = cv2.getFontScaleFromHeight(font, height, 3)
+    (w, h), base = cv2.getTextSize(text, font, scale, 3)
+    image = np.full((h + base + height, w + height), 235 if dark_ink else 20, np.uint8)
+    cv2.putText(image, text, (height // 2, h + height // 2), font, scale, 25 if dark_ink else 240, 3, cv2.LINE_AA)
+    return image

@@ -6,20 +6,11 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import ROOT, need, run_app
+from conftest import ROOT, need, rendered, run_app
 from edge.lines import CHARSET, HEIGHT, STEP
 
 LINES_MODEL = ROOT / "models" / "lines.tflite"
 DETECTOR_MODEL = ROOT / "models" / "detector.tflite"
-
-
-def rendered(text: str, dark_ink: bool = True, height: int = 48, font=cv2.FONT_HERSHEY_SIMPLEX) -> np.ndarray:
-    """A clean printed line as a camera crop: text with a margin of a third of its height."""
-    scale = cv2.getFontScaleFromHeight(font, height, 3)
-    (w, h), base = cv2.getTextSize(text, font, scale, 3)
-    image = np.full((h + base + height, w + height), 235 if dark_ink else 20, np.uint8)
-    cv2.putText(image, text, (height // 2, h + height // 2), font, scale, 25 if dark_ink else 240, 3, cv2.LINE_AA)
-    return image
 
 
 # -- the shipped model -----------------------------------------------------------------------

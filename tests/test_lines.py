@@ -1,23 +1,12 @@
-"""The line recognizer's pieces: normalize_line, CTC decoding, a tiny trained model in int8,
-and the shipped model on rendered lines and held-out real ones."""
-
+"""The line recognizer's pieces: normalize_line, CTC decoding, character spans, and a tiny
+model trained and exported here whose int8 interpreter agrees with Keras."""
 import cv2
 import numpy as np
 import pytest
 
-
+from conftest import rendered
 from edge.ctc import greedy_decode
 from edge.lines import BLANK, CHARSET, HEIGHT, STEP, WIDTHS, bucket, encode, line_batch, normalize_line, pad_line
-
-
-
-def rendered(text: str, dark_ink: bool = True, height: int = 48, font=cv2.FONT_HERSHEY_SIMPLEX) -> np.ndarray:
-    """A clean printed line as a camera crop: text with a margin of a third of its height."""
-    scale = cv2.getFontScaleFromHeight(font, height, 3)
-    (w, h), base = cv2.getTextSize(text, font, scale, 3)
-    image = np.full((h + base + height, w + height), 235 if dark_ink else 20, np.uint8)
-    cv2.putText(image, text, (height // 2, h + height // 2), font, scale, 25 if dark_ink else 240, 3, cv2.LINE_AA)
-    return image
 
 
 # -- normalize_line --------------------------------------------------------------------------

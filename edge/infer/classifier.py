@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.infer.runtime import ModelError, interpreter_class, native_stderr_silenced
+from edge.infer.runtime import ModelError, interpreter_class, native_stderr_silenced, read_tflite
 from edge.normalize import SIZE, normalize_batch
 
 
@@ -81,19 +81,7 @@ class DigitClassifier:
 
     # -- loading and checks: every problem is a ModelError at start-up, never mid-run --
     def _read_model(self) -> bytes:
-        p = self.model_path
-        if p.is_dir():
-            raise ModelError(f"--model {p} is a folder; give the .tflite file (its .json beside it)")
-        if not p.is_file():
-            raise ModelError(f"model file {p} not found; pass --model PATH or re-export with "
-                             "'python -m convert.export'")
-        try:
-            data = p.read_bytes()
-        except OSError as e:
-            raise ModelError(f"cannot read model {p}: {e.strerror or e}") from None
-        if len(data) < 16 or data[4:8] != b"TFL3":
-            raise ModelError(f"{p} is not a TFLite model (truncated or another format)")
-        return data
+        return read_tflite(self.model_path, "--model", "python -m convert.export")
 
     def _read_metadata(self) -> dict:
         p = self.metadata_path

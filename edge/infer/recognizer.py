@@ -10,7 +10,7 @@ import numpy as np
 
 from edge.ctc import greedy_decode
 from edge.infer.classifier import MODELS_DIR, _same, _tensor_summary
-from edge.infer.runtime import ModelError, interpreter_class, native_stderr_silenced
+from edge.infer.runtime import ModelError, interpreter_class, native_stderr_silenced, read_tflite
 from edge.lines import BLANK, CHARSET, HEIGHT, STEP, WIDTHS, bucket, line_batch, normalize_line
 
 DEFAULT_LINES_MODEL = MODELS_DIR / "lines.tflite"
@@ -54,7 +54,7 @@ class LineRecognizer:
         self.model_path = Path(model_path) if model_path else default_lines_model_path()
         self.metadata_path = self.model_path.with_suffix(".json")
         self.num_threads = num_threads
-        self._model_bytes = _read_tflite(self.model_path)
+        self._model_bytes = read_tflite(self.model_path, "--recognizer", "python -m convert.export --model recognizer")
         self.metadata = self._read_metadata()
         self._interpreter_cls, self.runtime = interpreter_class()
         self._interpreters: dict[tuple[int, int], tuple] = {}
@@ -171,18 +171,3 @@ def char_spans(peaks: list[tuple[int, int]], steps: int) -> list[tuple[float, fl
     bounds = [max(0.0, centres[0] - half)] + [(peaks[i][1] + peaks[i + 1][0]) / 2 for i in range(len(peaks) - 1)]
     bounds.append(min(float(steps), centres[-1] + half))
     return [(max(bounds[i], 0.0), max(bounds[i + 1], bounds[i] + 0.5)) for i in range(len(peaks))]
-
-
-def _read_tflite(p: Path) -> bytes:
-    if p.is_dir():
-        raise ModelError(f"{p} is a folder, not a TFLite model file")
-    if not p.is_file():
-        raise ModelError(f"line model {p} not found; train and export it with 'python -m convert.train --model "
-                         "recognizer' and 'python -m convert.export --model recognizer'")
-    try:
-        data = p.read_bytes()
-    except OSError as e:
-        raise ModelError(f"cannot read model {p}: {e.strerror or e}") from None
-    if len(data) < 16 or data[4:8] != b"TFL3":
-        raise ModelError(f"{p} is not a TFLite model (truncated or another format)")
-    return data

@@ -14,6 +14,22 @@ class ModelError(Exception):
     """The model (or its runtime) cannot be used; the message says why and what to do."""
 
 
+def read_tflite(p, option: str, make: str) -> bytes:
+    """A TFLite model's bytes, or a one-line ModelError naming the option that sets it and
+    the command that makes it."""
+    if p.is_dir():
+        raise ModelError(f"{option} {p} is a folder; give the .tflite file (its .json beside it)")
+    if not p.is_file():
+        raise ModelError(f"model file {p} not found; pass {option} PATH or make it with '{make}'")
+    try:
+        data = p.read_bytes()
+    except OSError as e:
+        raise ModelError(f"cannot read model {p}: {e.strerror or e}") from None
+    if len(data) < 16 or data[4:8] != b"TFL3":
+        raise ModelError(f"{p} is not a TFLite model (truncated or another format)")
+    return data
+
+
 def interpreter_class():
     """(Interpreter class, runtime name)."""
     try:
