@@ -382,13 +382,7 @@ def photograph_line(ink: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     sigma = rng.uniform(0, 1.3) * hh / 30
     if sigma > 0.3:
         image = cv2.GaussianBlur(image.astype(np.float32), (0, 0), sigma)
-    image = image + rng.normal(0, rng.uniform(0, 10), image.shape)
-    image = np.clip(image, 0, 255).astype(np.uint8)
-    if rng.random() < 0.4:
-        ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(20, 90))])
-        if ok:
-            image = cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE)
-    return image
+    return synth.sensor_noise(image, rng)
 
 
 MAKERS = {

@@ -141,13 +141,10 @@ def load_lines(path):
 def batches(lines, texts, batch: int, rng: np.random.Generator):
     """Shuffled batches of one width bucket each: (images (B, H, W, 1) uint8, labels (B, L)
     int32 padded with -1, label lengths)."""
-    from edge.lines import bucket, encode, line_batch
+    from edge.lines import by_bucket, encode, line_batch
 
-    by_width: dict[int, list[int]] = {}
-    for i, line in enumerate(lines):
-        by_width.setdefault(bucket(line.shape[1]), []).append(i)
     order = []
-    for width, idx in by_width.items():
+    for width, idx in by_bucket(lines).items():
         idx = np.array(idx)[rng.permutation(len(idx))]
         order += [(width, idx[s:s + batch]) for s in range(0, len(idx), batch)]
     for j in rng.permutation(len(order)):
@@ -171,13 +168,10 @@ def fits(text: str, width: int) -> bool:
 def read_texts(predict, lines: list[np.ndarray], batch: int = 64) -> list[tuple[str, float]]:
     """Greedy readings of normalized lines by `predict` ((B, H, W, 1) uint8 -> (B, 1, T, C))."""
     from edge.ctc import greedy_decode
-    from edge.lines import bucket, line_batch
+    from edge.lines import by_bucket, line_batch
 
     out = [("", 0.0)] * len(lines)
-    by_width: dict[int, list[int]] = {}
-    for i, line in enumerate(lines):
-        by_width.setdefault(bucket(line.shape[1]), []).append(i)
-    for width, idx in by_width.items():
+    for width, idx in by_bucket(lines).items():
         for s in range(0, len(idx), batch):
             part = idx[s:s + batch]
             probs = predict(line_batch([lines[i] for i in part], width))[:, 0]

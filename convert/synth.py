@@ -277,13 +277,18 @@ def photograph(ink: np.ndarray, rng: np.random.Generator, strength: float = 1.0,
     sigma = rng.uniform(0, 1.2 if rng.random() < 0.7 else 2.2) * max(hgt, 20) / 40  # out of focus
     if sigma > 0.3:
         image = cv2.GaussianBlur(image.astype(np.float32), (0, 0), sigma)
+    return sensor_noise(image, rng), dark_ink
+
+
+def sensor_noise(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A float grey image -> uint8 with a camera's noise and, at times, JPEG artefacts."""
     image = image + rng.normal(0, rng.uniform(0, 10), image.shape)
     image = np.clip(image, 0, 255).astype(np.uint8)
     if rng.random() < 0.4:
         ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(20, 90))])
         if ok:
             image = cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE)
-    return image, dark_ink
+    return image
 
 
 def jitter_real_crop(gray: np.ndarray, box, rng: np.random.Generator) -> tuple[np.ndarray, bool]:

@@ -19,7 +19,7 @@ from edge.infer.classifier import MODELS_DIR, _same, _tensor_summary
 from edge.infer.runtime import ModelError, interpreter_class, native_stderr_silenced, read_tflite
 from edge.normalize import as_gray_u8
 
-INPUT_SIZE = (320, 240)  # (w, h) the detector sees: text from ~6 px tall there (12 px at 640x480)
+INPUT_SIZE = (320, 240)  # (w, h) the detector sees: text from ~8 px tall there (16 px at 640x480)
 OUTPUT_STRIDE = 2  # input pixels per map cell
 CORE_HEIGHT = 0.5  # a line's core: the middle half of its height ...
 CORE_INSET = 0.25  # ... with each end pulled in by a quarter of its height
@@ -65,10 +65,11 @@ def lines_from_map(core: np.ndarray, threshold: float, min_cells: int = MIN_CORE
         if stats[k, cv2.CC_STAT_AREA] < min_cells:
             continue
         x, y, w, h = stats[k, :4]
-        ys, xs = np.nonzero(labels[y:y + h, x:x + w] == k)
+        mine = labels[y:y + h, x:x + w] == k
+        ys, xs = np.nonzero(mine)
         points = np.stack([xs + x, ys + y], axis=1).astype(np.float32) + 0.5
         corners = _grow(_upright(cv2.boxPoints(cv2.minAreaRect(points))) * OUTPUT_STRIDE, cells=OUTPUT_STRIDE)
-        out.append(Line(corners, float(core[y:y + h, x:x + w][labels[y:y + h, x:x + w] == k].mean())))
+        out.append(Line(corners, float(core[y:y + h, x:x + w][mine].mean())))
     return out
 
 

@@ -12,7 +12,6 @@ from edge.normalize import as_gray_u8
 
 CHARSET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ.,-/"  # the recognizer's classes; CTC's blank is last
 BLANK = len(CHARSET)
-DIGITS = frozenset("0123456789")
 HEIGHT = 32  # line height fed to the recognizer: about 20 px of character, like the field's readers
 WIDTHS = (32, 64, 128, 256)  # a line is padded to the next of these (one interpreter each)
 STEP = 4  # pixels of line per CTC time step (the model pools the width by 4)
@@ -55,6 +54,14 @@ def pad_line(line: np.ndarray, width: int) -> np.ndarray:
     if line.shape[1] == width:
         return line
     return cv2.copyMakeBorder(line, 0, 0, 0, width - line.shape[1], cv2.BORDER_REPLICATE)
+
+
+def by_bucket(lines: list[np.ndarray]) -> dict[int, list[int]]:
+    """Positions of normalized lines grouped by the width bucket each is padded to."""
+    groups: dict[int, list[int]] = {}
+    for i, line in enumerate(lines):
+        groups.setdefault(bucket(line.shape[1]), []).append(i)
+    return groups
 
 
 def line_batch(lines: list[np.ndarray], width: int) -> np.ndarray:

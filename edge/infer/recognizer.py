@@ -11,7 +11,7 @@ import numpy as np
 from edge.ctc import greedy_decode
 from edge.infer.classifier import MODELS_DIR, _same, _tensor_summary
 from edge.infer.runtime import ModelError, interpreter_class, native_stderr_silenced, read_tflite
-from edge.lines import BLANK, CHARSET, HEIGHT, STEP, WIDTHS, bucket, line_batch, normalize_line
+from edge.lines import BLANK, CHARSET, HEIGHT, STEP, WIDTHS, by_bucket, line_batch, normalize_line
 
 DEFAULT_LINES_MODEL = MODELS_DIR / "lines.tflite"
 LINE_BATCHES = (1, 2, 4, 8, 16)  # lines of one width are padded up to the next of these
@@ -132,10 +132,7 @@ class LineRecognizer:
         """Normalized lines (edge.lines.normalize_line) -> each line's (steps, classes)
         probabilities over its own width (the padding's steps cut off)."""
         out: list[np.ndarray] = [np.zeros((0, BLANK + 1), np.float32)] * len(lines)
-        groups: dict[int, list[int]] = {}
-        for i, line in enumerate(lines):
-            groups.setdefault(bucket(line.shape[1]), []).append(i)
-        for width, idx in groups.items():
+        for width, idx in by_bucket(lines).items():
             for start in range(0, len(idx), MAX_LINES):
                 part = idx[start:start + MAX_LINES]
                 probs = self._run(line_batch([lines[i] for i in part], width))
