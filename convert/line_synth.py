@@ -343,6 +343,29 @@ def _join(glyphs: list[np.ndarray], rng: np.random.Generator, gap=(0.0, 0.3), al
 
 
 # -- the camera ---------------------------------------------------------------------------
+PANEL_EDGE_SHARE = 0.12  # crops with their panel's edge (a display, a label) in a margin: read as nothing
+
+
+def _panel_edge(image: np.ndarray, ink: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The line's panel ends in one margin of the crop: beyond its edge, the surroundings
+    in another shade (a '1' must not come of it)."""
+    rows, cols = np.flatnonzero(ink.max(axis=1) > 0.2), np.flatnonzero(ink.max(axis=0) > 0.2)
+    if not cols.size:
+        return image
+    out, other = image.copy(), float(rng.uniform(0, 255))
+    h, w = image.shape
+    side = int(rng.integers(4))
+    if side == 0 and cols[0] >= 2:
+        out[:, :int(rng.integers(1, cols[0]))] = other
+    elif side == 1 and cols[-1] < w - 3:
+        out[:, int(rng.integers(cols[-1] + 2, w - 1)):] = other
+    elif side == 2 and rows[0] >= 2:
+        out[:int(rng.integers(1, rows[0]))] = other
+    elif side == 3 and rows[-1] < h - 3:
+        out[int(rng.integers(rows[-1] + 2, h - 1)):] = other
+    return out
+
+
 def photograph_line(ink: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Ink map -> a grey uint8 crop of the line as a camera and a detector would give it:
     slanted and rotated a little, cut with uneven margins, either polarity, uneven light,
@@ -376,6 +399,8 @@ def photograph_line(ink: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     contrast = rng.uniform(30, 220)
     level = max(0.0, paper - contrast) if dark_ink else min(255.0, paper + contrast)
     image = paper + (level - paper) * np.clip(ink, 0, 1)
+    if rng.random() < PANEL_EDGE_SHARE:
+        image = _panel_edge(image, ink, rng)
     hh, ww = image.shape
     gx, gy = np.meshgrid(np.linspace(-1, 1, ww), np.linspace(-1, 1, hh))
     image = image * (1 + rng.uniform(-0.2, 0.2) * gx + rng.uniform(-0.15, 0.15) * gy)

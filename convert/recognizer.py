@@ -14,7 +14,7 @@ from edge.lines import BLANK, CHARSET, HEIGHT, STEP
 
 CLASSES = len(CHARSET) + 1
 SIZES = {  # build_model arguments; "tiny" is for tests
-    "default": {"widths": (16, 32, 96, 128), "head": 192},
+    "default": {"widths": (16, 32, 128, 192), "head": 256},
     "tiny": {"widths": (8, 8, 16, 16), "head": 16},
 }
 
