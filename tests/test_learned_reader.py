@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, need, rendered, run_app
-from edge.lines import CHARSET, HEIGHT, STEP
+from edge.lines import CHARSET, HEIGHT, STEP, normalize_line
 
 LINES_MODEL = ROOT / "models" / "lines.tflite"
 DETECTOR_MODEL = ROOT / "models" / "detector.tflite"
@@ -49,6 +49,14 @@ def test_many_lines_of_mixed_widths_in_one_call(recognizer):
     crops = [rendered(t) for t in ["1", "23", "456", "7890", "12345678"] * 5]
     readings = recognizer.read(crops)
     assert [r.text for r in readings] == ["1", "23", "456", "7890", "12345678"] * 5
+
+
+@pytest.mark.parametrize("count", [3, 5, 7, 11])
+def test_a_batch_padded_to_a_size_made_on_first_use_reads_as_one_line_at_a_time(recognizer, count):
+    crops = [rendered(str(1000 + 137 * k)) for k in range(count)]
+    together = recognizer.probabilities([normalize_line(c) for c in crops])
+    for crop, probs in zip(crops, together):
+        np.testing.assert_array_equal(recognizer.probabilities([normalize_line(crop)])[0], probs)
 
 
 def test_orand_heldout_exact_rate_stays_above_its_guard(recognizer):

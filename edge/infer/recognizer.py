@@ -14,7 +14,8 @@ from edge.infer.runtime import ModelError, interpreter_class, native_stderr_sile
 from edge.lines import BLANK, CHARSET, HEIGHT, STEP, WIDTHS, by_bucket, line_batch, normalize_line
 
 DEFAULT_LINES_MODEL = MODELS_DIR / "lines.tflite"
-LINE_BATCHES = (1, 2, 4, 8, 16)  # lines of one width are padded up to the next of these
+LINE_BATCHES = (1, 2, 3, 4, 6, 8, 12, 16)  # lines of one width are padded up to the next of these
+STARTUP_BATCHES = (1, 2, 4, 8, 16)  # made at start-up; the sizes between on first use (memory)
 MAX_LINES = LINE_BATCHES[-1]
 
 
@@ -58,11 +59,10 @@ class LineRecognizer:
         self.metadata = self._read_metadata()
         self._interpreter_cls, self.runtime = interpreter_class()
         self._interpreters: dict[tuple[int, int], tuple] = {}
-        with native_stderr_silenced():
-            self._check_tensors()
-            for width in WIDTHS:
-                for size in LINE_BATCHES:
-                    self._run(np.zeros((size, HEIGHT, width, 1), np.uint8))
+        self._check_tensors()
+        for width in WIDTHS:
+            for size in STARTUP_BATCHES:
+                self._run(np.zeros((size, HEIGHT, width, 1), np.uint8))
 
     def _read_metadata(self) -> dict:
         p = self.metadata_path
@@ -88,9 +88,10 @@ class LineRecognizer:
         key = (batch, width)
         if key not in self._interpreters:
             try:
-                it = self._interpreter_cls(model_content=self._model_bytes, num_threads=self.num_threads)
-                it.resize_tensor_input(it.get_input_details()[0]["index"], [batch, HEIGHT, width, 1])
-                it.allocate_tensors()
+                with native_stderr_silenced():
+                    it = self._interpreter_cls(model_content=self._model_bytes, num_threads=self.num_threads)
+                    it.resize_tensor_input(it.get_input_details()[0]["index"], [batch, HEIGHT, width, 1])
+                    it.allocate_tensors()
             except (ValueError, RuntimeError, IndexError) as e:
                 raise ModelError(f"cannot load {self.model_path}: {str(e).splitlines()[0]}") from None
             self._interpreters[key] = (it, it.get_input_details()[0], it.get_output_details()[0])
