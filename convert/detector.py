@@ -17,9 +17,8 @@ W, H = INPUT_SIZE
 
 
 def build_model(input_size=(None, None)):
-    """A 2x2 stride-2 stem, depthwise-separable blocks down to 1/16, a top-down path back to
-    1/4 with additions (the stem's detail joins there through a strided 1x1), and a 2x2
-    transposed conv to the half-resolution map: no full layer runs at 1/2, where the cost was."""
+    """Stride-2 stem, depthwise-separable blocks down to 1/16, a top-down path back to 1/2
+    with additions, one sigmoid channel."""
     import keras
     from keras import layers
 
@@ -29,12 +28,12 @@ def build_model(input_size=(None, None)):
         x = layers.Conv2D(filters, 1, use_bias=False)(x)
         return layers.ReLU()(layers.BatchNormalization()(x))
 
-    def lateral(x, filters, stride=1):
-        return layers.BatchNormalization()(layers.Conv2D(filters, stride, strides=stride, use_bias=False)(x))
+    def lateral(x, filters):
+        return layers.BatchNormalization()(layers.Conv2D(filters, 1, use_bias=False)(x))
 
     inputs = keras.Input((input_size[1], input_size[0], 1), name="frame")
     x = layers.Rescaling(1 / 255.0)(inputs)
-    x = layers.Conv2D(8, 2, strides=2, use_bias=False)(x)
+    x = layers.Conv2D(8, 3, strides=2, padding="same", use_bias=False)(x)
     f2 = layers.ReLU()(layers.BatchNormalization()(x))  # 1/2
     f4 = sep(sep(f2, 24, 2), 24)  # 1/4
     f8 = sep(sep(f4, 48, 2), 48)  # 1/8
@@ -42,8 +41,10 @@ def build_model(input_size=(None, None)):
     x = layers.UpSampling2D()(lateral(f16, 32))
     x = sep(layers.ReLU()(layers.Add()([x, lateral(f8, 32)])), 32)
     x = layers.UpSampling2D()(x)
-    x = sep(layers.ReLU()(layers.Add()([x, lateral(f4, 32), lateral(f2, 32, stride=2)])), 16)
-    outputs = layers.Conv2DTranspose(1, 2, strides=2, activation="sigmoid", name="core")(x)
+    x = sep(layers.ReLU()(layers.Add()([x, lateral(f4, 32)])), 24)
+    x = layers.UpSampling2D()(x)
+    x = sep(layers.ReLU()(layers.Add()([x, lateral(f2, 24)])), 16)
+    outputs = layers.Conv2D(1, 3, padding="same", activation="sigmoid", name="core")(x)
     return keras.Model(inputs, outputs, name="detector")
 
 
@@ -229,83 +230,10 @@ def _text_extent(ink: np.ndarray, plate: bool = False) -> tuple[int, int, int, i
     return int(cols[0]), int(rows[0]), int(cols[-1] + 1), int(rows[-1] + 1)
 
 
-PAGE_SHARE = 0.3  # scenes holding a dense page (tables, forms, price lists): up to ~80 lines
-
-
-def _page(image: np.ndarray, rng: np.random.Generator) -> tuple[list, list]:
-    """Rows and columns of short numbers in one font and size on a sheet laid on the image.
-    Returns the lines placed and those cut by the frame's edge (to ignore)."""
-    from convert import line_synth as ls
-    from convert import synth
-
-    text_h = rng.uniform(6, 26)
-    pitch = text_h * rng.uniform(1.3, 2.6)
-    x0, y0 = rng.uniform(-0.1 * W, 0.4 * W), rng.uniform(-0.1 * H, 0.4 * H)
-    x1, y1 = rng.uniform(x0 + 0.5 * W, 1.2 * W), rng.uniform(y0 + 0.5 * H, 1.2 * H)
-    paper = float(rng.uniform(0, 255))
-    colour = paper - rng.uniform(60, 200) if paper > 128 else paper + rng.uniform(60, 200)
-    lo, hi = np.maximum((int(x0), int(y0)), 0), np.minimum((int(x1), int(y1)), (W, H))
-    image[lo[1]:hi[1], lo[0]:hi[0]] = paper + rng.normal(0, 4, (hi[1] - lo[1], hi[0] - lo[0]))
-    fonts = ls.text_fonts()
-    font = fonts[int(rng.integers(len(fonts)))] if fonts and rng.random() < 0.7 else None
-    hershey = synth.HERSHEY_FONTS[int(rng.integers(6))]
-    thickness = int(rng.integers(1, 4))
-
-    def render(text: str) -> np.ndarray:
-        if font:
-            return ls._render(text, font, 40)
-        scale = cv2.getFontScaleFromHeight(hershey, 40, thickness)
-        canvas = np.zeros((80, 40 * len(text) + 40), np.uint8)
-        cv2.putText(canvas, text, (20, 60), hershey, scale, 255, thickness, cv2.LINE_AA)
-        return synth._trim(canvas.astype(np.float32) / 255.0)
-
-    short = rng.random() < 0.3  # single digits, as in a grid puzzle
-    cols = int(np.clip((x1 - x0) / (text_h * (rng.uniform(1.5, 4) if short else rng.uniform(4, 8))), 1, 12))
-    col_w = (x1 - x0) / cols
-    fill = rng.uniform(0.5, 1.0)
-    placed, cut = [], []
-    for r in range(int((y1 - y0 - text_h) // pitch) + 1):
-        for c in range(cols):
-            if rng.random() > fill:
-                continue
-            text = str(int(rng.integers(1, 10))) if short else ls.number_text(rng)[:int(rng.integers(2, 8))]
-            ink = render(text)
-            if ink.size == 0 or ink.max() <= 0:
-                continue
-            ex0, ey0, ex1, ey1 = _text_extent(ink)
-            f = text_h / max(ey1 - ey0, 1)
-            if (ex1 - ex0) * f > col_w * 0.9:
-                continue
-            ink = cv2.resize(ink, (max(1, int(ink.shape[1] * f)), max(1, int(ink.shape[0] * f))),
-                             interpolation=cv2.INTER_AREA)
-            px = x0 + c * col_w + rng.uniform(0, max(0.0, col_w * 0.9 - ink.shape[1]))
-            py = y0 + r * pitch + rng.uniform(-0.05, 0.05) * text_h
-            _blend(image, np.clip(ink, 0, 1), int(px), int(py), colour)
-            box = np.array([[ex0, ey0], [ex1, ey0], [ex1, ey1], [ex0, ey1]], np.float32) * f + (int(px), int(py))
-            inside = (box.min(axis=0) >= 0).all() and (box.max(axis=0) <= (W, H)).all()
-            (placed if inside else cut).append(box)
-    return placed, cut
-
-
-def _blend(image: np.ndarray, ink: np.ndarray, x: int, y: int, colour: float) -> None:
-    """Ink (0..1) of the given colour onto the image at (x, y), clipped to the image."""
-    ax, ay = max(0, x), max(0, y)
-    bx, by = min(image.shape[1], x + ink.shape[1]), min(image.shape[0], y + ink.shape[0])
-    if bx <= ax or by <= ay:
-        return
-    part = ink[ay - y:by - y, ax - x:bx - x]
-    region = image[ay:by, ax:bx]
-    region += (np.clip(colour, 0, 255) - region) * part
-
-
 def scene(rng: np.random.Generator, pool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One training frame (H x W uint8), its core map and its weight map."""
     image, boxes, ignore = _background(rng, pool)
-    extra = 7
-    if rng.random() < PAGE_SHARE:
-        placed, cut = _page(image, rng)
-        boxes, ignore, extra = boxes + placed, ignore + cut, 3
-    for _ in range(int(rng.integers(0, extra))):
+    for _ in range(int(rng.integers(0, 7))):
         ink, extent = line_ink(rng, pool)
         if ink.size == 0 or ink.max() <= 0:
             continue
@@ -447,13 +375,14 @@ def main(argv=None) -> int:
 
     p = argparse.ArgumentParser(prog="python -m convert.train --model detector",
                                 description="Train the text-line detector (edge.detect).")
-    p.add_argument("--epochs", type=int, default=8)
-    p.add_argument("--scenes", type=int, default=20_000)
+    p.add_argument("--epochs", type=int, default=5)
+    p.add_argument("--scenes", type=int, default=12_000)
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=PROJECT_ROOT / "models" / "detector.keras")
     p.add_argument("--threads", type=int, default=0, help="TensorFlow threads (default: all cores)")
+    p.add_argument("--init", type=Path, help="start from this Keras model's weights (fine-tuning)")
     a = p.parse_args(argv)
     if a.epochs < 1 or a.scenes < 1 or a.batch < 1:
         p.error("--epochs, --scenes and --batch must be >= 1")
@@ -472,12 +401,18 @@ def main(argv=None) -> int:
         tf.config.threading.set_intra_op_parallelism_threads(a.threads)
         tf.config.threading.set_inter_op_parallelism_threads(a.threads)
     a.out.parent.mkdir(parents=True, exist_ok=True)
-    model, history = train(images, core, weight, a.epochs, a.batch, a.lr, a.seed, log=log,
+    model = None
+    if a.init:
+        import keras
+        model = build_model()
+        model.set_weights(keras.models.load_model(a.init, compile=False).get_weights())
+    model, history = train(images, core, weight, a.epochs, a.batch, a.lr, a.seed, model, log=log,
                            checkpoint=lambda m: m.save(a.out))
     model.save(a.out)
     rng = np.random.default_rng(a.seed)
     np.save(a.out.with_suffix(".representative.npy"), images[rng.choice(len(images), min(300, len(images)), replace=False)])
     info = {"scenes": a.scenes, "epochs": a.epochs, "batch": a.batch, "lr": a.lr, "seed": a.seed,
+            "init": a.init.name if a.init else None,
             "weights": int(model.count_params()), "train_minutes": round((time.time() - started) / 60, 1),
             "history": history}
     a.out.with_suffix(".train.json").write_text(json.dumps(info, indent=1) + "\n")

@@ -318,8 +318,8 @@ def main(argv=None) -> int:
 
     p = argparse.ArgumentParser(prog="python -m convert.train --model recognizer",
                                 description="Train the CTC line recognizer (edge.lines, edge.infer.recognizer).")
-    p.add_argument("--epochs", type=int, default=6)
-    p.add_argument("--synthetic", type=int, default=120_000, help="synthetic lines in the mix (default 120000)")
+    p.add_argument("--epochs", type=int, default=5)
+    p.add_argument("--synthetic", type=int, default=100_000, help="synthetic lines in the mix (default 100000)")
     p.add_argument("--real-copies", type=float, default=1.0,
                    help="scale of the jittered copies of the real training lines (default 1: orand x16, plates x8)")
     p.add_argument("--batch", type=int, default=64)

@@ -112,23 +112,6 @@ def test_small_text_in_a_large_picture_needs_tiles(tmp_path):
     assert len(detector.detect(image, tiles=3)) >= 5 > len(detector.detect(image, tiles=1))
 
 
-def test_a_dense_page_scene_teaches_every_line_it_shows():
-    from convert.detector import H, W, _page, target_map
-    rng = np.random.default_rng(5)
-    counts = []
-    for _ in range(20):
-        image = np.full((H, W), 128, np.float32)
-        placed, cut = _page(image, rng)
-        counts.append(len(placed))
-        core, weight = target_map(placed, cut)
-        for b in placed:  # each placed line has ink under it and a core on the map
-            x0, y0 = np.floor(b.min(axis=0)).astype(int)
-            x1, y1 = np.ceil(b.max(axis=0)).astype(int)
-            assert np.abs(image[y0:y1, x0:x1] - 128).max() > 20
-            assert core[y0 // OUTPUT_STRIDE:y1 // OUTPUT_STRIDE + 1, x0 // OUTPUT_STRIDE:x1 // OUTPUT_STRIDE + 1].max() > 0
-    assert max(counts) >= 20  # dense: far more lines than a scene of scattered lines
-
-
 def test_tiny_detector_trains_exports_and_its_int8_model_agrees_with_keras(tmp_path):
     pytest.importorskip("tensorflow")
     from convert.detector import build_scenes, export, train
