@@ -195,7 +195,9 @@ class TextDetector:
             return []
         lines = self._lines_in(gray, ox, oy)
         h, w = gray.shape
-        if tiles > 1 and min(INPUT_SIZE[0] / w, INPUT_SIZE[1] / h) < TILE_BELOW:
+        view_scale = min(INPUT_SIZE[0] / w, INPUT_SIZE[1] / h)
+        if tiles > 1 and view_scale < TILE_BELOW:
+            lines = [ln for ln in lines if ln.height * view_scale >= SMALL_IN_VIEW]  # the tiles see these closer
             tw, th = min(w, int(w / tiles * TILE_OVERLAP)), min(h, int(h / tiles * TILE_OVERLAP))
             for ty in range(tiles):
                 for tx in range(tiles):
@@ -216,6 +218,7 @@ class TextDetector:
 
 
 TILE_BELOW = 0.75  # tiles only for an image this much larger than the input: smaller ones are seen whole
+SMALL_IN_VIEW = 8  # px: lines shorter in the whole view are left to the tiles (its outline is rough there)
 TILE_OVERLAP = 1.25  # each tile is this much larger than its share, so a line on a border is whole in one
 
 

@@ -98,18 +98,38 @@ def test_tiles_add_lines_the_whole_view_missed_and_drop_covered_ones():
     assert kept == [whole, elsewhere]
 
 
+def test_a_line_tiny_in_the_whole_view_is_left_to_the_tiles(monkeypatch):
+    """The whole view's outline of a line a few pixels tall is rough; a tile's is not."""
+    from edge import detect
+    detector = detect.TextDetector()
+    big = np.zeros((1500, 2000), np.uint8)  # the whole view sees it at 0.16
+
+    def lines_in(gray, ox, oy):
+        if gray.shape == big.shape:  # the whole view: a 30-px line (5 px there) and a 200-px one
+            return [Line(box(100, 100, 300, 30), 0.9), Line(box(800, 800, 900, 200), 0.9)]
+        return [Line(box(ox + 10, oy + 10, 80, 30), 0.8)] if (ox, oy) == (0, 0) else []
+    monkeypatch.setattr(detector, "_lines_in", lines_in)
+    found = detector.detect(big, tiles=3)
+    assert sorted(ln.box for ln in found) == [(10, 10, 80, 30), (800, 800, 900, 200)]
+    assert len(detector.detect(big, tiles=1)) == 2  # without tiles, it is all there is
+
+
 def test_small_text_in_a_large_picture_needs_tiles(tmp_path):
-    """A 2000x1500 picture with 24-px digits (under 4 px in the detector's 320x240 view)."""
+    """A 2000x1500 picture with 19-px digits (3 px in the detector's 320x240 view)."""
     import cv2
     from conftest import ROOT
     if not (ROOT / "models" / "detector.tflite").exists():
         pytest.fail("the shipped detector is missing")
     from edge.detect import TextDetector
     image = np.full((1500, 2000), 230, np.uint8)
-    for k in range(6):
-        cv2.putText(image, "4711", (150 + 300 * k, 200 + 200 * k), cv2.FONT_HERSHEY_SIMPLEX, 1.0, 20, 3)
+    places = [(150 + 300 * k, 200 + 200 * k) for k in range(6)]
+    for x, y in places:
+        cv2.putText(image, "4711", (x, y), cv2.FONT_HERSHEY_SIMPLEX, 0.7, 20, 2)
     detector = TextDetector()
-    assert len(detector.detect(image, tiles=3)) >= 5 > len(detector.detect(image, tiles=1))
+    found = detector.detect(image, tiles=3)
+    hits = sum(any(x - 10 < ln.corners[:, 0].mean() < x + 63 and y - 25 < ln.corners[:, 1].mean() < y + 5
+                   for ln in found) for x, y in places)
+    assert hits >= 5 and detector.detect(image, tiles=1) == []
 
 
 def test_tiny_detector_trains_exports_and_its_int8_model_agrees_with_keras(tmp_path):
