@@ -15,7 +15,7 @@ from edge.lines import BLANK, CHARSET, HEIGHT, STEP, WIDTHS, by_bucket, line_bat
 
 DEFAULT_LINES_MODEL = MODELS_DIR / "lines.tflite"
 LINE_BATCHES = (1, 2, 3, 4, 6, 8, 12, 16)  # lines of one width are padded up to the next of these
-STARTUP_BATCHES = (1, 2, 4, 8, 16)  # made at start-up; the sizes between on first use (memory)
+STARTUP_BATCHES = (1,)  # made at start-up (each width checked); the other sizes on first use: ~2 MB each
 MAX_LINES = LINE_BATCHES[-1]
 
 
