@@ -369,6 +369,10 @@ def main(argv=None) -> int:
             "size": a.size, "init": str(a.init.name) if a.init else None, "config": {k: list(v) if isinstance(v, tuple) else v for k, v in SIZES[a.size].items()},
             "weights": int(model.count_params()), "train_minutes": round((time.time() - started) / 60, 1),
             "history": history}
+    if a.init and a.init.with_suffix(".train.json").is_file():
+        before = json.loads(a.init.with_suffix(".train.json").read_text())
+        before.pop("history", None)
+        info["fine_tuned_from"] = before
     a.out.with_suffix(".train.json").write_text(json.dumps(info, indent=1) + "\n")
     plot_history(history, a.out.with_suffix(".curves.png"))
     log(f"saved {a.out} ({info['train_minutes']} min)")

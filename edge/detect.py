@@ -197,13 +197,15 @@ class TextDetector:
         h, w = gray.shape
         view_scale = min(INPUT_SIZE[0] / w, INPUT_SIZE[1] / h)
         if tiles > 1 and view_scale < TILE_BELOW:
-            lines = [ln for ln in lines if ln.height * view_scale >= SMALL_IN_VIEW]  # the tiles see these closer
             tw, th = min(w, int(w / tiles * TILE_OVERLAP)), min(h, int(h / tiles * TILE_OVERLAP))
-            for ty in range(tiles):
-                for tx in range(tiles):
-                    x0, y0 = (w - tw) * tx // (tiles - 1), (h - th) * ty // (tiles - 1)
-                    part = sorted(self._lines_in(gray[y0:y0 + th, x0:x0 + tw], ox + x0, oy + y0), key=lambda ln: -ln.score)
-                    lines += part
+            origins = [((w - tw) * tx // (tiles - 1), (h - th) * ty // (tiles - 1))
+                       for ty in range(tiles) for tx in range(tiles)]
+            # a line tiny in the whole view is left to a tile that holds it whole: it sees it closer
+            lines = [ln for ln in lines if ln.height * view_scale >= SMALL_IN_VIEW
+                     or not any(_box_inside(ln.box, (ox + x0, oy + y0, tw, th)) for x0, y0 in origins)]
+            for x0, y0 in origins:
+                part = sorted(self._lines_in(gray[y0:y0 + th, x0:x0 + tw], ox + x0, oy + y0), key=lambda ln: -ln.score)
+                lines += part
             lines = _without_covered(lines)
         inside = [ln for ln in lines if _centre_inside(ln, ox, oy, w, h)]
         inside.sort(key=lambda ln: -ln.score)
@@ -235,6 +237,12 @@ def _without_covered(lines: list[Line], most: float = 0.5) -> list[Line]:
             kept.append(line)
             boxes.append(line.box)
     return kept
+
+
+def _box_inside(box, outer) -> bool:
+    x, y, w, h = box
+    bx, by, bw, bh = outer
+    return bx <= x and by <= y and x + w <= bx + bw and y + h <= by + bh
 
 
 def _centre_inside(line: Line, ox: int, oy: int, w: int, h: int) -> bool:

@@ -98,20 +98,22 @@ def test_tiles_add_lines_the_whole_view_missed_and_drop_covered_ones():
     assert kept == [whole, elsewhere]
 
 
-def test_a_line_tiny_in_the_whole_view_is_left_to_the_tiles(monkeypatch):
-    """The whole view's outline of a line a few pixels tall is rough; a tile's is not."""
+def test_a_line_tiny_in_the_whole_view_is_left_to_a_tile_that_holds_it(monkeypatch):
+    """The whole view's outline of a line a few pixels tall is rough; a tile's is not. A tiny
+    line no tile holds whole stays, or the tiles would cut it in pieces."""
     from edge import detect
     detector = detect.TextDetector()
-    big = np.zeros((1500, 2000), np.uint8)  # the whole view sees it at 0.16
+    big = np.zeros((1500, 2000), np.uint8)  # the whole view sees it at 0.16; tiles start at x 0, 583, 1166
 
     def lines_in(gray, ox, oy):
-        if gray.shape == big.shape:  # the whole view: a 30-px line (5 px there) and a 200-px one
-            return [Line(box(100, 100, 300, 30), 0.9), Line(box(800, 800, 900, 200), 0.9)]
-        return [Line(box(ox + 10, oy + 10, 80, 30), 0.8)] if (ox, oy) == (0, 0) else []
+        if gray.shape == big.shape:  # 30-px lines (5 px there): one inside the first tile, one across two
+            return [Line(box(100, 100, 300, 30), 0.9), Line(box(500, 1200, 400, 30), 0.9),
+                    Line(box(800, 700, 900, 200), 0.9)]
+        return [Line(box(100, 102, 300, 26), 0.8)] if (ox, oy) == (0, 0) else []
     monkeypatch.setattr(detector, "_lines_in", lines_in)
-    found = detector.detect(big, tiles=3)
-    assert sorted(ln.box for ln in found) == [(10, 10, 80, 30), (800, 800, 900, 200)]
-    assert len(detector.detect(big, tiles=1)) == 2  # without tiles, it is all there is
+    found = sorted(ln.box for ln in detector.detect(big, tiles=3))
+    assert found == [(100, 102, 300, 26), (500, 1200, 400, 30), (800, 700, 900, 200)]
+    assert len(detector.detect(big, tiles=1)) == 3  # without tiles, the whole view is all there is
 
 
 def test_small_text_in_a_large_picture_needs_tiles(tmp_path):

@@ -51,6 +51,15 @@ def test_many_lines_of_mixed_widths_in_one_call(recognizer):
     assert [r.text for r in readings] == ["1", "23", "456", "7890", "12345678"] * 5
 
 
+def test_only_batch_1_interpreters_at_start_up_the_rest_on_first_use():
+    from edge.infer.recognizer import LineRecognizer
+    from edge.lines import WIDTHS
+    fresh = LineRecognizer()
+    assert set(fresh._interpreters) == {(1, w) for w in WIDTHS}
+    fresh.read([rendered(str(100 + k)) for k in range(11)])
+    assert any(batch == 12 for batch, _ in fresh._interpreters)
+
+
 @pytest.mark.parametrize("count", [3, 5, 7, 11])
 def test_a_batch_padded_to_a_size_made_on_first_use_reads_as_one_line_at_a_time(recognizer, count):
     crops = [rendered(str(1000 + 137 * k)) for k in range(count)]

@@ -15,7 +15,7 @@ from edge.lines import BLANK, CHARSET, HEIGHT, STEP, WIDTHS, by_bucket, line_bat
 
 DEFAULT_LINES_MODEL = MODELS_DIR / "lines.tflite"
 LINE_BATCHES = (1, 2, 3, 4, 6, 8, 12, 16)  # lines of one width are padded up to the next of these
-STARTUP_BATCHES = (1,)  # made at start-up (each width checked); the other sizes on first use: ~2 MB each
+STARTUP_BATCHES = (1,)  # made at start-up (each width checked); the rest on first use: 23 MB for all
 MAX_LINES = LINE_BATCHES[-1]
 
 
@@ -48,7 +48,8 @@ class LineRecognizer:
 
     Crops are grey or colour images of one line each, any size, either polarity. Lines are
     grouped by width bucket (edge.lines.WIDTHS) and each group goes through the interpreter in
-    one call; every (width, batch) interpreter is made at start-up, so nothing allocates mid-run.
+    one call; the batch-1 interpreters are made (and the model checked) at start-up, the
+    larger batches on first use.
     """
 
     def __init__(self, model_path: str | os.PathLike | None = None, num_threads: int = 1):
@@ -92,8 +93,8 @@ class LineRecognizer:
                     it = self._interpreter_cls(model_content=self._model_bytes, num_threads=self.num_threads)
                     it.resize_tensor_input(it.get_input_details()[0]["index"], [batch, HEIGHT, width, 1])
                     it.allocate_tensors()
-            except (ValueError, RuntimeError, IndexError) as e:
-                raise ModelError(f"cannot load {self.model_path}: {str(e).splitlines()[0]}") from None
+            except (ValueError, RuntimeError, IndexError, MemoryError) as e:
+                raise ModelError(f"cannot load {self.model_path}: {(str(e) or type(e).__name__).splitlines()[0]}") from None
             self._interpreters[key] = (it, it.get_input_details()[0], it.get_output_details()[0])
         return self._interpreters[key]
 
