@@ -109,3 +109,18 @@ def test_character_spans_widen_to_their_neighbours():
     assert spans == [(0.5, 4.5), (4.5, 8.5), (8.5, 12.5)]
     assert char_spans([(3, 4)], 5) == [(1.0, 5.0)]
     assert char_spans([], 10) == []
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_a_panel_edge_stays_in_a_margin_and_leaves_the_ink_alone(seed):
+    from convert.line_synth import _panel_edge
+    rng = np.random.default_rng(seed)
+    ink = np.zeros((30, 80), np.float32)
+    ink[8:22, 12:66] = 1.0  # the text, with margins all round
+    image = 200 - 150 * ink
+    edged = _panel_edge(image, ink, rng)
+    changed = edged != image
+    assert not changed[ink > 0].any()  # the glyphs are untouched
+    rows, cols = np.nonzero(changed)
+    assert rows.size  # every side has room here, so an edge is always drawn
+    assert (cols.max() < 12 or cols.min() > 65) or (rows.max() < 8 or rows.min() > 21)  # in one margin
