@@ -372,6 +372,7 @@ def main(argv=None) -> int:
     from pathlib import Path
 
     from convert.datasets import PROJECT_ROOT, DataError, load_mnist
+    from convert.train import start_from
 
     p = argparse.ArgumentParser(prog="python -m convert.train --model detector",
                                 description="Train the text-line detector (edge.detect).")
@@ -401,11 +402,10 @@ def main(argv=None) -> int:
         tf.config.threading.set_intra_op_parallelism_threads(a.threads)
         tf.config.threading.set_inter_op_parallelism_threads(a.threads)
     a.out.parent.mkdir(parents=True, exist_ok=True)
-    model = None
+    model, before = None, None  # built inside train, after its seed, unless fine-tuning
     if a.init:
-        import keras
         model = build_model()
-        model.set_weights(keras.models.load_model(a.init, compile=False).get_weights())
+        before = start_from(model, a.init)
     model, history = train(images, core, weight, a.epochs, a.batch, a.lr, a.seed, model, log=log,
                            checkpoint=lambda m: m.save(a.out))
     model.save(a.out)
@@ -415,6 +415,8 @@ def main(argv=None) -> int:
             "init": a.init.name if a.init else None,
             "weights": int(model.count_params()), "train_minutes": round((time.time() - started) / 60, 1),
             "history": history}
+    if before is not None:
+        info["fine_tuned_from"] = before
     a.out.with_suffix(".train.json").write_text(json.dumps(info, indent=1) + "\n")
     log(f"saved {a.out} ({info['train_minutes']} min)")
     return 0

@@ -315,6 +315,7 @@ def main(argv=None) -> int:
     from pathlib import Path
 
     from convert.datasets import PROJECT_ROOT, DataError
+    from convert.train import start_from
 
     p = argparse.ArgumentParser(prog="python -m convert.train --model recognizer",
                                 description="Train the CTC line recognizer (edge.lines, edge.infer.recognizer).")
@@ -351,9 +352,7 @@ def main(argv=None) -> int:
                 save_lines(a.cache, lines, texts, kinds)
         a.out.parent.mkdir(parents=True, exist_ok=True)
         model = build_model(**SIZES[a.size])
-        if a.init:
-            import keras
-            model.set_weights(keras.models.load_model(a.init, compile=False).get_weights())
+        before = start_from(model, a.init) if a.init else None
         model, history = train(lines, texts, a.epochs, a.batch, a.lr, a.seed, model, log,
                                evaluate=lambda predict: line_scores(predict, "tune"), checkpoint=lambda m: m.save(a.out))
     except DataError as e:
@@ -366,12 +365,11 @@ def main(argv=None) -> int:
     np.savez_compressed(a.out.with_suffix(".representative.npz"), *representative)
     from collections import Counter
     info = {"mix": dict(Counter(kinds)), "epochs": a.epochs, "batch": a.batch, "lr": a.lr, "seed": a.seed,
-            "size": a.size, "init": str(a.init.name) if a.init else None, "config": {k: list(v) if isinstance(v, tuple) else v for k, v in SIZES[a.size].items()},
+            "size": a.size, "init": a.init.name if a.init else None,
+            "config": {k: list(v) if isinstance(v, tuple) else v for k, v in SIZES[a.size].items()},
             "weights": int(model.count_params()), "train_minutes": round((time.time() - started) / 60, 1),
             "history": history}
-    if a.init and a.init.with_suffix(".train.json").is_file():
-        before = json.loads(a.init.with_suffix(".train.json").read_text())
-        before.pop("history", None)
+    if before is not None:
         info["fine_tuned_from"] = before
     a.out.with_suffix(".train.json").write_text(json.dumps(info, indent=1) + "\n")
     plot_history(history, a.out.with_suffix(".curves.png"))

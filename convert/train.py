@@ -212,6 +212,15 @@ def training_info(keras_path: Path):
     return json.loads(saved.read_text()) if saved.is_file() else str(keras_path)
 
 
+def start_from(model, keras_path: Path):
+    """Copy a saved model's weights into `model` (the same network) to fine-tune it; returns
+    the saved model's training record (training_info)."""
+    import keras
+
+    model.set_weights(keras.models.load_model(keras_path, compile=False).get_weights())
+    return training_info(keras_path)
+
+
 def load_teacher(path: Path):
     """(model, its training record); ValueError with the reason for anything else."""
     import keras

@@ -259,3 +259,15 @@ def test_a_missing_or_broken_teacher_is_one_clear_line(tmp_path, capsys):
     assert "to 10 classes, not (28, 28, 1) to 11" in err and len(err.strip().splitlines()) == 1
     with pytest.raises(SystemExit):  # distillation options without teachers are refused, not ignored
         T.main(["--epochs", "1", "--temperature", "3"])
+
+
+def test_fine_tuning_starts_from_the_saved_weights_and_keeps_their_record(tmp_path):
+    import json
+    from convert.recognizer import SIZES, build_model
+    from convert.train import start_from
+    saved = build_model(**SIZES["tiny"])
+    saved.save(tmp_path / "lines.keras")
+    (tmp_path / "lines.train.json").write_text(json.dumps({"epochs": 5, "seed": 5}))
+    fresh = build_model(**SIZES["tiny"])
+    assert start_from(fresh, tmp_path / "lines.keras") == {"epochs": 5, "seed": 5}
+    assert all(np.array_equal(a, b) for a, b in zip(saved.get_weights(), fresh.get_weights()))
