@@ -26,6 +26,7 @@ CORE_INSET = 0.25  # ... with each end pulled in by a quarter of its height
 DEFAULT_DETECTOR = MODELS_DIR / "detector.tflite"
 MIN_CORE_CELLS = 3  # smaller cores are noise
 MAX_UPSCALE = 1.0  # a small image is not enlarged: the detector learned lines up to a third of its input's height
+GROWN_HEIGHT = 0.9  # a core taken around its cells comes out tall (its border cells are partly text): tuning split
 MAX_LINES = 32  # lines read per frame at most, the surest first: a page of text cannot blow up the frame time
 
 
@@ -60,17 +61,45 @@ def lines_from_map(core: np.ndarray, threshold: float, min_cells: int = MIN_CORE
     """A core probability map (float, 0..1) -> lines in the map's input pixels (cell x STRIDE)."""
     binary = (core >= threshold).astype(np.uint8)
     n, labels, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=4)
+    kept = [k for k in range(1, n) if stats[k, cv2.CC_STAT_AREA] >= min_cells]
     out = []
-    for k in range(1, n):
-        if stats[k, cv2.CC_STAT_AREA] < min_cells:
-            continue
-        x, y, w, h = stats[k, :4]
-        mine = labels[y:y + h, x:x + w] == k
-        ys, xs = np.nonzero(mine)
-        points = np.stack([xs + x, ys + y], axis=1).astype(np.float32) + 0.5
-        corners = _grow(_upright(cv2.boxPoints(cv2.minAreaRect(points))) * OUTPUT_STRIDE, cells=OUTPUT_STRIDE)
-        out.append(Line(corners, float(core[y:y + h, x:x + w][mine].mean())))
+    for group in _same_line_groups(stats, kept):
+        ys, xs = np.concatenate([_cells(labels, stats, k) for k in group], axis=1)
+        points = np.stack([xs, ys], axis=1).astype(np.float32) + 0.5
+        centre, (w_cells, h_cells), angle = cv2.minAreaRect(points)
+        # around the cells, not through their centres: a 10-px digit's core is 2 or 3 cells tall
+        cells = cv2.boxPoints((centre, (w_cells + 1, h_cells + 1), angle))
+        out.append(Line(_grow(_upright(cells) * OUTPUT_STRIDE), float(core[ys, xs].mean())))
     return out
+
+
+def _cells(labels: np.ndarray, stats: np.ndarray, k: int) -> np.ndarray:
+    """(2, n) rows and columns of component k's cells, found inside its own bounding box."""
+    x, y, w, h = stats[k, :4]
+    ys, xs = np.nonzero(labels[y:y + h, x:x + w] == k)
+    return np.stack([ys + y, xs + x])
+
+
+def _same_line_groups(stats: np.ndarray, labels: list[int]) -> list[list[int]]:
+    """Components joined into one line where they sit side by side at the same height with a
+    gap under JOIN_GAP of their line's height: a wide gap inside a number (a seven-segment
+    '1') splits its core, and each piece would grow into a line of its own."""
+    x, y, w, h = (stats[labels, i].astype(np.float32)[:, None] for i in range(4))  # a: rows, b: columns
+    low, high = np.minimum(h, h.T), np.maximum(h, h.T)
+    overlap = np.minimum(y + h, (y + h).T) - np.maximum(y, y.T)
+    gap = x.T - (x + w)  # b's left edge past a's right edge
+    join = (x.T >= x) & (low >= 0.5 * high) & (overlap >= 0.5 * low) & (gap <= JOIN_GAP * high / CORE_HEIGHT)
+    group = {k: [k] for k in labels}
+    for i, j in zip(*np.nonzero(join)):
+        a, b = labels[i], labels[j]
+        if group[a] is not group[b]:
+            merged = group[a] + group[b]
+            for k in merged:
+                group[k] = merged
+    return list({id(g): g for g in group.values()}.values())
+
+
+JOIN_GAP = 0.5  # of the line's height: separate lines' cores lie at least 0.8 of it apart (inset + spacing)
 
 
 def _upright(points: np.ndarray) -> np.ndarray:
@@ -89,16 +118,15 @@ def _upright(points: np.ndarray) -> np.ndarray:
                      c + along * half_u + down * half_v, c - along * half_u + down * half_v], np.float32)
 
 
-def _grow(core: np.ndarray, cells: float = 0.0) -> np.ndarray:
+def _grow(core: np.ndarray) -> np.ndarray:
     """A core's corners (tl, tr, br, bl) -> the whole line's: the height over CORE_HEIGHT, each
-    end out by CORE_INSET of that height. A core is rasterized into whole cells, so `cells`
-    (the cell's size) is taken off first."""
+    end out by CORE_INSET of that height."""
     tl, tr, br, bl = core
     along, down = tr - tl, bl - tl
     length, height = np.linalg.norm(along), np.linalg.norm(down)
     along, down = along / max(length, 1e-6), down / max(height, 1e-6)
-    height = max(height - cells / 2, 1.0) / CORE_HEIGHT
-    length = max(length - cells / 2, 1.0) + 2 * CORE_INSET * height
+    height = max(height, 1.0) / CORE_HEIGHT * GROWN_HEIGHT
+    length = max(length, 1.0) + 2 * CORE_INSET * height
     c = core.mean(axis=0)
     hl, hh = length / 2, height / 2
     return np.array([c - along * hl - down * hh, c + along * hl - down * hh,
