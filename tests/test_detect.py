@@ -21,12 +21,36 @@ def test_a_core_map_grows_back_into_its_line():
     assert np.abs(found.corners - line).max() <= 3  # within a cell and a half of the truth
 
 
+@pytest.mark.parametrize("height", [10, 16, 24, 40])
+@pytest.mark.parametrize("aspect", [0.6, 4.0])
+def test_small_lines_and_single_digits_come_back_their_own_size(height, aspect):
+    """A core is a few cells tall: decoding around its cells, not through their centres, keeps
+    a 10-px digit 10 px tall (through the centres it came back 4 px)."""
+    from convert.detector import target_map
+    core, _ = target_map([box(41.3, 60.7, aspect * height, height)], [])
+    (found,) = lines_from_map(core, 0.5)
+    assert abs(found.height - height) <= 2 * OUTPUT_STRIDE
+    assert found.box[2] >= aspect * height - OUTPUT_STRIDE
+
+
 def test_lines_apart_stay_apart_and_specks_are_dropped():
     from convert.detector import target_map
     core, _ = target_map([box(20, 20, 100, 20), box(20, 48, 100, 20), box(150, 20, 60, 20)], [])
     core[100, 100] = 1.0  # a single cell: noise
     found = lines_from_map(core, 0.5)
     assert len(found) == 3
+
+
+def test_a_digit_standing_apart_joins_its_line_but_lines_side_by_side_stay_apart():
+    """A seven-segment '1' sits at the right of its cell: its core splits from the rest of the
+    number and grew into a line read '1' of its own. Lines spaced as the scenes space them
+    (0.3 of their height) stay two."""
+    from convert.detector import target_map
+    core, _ = target_map([box(40, 60, 12, 40), box(56, 60, 80, 40)], [])
+    (found,) = lines_from_map(core, 0.5)
+    assert found.box[0] <= 42 and found.box[0] + found.box[2] >= 134
+    core, _ = target_map([box(40, 60, 80, 40), box(132, 60, 80, 40)], [])
+    assert len(lines_from_map(core, 0.5)) == 2
 
 
 def test_a_tilted_line_is_found_tilted_and_cut_straight():
@@ -151,3 +175,22 @@ def test_tiny_detector_trains_exports_and_its_int8_model_agrees_with_keras(tmp_p
     int8 = np.stack([detector.core_map(image) for image in images[:4]])
     assert int8.shape == floats.shape == (4, INPUT_SIZE[1] // OUTPUT_STRIDE, INPUT_SIZE[0] // OUTPUT_STRIDE)
     assert np.abs(int8 - floats).mean() < 0.02
+
+
+def test_a_placed_page_carries_its_line_boxes_onto_its_ink():
+    """Pages go into scenes turned and in perspective: each labelled box must still sit on its ink."""
+    import cv2
+    from convert.detector import _place
+    page = np.full((300, 300), 220, np.float32)
+    boxes = [box(40 + 80 * k, 60 + 70 * k, 40, 50) for k in range(3)]
+    for b in boxes:
+        cv2.fillPoly(page, [b.astype(np.int32)], 10)
+    for seed in range(20):
+        image = np.full((INPUT_SIZE[1], INPUT_SIZE[0]), 128, np.float32)
+        image, kept, cut = _place(image, page, boxes, np.random.default_rng(seed))
+        assert len(kept) + len(cut) == 3
+        for b in kept:
+            centre = b.mean(axis=0)
+            x, y = int(centre[0]), int(centre[1])
+            if 0 <= x < image.shape[1] and 0 <= y < image.shape[0]:
+                assert image[y, x] < 60, (seed, b)
