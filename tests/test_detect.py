@@ -53,6 +53,18 @@ def test_a_digit_standing_apart_joins_its_line_but_lines_side_by_side_stay_apart
     assert len(lines_from_map(core, 0.5)) == 2
 
 
+def test_a_lone_characters_core_is_boxed_level():
+    """A few cells in a plus: their tightest rectangle stands at 45 degrees, and the digit
+    would be cut as a diamond."""
+    core = np.zeros((INPUT_SIZE[1] // OUTPUT_STRIDE, INPUT_SIZE[0] // OUTPUT_STRIDE), np.float32)
+    for y, x in [(50, 61), (51, 60), (51, 61), (51, 62), (52, 61)]:
+        core[y, x] = 1.0
+    (found,) = lines_from_map(core, 0.5)
+    tl, tr, br, bl = found.corners
+    assert tl[1] == tr[1] and bl[1] == br[1] and tl[0] == bl[0]
+    assert abs(found.corners[:, 0].mean() / OUTPUT_STRIDE - 61.5) < 0.01
+
+
 def test_a_tilted_line_is_found_tilted_and_cut_straight():
     from convert.detector import target_map
     import cv2
