@@ -134,8 +134,12 @@ def _place(image: np.ndarray, page: np.ndarray, boxes: list[np.ndarray], rng: np
     centre = dst.mean(axis=0)
     dst = (dst - centre) @ rot.T + centre + rng.uniform(-PAGE_SKEW, PAGE_SKEW, (4, 2)) * (pw, ph)
     m = cv2.getPerspectiveTransform(src, dst.astype(np.float32))
-    view = cv2.warpPerspective(page.astype(np.float32), m, (W, H), flags=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
-    inside = cv2.warpPerspective(np.ones(page.shape, np.float32), m, (W, H)) > 0.5
+    warp = m
+    if scale < 1:  # warps ignore INTER_AREA: shrink by area first, or a small page aliases
+        page = cv2.resize(page, (max(1, round(pw)), max(1, round(ph))), interpolation=cv2.INTER_AREA)
+        warp = m @ np.diag([src[2, 0] / page.shape[1], src[2, 1] / page.shape[0], 1.0])
+    view = cv2.warpPerspective(page.astype(np.float32), warp, (W, H), flags=cv2.INTER_LINEAR)
+    inside = cv2.warpPerspective(np.ones(page.shape, np.float32), warp, (W, H)) > 0.5
     image[inside] = view[inside]
     moved = [cv2.perspectiveTransform(b[None].astype(np.float32), m)[0] for b in boxes]
     # a line cut by the frame's edge is still a line; one mostly outside is left out
@@ -465,7 +469,8 @@ def export(keras_path, tflite_path, threshold: float = 0.5) -> dict:
 
 
 def end_to_end(reader_for, split: str) -> dict:
-    """The learned reader on one split's whole images: orand exact digit strings, plates exact."""
+    """The learned reader on one split's whole images: orand exact digit strings, plates exact,
+    and the digit F1 of the sudoku photos in a 640x480 view."""
     from convert.line_data import orand_lines, plate_lines
     from edge.types import Frame
 
@@ -507,7 +512,9 @@ def sudoku_view_f1(reader, split: str) -> float:
         if split3(path.name) != split:
             continue
         truth = Counter(d for row in read_sudoku_grid(path.with_suffix(".dat")) for d in row if d)
-        image = cv2.resize(read_data_image(path), SUDOKU_VIEW, interpolation=cv2.INTER_AREA)
+        image = read_data_image(path)
+        f = min(SUDOKU_VIEW[0] / image.shape[1], SUDOKU_VIEW[1] / image.shape[0])  # aspect kept: portraits too
+        image = cv2.resize(image, (round(image.shape[1] * f), round(image.shape[0] * f)), interpolation=cv2.INTER_AREA)
         read = Counter(int(d) for d in reader.process(Frame(image, i, 0.0, path.name)).digits.labels)
         for d in set(truth) | set(read):
             hit = min(truth[d], read[d])
@@ -516,6 +523,7 @@ def sudoku_view_f1(reader, split: str) -> float:
 
 
 EDGE_LEVELS = (0.0, 0.5, 0.6, 0.7, 0.8)  # trim_unsure's levels tried on the tuning split
+OBJECTIVE = ("orand_exact", "plates_exact", "sudoku_f1")  # summed by choose_settings
 
 
 def choose_settings(tflite_path, recognizer_path=None, log=print) -> tuple[dict, dict]:
@@ -534,7 +542,7 @@ def choose_settings(tflite_path, recognizer_path=None, log=print) -> tuple[dict,
             scores[(t, level)] = end_to_end(lambda charset: LineReader(detector, recognizer, charset, keep_mask=False,
                                                                        edge_confidence=level), "tune")
             log(f"  threshold {t}, edge confidence {level}: {scores[(t, level)]}")
-    best = max(scores, key=lambda k: (round(sum(scores[k].values()), 6),
+    best = max(scores, key=lambda k: (round(sum(scores[k][m] for m in OBJECTIVE), 6),
                                       -abs(k[0] - 0.5), k[1]))
     return ({"threshold": best[0], "edge_confidence": best[1]},
             {f"threshold {t}, edge confidence {level}": v for (t, level), v in scores.items()})

@@ -27,7 +27,7 @@ CORE_INSET = 0.25  # ... with each end pulled in by a quarter of its height
 DEFAULT_DETECTOR = MODELS_DIR / "detector.tflite"
 MIN_CORE_CELLS = 3  # smaller cores are noise
 MAX_UPSCALE = 1.0  # a small image is not enlarged: the detector learned lines up to a third of its input's height
-GROWN_HEIGHT = 0.9  # a core taken around its cells comes out tall (its border cells are partly text): tuning split
+GROWN_HEIGHT = 0.9  # a core taken around its cells comes out tall (its border cells are partly core): tuning split
 MAX_LINES = 32  # lines read per frame at most, the surest first: a page of text cannot blow up the frame time
 
 
@@ -69,7 +69,7 @@ def lines_from_map(core: np.ndarray, threshold: float, min_cells: int = MIN_CORE
         points = np.stack([xs, ys], axis=1).astype(np.float32) + 0.5
         rect = cv2.minAreaRect(points)
         (w, h) = rect[1]
-        if max(w, h) + 1 < SQUARE_CORE * (min(w, h) + 1):  # a lone character: its core's tilt is noise
+        if max(w, h) + 1 < SQUARE_CORE * (min(w, h) + 1):  # a character or two: the core's tilt is noise
             (x0, y0), (x1, y1) = points.min(axis=0), points.max(axis=0)
             rect = (((x0 + x1) / 2, (y0 + y1) / 2), (x1 - x0, y1 - y0), 0.0)
         out.append(Line(_line_corners(rect), float(core[ys, xs].mean())))
@@ -91,7 +91,7 @@ def _same_line_groups(stats: np.ndarray, labels: list[int]) -> list[list[int]]:
     low, high = np.minimum(h, h.T), np.maximum(h, h.T)
     overlap = np.minimum(y + h, (y + h).T) - np.maximum(y, y.T)
     gap = x.T - (x + w)  # b's left edge past a's right edge
-    join = (x.T >= x) & (low >= 0.5 * high) & (overlap >= 0.5 * low) & (gap <= JOIN_GAP * high / CORE_HEIGHT)
+    join = (gap >= 0) & (low >= 0.5 * high) & (overlap >= 0.5 * low) & (gap <= JOIN_GAP * high / CORE_HEIGHT)
     group = {k: [k] for k in labels}
     for i, j in zip(*np.nonzero(join)):
         a, b = labels[i], labels[j]
@@ -102,16 +102,13 @@ def _same_line_groups(stats: np.ndarray, labels: list[int]) -> list[list[int]]:
     return list({id(g): g for g in group.values()}.values())
 
 
-SQUARE_CORE = 2.0  # a core less than twice as long as tall is boxed level (tuning split: sudoku F1 +0.06)
+SQUARE_CORE = 2.0  # a core under twice as long as tall is boxed level (tuning split: sudoku F1 +0.06)
 JOIN_GAP = 0.5  # of the line's height: separate lines' cores lie at least 0.8 of it apart (inset + spacing)
 
 
 def _line_corners(rect) -> np.ndarray:
-    """A core's cv2.minAreaRect, in cells through their centres -> its line's corners (tl, tr,
-    br, bl) in input pixels: read along the side nearer the horizontal, left to right; around
-    the cells (one cell more each way: a 10-px digit's core is 2 or 3 cells tall); the height
-    over CORE_HEIGHT (x GROWN_HEIGHT), each end out by CORE_INSET of it. Plain floats: a
-    page has dozens of lines."""
+    """A core's cv2.minAreaRect through its cells' centres -> its line's corners (tl, tr, br, bl,
+    input pixels), read along the side nearer the horizontal; half a cell out each way first."""
     (cx, cy), (w, h), angle = rect
     t = math.radians(angle)
     u, v = (math.cos(t), math.sin(t)), (-math.sin(t), math.cos(t))  # the rect's w runs along u, h along v
@@ -122,8 +119,8 @@ def _line_corners(rect) -> np.ndarray:
     if ax < 0:
         ax, ay = -ax, -ay
     dx, dy = -ay, ax
-    height = max((height + 1) * OUTPUT_STRIDE, 1.0) / CORE_HEIGHT * GROWN_HEIGHT
-    length = max((length + 1) * OUTPUT_STRIDE, 1.0) + 2 * CORE_INSET * height
+    height = (height + 1) * OUTPUT_STRIDE / CORE_HEIGHT * GROWN_HEIGHT
+    length = (length + 1) * OUTPUT_STRIDE + 2 * CORE_INSET * height
     cx, cy, hl, hh = cx * OUTPUT_STRIDE, cy * OUTPUT_STRIDE, length / 2, height / 2
     return np.array([[cx - ax * hl - dx * hh, cy - ay * hl - dy * hh], [cx + ax * hl - dx * hh, cy + ay * hl - dy * hh],
                      [cx + ax * hl + dx * hh, cy + ay * hl + dy * hh], [cx - ax * hl + dx * hh, cy - ay * hl + dy * hh]],

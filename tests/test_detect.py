@@ -25,11 +25,11 @@ def test_a_core_map_grows_back_into_its_line():
 @pytest.mark.parametrize("aspect", [0.6, 4.0])
 def test_small_lines_and_single_digits_come_back_their_own_size(height, aspect):
     """A core is a few cells tall: decoding around its cells, not through their centres, keeps
-    a 10-px digit 10 px tall (through the centres it came back 4 px)."""
+    a 10-px digit 10 px tall (through the centres it came back 6 px)."""
     from convert.detector import target_map
     core, _ = target_map([box(41.3, 60.7, aspect * height, height)], [])
     (found,) = lines_from_map(core, 0.5)
-    assert abs(found.height - height) <= 2 * OUTPUT_STRIDE
+    assert abs(found.height - height) <= OUTPUT_STRIDE
     assert found.box[2] >= aspect * height - OUTPUT_STRIDE
 
 
@@ -51,6 +51,17 @@ def test_a_digit_standing_apart_joins_its_line_but_lines_side_by_side_stay_apart
     assert found.box[0] <= 42 and found.box[0] + found.box[2] >= 134
     core, _ = target_map([box(40, 60, 80, 40), box(132, 60, 80, 40)], [])
     assert len(lines_from_map(core, 0.5)) == 2
+
+
+def test_long_tilted_lines_stacked_on_a_page_stay_apart():
+    """Their cores' upright boxes overlap one another: only pieces side by side may join."""
+    import cv2
+    from convert.detector import target_map
+    rot = cv2.getRotationMatrix2D((160, 120), 8, 1.0)
+    lines = [cv2.transform(box(60, 100 + 16 * k, 200, 12)[None], rot)[0] for k in range(3)]
+    core, _ = target_map(lines, [])
+    found = lines_from_map(core, 0.5)
+    assert len(found) == 3 and all(ln.height < 20 for ln in found)
 
 
 def test_a_lone_characters_core_is_boxed_level():
@@ -192,7 +203,7 @@ def test_tiny_detector_trains_exports_and_its_int8_model_agrees_with_keras(tmp_p
 def test_a_placed_page_carries_its_line_boxes_onto_its_ink():
     """Pages go into scenes turned and in perspective: each labelled box must still sit on its ink."""
     import cv2
-    from convert.detector import _place
+    from convert.detector import _height, _place
     page = np.full((300, 300), 220, np.float32)
     boxes = [box(40 + 80 * k, 60 + 70 * k, 40, 50) for k in range(3)]
     for b in boxes:
@@ -200,9 +211,21 @@ def test_a_placed_page_carries_its_line_boxes_onto_its_ink():
     for seed in range(20):
         image = np.full((INPUT_SIZE[1], INPUT_SIZE[0]), 128, np.float32)
         image, kept, cut = _place(image, page, boxes, np.random.default_rng(seed))
-        assert len(kept) + len(cut) == 3
         for b in kept:
-            centre = b.mean(axis=0)
-            x, y = int(centre[0]), int(centre[1])
-            if 0 <= x < image.shape[1] and 0 <= y < image.shape[0]:
-                assert image[y, x] < 60, (seed, b)
+            for corner in b.mean(axis=0) + 0.7 * (b - b.mean(axis=0)):  # each corner, pulled in a little
+                x, y = int(corner[0]), int(corner[1])
+                if 0 <= x < image.shape[1] and 0 <= y < image.shape[0] and _height(b) >= 8:
+                    assert image[y, x] < 60, (seed, b)
+
+
+def test_a_page_shrunk_into_a_scene_is_averaged_not_aliased():
+    """Warps ignore INTER_AREA: a fine pattern shrunk fivefold must come out grey, not as noise."""
+    from convert.detector import _place
+    page = np.random.default_rng(0).uniform(0, 255, (400, 400)).astype(np.float32)
+    tall = [np.array([[0, 0], [40, 0], [40, 300], [0, 300]], np.float32)]  # lines 300 px tall: shrunk to 6-90
+    spreads = []
+    for seed in range(10):
+        image, _, _ = _place(np.full((INPUT_SIZE[1], INPUT_SIZE[0]), -1, np.float32), page, tall,
+                             np.random.default_rng(seed))
+        spreads.append(image[image >= 0].std())
+    assert np.median(spreads) < 25  # aliased: about 60
