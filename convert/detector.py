@@ -503,7 +503,8 @@ def sudoku_view_f1(reader, split: str) -> float:
     SUDOKU_VIEW: small printed digits, which orand and plates lack."""
     from collections import Counter
 
-    from convert.datasets import find_dataset, read_data_image, read_sudoku_grid
+    from convert.datasets import find_dataset, read_data_image
+    from convert.devsets import count_matches, sudoku_truth
     from convert.line_data import split3
     from edge.types import Frame
 
@@ -511,14 +512,12 @@ def sudoku_view_f1(reader, split: str) -> float:
     for i, path in enumerate(sorted(find_dataset("sudoku-train").glob("*.jpg"))):
         if split3(path.name) != split:
             continue
-        truth = Counter(d for row in read_sudoku_grid(path.with_suffix(".dat")) for d in row if d)
         image = read_data_image(path)
         f = min(SUDOKU_VIEW[0] / image.shape[1], SUDOKU_VIEW[1] / image.shape[0])  # aspect kept: portraits too
         image = cv2.resize(image, (round(image.shape[1] * f), round(image.shape[0] * f)), interpolation=cv2.INTER_AREA)
         read = Counter(int(d) for d in reader.process(Frame(image, i, 0.0, path.name)).digits.labels)
-        for d in set(truth) | set(read):
-            hit = min(truth[d], read[d])
-            tp, fp, fn = tp + hit, fp + read[d] - hit, fn + truth[d] - hit
+        hits = count_matches(sudoku_truth(path), read)
+        tp, fp, fn = tp + hits[0], fp + hits[1], fn + hits[2]
     return 2 * tp / max(1, 2 * tp + fp + fn)
 
 
@@ -577,8 +576,8 @@ def export_main(argv=None) -> int:
     meta_path = a.out.with_suffix(".json")
     meta = json.loads(meta_path.read_text())
     meta.update(settings)
-    meta["tuning"] = {"split": "tune (convert.line_data.split3): orand-car-a, plates-train and sudoku-train at 640x480, end to end",
-                      "scores": scores}
+    meta["tuning"] = {"split": "tune (convert.line_data.split3): orand-car-a, plates-train and sudoku-train "
+                               "at 640x480, end to end", "scores": scores}
     meta_path.write_text(json.dumps(meta, indent=1) + "\n")
     print(f"wrote {a.out} ({meta['size_bytes'] / 1024:.0f} KB), {settings}, and {meta_path}")
     return 0

@@ -49,6 +49,17 @@ def prf(tp: int, fp: int, fn: int) -> dict:
             "tp": tp, "fp": fp, "fn": fn}
 
 
+def sudoku_truth(path: Path) -> Counter:
+    """How many of each digit a sudoku photo's grid holds."""
+    return Counter(d for row in read_sudoku_grid(path.with_suffix(".dat")) for d in row if d)
+
+
+def count_matches(truth: Counter, read: Counter) -> tuple[int, int, int]:
+    """(tp, fp, fn) of the digits read against those there, counted per digit."""
+    tp = sum(min(truth[d], read[d]) for d in set(truth) | set(read))
+    return tp, sum(read.values()) - tp, sum(truth.values()) - tp
+
+
 def sudoku(reader, limit=None, save_dir: Path | None = None) -> dict:
     """Digit counts per photo vs the grid, for all photos and for the held-out split
     (the classifier trains on crops of the other photos)."""
@@ -57,18 +68,16 @@ def sudoku(reader, limit=None, save_dir: Path | None = None) -> dict:
     stats = {"all": Counter(), "heldout": Counter()}
     files = sorted(root.glob("*.jpg"), key=lambda p: int("".join(filter(str.isdigit, p.stem)) or 0))[:limit]
     for path in files:
-        truth = Counter(d for row in read_sudoku_grid(path.with_suffix(".dat")) for d in row if d)
+        truth = sudoku_truth(path)
         image = read_data_image(path)
         result = reader.process(Frame(image, 0, 0.0, str(path)))
-        read = Counter(int(d) for d in result.digits.labels)
+        tp, fp, fn = count_matches(truth, Counter(int(d) for d in result.digits.labels))
         for key in ("all", split_of(path.name)):
             if key not in stats:
                 continue
             s = stats[key]
             s["photos"] += 1
-            for d in set(truth) | set(read):
-                hit = min(truth[d], read[d])
-                s["tp"], s["fp"], s["fn"] = s["tp"] + hit, s["fp"] + read[d] - hit, s["fn"] + truth[d] - hit
+            s["tp"], s["fp"], s["fn"] = s["tp"] + tp, s["fp"] + fp, s["fn"] + fn
         if save_dir:
             cv2.imwrite(str(save_dir / f"sudoku-{path.stem}.jpg"), draw_result(result))
     return {k: {"photos": s["photos"], **prf(s["tp"], s["fp"], s["fn"])} for k, s in stats.items()}
