@@ -5,6 +5,7 @@ the bench and the development sets run either.
 """
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 
@@ -115,7 +116,7 @@ class LineReader:
         confidence = min(c.confidence for c in chars)
         if confidence < self.min_confidence:
             return None
-        boxes = [_clip(_char_box(line, crop, c.x0, c.x1), line.box) for c in chars]
+        boxes = _char_boxes(line, crop, [(c.x0, c.x1) for c in chars])
         read = [ReadChar(c.char, float(c.confidence), b) for c, b in zip(chars, boxes)]
         dark = bool(crop.size and ink_is_dark(crop))
         is_digit = [c.char.isdigit() for c in chars]
@@ -127,28 +128,33 @@ class LineReader:
         return Number(text, float(confidence), line.box, digits, read=text, chars=read)
 
 
-def _char_box(line: Line, crop: np.ndarray, x0: float, x1: float) -> tuple[int, int, int, int]:
-    """A character's span along its cut line -> an axis-aligned box in frame pixels."""
-    tl, tr, br, bl = line.corners
-    along, down = tr - tl, bl - tl
-    length, height = float(np.linalg.norm(along)), float(np.linalg.norm(down))
-    a = along / max(length, 1e-6)
+def _char_boxes(line: Line, crop: np.ndarray, spans: list[tuple[float, float]]) -> list[tuple[int, int, int, int]]:
+    """Characters' spans along their cut line -> axis-aligned boxes in frame pixels, each cut
+    to the line's box (a span may reach into the margin cut around the line)."""
+    tl, tr, br, bl = line.corners.tolist()
+    along, down = (tr[0] - tl[0], tr[1] - tl[1]), (bl[0] - tl[0], bl[1] - tl[1])
+    length, height = math.hypot(*along), math.hypot(*down)
+    lx, ly, lw, lh = line.box
     pad = LINE_MARGIN * height
     crop_w = crop.shape[1] if crop.ndim == 2 else 0
-    if abs(along[1]) <= 0.03 * length:  # a plain slice: crop x is frame x from the slice's left
-        left = max(0, int(line.box[0] - pad))
-        y0, y1 = line.box[1], line.box[1] + line.box[3]
-        bx0, bx1 = left + x0, left + min(x1, crop_w)
-        return int(round(bx0)), int(y0), max(1, int(round(bx1 - bx0))), int(y1 - y0)
-    start = tl - a * pad
-    p = np.array([start + a * x0, start + a * x1, start + a * x1 + down, start + a * x0 + down])
-    lo, hi = p.min(axis=0), p.max(axis=0)
-    return int(lo[0]), int(lo[1]), max(1, int(hi[0] - lo[0])), max(1, int(hi[1] - lo[1]))
+    boxes = []
+    for x0, x1 in spans:
+        if abs(along[1]) <= 0.03 * length:  # a plain slice: crop x is frame x from the slice's left
+            left = max(0, int(lx - pad))
+            bx0, bx1 = left + x0, left + min(x1, crop_w)
+            box = int(round(bx0)), ly, max(1, int(round(bx1 - bx0))), lh
+        else:
+            ax, ay = along[0] / max(length, 1e-6), along[1] / max(length, 1e-6)
+            sx, sy = tl[0] - ax * pad, tl[1] - ay * pad
+            xs = [sx + ax * x0, sx + ax * x1, sx + ax * x1 + down[0], sx + ax * x0 + down[0]]
+            ys = [sy + ay * x0, sy + ay * x1, sy + ay * x1 + down[1], sy + ay * x0 + down[1]]
+            box = int(min(xs)), int(min(ys)), max(1, int(max(xs) - min(xs))), max(1, int(max(ys) - min(ys)))
+        boxes.append(_clip(box, (lx, ly, lw, lh)))
+    return boxes
 
 
 def _clip(box, outer) -> tuple[int, int, int, int]:
-    """box cut to lie inside outer (both x, y, w, h): a character's span may reach into the
-    margin cut around its line."""
+    """box cut to lie inside outer (both x, y, w, h)."""
     x0, y0 = max(box[0], outer[0]), max(box[1], outer[1])
     x1, y1 = min(box[0] + box[2], outer[0] + outer[2]), min(box[1] + box[3], outer[1] + outer[3])
     return x0, y0, max(1, x1 - x0), max(1, y1 - y0)

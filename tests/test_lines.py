@@ -6,7 +6,8 @@ import pytest
 
 from conftest import rendered
 from edge.ctc import greedy_decode
-from edge.lines import BLANK, CHARSET, HEIGHT, STEP, WIDTHS, bucket, encode, line_batch, normalize_line, pad_line
+from edge.lines import (BLANK, CHARSET, HEIGHT, STEP, WIDTHS, bucket, encode, line_batch, normalize_line, pad_line,
+                        percentiles_u8)
 
 
 # -- normalize_line --------------------------------------------------------------------------
@@ -36,6 +37,17 @@ def test_normalize_line_colour_and_16_bit_read_like_grey():
     grey = rendered("42")
     assert np.array_equal(normalize_line(cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR)), normalize_line(grey))
     assert np.array_equal(normalize_line(grey.astype(np.uint16) << 8), normalize_line(grey))
+
+
+def test_histogram_percentiles_are_numpys_to_the_last_bit():
+    """normalize_line stretches by these: training lines were made with np.percentile."""
+    rng = np.random.default_rng(0)
+    for i in range(3000):
+        h, w = int(rng.integers(1, 40)), int(rng.integers(1, 300))
+        image = [rng.integers(0, 256, (h, w)), rng.integers(100, 104, (h, w)),
+                 np.where(rng.random((h, w)) < rng.random(), 200, 20)][i % 3].astype(np.uint8)
+        percents = (2, 98) if i % 2 else (0, 37.5, 50, 100)
+        assert percentiles_u8(image, percents) == np.percentile(image, percents).tolist(), (image.shape, percents)
 
 
 def test_padding_repeats_the_last_column_and_buckets_round_up():
