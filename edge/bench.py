@@ -36,9 +36,16 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def photo_frames(paths, width, height, n):
+    """The photos as a camera of that size would frame them: whole, aspect kept (a portrait
+    photo is not squashed), on a grey ground."""
     for i in range(n):
         image = cv2.imread(str(paths[i % len(paths)]))
-        yield Frame(cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA), i, time.time(), "photos")
+        f = min(width / image.shape[1], height / image.shape[0])
+        w, h = min(width, round(image.shape[1] * f)), min(height, round(image.shape[0] * f))
+        frame = np.full((height, width, 3), 128, np.uint8)
+        x, y = (width - w) // 2, (height - h) // 2
+        frame[y:y + h, x:x + w] = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA)
+        yield Frame(frame, i, time.time(), "photos")
 
 
 def run_one(frames, reader: DigitReader) -> dict:
