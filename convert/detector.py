@@ -83,7 +83,7 @@ def target_map(boxes: list[np.ndarray], ignore: list[np.ndarray], shape=(H, W)) 
 
 def _background(rng: np.random.Generator, pool) -> tuple[np.ndarray, list, list]:
     """A background (float32 H x W), the lines it holds, and regions to ignore: a texture
-    with clutter, sometimes with a view of a real page (sudoku grid, cheque) on it."""
+    with clutter, sometimes with a view of a page (a real sudoku or cheque, a printed grid) on it."""
     image = np.full((H, W), rng.uniform(20, 235), np.float32)
     gx, gy = np.meshgrid(np.linspace(-1, 1, W), np.linspace(-1, 1, H))
     image += rng.uniform(-60, 60) * gx + rng.uniform(-60, 60) * gy
@@ -111,10 +111,52 @@ def _background(rng: np.random.Generator, pool) -> tuple[np.ndarray, list, list]
     if pool.get("sudoku") and kind < 0.25:
         square, boxes = pool["sudoku"][int(rng.integers(len(pool["sudoku"])))]
         return _place(image, square, boxes, rng)
-    if pool.get("orand") and kind < 0.4:
+    if kind < 0.25 + GRID_PAGE_SHARE:
+        return _place(image, *grid_page(rng), rng)
+    if pool.get("orand") and kind < 0.4 + GRID_PAGE_SHARE:
         gray, (x, y, w, h) = pool["orand"][int(rng.integers(len(pool["orand"])))]
         return _place(image, gray, [np.array([[x, y], [x + w, y], [x + w, y + h], [x, y + h]], np.float32)], rng)
     return image, [], []
+
+
+GRID_PAGE_SHARE = 0.12  # scenes with a printed grid of lone digits: the real sudoku photos alone taught them weakly
+
+
+def grid_page(rng: np.random.Generator) -> tuple[np.ndarray, list[np.ndarray]]:
+    """A ruled grid (a sudoku, a form, a calendar) with a digit or a short number in some of
+    its cells, all in one font, and each number's ink box: (page uint8, boxes)."""
+    from convert import line_synth as ls
+
+    rows, cols, cell = int(rng.integers(3, 10)), int(rng.integers(3, 10)), int(rng.integers(36, 72))
+    fonts = ls.text_fonts()
+    font = fonts[int(rng.integers(len(fonts)))]
+    paper, ink_level = rng.uniform(160, 250), rng.uniform(0, 100)
+    page = np.full((rows * cell + 3, cols * cell + 3), paper, np.float32)
+    thin, thick = int(rng.integers(1, 3)), int(rng.integers(2, 5))
+    every = 3 if rng.random() < 0.5 else 0  # a sudoku's heavier box lines
+    for k in range(rows + 1):
+        cv2.line(page, (0, k * cell + 1), (cols * cell + 1, k * cell + 1), ink_level, thick if every and k % every == 0 else thin)
+    for k in range(cols + 1):
+        cv2.line(page, (k * cell + 1, 0), (k * cell + 1, rows * cell + 1), ink_level, thick if every and k % every == 0 else thin)
+    fill, share = rng.uniform(0.2, 0.7), rng.uniform(0.5, 0.8)  # cells written in; digits' height in a cell
+    boxes = []
+    for r in range(rows):
+        for c in range(cols):
+            if rng.random() > fill:
+                continue
+            text = str(int(rng.integers(1, 10))) if rng.random() < 0.85 else str(int(rng.integers(10, 100)))
+            glyph = ls._render(text, font, cell)
+            gh = max(4, int(cell * share * rng.uniform(0.95, 1.05)))
+            gw = max(1, min(cell - 6, round(glyph.shape[1] * gh / glyph.shape[0])))
+            glyph = cv2.resize(glyph, (gw, gh), interpolation=cv2.INTER_AREA)
+            x = c * cell + 2 + (cell - gw) // 2 + int(rng.integers(-2, 3))
+            y = r * cell + 2 + (cell - gh) // 2 + int(rng.integers(-2, 3))
+            region = page[y:y + gh, x:x + gw]
+            region += (ink_level - region) * glyph[:region.shape[0], :region.shape[1]]
+            boxes.append(np.array([[x, y], [x + gw, y], [x + gw, y + gh], [x, y + gh]], np.float32))
+    if rng.random() < 0.15:  # light digits on a dark grid
+        page = 255 - page
+    return np.clip(page, 0, 255).astype(np.uint8), boxes
 
 
 def _place(image: np.ndarray, page: np.ndarray, boxes: list[np.ndarray], rng: np.random.Generator):

@@ -229,3 +229,21 @@ def test_a_page_shrunk_into_a_scene_is_averaged_not_aliased():
                              np.random.default_rng(seed))
         spreads.append(image[image >= 0].std())
     assert np.median(spreads) < 25  # aliased: about 60
+
+
+def test_a_grid_page_boxes_each_number_tight_on_its_ink_and_off_the_rules():
+    """The printed-grid pages teach lone digits in cells: each box must hold ink at all four
+    of its sides, and no box may reach a ruled line."""
+    from convert.detector import grid_page
+    for seed in range(10):
+        page, boxes = grid_page(np.random.default_rng(seed))
+        paper = np.median(page)
+        ink = np.abs(page.astype(np.float32) - paper) > 0.15 * np.abs(page.astype(np.float32) - paper).max()
+        for b in boxes:
+            x0, y0 = b.min(axis=0).astype(int)
+            x1, y1 = b.max(axis=0).astype(int)
+            inside = ink[y0:y1, x0:x1]
+            edges = inside[:2], inside[-2:], inside[:, :2], inside[:, -2:]  # a resized glyph's edge is faint
+            assert all(e.any() for e in edges), (seed, b)
+            ring = np.concatenate([ink[y0 - 1, x0:x1], ink[y1, x0:x1], ink[y0:y1, x0 - 1], ink[y0:y1, x1]])
+            assert ring.mean() < 0.5, (seed, b)  # a rule along the box would fill its ring's side
