@@ -111,7 +111,7 @@ def _background(rng: np.random.Generator, pool) -> tuple[np.ndarray, list, list]
     if pool.get("sudoku") and kind < 0.25:
         square, boxes = pool["sudoku"][int(rng.integers(len(pool["sudoku"])))]
         return _place(image, square, boxes, rng)
-    if kind < 0.25 + GRID_PAGE_SHARE:
+    if 0.25 <= kind < 0.25 + GRID_PAGE_SHARE:
         return _place(image, *grid_page(rng), rng)
     if pool.get("orand") and kind < 0.4 + GRID_PAGE_SHARE:
         gray, (x, y, w, h) = pool["orand"][int(rng.integers(len(pool["orand"])))]
@@ -124,7 +124,7 @@ GRID_PAGE_SHARE = 0.12  # scenes with a printed grid of lone digits: the real su
 
 def grid_page(rng: np.random.Generator) -> tuple[np.ndarray, list[np.ndarray]]:
     """A ruled grid (a sudoku, a form, a calendar) with a digit or a short number in some of
-    its cells, all in one font, and each number's ink box: (page uint8, boxes)."""
+    its cells, all in one font, and each number's ink box, clear of the rules: (page uint8, boxes)."""
     from convert import line_synth as ls
 
     rows, cols, cell = int(rng.integers(3, 10)), int(rng.integers(3, 10)), int(rng.integers(36, 72))
@@ -134,10 +134,15 @@ def grid_page(rng: np.random.Generator) -> tuple[np.ndarray, list[np.ndarray]]:
     page = np.full((rows * cell + 3, cols * cell + 3), paper, np.float32)
     thin, thick = int(rng.integers(1, 3)), int(rng.integers(2, 5))
     every = 3 if rng.random() < 0.5 else 0  # a sudoku's heavier box lines
-    for k in range(rows + 1):
-        cv2.line(page, (0, k * cell + 1), (cols * cell + 1, k * cell + 1), ink_level, thick if every and k % every == 0 else thin)
-    for k in range(cols + 1):
-        cv2.line(page, (k * cell + 1, 0), (k * cell + 1, rows * cell + 1), ink_level, thick if every and k % every == 0 else thin)
+    ends = (cols * cell + 1, rows * cell + 1)
+    for k in range(max(rows, cols) + 1):
+        width = thick if every and k % every == 0 else thin
+        if k <= rows:
+            cv2.line(page, (0, k * cell + 1), (ends[0], k * cell + 1), ink_level, width)
+        if k <= cols:
+            cv2.line(page, (k * cell + 1, 0), (k * cell + 1, ends[1]), ink_level, width)
+    clear = thick // 2 + 3  # px from a rule's centre to a digit: cv2.line draws a px wider than asked
+    inner = cell - 2 * clear
     fill, share = rng.uniform(0.2, 0.7), rng.uniform(0.5, 0.8)  # cells written in; digits' height in a cell
     boxes = []
     for r in range(rows):
@@ -145,14 +150,14 @@ def grid_page(rng: np.random.Generator) -> tuple[np.ndarray, list[np.ndarray]]:
             if rng.random() > fill:
                 continue
             text = str(int(rng.integers(1, 10))) if rng.random() < 0.85 else str(int(rng.integers(10, 100)))
-            glyph = ls._render(text, font, cell)
-            gh = max(4, int(cell * share * rng.uniform(0.95, 1.05)))
-            gw = max(1, min(cell - 6, round(glyph.shape[1] * gh / glyph.shape[0])))
+            glyph = ls.render_text(text, font, cell)
+            gh = min(inner, max(4, int(cell * share * rng.uniform(0.95, 1.05))))
+            gw = max(1, min(inner, round(glyph.shape[1] * gh / glyph.shape[0])))
             glyph = cv2.resize(glyph, (gw, gh), interpolation=cv2.INTER_AREA)
-            x = c * cell + 2 + (cell - gw) // 2 + int(rng.integers(-2, 3))
-            y = r * cell + 2 + (cell - gh) // 2 + int(rng.integers(-2, 3))
+            x = c * cell + 1 + clear + int(np.clip((inner - gw) // 2 + rng.integers(-2, 3), 0, inner - gw))
+            y = r * cell + 1 + clear + int(np.clip((inner - gh) // 2 + rng.integers(-2, 3), 0, inner - gh))
             region = page[y:y + gh, x:x + gw]
-            region += (ink_level - region) * glyph[:region.shape[0], :region.shape[1]]
+            region += (ink_level - region) * glyph
             boxes.append(np.array([[x, y], [x + gw, y], [x + gw, y + gh], [x, y + gh]], np.float32))
     if rng.random() < 0.15:  # light digits on a dark grid
         page = 255 - page

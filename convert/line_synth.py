@@ -52,7 +52,7 @@ def _font(path: str, size: int):
     return ImageFont.truetype(path, size)
 
 
-def _render(text: str, path: str, size: int, spacing: float = 0.0) -> np.ndarray:
+def render_text(text: str, path: str, size: int, spacing: float = 0.0) -> np.ndarray:
     """Text in one font, character by character with `spacing` (of the size) added between."""
     from PIL import Image, ImageDraw
     font = _font(path, size)
@@ -118,7 +118,7 @@ def printed_line(rng: np.random.Generator, text: str | None = None) -> tuple[np.
     text = text or (number_text(rng) if rng.random() < 0.8 else plate_text(rng)[0])
     fonts = text_fonts()
     if fonts and rng.random() < 0.85:
-        ink = _render(text, fonts[int(rng.integers(len(fonts)))], int(rng.integers(24, 56)),
+        ink = render_text(text, fonts[int(rng.integers(len(fonts)))], int(rng.integers(24, 56)),
                       float(rng.uniform(-0.05, 0.3)))
     else:
         ink = _hershey_line(text, rng)
@@ -141,7 +141,7 @@ def segment_line(rng: np.random.Generator) -> tuple[np.ndarray, str]:
     seven, fourteen = segment_fonts()
     if fourteen and rng.random() < 0.2:
         text = "".join(rng.choice(list(LETTERS + DIGITS), int(rng.integers(2, 8))))
-        return _render(text, fourteen[int(rng.integers(len(fourteen)))], int(rng.integers(28, 56))), text
+        return render_text(text, fourteen[int(rng.integers(len(fourteen)))], int(rng.integers(28, 56))), text
     n = int(rng.integers(1, 9))
     text = "".join(rng.choice(list(DIGITS), n))
     if rng.random() < 0.3 and n > 1:
@@ -150,7 +150,7 @@ def segment_line(rng: np.random.Generator) -> tuple[np.ndarray, str]:
     if rng.random() < 0.1:
         text = "-" + text
     if seven and rng.random() < 0.7:
-        return _render(text, seven[int(rng.integers(len(seven)))], int(rng.integers(28, 56)),
+        return render_text(text, seven[int(rng.integers(len(seven)))], int(rng.integers(28, 56)),
                        float(rng.uniform(0, 0.15))), text
     glyphs = []
     height = 64
@@ -173,7 +173,7 @@ def dot_matrix_line(rng: np.random.Generator) -> tuple[np.ndarray, str]:
     text = number_text(rng) if rng.random() < 0.8 else plate_text(rng)[0]
     fonts = text_fonts()
     mono = [f for f in fonts if "Mono" in f or "Courier" in f or "C059" in f] or fonts
-    small = _render(text, mono[int(rng.integers(len(mono)))], 20) if fonts else _hershey_line(text, rng)
+    small = render_text(text, mono[int(rng.integers(len(mono)))], 20) if fonts else _hershey_line(text, rng)
     grid = cv2.resize(small, (max(1, small.shape[1] * 9 // max(small.shape[0], 1)), 9), interpolation=cv2.INTER_AREA)
     pitch = int(rng.integers(5, 9))
     radius = max(1, int(pitch * rng.uniform(0.3, 0.48)))
@@ -211,8 +211,8 @@ def counter_line(rng: np.random.Generator) -> tuple[np.ndarray, str]:
     for _ in range(n):
         d = int(rng.integers(10))
         roll = float(rng.uniform(0, 1)) if rng.random() < 0.3 else 0.0
-        top = _render(str(d), font, size) if font else synth.printed_digit_ink(d, rng)
-        bottom = _render(str((d + 1) % 10), font, size) if font else synth.printed_digit_ink((d + 1) % 10, rng)
+        top = render_text(str(d), font, size) if font else synth.printed_digit_ink(d, rng)
+        bottom = render_text(str((d + 1) % 10), font, size) if font else synth.printed_digit_ink((d + 1) % 10, rng)
         h = int(size * 1.3)
         w = max(top.shape[1], bottom.shape[1]) + 10
         strip = np.zeros((h * 2, w), np.float32)
@@ -239,7 +239,7 @@ def plate_line(rng: np.random.Generator) -> tuple[np.ndarray, str]:
     size = 48
     font = bold[int(rng.integers(len(bold)))] if bold else None
     shown = "".join(c + (rng.choice([" ", "-", "·"]) if i + 1 in gaps else "") for i, c in enumerate(text))
-    main = _render(shown, font, size, float(rng.uniform(0, 0.15))) if font else _hershey_line(shown, rng)
+    main = render_text(shown, font, size, float(rng.uniform(0, 0.15))) if font else _hershey_line(shown, rng)
     main = cv2.resize(main, (max(2, int(main.shape[1] * rng.uniform(0.7, 1.0))), main.shape[0]))  # condensed
     h, w = main.shape
     pad_y, pad_x = int(h * rng.uniform(0.3, 0.6)), int(h * rng.uniform(0.2, 0.5))
@@ -247,7 +247,7 @@ def plate_line(rng: np.random.Generator) -> tuple[np.ndarray, str]:
     plate[pad_y:pad_y + h, pad_x:pad_x + w] = main
     if rng.random() < 0.6 and fonts:
         state = STATES[int(rng.integers(len(STATES)))]
-        small = _render(state, fonts[int(rng.integers(len(fonts)))], int(size * 0.3))
+        small = render_text(state, fonts[int(rng.integers(len(fonts)))], int(size * 0.3))
         small = small[:max(1, pad_y - 2), :plate.shape[1] - 4]
         y0 = 1 if rng.random() < 0.7 else plate.shape[0] - small.shape[0] - 1
         x0 = max(0, (plate.shape[1] - small.shape[1]) // 2)
@@ -265,9 +265,9 @@ def price_line(rng: np.random.Generator) -> tuple[np.ndarray, str]:
     units = str(int(rng.integers(0, 10 ** int(rng.integers(1, 4)))))
     cents = f"{int(rng.integers(0, 100)):02d}"
     size = 48
-    big = _render(units, font, size)
-    small = _render(cents, font, int(size * rng.uniform(0.4, 0.6)))
-    sign = _render(str(rng.choice(["$", "€", "£", "R$"])), font, int(size * 0.6)) if rng.random() < 0.6 else None
+    big = render_text(units, font, size)
+    small = render_text(cents, font, int(size * rng.uniform(0.4, 0.6)))
+    sign = render_text(str(rng.choice(["$", "€", "£", "R$"])), font, int(size * 0.6)) if rng.random() < 0.6 else None
     separator = rng.random() < 0.5
     text = units + ("." if separator else "") + cents
     parts = ([sign] if sign is not None else []) + [big]
@@ -305,7 +305,7 @@ def clutter_line(rng: np.random.Generator) -> tuple[np.ndarray, str]:
             fonts = text_fonts()
             if fonts:
                 symbols = "".join(rng.choice(list("#%@+=*?!<>~^:;&()[]|"), int(rng.integers(1, 4))))
-                pieces.append(_render(symbols, fonts[int(rng.integers(len(fonts)))], size))
+                pieces.append(render_text(symbols, fonts[int(rng.integers(len(fonts)))], size))
                 continue
         pieces.append(canvas.astype(np.float32) / 255.0)
     return _join(pieces, rng, gap=(0.1, 0.6), align="jitter"), ""

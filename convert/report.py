@@ -221,8 +221,8 @@ def bench_section(b: dict) -> list[str]:
            f"{b.get('cpu')} cores, OpenCV on {b.get('opencv_threads')} thread, {b.get('runtime')}; each configuration "
            f"runs {b.get('repeats')} times in turn with the others, and the run with the lowest median is shown "
            "(the least disturbed, as `timeit` does) with the medians of all of them. End to end is one frame through "
-           "everything but drawing (what a headless device pays); `photos` are the sudoku-train photos scaled to "
-           "the size; `capture` is the demo's rendering or the JPEG decoding.", ""]
+           "everything but drawing (what a headless device pays); `photos` are the sudoku-train photos framed "
+           "whole at that size (aspect kept, on a grey ground); `capture` is the demo's rendering or the JPEG decoding.", ""]
     stages = []
     for run in b["runs"]:
         stages += [s for s in run["median_ms"] if s not in stages]

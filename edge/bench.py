@@ -41,7 +41,7 @@ def photo_frames(paths, width, height, n):
     for i in range(n):
         image = cv2.imread(str(paths[i % len(paths)]))
         f = min(width / image.shape[1], height / image.shape[0])
-        w, h = min(width, round(image.shape[1] * f)), min(height, round(image.shape[0] * f))
+        w, h = max(1, min(width, round(image.shape[1] * f))), max(1, min(height, round(image.shape[0] * f)))
         frame = np.full((height, width, 3), 128, np.uint8)
         x, y = (width - w) // 2, (height - h) // 2
         frame[y:y + h, x:x + w] = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA)

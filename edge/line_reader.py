@@ -131,25 +131,25 @@ class LineReader:
 def _char_boxes(line: Line, crop: np.ndarray, spans: list[tuple[float, float]]) -> list[tuple[int, int, int, int]]:
     """Characters' spans along their cut line -> axis-aligned boxes in frame pixels, each cut
     to the line's box (a span may reach into the margin cut around the line)."""
-    tl, tr, br, bl = line.corners.tolist()
+    tl, tr, _, bl = line.corners.tolist()
     along, down = (tr[0] - tl[0], tr[1] - tl[1]), (bl[0] - tl[0], bl[1] - tl[1])
     length, height = math.hypot(*along), math.hypot(*down)
-    lx, ly, lw, lh = line.box
+    outer = line.box
     pad = LINE_MARGIN * height
-    crop_w = crop.shape[1] if crop.ndim == 2 else 0
     boxes = []
-    for x0, x1 in spans:
-        if abs(along[1]) <= 0.03 * length:  # a plain slice: crop x is frame x from the slice's left
-            left = max(0, int(lx - pad))
+    if abs(along[1]) <= 0.03 * length:  # a plain slice (edge.detect.cut_line): crop x is frame x from its left
+        left, crop_w = max(0, int(outer[0] - pad)), crop.shape[1] if crop.ndim == 2 else 0
+        for x0, x1 in spans:
             bx0, bx1 = left + x0, left + min(x1, crop_w)
-            box = int(round(bx0)), ly, max(1, int(round(bx1 - bx0))), lh
-        else:
-            ax, ay = along[0] / max(length, 1e-6), along[1] / max(length, 1e-6)
-            sx, sy = tl[0] - ax * pad, tl[1] - ay * pad
-            xs = [sx + ax * x0, sx + ax * x1, sx + ax * x1 + down[0], sx + ax * x0 + down[0]]
-            ys = [sy + ay * x0, sy + ay * x1, sy + ay * x1 + down[1], sy + ay * x0 + down[1]]
-            box = int(min(xs)), int(min(ys)), max(1, int(max(xs) - min(xs))), max(1, int(max(ys) - min(ys)))
-        boxes.append(_clip(box, (lx, ly, lw, lh)))
+            boxes.append(_clip((int(round(bx0)), outer[1], max(1, int(round(bx1 - bx0))), outer[3]), outer))
+        return boxes
+    ax, ay = along[0] / max(length, 1e-6), along[1] / max(length, 1e-6)
+    sx, sy = tl[0] - ax * pad, tl[1] - ay * pad  # the warped cut's left edge
+    for x0, x1 in spans:
+        xs = (sx + ax * x0, sx + ax * x1, sx + ax * x1 + down[0], sx + ax * x0 + down[0])
+        ys = (sy + ay * x0, sy + ay * x1, sy + ay * x1 + down[1], sy + ay * x0 + down[1])
+        box = int(min(xs)), int(min(ys)), max(1, int(max(xs) - min(xs))), max(1, int(max(ys) - min(ys)))
+        boxes.append(_clip(box, outer))
     return boxes
 
 

@@ -17,7 +17,8 @@ BLANK = len(CHARSET)
 HEIGHT = 32  # line height fed to the recognizer: about 20 px of character, like the field's readers
 WIDTHS = (32, 64, 128, 256)  # a line is padded to the next of these (one interpreter each)
 STEP = 4  # pixels of line per CTC time step (the model pools the width by 4)
-MIN_CONTRAST = 16  # grey levels between the line's 2nd and 98th percentile below which it is blank
+STRETCH_PERCENTILES = (2, 98)  # grey levels stretched to 0..255: a few stray pixels do not set the contrast
+MIN_CONTRAST = 16  # grey levels between those percentiles below which a line is blank
 
 
 def line_width(w: int, h: int) -> int:
@@ -49,12 +50,9 @@ def normalize_line(crop: np.ndarray) -> np.ndarray:
     return cv2.convertScaleAbs(line, alpha=255.0 / (hi - lo), beta=-lo * 255.0 / (hi - lo))
 
 
-STRETCH_PERCENTILES = (2, 98)  # grey levels stretched to 0..255: a few stray pixels do not set the contrast
-
-
 def percentiles_u8(image: np.ndarray, percents) -> list[float]:
-    """np.percentile(image, percents) of a uint8 image, the same numbers (its 'linear'
-    method), from a histogram: a sort of every pixel cost more than the rest of the line."""
+    """np.percentile(image, percents) of a non-empty uint8 image, to the last bit (its 'linear'
+    method), from a histogram: numpy sorts every pixel, which cost more than the rest of the line."""
     n = image.size
     counts = np.cumsum(np.bincount(image.ravel(), minlength=256))
     out = []

@@ -182,3 +182,18 @@ def test_lines_read_per_frame_are_capped_the_surest_first(monkeypatch):
     assert len(lines) == MAX_LINES
     assert [ln.score for ln in lines] == sorted((ln.score for ln in lines), reverse=True)
     assert min(ln.score for ln in lines) > 0.5 + (60 - MAX_LINES - 1) / 150
+
+
+def test_character_boxes_follow_their_spans_on_level_and_turned_lines():
+    """A character's span in the cut (crop pixels, the margin included) -> its box in the frame."""
+    from edge.detect import Line
+    from edge.line_reader import LINE_MARGIN, _char_boxes
+    level = Line(np.float32([[100, 50], [200, 50], [200, 70], [100, 70]]), 1.0)  # 20 px tall: the cut starts 3 px left
+    crop = np.zeros((26, 106), np.uint8)
+    assert LINE_MARGIN * 20 == 3
+    assert _char_boxes(level, crop, [(3, 13), (50, 60), (100, 130)]) == [(100, 50, 10, 20), (147, 50, 10, 20),
+                                                                        (197, 50, 3, 20)]  # cut to the line's box
+    # 45 degrees, 28.3 px tall: the cut starts 4.24 px (3 and 3) before the top-left corner, at (97, 47);
+    # a 14.1-px span runs to (107, 57), and down the line's height to (87, 77) and (77, 67)
+    turned = Line(np.float32([[100, 50], [200, 150], [180, 170], [80, 70]]), 1.0)
+    assert _char_boxes(turned, np.zeros((36, 150), np.uint8), [(0, 10 * np.sqrt(2))]) == [(80, 50, 27, 27)]  # x 77-107, y 47-77, cut

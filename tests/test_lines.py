@@ -48,6 +48,8 @@ def test_histogram_percentiles_are_numpys_to_the_last_bit():
                  np.where(rng.random((h, w)) < rng.random(), 200, 20)][i % 3].astype(np.uint8)
         percents = (2, 98) if i % 2 else (0, 37.5, 50, 100)
         assert percentiles_u8(image, percents) == np.percentile(image, percents).tolist(), (image.shape, percents)
+    for image in (np.full((1, 1), 7, np.uint8), np.zeros((3, 1), np.uint8), np.full((32, 90), 255, np.uint8)):
+        assert percentiles_u8(image, (0, 2, 98, 100)) == np.percentile(image, (0, 2, 98, 100)).tolist()
 
 
 def test_padding_repeats_the_last_column_and_buckets_round_up():

@@ -273,3 +273,15 @@ def test_the_edge_of_the_demos_sheet_is_not_read_as_a_one(classifier):
     assert [(r.frame.index, n.text) for r in results for n in r.numbers if n.box[3] > 240] == []
     # and the rule costs none of the demo's own numbers (its "1"s included: 4821, 1258)
     assert all(set(DemoSource.truth) <= {n.text for n in r.numbers} for r in results)
+
+
+def test_the_bench_frames_a_portrait_photo_whole_not_squashed(tmp_path):
+    import cv2
+    from edge.bench import photo_frames
+    photo = np.zeros((200, 100, 3), np.uint8)
+    photo[:, :50] = 255  # its left half white
+    cv2.imwrite(str(tmp_path / "portrait.png"), photo)
+    frame = next(photo_frames([tmp_path / "portrait.png"], 640, 480, 1)).image
+    assert frame.shape == (480, 640, 3)
+    assert (frame[:, :200] == 128).all() and (frame[:, 440:] == 128).all()  # grey either side of a 240-px page
+    assert (frame[:, 200:320] == 255).all() and (frame[:, 320:440] == 0).all()

@@ -167,7 +167,8 @@ def char_spans(peaks: list[tuple[int, int]], steps: int) -> list[tuple[float, fl
     if not peaks:
         return []
     centres = [(a + b) / 2 for a, b in peaks]
-    half = statistics.median(b - a for a, b in zip(centres, centres[1:])) / 2 if len(peaks) > 1 else 2.5  # lone: ~20 px
+    lone = 2.5  # steps a side of a lone character: ~20 px at a height of 32
+    half = statistics.median(b - a for a, b in zip(centres, centres[1:])) / 2 if len(peaks) > 1 else lone
     bounds = [max(0.0, centres[0] - half)] + [(peaks[i][1] + peaks[i + 1][0]) / 2 for i in range(len(peaks) - 1)]
     bounds.append(min(float(steps), centres[-1] + half))
     return [(max(bounds[i], 0.0), max(bounds[i + 1], bounds[i] + 0.5)) for i in range(len(peaks))]
