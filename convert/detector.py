@@ -14,6 +14,10 @@ import numpy as np
 from edge.detect import CORE_HEIGHT, CORE_INSET, INPUT_SIZE, OUTPUT_STRIDE
 
 W, H = INPUT_SIZE
+GRID_PAGE_SHARE = 0.12  # scenes with a printed grid of lone digits: the real sudoku photos alone taught them weakly
+SMALL_PAGE_SHARE = 0.5  # pages with 6-20 px lines: a sudoku across a 640x480 view has 10-px digits here
+PAGE_TILT = 8  # degrees a page turns at most, as a hand-held phone holds it
+PAGE_SKEW = 0.04  # of the page's size each corner moves at most: a mild perspective
 
 
 def build_model(input_size=(None, None)):
@@ -119,9 +123,6 @@ def _background(rng: np.random.Generator, pool) -> tuple[np.ndarray, list, list]
     return image, [], []
 
 
-GRID_PAGE_SHARE = 0.12  # scenes with a printed grid of lone digits: the real sudoku photos alone taught them weakly
-
-
 def grid_page(rng: np.random.Generator) -> tuple[np.ndarray, list[np.ndarray]]:
     """A ruled grid (a sudoku, a form, a calendar) with a digit or a short number in some of
     its cells, all in one font, and each number's ink box, clear of the rules: (page uint8, boxes)."""
@@ -193,11 +194,6 @@ def _place(image: np.ndarray, page: np.ndarray, boxes: list[np.ndarray], rng: np
     kept = [b for b in moved if (b.mean(axis=0) > 0).all() and (b.mean(axis=0) < (W, H)).all()]
     cut = [b for b in moved if not ((b.mean(axis=0) > 0).all() and (b.mean(axis=0) < (W, H)).all())]
     return image, kept, cut
-
-
-SMALL_PAGE_SHARE = 0.5  # pages with 6-20 px lines: a sudoku across a 640x480 view has 10-px digits here
-PAGE_TILT = 8  # degrees a page turns at most, as a hand-held phone holds it
-PAGE_SKEW = 0.04  # of the page's size each corner moves at most: a mild perspective
 
 
 def _paste(image: np.ndarray, ink: np.ndarray, text_box, rng: np.random.Generator, taken: list) -> np.ndarray | None:

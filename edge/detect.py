@@ -28,6 +28,8 @@ DEFAULT_DETECTOR = MODELS_DIR / "detector.tflite"
 MIN_CORE_CELLS = 3  # smaller cores are noise
 MAX_UPSCALE = 1.0  # a small image is not enlarged: the detector learned lines up to a third of its input's height
 GROWN_HEIGHT = 0.9  # a core taken around its cells comes out tall (its border cells are partly core): tuning split
+SQUARE_CORE = 2.0  # a core under twice as long as tall is boxed level (tuning split: sudoku F1 +0.06)
+JOIN_GAP = 0.5  # of the line's height: separate lines' cores lie at least 0.8 of it apart (inset + spacing)
 MAX_LINES = 32  # lines read per frame at most, the surest first: a page of text cannot blow up the frame time
 
 
@@ -100,10 +102,6 @@ def _same_line_groups(stats: np.ndarray, labels: list[int]) -> list[list[int]]:
             for k in merged:
                 group[k] = merged
     return list({id(g): g for g in group.values()}.values())
-
-
-SQUARE_CORE = 2.0  # a core under twice as long as tall is boxed level (tuning split: sudoku F1 +0.06)
-JOIN_GAP = 0.5  # of the line's height: separate lines' cores lie at least 0.8 of it apart (inset + spacing)
 
 
 def _line_corners(rect) -> np.ndarray:

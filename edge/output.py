@@ -120,8 +120,6 @@ def _ends_with_newline(path: str) -> bool:
         return f.read(1) == b"\n"
 
 
-
-
 class VideoSink:
     """Annotated video, opened at the first frame (its size is known only then)."""
 

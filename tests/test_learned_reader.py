@@ -97,8 +97,6 @@ def test_a_line_model_that_does_not_match_is_one_clear_error(tmp_path):
         LineRecognizer(tmp_path / "bad.tflite")
 
 
-
-
 def test_shipped_detector_metadata_matches():
     from edge.detect import INPUT_SIZE, TextDetector
     meta = json.loads(DETECTOR_MODEL.with_suffix(".json").read_text())
@@ -196,4 +194,5 @@ def test_character_boxes_follow_their_spans_on_level_and_turned_lines():
     # 45 degrees, 28.3 px tall: the cut starts 4.24 px (3 and 3) before the top-left corner, at (97, 47);
     # a 14.1-px span runs to (107, 57), and down the line's height to (87, 77) and (77, 67)
     turned = Line(np.float32([[100, 50], [200, 150], [180, 170], [80, 70]]), 1.0)
-    assert _char_boxes(turned, np.zeros((36, 150), np.uint8), [(0, 10 * np.sqrt(2))]) == [(80, 50, 27, 27)]  # x 77-107, y 47-77, cut
+    # so x 77-107, y 47-77, cut to the line's box
+    assert _char_boxes(turned, np.zeros((36, 150), np.uint8), [(0, 10 * np.sqrt(2))]) == [(80, 50, 27, 27)]
