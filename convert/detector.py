@@ -565,24 +565,28 @@ def sudoku_view_f1(reader, split: str) -> float:
 
 
 EDGE_LEVELS = (0.0, 0.5, 0.6, 0.7, 0.8)  # trim_unsure's levels tried on the tuning split
-OBJECTIVE = ("orand_exact", "plates_exact", "sudoku_f1")  # summed by choose_settings
+OBJECTIVE = ("orand_exact", "plates_exact", "sudoku_f1", "meter_digits")  # summed by choose_settings
 
 
 def choose_settings(tflite_path, recognizer_path=None, log=print) -> tuple[dict, dict]:
     """The core threshold and trim_unsure level that read the tuning split best end to end
-    (orand exact strings + plates exact + sudoku view F1); ties go to the middle threshold,
-    then the higher level."""
+    (orand exact strings + plates exact + sudoku view F1, plus the recognizer's meter digits so
+    the sum also ranks recognizers); ties go to the middle threshold, then the higher level."""
+    from convert.export_lines import int8_predict
+    from convert.recognizer import line_scores
     from edge.detect import TextDetector
     from edge.infer.recognizer import LineRecognizer
     from edge.line_reader import LineReader
 
     recognizer = LineRecognizer(recognizer_path)
+    meters = line_scores(int8_predict(recognizer), "tune").get("meters", {}).get("whole_digit_accuracy", 0.0)
     scores = {}
     for t in THRESHOLDS:
         detector = TextDetector(tflite_path, threshold=t)
         for level in EDGE_LEVELS:
             scores[(t, level)] = end_to_end(lambda charset: LineReader(detector, recognizer, charset, keep_mask=False,
                                                                        edge_confidence=level), "tune")
+            scores[(t, level)]["meter_digits"] = meters
             log(f"  threshold {t}, edge confidence {level}: {scores[(t, level)]}")
     best = max(scores, key=lambda k: (round(sum(scores[k][m] for m in OBJECTIVE), 6),
                                       -abs(k[0] - 0.5), k[1]))
@@ -620,7 +624,7 @@ def export_main(argv=None) -> int:
     meta = json.loads(meta_path.read_text())
     meta.update(settings)
     meta["tuning"] = {"split": "tune (convert.line_data.split3): orand-car-a, plates-train and sudoku-train "
-                               "at 640x480, end to end", "scores": scores}
+                               "at 640x480, end to end; meters-train digits by the recognizer", "scores": scores}
     meta_path.write_text(json.dumps(meta, indent=1) + "\n")
     print(f"wrote {a.out} ({meta['size_bytes'] / 1024:.0f} KB), {settings}, and {meta_path}")
     return 0

@@ -83,6 +83,14 @@ def ms_per_line(recognizer, repeats: int = 100) -> dict:
     return out
 
 
+def int8_predict(recognizer):
+    """The shipped interpreter as convert.recognizer.line_scores wants it: (B, HEIGHT, W, 1)
+    -> (B, 1, steps, classes), as the Keras model gives it."""
+    def predict(batch):
+        return np.concatenate([recognizer._run(batch[i:i + 16]) for i in range(0, len(batch), 16)])[:, None]
+    return predict
+
+
 def evaluate(tflite_path: Path = DEFAULT_TFLITE, keras_path: Path = DEFAULT_KERAS, splits=("heldout", "tune")) -> dict:
     from convert.recognizer import line_scores
     from edge.infer.recognizer import LineRecognizer
@@ -91,9 +99,7 @@ def evaluate(tflite_path: Path = DEFAULT_TFLITE, keras_path: Path = DEFAULT_KERA
     report = {"model": tflite_path.name, "runtime": recognizer.runtime, "size_bytes": tflite_path.stat().st_size,
               "ms_per_line_1_thread": ms_per_line(recognizer), "int8": {}, "float": {}}
 
-    def int8(batch):  # (B, HEIGHT, W, 1) -> (B, 1, steps, classes), as the Keras model gives it
-        return np.concatenate([recognizer._run(batch[i:i + 16]) for i in range(0, len(batch), 16)])[:, None]
-
+    int8 = int8_predict(recognizer)
     for split in splits:
         report["int8"][split] = line_scores(int8, split)
     if keras_path.is_file():

@@ -15,7 +15,9 @@ from edge.lines import BLANK, CHARSET, HEIGHT, STEP
 CLASSES = len(CHARSET) + 1
 SIZES = {  # build_model arguments; "tiny" is for tests
     "default": {"widths": (16, 32, 128, 192), "head": 256},
+    "wide": {"widths": (32, 64, 160, 256), "head": 256},
     "tiny": {"widths": (8, 8, 16, 16), "head": 16},
+    "tiny-wide": {"widths": (12, 16, 24, 24), "head": 24},
 }
 
 
@@ -53,6 +55,28 @@ def build_model(widths=(16, 32, 64, 96), head: int = 128, input_width: int | Non
     x = sep(x, head, (1, 5))
     outputs = layers.Conv2D(CLASSES, 1, activation="softmax", name="probabilities")(x)
     return keras.Model(inputs, outputs, name="recognizer")
+
+
+def widen(model, source) -> None:
+    """Copy `source`'s weights into `model`, the same network with as many channels or more,
+    so that it computes the same function: new channels start fresh, and what they feed into
+    the old channels starts at zero (Net2Net's idea; a wider net trained on from a narrow one)."""
+    if len(model.layers) != len(source.layers):
+        raise ValueError("the two networks differ in depth")
+    for new, old in zip(model.layers, source.layers):
+        fresh, weights = new.get_weights(), old.get_weights()
+        if type(new) is not type(old) or len(fresh) != len(weights):
+            raise ValueError(f"layer {new.name} differs from {old.name}")
+        if any(w.ndim != f.ndim or any(a > b for a, b in zip(w.shape, f.shape)) for w, f in zip(weights, fresh)):
+            raise ValueError(f"layer {old.name} is wider than {new.name}")
+        merged = []
+        for w, f in zip(weights, fresh):
+            f = f.copy()
+            if new.__class__.__name__ == "Conv2D" and w.ndim == 4:  # (kh, kw, inputs, outputs)
+                f[:, :, w.shape[2]:, :w.shape[3]] = 0
+            f[tuple(slice(0, n) for n in w.shape)] = w
+            merged.append(f)
+        new.set_weights(merged)
 
 
 def steps(width: int) -> int:
@@ -315,7 +339,7 @@ def main(argv=None) -> int:
     from pathlib import Path
 
     from convert.datasets import PROJECT_ROOT, DataError
-    from convert.train import start_from
+    from convert.train import start_from, training_info
 
     p = argparse.ArgumentParser(prog="python -m convert.train --model recognizer",
                                 description="Train the CTC line recognizer (edge.lines, edge.infer.recognizer).")
@@ -352,7 +376,18 @@ def main(argv=None) -> int:
                 save_lines(a.cache, lines, texts, kinds)
         a.out.parent.mkdir(parents=True, exist_ok=True)
         model = build_model(**SIZES[a.size])
-        before = start_from(model, a.init) if a.init else None
+        before = None
+        if a.init:
+            import keras
+            source = keras.models.load_model(a.init, compile=False)
+            if model_config(source) == model_config(model):
+                before = start_from(model, a.init)
+            else:  # a wider network from a trained narrow one
+                try:
+                    widen(model, source)
+                except ValueError as e:
+                    p.error(f"--init {a.init} does not fit --size {a.size}: {e}")
+                before = training_info(a.init)
         model, history = train(lines, texts, a.epochs, a.batch, a.lr, a.seed, model, log,
                                evaluate=lambda predict: line_scores(predict, "tune"), checkpoint=lambda m: m.save(a.out))
     except DataError as e:

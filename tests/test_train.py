@@ -271,3 +271,22 @@ def test_fine_tuning_starts_from_the_saved_weights_and_keeps_their_record(tmp_pa
     fresh = build_model(**SIZES["tiny"])
     assert start_from(fresh, tmp_path / "lines.keras") == {"epochs": 5, "seed": 5}
     assert all(np.array_equal(a, b) for a, b in zip(saved.get_weights(), fresh.get_weights()))
+
+
+def test_a_widened_recognizer_reads_as_the_narrow_one_it_starts_from():
+    from convert.recognizer import SIZES, build_model, widen
+    narrow, wide = build_model(**SIZES["tiny"]), build_model(**SIZES["tiny-wide"])
+    rng = np.random.default_rng(0)
+    for layer in narrow.layers:  # trained-looking weights: no zero biases, no unit statistics
+        layer.set_weights([rng.normal(0, 0.5, w.shape).astype(np.float32) if i != 3 else
+                           rng.uniform(0.5, 2, w.shape).astype(np.float32)
+                           for i, w in enumerate(layer.get_weights())])
+    lines = rng.integers(0, 256, (4, 32, 64, 1)).astype(np.float32)
+    before = wide(lines, training=False).numpy()
+    widen(wide, narrow)
+    after = wide(lines, training=False).numpy()
+    np.testing.assert_allclose(after, narrow(lines, training=False).numpy(), atol=1e-5)
+    assert np.abs(after - before).max() > 1e-3  # the weights did change
+    assert sum(w.size for w in wide.get_weights()) > sum(w.size for w in narrow.get_weights())
+    with pytest.raises(ValueError, match="wider"):
+        widen(narrow, wide)
