@@ -21,26 +21,33 @@ SIZES = {  # build_model arguments; "tiny" is for tests
 }
 
 
-def build_model(widths=(16, 32, 64, 96), head: int = 128, input_width: int | None = None):
+def build_model(widths=(16, 32, 64, 96), head: int = 128, input_width: int | None = None,
+                fused_norm: bool = False):
     """A 3x3 conv and depthwise-separable blocks pool the height to 1 and the width by 4;
     two 1-D (1x5) separable convs read the sequence; a 1x1 conv gives the classes.
-    `input_width`: a fixed width, for the int8 converter (the weights are the same)."""
+    `input_width`: a fixed width, for the int8 converter (the weights are the same).
+    `fused_norm`: TensorFlow's fused batch normalization, for training (convert.fused_norm)."""
     import keras
     from keras import layers
 
+    if fused_norm:
+        from convert.fused_norm import FusedBatchNorm as norm
+    else:
+        norm = layers.BatchNormalization
+
     def sep(x, filters, kernel=(3, 3)):
         x = layers.DepthwiseConv2D(kernel, padding="same", use_bias=False)(x)
-        x = layers.BatchNormalization()(x)
+        x = norm()(x)
         x = layers.ReLU()(x)
         x = layers.Conv2D(filters, 1, use_bias=False)(x)
-        x = layers.BatchNormalization()(x)
+        x = norm()(x)
         return layers.ReLU()(x)
 
     c1, c2, c3, c4 = widths
     inputs = keras.Input((HEIGHT, input_width, 1), name="line")
     x = layers.Rescaling(1 / 255.0)(inputs)
     x = layers.Conv2D(c1, 3, padding="same", use_bias=False)(x)
-    x = layers.ReLU()(layers.BatchNormalization()(x))
+    x = layers.ReLU()(norm()(x))
     x = layers.MaxPooling2D(2)(x)  # 16 x W/2
     x = sep(x, c2)
     x = layers.MaxPooling2D(2)(x)  # 8 x W/4
@@ -250,8 +257,9 @@ def line_scores(predict, split: str) -> dict:
 # -- training -----------------------------------------------------------------------------
 def train(lines, texts, epochs: int, batch: int = 64, lr: float = 2e-3, seed: int = 0, model=None,
           log=print, evaluate=None, checkpoint=None):
-    """CTC training with Adam and a cosine schedule. `evaluate(predict) -> dict` runs after
-    each epoch (the tuning split), then `checkpoint(model)`. Returns (model, history)."""
+    """CTC training with Adam and a cosine schedule, on a copy of `model` with the fused batch
+    normalization. `evaluate(predict) -> dict` runs after each epoch (the tuning split), then
+    `checkpoint(model)`. Returns (model, history): the plain Keras model."""
     import tensorflow as tf
     import keras
 
@@ -261,6 +269,8 @@ def train(lines, texts, epochs: int, batch: int = 64, lr: float = 2e-3, seed: in
         lines, texts = [lines[i] for i in keep], [texts[i] for i in keep]
     keras.utils.set_random_seed(seed)
     model = model or build_model()
+    trained = build_model(**model_config(model), fused_norm=True)
+    trained.set_weights(model.get_weights())
     steps_per_epoch = sum(1 for _ in batches(lines, texts, batch, np.random.default_rng(0)))
     schedule = keras.optimizers.schedules.CosineDecay(lr * 0.1, epochs * steps_per_epoch, alpha=0.02,
                                                       warmup_target=lr, warmup_steps=min(500, steps_per_epoch))
@@ -270,12 +280,12 @@ def train(lines, texts, epochs: int, batch: int = 64, lr: float = 2e-3, seed: in
                                   tf.TensorSpec([None, None], tf.int32), tf.TensorSpec([None], tf.int32)])
     def step(images, labels, lengths):
         with tf.GradientTape() as tape:
-            probs = model(tf.cast(images, tf.float32), training=True)
+            probs = trained(tf.cast(images, tf.float32), training=True)
             t = tf.fill([tf.shape(images)[0]], tf.shape(probs)[2])
             loss = tf.reduce_mean(ctc_loss(labels, lengths, probs, t))
-        grads = tape.gradient(loss, model.trainable_variables)
+        grads = tape.gradient(loss, trained.trainable_variables)
         grads, _ = tf.clip_by_global_norm(grads, 5.0)
-        optimizer.apply_gradients(zip(grads, model.trainable_variables))
+        optimizer.apply_gradients(zip(grads, trained.trainable_variables))
         return loss
 
     @tf.function(input_signature=[tf.TensorSpec([None, None, None, 1], tf.uint8)])
@@ -292,6 +302,7 @@ def train(lines, texts, epochs: int, batch: int = 64, lr: float = 2e-3, seed: in
             if k % 200 == 0:
                 log(f"  epoch {epoch + 1}/{epochs} batch {k}/{steps_per_epoch} loss {np.mean(losses[-200:]):.3f}")
         history["loss"].append(float(np.mean(losses)))
+        model.set_weights(trained.get_weights())
         line = f"epoch {epoch + 1}/{epochs}: loss {history['loss'][-1]:.3f} ({time.time() - started:.0f} s)"
         if evaluate:
             scores = evaluate(lambda x: infer(x).numpy())

@@ -100,8 +100,12 @@ def test_tiny_recognizer_trains_and_its_int8_model_agrees_with_keras(tmp_path):
     from edge.infer.runtime import interpreter_class
 
     lines, texts, _ = synthetic_lines(256, seed=3)
-    model, history = train(lines, texts, epochs=2, batch=32, model=build_model(**SIZES["tiny"]), log=lambda m: None)
+    start = build_model(**SIZES["tiny"])
+    before = [w.copy() for w in start.get_weights()]
+    model, history = train(lines, texts, epochs=2, batch=32, model=start, log=lambda m: None)
     assert history["loss"][1] < history["loss"][0]
+    assert model is start and type(model.layers[3]).__name__ == "BatchNormalization"  # the plain model back
+    assert all(np.abs(w - b).max() > 1e-4 for w, b in zip(model.get_weights(), before))  # every weight trained in
     data = to_int8_tflite(model, lines[:50])
     it = interpreter_class()[0](model_content=data)
     batch = line_batch(lines[:8], 128)
