@@ -20,25 +20,31 @@ PAGE_TILT = 8  # degrees a page turns at most, as a hand-held phone holds it
 PAGE_SKEW = 0.04  # of the page's size each corner moves at most: a mild perspective
 
 
-def build_model(input_size=(None, None)):
+def build_model(input_size=(None, None), fused_norm: bool = False):
     """Stride-2 stem, depthwise-separable blocks down to 1/16, a top-down path back to 1/2
-    with additions, one sigmoid channel."""
+    with additions, one sigmoid channel. `fused_norm`: TensorFlow's fused batch
+    normalization, for training (convert.fused_norm); the weights are the same."""
     import keras
     from keras import layers
 
+    if fused_norm:
+        from convert.fused_norm import FusedBatchNorm as norm
+    else:
+        norm = layers.BatchNormalization
+
     def sep(x, filters, stride=1):
         x = layers.DepthwiseConv2D(3, strides=stride, padding="same", use_bias=False)(x)
-        x = layers.ReLU()(layers.BatchNormalization()(x))
+        x = layers.ReLU()(norm()(x))
         x = layers.Conv2D(filters, 1, use_bias=False)(x)
-        return layers.ReLU()(layers.BatchNormalization()(x))
+        return layers.ReLU()(norm()(x))
 
     def lateral(x, filters):
-        return layers.BatchNormalization()(layers.Conv2D(filters, 1, use_bias=False)(x))
+        return norm()(layers.Conv2D(filters, 1, use_bias=False)(x))
 
     inputs = keras.Input((input_size[1], input_size[0], 1), name="frame")
     x = layers.Rescaling(1 / 255.0)(inputs)
     x = layers.Conv2D(8, 3, strides=2, padding="same", use_bias=False)(x)
-    f2 = layers.ReLU()(layers.BatchNormalization()(x))  # 1/2
+    f2 = layers.ReLU()(norm()(x))  # 1/2
     f4 = sep(sep(f2, 24, 2), 24)  # 1/4
     f8 = sep(sep(f4, 48, 2), 48)  # 1/8
     f16 = sep(sep(sep(f8, 64, 2), 64), 64)  # 1/16
@@ -367,8 +373,8 @@ def build_scenes(n: int, seed: int = 0, pool=None, log=print, workers: int = 2):
 # -- training -----------------------------------------------------------------------------
 def train(x, core, weight, epochs: int, batch: int = 32, lr: float = 2e-3, seed: int = 0, model=None, log=print,
           checkpoint=None):
-    """Weighted binary cross-entropy plus a dice term on the core map; `checkpoint(model)`
-    after each epoch."""
+    """Weighted binary cross-entropy plus a dice term on the core map, trained on a copy of
+    `model` with the fused batch normalization; `checkpoint(model)` after each epoch."""
     import time
 
     import keras
@@ -376,6 +382,8 @@ def train(x, core, weight, epochs: int, batch: int = 32, lr: float = 2e-3, seed:
 
     keras.utils.set_random_seed(seed)
     model = model or build_model()
+    trained = build_model(fused_norm=True)
+    trained.set_weights(model.get_weights())
     steps = max(1, len(x) // batch)
     optimizer = keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(lr, epochs * steps, alpha=0.02))
 
@@ -383,13 +391,13 @@ def train(x, core, weight, epochs: int, batch: int = 32, lr: float = 2e-3, seed:
                                   tf.TensorSpec([None, None, None], tf.float32)])
     def step(images, target, w):
         with tf.GradientTape() as tape:
-            p = model(tf.cast(images, tf.float32), training=True)[..., 0]
+            p = trained(tf.cast(images, tf.float32), training=True)[..., 0]
             bce = keras.ops.binary_crossentropy(target, tf.clip_by_value(p, 1e-6, 1 - 1e-6))
             bce = tf.reduce_sum(bce * w) / tf.maximum(tf.reduce_sum(w), 1.0)
             dice = 1 - 2 * tf.reduce_sum(p * target * w) / (tf.reduce_sum((p + target) * w) + 1.0)
             loss = bce + 0.5 * dice
-        grads = tape.gradient(loss, model.trainable_variables)
-        optimizer.apply_gradients(zip(grads, model.trainable_variables))
+        grads = tape.gradient(loss, trained.trainable_variables)
+        optimizer.apply_gradients(zip(grads, trained.trainable_variables))
         return loss
 
     rng = np.random.default_rng(seed)
@@ -408,6 +416,7 @@ def train(x, core, weight, epochs: int, batch: int = 32, lr: float = 2e-3, seed:
             if k % 100 == 0:
                 log(f"  epoch {epoch + 1}/{epochs} batch {k}/{steps} loss {np.mean(losses[-100:]):.4f}")
         history["loss"].append(float(np.mean(losses)))
+        model.set_weights(trained.get_weights())
         log(f"epoch {epoch + 1}/{epochs}: loss {history['loss'][-1]:.4f} ({time.time() - started:.0f} s)")
         if checkpoint:
             checkpoint(model)
