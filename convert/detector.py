@@ -588,7 +588,8 @@ def choose_settings(tflite_path, recognizer_path=None, log=print) -> tuple[dict,
     from edge.line_reader import LineReader
 
     recognizer = LineRecognizer(recognizer_path)
-    meters = line_scores(int8_predict(recognizer), "tune").get("meters", {}).get("whole_digit_accuracy", 0.0)
+    meters = line_scores(int8_predict(recognizer), "tune", ("meters",))
+    meters = meters["meters"]["whole_digit_accuracy"] if meters else 0.0
     scores = {}
     for t in THRESHOLDS:
         detector = TextDetector(tflite_path, threshold=t)

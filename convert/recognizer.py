@@ -76,6 +76,8 @@ def widen(model, source) -> None:
             raise ValueError(f"layer {new.name} differs from {old.name}")
         if any(w.ndim != f.ndim or any(a > b for a, b in zip(w.shape, f.shape)) for w, f in zip(weights, fresh)):
             raise ValueError(f"layer {old.name} is wider than {new.name}")
+        if any(w.ndim == 4 and w.shape[:2] != f.shape[:2] for w, f in zip(weights, fresh)):
+            raise ValueError(f"layer {old.name}'s kernel differs in size from {new.name}'s")
         merged = []
         for w, f in zip(weights, fresh):
             f = f.copy()
@@ -217,7 +219,7 @@ def digits_of(text: str) -> str:
     return "".join(c for c in text if c.isdigit())
 
 
-def line_scores(predict, split: str) -> dict:
+def line_scores(predict, split: str, sets=("orand", "plates", "meters")) -> dict:
     """The recognizer on one split of the real sets: orand exact digit strings and digit F1
     (an edit-distance match), plates exact and digits in order, meter digits read right."""
     from convert.devsets import lcs_matches
@@ -225,7 +227,7 @@ def line_scores(predict, split: str) -> dict:
     from edge.lines import normalize_line
 
     report = {}
-    orand = orand_lines(split)
+    orand = orand_lines(split) if "orand" in sets else []
     if orand:
         read = read_texts(predict, [normalize_line(l.gray) for l in orand])
         tp = fp = fn = exact = 0
@@ -236,14 +238,14 @@ def line_scores(predict, split: str) -> dict:
             tp, fp, fn = tp + m, fp + len(got) - m, fn + len(want) - m
         report["orand"] = {"lines": len(orand), "exact": exact / len(orand),
                            "digit_f1": 2 * tp / max(1, 2 * tp + fp + fn)}
-    plates = plate_lines(split)
+    plates = plate_lines(split) if "plates" in sets else []
     if plates:
         read = read_texts(predict, [normalize_line(l.gray) for l in plates])
         report["plates"] = {"plates": len(plates),
                             "exact": float(np.mean([t == l.text for l, (t, _) in zip(plates, read)])),
                             "digits_in_order": float(np.mean([digits_of(t) == digits_of(l.text)
                                                               for l, (t, _) in zip(plates, read)]))}
-    meters = meter_digits(split)
+    meters = meter_digits(split) if "meters" in sets else []
     if meters:
         read = read_texts(predict, [normalize_line(l.gray) for l in meters])
         whole = [t == l.text for l, (t, _) in zip(meters, read) if not mid_roll(l)]
@@ -341,6 +343,38 @@ def model_config(model) -> dict:
 DEFAULT_KERAS = "models/lines.keras"
 
 
+def initial_model(size: str, init=None, seed: int = 0):
+    """(model, {"fine_tuned_from" or "widened_from": the --init model's training record}):
+    SIZES[size] built with seeded weights, then `init`'s weights copied in, or widened in from
+    a narrower recognizer. ValueError with a one-line reason for a file that is no recognizer
+    or does not fit."""
+    from pathlib import Path
+
+    import keras
+
+    from convert.train import training_info
+
+    keras.utils.set_random_seed(seed)
+    model = build_model(**SIZES[size])
+    if init is None:
+        return model, {}
+    try:
+        source = keras.models.load_model(init, compile=False)
+        config = model_config(source)
+    except Exception as e:  # a missing file, a zip that is no model, a model of another kind
+        raise ValueError(f"--init {init} is not a readable recognizer ({type(e).__name__})") from e
+    same = config == model_config(model)
+    try:
+        if same:
+            model.set_weights(source.get_weights())
+        else:
+            widen(model, source)
+    except ValueError as e:
+        raise ValueError(f"--init {init} ({config['widths']}, head {config['head']}) does not fit --size {size}: "
+                         f"{e}") from e
+    return model, {"fine_tuned_from" if same else "widened_from": training_info(Path(init))}
+
+
 def main(argv=None) -> int:
     """python -m convert.train --model recognizer [--epochs N] [--synthetic N] ..."""
     import argparse
@@ -350,7 +384,6 @@ def main(argv=None) -> int:
     from pathlib import Path
 
     from convert.datasets import PROJECT_ROOT, DataError
-    from convert.train import start_from, training_info
 
     p = argparse.ArgumentParser(prog="python -m convert.train --model recognizer",
                                 description="Train the CTC line recognizer (edge.lines, edge.infer.recognizer).")
@@ -364,13 +397,19 @@ def main(argv=None) -> int:
     p.add_argument("--size", choices=sorted(SIZES), default="default", help="the network's widths")
     p.add_argument("--out", type=Path, default=PROJECT_ROOT / DEFAULT_KERAS)
     p.add_argument("--threads", type=int, default=0, help="TensorFlow threads (default: all cores)")
-    p.add_argument("--init", type=Path, help="start from this Keras model's weights (fine-tuning)")
+    p.add_argument("--init", type=Path, help="start from this Keras model's weights (fine-tuning); a "
+                   "narrower one is widened to --size (convert.recognizer.widen)")
     p.add_argument("--cache", type=Path, help="keep the built training lines in this .npz and reuse them")
     a = p.parse_args(argv)
     if a.epochs < 1 or a.synthetic < 0 or a.real_copies <= 0 or a.batch < 1:
         p.error("--epochs and --batch must be >= 1, --synthetic >= 0, --real-copies > 0")
     log = lambda m: print(m, flush=True)  # noqa: E731
     started = time.time()
+    try:
+        model, before = initial_model(a.size, a.init, a.seed)
+    except ValueError as e:
+        print(f"convert.train: error: {e}", file=sys.stderr)
+        return 2
     try:
         if a.threads:
             import tensorflow as tf
@@ -386,19 +425,6 @@ def main(argv=None) -> int:
             if a.cache:
                 save_lines(a.cache, lines, texts, kinds)
         a.out.parent.mkdir(parents=True, exist_ok=True)
-        model = build_model(**SIZES[a.size])
-        before = None
-        if a.init:
-            import keras
-            source = keras.models.load_model(a.init, compile=False)
-            if model_config(source) == model_config(model):
-                before = start_from(model, a.init)
-            else:  # a wider network from a trained narrow one
-                try:
-                    widen(model, source)
-                except ValueError as e:
-                    p.error(f"--init {a.init} does not fit --size {a.size}: {e}")
-                before = training_info(a.init)
         model, history = train(lines, texts, a.epochs, a.batch, a.lr, a.seed, model, log,
                                evaluate=lambda predict: line_scores(predict, "tune"), checkpoint=lambda m: m.save(a.out))
     except DataError as e:
@@ -415,8 +441,7 @@ def main(argv=None) -> int:
             "config": {k: list(v) if isinstance(v, tuple) else v for k, v in SIZES[a.size].items()},
             "weights": int(model.count_params()), "train_minutes": round((time.time() - started) / 60, 1),
             "history": history}
-    if before is not None:
-        info["fine_tuned_from"] = before
+    info.update(before)
     a.out.with_suffix(".train.json").write_text(json.dumps(info, indent=1) + "\n")
     plot_history(history, a.out.with_suffix(".curves.png"))
     log(f"saved {a.out} ({info['train_minutes']} min)")

@@ -186,9 +186,14 @@ def test_tiny_detector_trains_exports_and_its_int8_model_agrees_with_keras(tmp_p
     from convert.detector import _scene_chunk, export, train
     from edge.detect import TextDetector
 
+    from convert.detector import build_model
     images, core, weight = _scene_chunk((48, 1, {}))  # in this process: no fork after TensorFlow's threads
-    model, history = train(images, core, weight, epochs=2, batch=16, log=lambda m: None)
+    start = build_model()
+    before = [w.copy() for w in start.get_weights()]
+    model, history = train(images, core, weight, epochs=2, batch=16, model=start, log=lambda m: None)
     assert history["loss"][1] < history["loss"][0]
+    assert model is start and all(type(layer).__name__ != "FusedBatchNorm" for layer in model.layers)
+    assert all(np.abs(w - b).max() > 1e-5 for w, b in zip(model.get_weights(), before))  # trained weights back
     keras_path = tmp_path / "detector.keras"
     model.save(keras_path)
     np.save(tmp_path / "detector.representative.npy", images[:16])

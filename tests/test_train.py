@@ -290,3 +290,18 @@ def test_a_widened_recognizer_reads_as_the_narrow_one_it_starts_from():
     assert sum(w.size for w in wide.get_weights()) > sum(w.size for w in narrow.get_weights())
     with pytest.raises(ValueError, match="wider"):
         widen(narrow, wide)
+
+
+def test_a_recognizer_init_that_does_not_fit_is_one_line_and_exit_2(tmp_path, capsys):
+    import keras
+    from convert.recognizer import SIZES, build_model, main
+    wide = tmp_path / "wide.keras"
+    build_model(**SIZES["tiny-wide"]).save(wide)
+    other = tmp_path / "other.keras"
+    keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(), keras.layers.Dense(10)]).save(other)
+    for init, reason in [(wide, "is wider than"), (other, "is not a readable recognizer"),
+                         (tmp_path / "missing.keras", "is not a readable recognizer")]:
+        assert main(["--size", "tiny", "--init", str(init), "--out", str(tmp_path / "out.keras")]) == 2
+        err = capsys.readouterr().err
+        assert reason in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "out.keras").exists()
