@@ -50,7 +50,12 @@ def get(data, dotted: str):
 
 
 def pct(v, digits: int = 1) -> str:
-    return f"{100 * v:.{digits}f}%"
+    """A percentage; never rounded to 100% (or 0%) unless it is exactly that."""
+    text = f"{100 * v:.{digits}f}%"
+    while (text.startswith("100.") or text.strip("0.%") == "") and 0 < v < 1 and digits < 6:
+        digits += 1
+        text = f"{100 * v:.{digits}f}%"
+    return text
 
 
 def pct2(v) -> str:

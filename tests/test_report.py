@@ -49,3 +49,9 @@ def test_the_learned_readers_reports_add_their_rows():
     assert "| plates held-out, exact | " in table and "| 80.0% (not met) | ≥ 85% |" in table
     assert "| meters held-out, whole digits (int8) |  | 96.0% | ≥ 95% |" in table
     assert "Line recognizer" in report.measurements(reports)
+
+
+def test_a_percentage_is_never_rounded_to_all_or_nothing():
+    from convert.report import pct
+    assert pct(0.9995) == "99.95%" and pct(0.0004) == "0.04%"  # 1,999 of 2,000 frames is not 100%
+    assert pct(1.0) == "100.0%" and pct(0.0) == "0.0%" and pct(0.717) == "71.7%"
