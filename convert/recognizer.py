@@ -13,7 +13,7 @@ import numpy as np
 from edge.lines import BLANK, CHARSET, HEIGHT, STEP
 
 CLASSES = len(CHARSET) + 1
-SIZES = {  # build_model arguments; "tiny" is for tests
+SIZES = {  # build_model arguments; the "tiny" ones are for tests
     "default": {"widths": (16, 32, 128, 192), "head": 256},
     "wide": {"widths": (32, 64, 160, 256), "head": 256},
     "tiny": {"widths": (8, 8, 16, 16), "head": 16},
@@ -352,7 +352,7 @@ def initial_model(size: str, init=None, seed: int = 0):
 
     import keras
 
-    from convert.train import training_info
+    from convert.train import start_from, training_info
 
     keras.utils.set_random_seed(seed)
     model = build_model(**SIZES[size])
@@ -363,16 +363,14 @@ def initial_model(size: str, init=None, seed: int = 0):
         config = model_config(source)
     except Exception as e:  # a missing file, a zip that is no model, a model of another kind
         raise ValueError(f"--init {init} is not a readable recognizer ({type(e).__name__})") from e
-    same = config == model_config(model)
     try:
-        if same:
-            model.set_weights(source.get_weights())
-        else:
-            widen(model, source)
+        if config == model_config(model):
+            return model, {"fine_tuned_from": start_from(model, Path(init))}
+        widen(model, source)
     except ValueError as e:
         raise ValueError(f"--init {init} ({config['widths']}, head {config['head']}) does not fit --size {size}: "
                          f"{e}") from e
-    return model, {"fine_tuned_from" if same else "widened_from": training_info(Path(init))}
+    return model, {"widened_from": training_info(Path(init))}
 
 
 def main(argv=None) -> int:

@@ -52,9 +52,8 @@ def get(data, dotted: str):
 def pct(v, digits: int = 1) -> str:
     """A percentage; never rounded to 100% (or 0%) unless it is exactly that."""
     text = f"{100 * v:.{digits}f}%"
-    while (text.startswith("100.") or text.strip("0.%") == "") and 0 < v < 1 and digits < 6:
-        digits += 1
-        text = f"{100 * v:.{digits}f}%"
+    if 0 < v < 1 and float(text[:-1]) in (0.0, 100.0) and digits < 6:
+        return pct(v, digits + 1)
     return text
 
 
