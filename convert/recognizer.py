@@ -403,16 +403,16 @@ def main(argv=None) -> int:
         p.error("--epochs and --batch must be >= 1, --synthetic >= 0, --real-copies > 0")
     log = lambda m: print(m, flush=True)  # noqa: E731
     started = time.time()
+    if a.threads:  # before any model is built: TensorFlow fixes its threads at its first use
+        import tensorflow as tf
+        tf.config.threading.set_intra_op_parallelism_threads(a.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(a.threads)
     try:
         model, before = initial_model(a.size, a.init, a.seed)
     except ValueError as e:
         print(f"convert.train: error: {e}", file=sys.stderr)
         return 2
     try:
-        if a.threads:
-            import tensorflow as tf
-            tf.config.threading.set_intra_op_parallelism_threads(a.threads)
-            tf.config.threading.set_inter_op_parallelism_threads(a.threads)
         if a.cache and a.cache.is_file():
             lines, texts, kinds = load_lines(a.cache)
             log(f"read {len(lines)} lines from {a.cache}")

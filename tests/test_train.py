@@ -305,3 +305,22 @@ def test_a_recognizer_init_that_does_not_fit_is_one_line_and_exit_2(tmp_path, ca
         err = capsys.readouterr().err
         assert reason in err and len(err.strip().splitlines()) == 1, err
     assert not (tmp_path / "out.keras").exists()
+
+
+def test_fine_tuning_on_one_thread_sets_the_threads_before_the_first_model(tmp_path, data_root):
+    import json
+    from convert.recognizer import SIZES, build_model, save_lines
+    from edge.lines import normalize_line
+    for name in ("orand-car-a-train", "plates-train", "meters-train"):  # the tuning split is scored each epoch
+        need(data_root / name, name)
+    build_model(**SIZES["tiny"]).save(tmp_path / "init.keras")
+    rng = np.random.default_rng(0)
+    lines = [normalize_line(rng.integers(0, 256, (32, 96), dtype=np.uint8)) for _ in range(8)]
+    save_lines(tmp_path / "lines.npz", lines, ["12"] * 8, ["printed"] * 8)
+    out = tmp_path / "out.keras"
+    done = subprocess.run([sys.executable, "-m", "convert.train", "--model", "recognizer", "--size", "tiny",
+                           "--init", str(tmp_path / "init.keras"), "--threads", "1", "--epochs", "1",
+                           "--cache", str(tmp_path / "lines.npz"), "--out", str(out)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(out.with_suffix(".train.json").read_text())["init"] == "init.keras"
