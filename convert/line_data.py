@@ -132,9 +132,20 @@ def meter_strip(digits: list[RealLine], rng: np.random.Generator) -> tuple[np.nd
     return np.hstack(parts), "".join(d.text for d in digits)
 
 
+WHOLE_PLATE_SHARE = 0.25  # plate copies cut loosely (the whole crop, as an ROI gives it); the rest around the line
+
+
+def detected_extent(gray: np.ndarray, detector) -> tuple[int, int, int, int] | None:
+    """The tallest line the detector finds in a crop, as (x, y, w, h): where a plate's characters
+    are, so that its training copies are cut as the app cuts them (plate crops carry no boxes)."""
+    lines = detector.detect(gray) if detector is not None else []
+    return max((ln.box for ln in lines), key=lambda b: b[3], default=None)
+
+
 def training_lines(rng: np.random.Generator, orand_copies: int = 16, plate_copies: int = 8,
-                   meter_copies: int = 1, meter_strips: int = 4000, split: str = "train"):
-    """Normalized real lines of one split, jittered copies of each: (lines, texts, kinds)."""
+                   meter_copies: int = 1, meter_strips: int = 4000, split: str = "train", detector=None):
+    """Normalized real lines of one split, jittered copies of each: (lines, texts, kinds).
+    `detector` (edge.detect.TextDetector): plates are cut around its line, as the app does."""
     lines, texts, kinds = [], [], []
 
     def add(gray, text, kind):
@@ -146,8 +157,10 @@ def training_lines(rng: np.random.Generator, orand_copies: int = 16, plate_copie
         for _ in range(orand_copies):
             add(jitter(line.gray, rng, line.extent), line.text, "orand")
     for line in plate_lines(split):
+        extent = detected_extent(line.gray, detector)
         for _ in range(plate_copies):
-            add(jitter(line.gray, rng), line.text, "plate")
+            loose = extent is None or rng.random() < WHOLE_PLATE_SHARE
+            add(jitter(line.gray, rng, None if loose else extent), line.text, "plate")
     meters = meter_digits(split)
     for line in meters:
         for _ in range(meter_copies):

@@ -132,11 +132,12 @@ def handwritten_pool(mnist_images, mnist_labels, rng: np.random.Generator, orand
 
 def build_training_set(synthetic: int, seed: int = 0, real_copies: float = 1.0, log=print, workers: int = 2):
     """(lines, texts, kinds): synthetic lines made in `workers` processes, and jittered copies
-    of the real training lines."""
+    of the real training lines (plates cut around the shipped detector's line)."""
     import multiprocessing as mp
 
     from convert.datasets import load_mnist
     from convert.line_data import training_lines
+    from edge.detect import TextDetector
 
     rng = np.random.default_rng(seed)
     x, y, _, _ = load_mnist()
@@ -152,7 +153,7 @@ def build_training_set(synthetic: int, seed: int = 0, real_copies: float = 1.0, 
                 log(f"  synthetic lines: {len(lines)}/{synthetic}")
     c = lambda k: max(1, round(k * real_copies))  # noqa: E731
     l, t, k = training_lines(rng, orand_copies=c(16), plate_copies=c(8), meter_copies=1,
-                             meter_strips=int(4000 * real_copies))
+                             meter_strips=int(4000 * real_copies), detector=TextDetector())
     log(f"  real lines: {len(l)}")
     return lines + l, texts + t, kinds + k
 
@@ -382,6 +383,7 @@ def main(argv=None) -> int:
     from pathlib import Path
 
     from convert.datasets import PROJECT_ROOT, DataError
+    from edge.infer.runtime import ModelError
 
     p = argparse.ArgumentParser(prog="python -m convert.train --model recognizer",
                                 description="Train the CTC line recognizer (edge.lines, edge.infer.recognizer).")
@@ -425,7 +427,7 @@ def main(argv=None) -> int:
         a.out.parent.mkdir(parents=True, exist_ok=True)
         model, history = train(lines, texts, a.epochs, a.batch, a.lr, a.seed, model, log,
                                evaluate=lambda predict: line_scores(predict, "tune"), checkpoint=lambda m: m.save(a.out))
-    except DataError as e:
+    except (DataError, ModelError) as e:
         print(f"convert.train: error: {e}", file=sys.stderr)
         return 2
     a.out.parent.mkdir(parents=True, exist_ok=True)

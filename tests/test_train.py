@@ -324,3 +324,19 @@ def test_fine_tuning_on_one_thread_sets_the_threads_before_the_first_model(tmp_p
                           cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     assert json.loads(out.with_suffix(".train.json").read_text())["init"] == "init.keras"
+
+
+def test_plate_copies_are_cut_around_the_detected_line_most_of_the_time(data_root):
+    from convert.line_data import WHOLE_PLATE_SHARE, plate_lines, training_lines
+    from edge.detect import TextDetector
+    need(data_root / "plates-train", "plates-train")
+    detector = TextDetector()
+    kw = dict(orand_copies=0, plate_copies=4, meter_copies=0, meter_strips=0, split="tune")
+    loose, _, _ = training_lines(np.random.default_rng(0), **kw)
+    cut, texts, kinds = training_lines(np.random.default_rng(0), detector=detector, **kw)
+    assert set(kinds) == {"plate"} and len(cut) == len(loose) == 4 * len(plate_lines("tune"))
+    wide = [line.shape[1] for line in cut]
+    # around the line, a plate's characters fill the height: the line comes out longer than the whole crop
+    assert np.median(wide) > 1.15 * np.median([line.shape[1] for line in loose])
+    whole_crop = np.mean([w < 80 for w in wide])  # whole plate crops are about 2:1, cut lines about 3.5:1
+    assert 0.5 * WHOLE_PLATE_SHARE < whole_crop < 2 * WHOLE_PLATE_SHARE
