@@ -14,8 +14,8 @@ from edge.lines import BLANK, CHARSET, HEIGHT, STEP
 
 CLASSES = len(CHARSET) + 1
 SIZES = {  # build_model arguments; the "tiny" ones are for tests
-    "default": {"widths": (16, 32, 128, 192), "head": 256},
-    "wide": {"widths": (32, 64, 160, 256), "head": 256},
+    "narrow": {"widths": (16, 32, 128, 192), "head": 256},  # the first shipped one's, widened since
+    "wide": {"widths": (32, 64, 160, 256), "head": 256},  # the shipped one's
     "tiny": {"widths": (8, 8, 16, 16), "head": 16},
     "tiny-wide": {"widths": (12, 16, 24, 24), "head": 24},
 }
@@ -394,7 +394,7 @@ def main(argv=None) -> int:
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--size", choices=sorted(SIZES), default="default", help="the network's widths")
+    p.add_argument("--size", choices=sorted(SIZES), default="wide", help="the network's widths (default: wide, as shipped)")
     p.add_argument("--out", type=Path, default=PROJECT_ROOT / DEFAULT_KERAS)
     p.add_argument("--threads", type=int, default=0, help="TensorFlow threads (default: all cores)")
     p.add_argument("--init", type=Path, help="start from this Keras model's weights (fine-tuning); a "

@@ -1,6 +1,8 @@
 """Train the digit classifier (10 digits + "not a digit") on the camera-style mix.
 
     python -m convert.train                  # the shipped model's whole schedule, 43 min on this 2-core VM
+    python -m convert.train --model detector|recognizer [...]   # the line reader's models (their own options)
+    python -m convert.train --model all      # the detector, the recognizer, then the digit classifier
     python -m convert.train --scale 0.05 --epochs 2 --out runs/tiny.keras   # smoke run: one stage
     python -m convert.train --init models/digits.keras --epochs 3 --lr 2e-4   # fine-tune
     python -m convert.train --teachers runs/a.keras runs/b.keras ...           # distil (convert.distill)
@@ -238,6 +240,22 @@ def load_teacher(path: Path):
         raise ValueError(f"{path.with_suffix('.train.json')} is unreadable ({type(e).__name__})") from e
 
 
+def train_all(rest: list[str]) -> int:
+    """Each model's default recipe: the detector first, as the recognizer cuts its plate copies
+    with it, then the recognizer and the digit classifier, into models/."""
+    if rest:
+        print("convert.train: error: --model all takes no other options (train one model to set them)",
+              file=sys.stderr)
+        return 2
+    from convert import detector, recognizer
+    for name, train_one in [("detector", detector.main), ("recognizer", recognizer.main), ("digits", main)]:
+        print(f"== {name}", flush=True)
+        code = train_one(["--model", "digits"] if name == "digits" else [])
+        if code:
+            return code
+    return 0
+
+
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:2] == ["--model", "recognizer"]:  # the CTC line recognizer has its own options
@@ -246,6 +264,10 @@ def main(argv=None) -> int:
     if argv[:2] == ["--model", "detector"]:  # so has the text-line detector
         from convert import detector
         return detector.main(argv[2:])
+    if argv[:2] == ["--model", "all"]:
+        return train_all(argv[2:])
+    if argv[:2] == ["--model", "digits"]:
+        argv = argv[2:]
     p = argparse.ArgumentParser(prog="python -m convert.train", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--epochs", type=int,
@@ -273,7 +295,11 @@ def main(argv=None) -> int:
     p.add_argument("--augment", choices=AUGMENT_CHOICES, default="shift",
                    help="per-batch jitter: a shift (the shipped model); rotation, zoom and shear too, for all "
                         "(affine) or for MNIST as is and the real handwritten crops only (handwritten)")
+    p.add_argument("--model", choices=["digits", "detector", "recognizer", "all"],
+                   help="which model (default digits); the others take their own options: give --model first")
     a = p.parse_args(argv)
+    if a.model not in (None, "digits"):
+        p.error(f"--model {a.model} comes first: python -m convert.train --model {a.model} [its options]")
     if (a.epochs is not None and a.epochs < 1) or not 0 < a.scale <= 10:
         p.error("--epochs must be >= 1 and --scale in (0, 10]")
     one_stage = {"lr": a.lr, "mnist_copies": a.mnist_copies, "orand_copies": a.orand_copies}

@@ -340,3 +340,24 @@ def test_plate_copies_are_cut_around_the_detected_line_most_of_the_time(data_roo
     assert np.median(wide) > 1.15 * np.median([line.shape[1] for line in loose])
     whole_crop = np.mean([w < 80 for w in wide])  # whole plate crops are about 2:1, cut lines about 3.5:1
     assert 0.5 * WHOLE_PLATE_SHARE < whole_crop < 2 * WHOLE_PLATE_SHARE
+
+
+def test_model_all_trains_the_detector_first_and_stops_at_a_failure(monkeypatch, capsys):
+    import convert.detector
+    import convert.recognizer
+    import convert.train as T
+    calls = []
+    monkeypatch.setattr(convert.detector, "main", lambda argv: calls.append(("detector", argv)) or 0)
+    monkeypatch.setattr(convert.recognizer, "main", lambda argv: calls.append(("recognizer", argv)) or 2)
+    monkeypatch.setattr(T, "main", lambda argv: calls.append(("digits", argv)) or 0)
+    assert T.train_all([]) == 2
+    assert calls == [("detector", []), ("recognizer", [])]  # a failed recognizer stops the run
+    assert T.train_all(["--epochs", "1"]) == 2
+    assert "takes no other options" in capsys.readouterr().err
+
+
+def test_model_after_other_options_is_refused_not_ignored(capsys):
+    import convert.train as T
+    with pytest.raises(SystemExit):
+        T.main(["--epochs", "1", "--model", "recognizer"])
+    assert "--model recognizer comes first" in capsys.readouterr().err
