@@ -130,14 +130,14 @@ def handwritten_pool(mnist_images, mnist_labels, rng: np.random.Generator, orand
     return images, np.array(labels)
 
 
-def build_training_set(synthetic: int, seed: int = 0, real_copies: float = 1.0, log=print, workers: int = 2):
+def build_training_set(synthetic: int, seed: int = 0, real_copies: float = 1.0, log=print, workers: int = 2,
+                       detector=None):
     """(lines, texts, kinds): synthetic lines made in `workers` processes, and jittered copies
-    of the real training lines (plates cut around the shipped detector's line)."""
+    of the real training lines (plates cut around `detector`'s line when given, else whole)."""
     import multiprocessing as mp
 
     from convert.datasets import load_mnist
     from convert.line_data import training_lines
-    from edge.detect import TextDetector
 
     rng = np.random.default_rng(seed)
     x, y, _, _ = load_mnist()
@@ -153,7 +153,7 @@ def build_training_set(synthetic: int, seed: int = 0, real_copies: float = 1.0, 
                 log(f"  synthetic lines: {len(lines)}/{synthetic}")
     c = lambda k: max(1, round(k * real_copies))  # noqa: E731
     l, t, k = training_lines(rng, orand_copies=c(16), plate_copies=c(8), meter_copies=1,
-                             meter_strips=int(4000 * real_copies), detector=TextDetector())
+                             meter_strips=int(4000 * real_copies), detector=detector)
     log(f"  real lines: {len(l)}")
     return lines + l, texts + t, kinds + k
 
@@ -399,7 +399,10 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=0, help="TensorFlow threads (default: all cores)")
     p.add_argument("--init", type=Path, help="start from this Keras model's weights (fine-tuning); a "
                    "narrower one is widened to --size (convert.recognizer.widen)")
-    p.add_argument("--cache", type=Path, help="keep the built training lines in this .npz and reuse them")
+    p.add_argument("--cache", type=Path, help="keep the built training lines in this .npz and reuse them as they are")
+    p.add_argument("--plate-cut", choices=["detector", "whole"], default="detector",
+                   help="cut plate copies around the exported detector's line (default; models/detector.tflite "
+                        "or $EDGE_DIGITS_DETECTOR), or use the whole crop, as the models up to r12 were trained")
     a = p.parse_args(argv)
     if a.epochs < 1 or a.synthetic < 0 or a.real_copies <= 0 or a.batch < 1:
         p.error("--epochs and --batch must be >= 1, --synthetic >= 0, --real-copies > 0")
@@ -411,23 +414,29 @@ def main(argv=None) -> int:
         tf.config.threading.set_inter_op_parallelism_threads(a.threads)
     try:
         model, before = initial_model(a.size, a.init, a.seed)
-    except ValueError as e:
+        detector = None
+        if a.plate_cut == "detector":
+            from edge.detect import TextDetector
+            detector = TextDetector()
+    except (ValueError, ModelError) as e:
         print(f"convert.train: error: {e}", file=sys.stderr)
         return 2
     try:
+        plate_cut = f"detector {detector.model_path.name}, threshold {detector.threshold:g}" if detector else "whole"
         if a.cache and a.cache.is_file():
+            plate_cut = f"as cached in {a.cache.name}"
             lines, texts, kinds = load_lines(a.cache)
             log(f"read {len(lines)} lines from {a.cache}")
         else:
             log("building the training lines ...")
-            lines, texts, kinds = build_training_set(a.synthetic, a.seed, a.real_copies, log)
+            lines, texts, kinds = build_training_set(a.synthetic, a.seed, a.real_copies, log, detector=detector)
             log(f"built {len(lines)} lines in {time.time() - started:.0f} s")
             if a.cache:
                 save_lines(a.cache, lines, texts, kinds)
         a.out.parent.mkdir(parents=True, exist_ok=True)
         model, history = train(lines, texts, a.epochs, a.batch, a.lr, a.seed, model, log,
                                evaluate=lambda predict: line_scores(predict, "tune"), checkpoint=lambda m: m.save(a.out))
-    except (DataError, ModelError) as e:
+    except DataError as e:
         print(f"convert.train: error: {e}", file=sys.stderr)
         return 2
     a.out.parent.mkdir(parents=True, exist_ok=True)
@@ -438,6 +447,7 @@ def main(argv=None) -> int:
     from collections import Counter
     info = {"mix": dict(Counter(kinds)), "epochs": a.epochs, "batch": a.batch, "lr": a.lr, "seed": a.seed,
             "size": a.size, "init": a.init.name if a.init else None,
+            "plate_cut": plate_cut,
             "config": {k: list(v) if isinstance(v, tuple) else v for k, v in SIZES[a.size].items()},
             "weights": int(model.count_params()), "train_minutes": round((time.time() - started) / 60, 1),
             "history": history}

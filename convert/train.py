@@ -241,16 +241,17 @@ def load_teacher(path: Path):
 
 
 def train_all(rest: list[str]) -> int:
-    """Each model's default recipe: the detector first, as the recognizer cuts its plate copies
-    with it, then the recognizer and the digit classifier, into models/."""
+    """Each model's default recipe, each in its own process (TensorFlow's state stays apart):
+    the detector, the recognizer (its plate copies cut by the exported detector, as shipped),
+    then the digit classifier. The Keras models go to models/; export them after."""
+    import subprocess
     if rest:
         print("convert.train: error: --model all takes no other options (train one model to set them)",
               file=sys.stderr)
         return 2
-    from convert import detector, recognizer
-    for name, train_one in [("detector", detector.main), ("recognizer", recognizer.main), ("digits", main)]:
-        print(f"== {name}", flush=True)
-        code = train_one(["--model", "digits"] if name == "digits" else [])
+    for name in ("detector", "recognizer", "digits"):
+        print(f"== python -m convert.train --model {name}", flush=True)
+        code = subprocess.run([sys.executable, "-m", "convert.train", "--model", name], cwd=PROJECT_ROOT).returncode
         if code:
             return code
     return 0
@@ -258,6 +259,8 @@ def train_all(rest: list[str]) -> int:
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0].startswith("--model="):
+        argv = ["--model", argv[0].split("=", 1)[1], *argv[1:]]
     if argv[:2] == ["--model", "recognizer"]:  # the CTC line recognizer has its own options
         from convert import recognizer
         return recognizer.main(argv[2:])
@@ -299,7 +302,8 @@ def main(argv=None) -> int:
                    help="which model (default digits); the others take their own options: give --model first")
     a = p.parse_args(argv)
     if a.model not in (None, "digits"):
-        p.error(f"--model {a.model} comes first: python -m convert.train --model {a.model} [its options]")
+        p.error(f"--model {a.model} comes first: python -m convert.train --model {a.model}"
+                + ("" if a.model == "all" else " [its options]"))
     if (a.epochs is not None and a.epochs < 1) or not 0 < a.scale <= 10:
         p.error("--epochs must be >= 1 and --scale in (0, 10]")
     one_stage = {"lr": a.lr, "mnist_copies": a.mnist_copies, "orand_copies": a.orand_copies}

@@ -307,7 +307,7 @@ def test_a_recognizer_init_that_does_not_fit_is_one_line_and_exit_2(tmp_path, ca
     assert not (tmp_path / "out.keras").exists()
 
 
-def test_fine_tuning_on_one_thread_sets_the_threads_before_the_first_model(tmp_path, data_root):
+def test_a_one_thread_fine_tune_runs_and_records_its_plate_cut(tmp_path, data_root):
     import json
     from convert.recognizer import SIZES, build_model, save_lines
     from edge.lines import normalize_line
@@ -323,13 +323,15 @@ def test_fine_tuning_on_one_thread_sets_the_threads_before_the_first_model(tmp_p
                            "--cache", str(tmp_path / "lines.npz"), "--out", str(out)],
                           cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert json.loads(out.with_suffix(".train.json").read_text())["init"] == "init.keras"
+    info = json.loads(out.with_suffix(".train.json").read_text())
+    assert info["init"] == "init.keras" and info["plate_cut"] == "as cached in lines.npz"
 
 
 def test_plate_copies_are_cut_around_the_detected_line_most_of_the_time(data_root):
     from convert.line_data import WHOLE_PLATE_SHARE, plate_lines, training_lines
     from edge.detect import TextDetector
-    need(data_root / "plates-train", "plates-train")
+    for name in ("orand-car-a-train", "plates-train", "meters-train"):  # all three are read, even at no copies
+        need(data_root / name, name)
     detector = TextDetector()
     kw = dict(orand_copies=0, plate_copies=4, meter_copies=0, meter_strips=0, split="tune")
     loose, _, _ = training_lines(np.random.default_rng(0), **kw)
@@ -342,22 +344,28 @@ def test_plate_copies_are_cut_around_the_detected_line_most_of_the_time(data_roo
     assert 0.5 * WHOLE_PLATE_SHARE < whole_crop < 2 * WHOLE_PLATE_SHARE
 
 
-def test_model_all_trains_the_detector_first_and_stops_at_a_failure(monkeypatch, capsys):
-    import convert.detector
-    import convert.recognizer
+def test_model_all_trains_each_model_in_its_own_process_detector_first(monkeypatch, capsys):
+    import subprocess as sp
+    import types
+
     import convert.train as T
-    calls = []
-    monkeypatch.setattr(convert.detector, "main", lambda argv: calls.append(("detector", argv)) or 0)
-    monkeypatch.setattr(convert.recognizer, "main", lambda argv: calls.append(("recognizer", argv)) or 2)
-    monkeypatch.setattr(T, "main", lambda argv: calls.append(("digits", argv)) or 0)
-    assert T.train_all([]) == 2
-    assert calls == [("detector", []), ("recognizer", [])]  # a failed recognizer stops the run
+    calls, fail = [], set()
+
+    def run(cmd, cwd=None):
+        calls.append(cmd[1:])
+        return types.SimpleNamespace(returncode=2 if cmd[-1] in fail else 0)
+    monkeypatch.setattr(sp, "run", run)
+    assert T.main(["--model", "all"]) == 0
+    assert calls == [["-m", "convert.train", "--model", m] for m in ("detector", "recognizer", "digits")]
+    calls.clear()
+    fail.add("recognizer")
+    assert T.main(["--model=all"]) == 2 and len(calls) == 2  # a failed recognizer stops the run
     assert T.train_all(["--epochs", "1"]) == 2
     assert "takes no other options" in capsys.readouterr().err
 
 
 def test_model_after_other_options_is_refused_not_ignored(capsys):
     import convert.train as T
-    with pytest.raises(SystemExit):
+    with pytest.raises(SystemExit) as exit:
         T.main(["--epochs", "1", "--model", "recognizer"])
-    assert "--model recognizer comes first" in capsys.readouterr().err
+    assert exit.value.code == 2 and "--model recognizer comes first" in capsys.readouterr().err
