@@ -138,10 +138,16 @@ def _char_boxes(line: Line, crop: np.ndarray, spans: list[tuple[float, float]]) 
     pad = LINE_MARGIN * height
     boxes = []
     if abs(along[1]) <= 0.03 * length:  # a plain slice (edge.detect.cut_line): crop x is frame x from its left
-        left, crop_w = max(0, int(outer[0] - pad)), crop.shape[1] if crop.ndim == 2 else 0
+        left, top = max(0, int(outer[0] - pad)), max(0, int(outer[1] - pad))
+        crop_w = crop.shape[1] if crop.ndim == 2 else 0
+        ink = _ink(crop) if crop_w and crop.size else None
         for x0, x1 in spans:
             bx0, bx1 = left + x0, left + min(x1, crop_w)
-            boxes.append(_clip((int(round(bx0)), outer[1], max(1, int(round(bx1 - bx0))), outer[3]), outer))
+            box = int(round(bx0)), outer[1], max(1, int(round(bx1 - bx0))), outer[3]
+            tight = _ink_box(ink, int(x0), int(math.ceil(min(x1, crop_w)))) if ink is not None else None
+            if tight is not None:  # the glyph's own extent inside its span, not the line's height
+                box = left + tight[0], top + tight[1], tight[2], tight[3]
+            boxes.append(_clip(box, outer))
         return boxes
     ax, ay = along[0] / max(length, 1e-6), along[1] / max(length, 1e-6)
     sx, sy = tl[0] - ax * pad, tl[1] - ay * pad  # the warped cut's left edge
@@ -151,6 +157,25 @@ def _char_boxes(line: Line, crop: np.ndarray, spans: list[tuple[float, float]]) 
         box = int(min(xs)), int(min(ys)), max(1, int(max(xs) - min(xs))), max(1, int(max(ys) - min(ys)))
         boxes.append(_clip(box, outer))
     return boxes
+
+
+def _ink(crop: np.ndarray) -> np.ndarray:
+    """The crop's ink (Otsu's threshold, on the side its border says the ink is)."""
+    kind = cv2.THRESH_BINARY_INV if ink_is_dark(crop) else cv2.THRESH_BINARY
+    return cv2.threshold(crop, 0, 1, kind | cv2.THRESH_OTSU)[1]
+
+
+def _ink_box(ink: np.ndarray, x0: int, x1: int) -> tuple[int, int, int, int] | None:
+    """The box (x, y, w, h, crop pixels) of the ink between columns x0 and x1, or None. A row
+    or column counts when an eighth of the other side is inked: a stray speck does not stretch it."""
+    part = ink[:, max(0, x0):max(x0 + 1, x1)]
+    if part.size == 0:
+        return None
+    rows = np.flatnonzero(part.sum(axis=1) >= max(1, part.shape[1] // 8))
+    cols = np.flatnonzero(part.sum(axis=0) >= max(1, part.shape[0] // 8))
+    if not rows.size or not cols.size:
+        return None
+    return max(0, x0) + int(cols[0]), int(rows[0]), int(cols[-1] - cols[0] + 1), int(rows[-1] - rows[0] + 1)
 
 
 def _clip(box, outer) -> tuple[int, int, int, int]:

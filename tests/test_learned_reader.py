@@ -196,3 +196,30 @@ def test_character_boxes_follow_their_spans_on_level_and_turned_lines():
     turned = Line(np.float32([[100, 50], [200, 150], [180, 170], [80, 70]]), 1.0)
     # so x 77-107, y 47-77, cut to the line's box
     assert _char_boxes(turned, np.zeros((36, 150), np.uint8), [(0, 10 * np.sqrt(2))]) == [(80, 50, 27, 27)]
+
+
+def test_a_character_box_is_its_glyphs_ink_inside_its_span():
+    from edge.detect import Line
+    from edge.line_reader import _char_boxes
+    level = Line(np.float32([[100, 50], [200, 50], [200, 70], [100, 70]]), 1.0)  # the cut starts 3 px left and up
+    crop = np.full((26, 106), 220, np.uint8)
+    crop[8:20, 20:28] = 30  # a short glyph: 12 rows, 8 columns
+    crop[6, 60] = 30  # a speck beside an empty span's edge
+    assert _char_boxes(level, crop, [(15, 35), (50, 70)]) == [(117, 55, 8, 12), (147, 50, 20, 20)]
+
+
+def test_character_boxes_sit_on_their_glyphs_in_a_frame():
+    """CTC peaks come late: the spans are moved back by SPAN_LAG, and boxes cut to the ink."""
+    from edge.boxes import iou_matrix
+    from edge.line_reader import LineReader
+    from edge.types import Frame
+    frame = np.full((240, 320), 230, np.uint8)
+    text = rendered("40968", height=36)
+    frame[90:90 + text.shape[0], 40:40 + text.shape[1]] = text
+    ink = (frame < 128).astype(np.uint8)
+    count, _, stats, _ = cv2.connectedComponentsWithStats(ink)
+    glyphs = sorted((tuple(int(v) for v in s[:4]) for s in stats[1:] if s[4] > 20), key=lambda b: b[0])
+    (number,) = LineReader(keep_mask=False).process(Frame(frame, 0, 0.0, "t")).numbers
+    assert number.read == "40968" and len(glyphs) == 5
+    overlaps = [float(iou_matrix([c.box], [g])[0, 0]) for c, g in zip(number.chars, glyphs)]
+    assert min(overlaps) > 0.6, overlaps

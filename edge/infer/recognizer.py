@@ -18,6 +18,7 @@ DEFAULT_LINES_MODEL = MODELS_DIR / "lines.tflite"
 LINE_BATCHES = (1, 2, 3, 4, 6, 8, 12, 16)  # lines of one width are padded up to the next of these
 STARTUP_BATCHES = (1,)  # made at start-up (each width checked); the rest on first use: 23 MB for all
 MAX_LINES = LINE_BATCHES[-1]
+SPAN_LAG = 0.9  # steps a CTC peak comes after its glyph's centre (orand train split, both shipped widths)
 
 
 @dataclass
@@ -153,8 +154,8 @@ class LineRecognizer:
             to_crop = width / max(line.shape[1], 1)  # normalized px -> crop px
             decoded = greedy_decode(probs, BLANK)
             spans = char_spans([(c.t0, c.t1) for c in decoded], len(probs))
-            chars = [Char(CHARSET[c.index], c.confidence, x0 * STEP * to_crop, min(width, x1 * STEP * to_crop))
-                     for c, (x0, x1) in zip(decoded, spans)]
+            chars = [Char(CHARSET[c.index], c.confidence, max(0.0, x0 - SPAN_LAG) * STEP * to_crop,
+                          min(width, max(0.5, x1 - SPAN_LAG) * STEP * to_crop)) for c, (x0, x1) in zip(decoded, spans)]
             readings.append(LineReading("".join(c.char for c in chars),
                                         min((c.confidence for c in chars), default=0.0), chars))
         return readings
