@@ -129,8 +129,8 @@ class LineReader:
 
 
 def _char_boxes(line: Line, crop: np.ndarray, spans: list[tuple[float, float]]) -> list[tuple[int, int, int, int]]:
-    """Characters' spans along their cut line -> axis-aligned boxes in frame pixels, each cut
-    to the line's box (a span may reach into the margin cut around the line)."""
+    """Characters' spans along their cut line -> axis-aligned boxes in frame pixels (on a level
+    line, the ink inside the span), each cut to the line's box (a span may reach into the margin)."""
     tl, tr, _, bl = line.corners.tolist()
     along, down = (tr[0] - tl[0], tr[1] - tl[1]), (bl[0] - tl[0], bl[1] - tl[1])
     length, height = math.hypot(*along), math.hypot(*down)
