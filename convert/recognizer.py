@@ -402,7 +402,7 @@ def main(argv=None) -> int:
     p.add_argument("--cache", type=Path, help="keep the built training lines in this .npz and reuse them as they are")
     p.add_argument("--plate-cut", choices=["detector", "whole"], default="detector",
                    help="cut plate copies around the exported detector's line (default; models/detector.tflite "
-                        "or $EDGE_DIGITS_DETECTOR), or use the whole crop, as the models up to r12 were trained")
+                        "or $EDGE_DIGITS_DETECTOR), or use the whole crop, as the recognizer's runs up to seed 12 were")
     a = p.parse_args(argv)
     if a.epochs < 1 or a.synthetic < 0 or a.real_copies <= 0 or a.batch < 1:
         p.error("--epochs and --batch must be >= 1, --synthetic >= 0, --real-copies > 0")

@@ -116,9 +116,9 @@ class LineReader:
         confidence = min(c.confidence for c in chars)
         if confidence < self.min_confidence:
             return None
-        boxes = _char_boxes(line, crop, [(c.x0, c.x1) for c in chars])
-        read = [ReadChar(c.char, float(c.confidence), b) for c, b in zip(chars, boxes)]
         dark = bool(crop.size and ink_is_dark(crop))
+        boxes = _char_boxes(line, crop, [(c.x0, c.x1) for c in chars], dark)
+        read = [ReadChar(c.char, float(c.confidence), b) for c, b in zip(chars, boxes)]
         is_digit = [c.char.isdigit() for c in chars]
         digits = Digits(boxes=np.array([b for b, d in zip(boxes, is_digit) if d], np.int32).reshape(-1, 4),
                         dark_ink=np.full(sum(is_digit), dark),
@@ -128,9 +128,11 @@ class LineReader:
         return Number(text, float(confidence), line.box, digits, read=text, chars=read)
 
 
-def _char_boxes(line: Line, crop: np.ndarray, spans: list[tuple[float, float]]) -> list[tuple[int, int, int, int]]:
+def _char_boxes(line: Line, crop: np.ndarray, spans: list[tuple[float, float]],
+                dark_ink: bool | None = None) -> list[tuple[int, int, int, int]]:
     """Characters' spans along their cut line -> axis-aligned boxes in frame pixels (on a level
-    line, the ink inside the span), each cut to the line's box (a span may reach into the margin)."""
+    line, the ink inside the span), each cut to the line's box (a span may reach into the margin).
+    `dark_ink`: the crop's polarity when the caller knows it; else read from its border."""
     tl, tr, _, bl = line.corners.tolist()
     along, down = (tr[0] - tl[0], tr[1] - tl[1]), (bl[0] - tl[0], bl[1] - tl[1])
     length, height = math.hypot(*along), math.hypot(*down)
@@ -140,7 +142,7 @@ def _char_boxes(line: Line, crop: np.ndarray, spans: list[tuple[float, float]]) 
     if abs(along[1]) <= 0.03 * length:  # a plain slice (edge.detect.cut_line): crop x is frame x from its left
         left, top = max(0, int(outer[0] - pad)), max(0, int(outer[1] - pad))
         crop_w = crop.shape[1] if crop.ndim == 2 else 0
-        ink = _ink(crop) if crop_w and crop.size else None
+        ink = _ink(crop, dark_ink) if crop_w and crop.size else None
         for x0, x1 in spans:
             bx0, bx1 = left + x0, left + min(x1, crop_w)
             box = int(round(bx0)), outer[1], max(1, int(round(bx1 - bx0))), outer[3]
@@ -159,9 +161,10 @@ def _char_boxes(line: Line, crop: np.ndarray, spans: list[tuple[float, float]]) 
     return boxes
 
 
-def _ink(crop: np.ndarray) -> np.ndarray:
-    """The crop's ink (Otsu's threshold, on the side its border says the ink is)."""
-    kind = cv2.THRESH_BINARY_INV if ink_is_dark(crop) else cv2.THRESH_BINARY
+def _ink(crop: np.ndarray, dark_ink: bool | None = None) -> np.ndarray:
+    """The crop's ink (Otsu's threshold, on the ink's side: given, or as its border says)."""
+    dark = ink_is_dark(crop) if dark_ink is None else dark_ink
+    kind = cv2.THRESH_BINARY_INV if dark else cv2.THRESH_BINARY
     return cv2.threshold(crop, 0, 1, kind | cv2.THRESH_OTSU)[1]
 
 
