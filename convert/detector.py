@@ -440,6 +440,7 @@ def main(argv=None) -> int:
     from pathlib import Path
 
     from convert.datasets import PROJECT_ROOT, DataError, load_mnist
+    from convert.line_synth import font_counts, fonts_warning
     from convert.train import start_from
 
     p = argparse.ArgumentParser(prog="python -m convert.train --model detector",
@@ -460,6 +461,8 @@ def main(argv=None) -> int:
     try:
         x, y, _, _ = load_mnist()
         pool = scene_pool("train", (x, y))
+        if fonts_warning():
+            log(fonts_warning())
         log(f"building {a.scenes} scenes ...")
         images, core, weight = build_scenes(a.scenes, a.seed, pool, log)
     except DataError as e:
@@ -480,7 +483,7 @@ def main(argv=None) -> int:
     rng = np.random.default_rng(a.seed)
     np.save(a.out.with_suffix(".representative.npy"), images[rng.choice(len(images), min(300, len(images)), replace=False)])
     info = {"scenes": a.scenes, "epochs": a.epochs, "batch": a.batch, "lr": a.lr, "seed": a.seed,
-            "init": a.init.name if a.init else None,
+            "init": a.init.name if a.init else None, "fonts": font_counts(),
             "weights": int(model.count_params()), "train_minutes": round((time.time() - started) / 60, 1),
             "history": history}
     if before is not None:

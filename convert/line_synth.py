@@ -22,6 +22,10 @@ DIGITS = "0123456789"
 FONT_FOLDERS = (  # Debian's fonts-dejavu-core, fonts-liberation2, fonts-freefont-ttf, fonts-roboto-unhinted,
     "/usr/share/fonts/truetype", "/usr/share/fonts/opentype/urw-base35")  # fonts-urw-base35
 SEGMENT_FONTS = "/usr/share/fonts/truetype/dseg"  # Debian's fonts-dseg
+FONT_PACKAGES = {  # the Debian font packages the shipped models' synthetic text used, and where each installs
+    "fonts-dejavu-core": "/usr/share/fonts/truetype/dejavu", "fonts-liberation2": "/usr/share/fonts/truetype/liberation2",
+    "fonts-freefont-ttf": "/usr/share/fonts/truetype/freefont", "fonts-roboto-unhinted": "/usr/share/fonts/truetype/roboto",
+    "fonts-urw-base35": "/usr/share/fonts/opentype/urw-base35", "fonts-dseg": SEGMENT_FONTS}
 STATES = ["CALIFORNIA", "TEXAS", "NEW YORK", "FLORIDA", "OHIO", "BRASIL", "ARGENTINA", "MERCOSUR",
           "D", "F", "NL", "PL", "I", "E", "GB", "ONTARIO", "QUEBEC", "SAO PAULO", "RIO DE JANEIRO"]
 
@@ -36,6 +40,26 @@ def text_fonts() -> tuple[str, ...]:
             if not any(s in name for s in ("dseg", "math", "symbol", "dingbat", "z003", "d050000l", "extralight")):
                 found.append(path)
     return tuple(found) or synth.font_paths()
+
+
+def missing_font_packages() -> list[str]:
+    """The font packages of FONT_PACKAGES not installed: a training run without them learns
+    from fewer fonts (matplotlib's, drawn segments) than the shipped models did."""
+    return [name for name, folder in FONT_PACKAGES.items()
+            if not glob.glob(os.path.join(folder, "**", "*.[ot]tf"), recursive=True)]
+
+
+def fonts_warning() -> str | None:
+    """One line for a training log when fonts are missing, with the command that installs them."""
+    missing = missing_font_packages()
+    return (f"warning: fonts missing ({', '.join(missing)}): synthetic text uses fewer fonts than the shipped "
+            f"models'; install them with 'apt-get install {' '.join(missing)}'") if missing else None
+
+
+def font_counts() -> dict:
+    """How many fonts of each kind the synthetic lines draw from, for a training record."""
+    seven, fourteen = segment_fonts()
+    return {"text": len(text_fonts()), "seven_segment": len(seven), "fourteen_segment": len(fourteen)}
 
 
 @lru_cache(maxsize=1)

@@ -383,6 +383,7 @@ def main(argv=None) -> int:
     from pathlib import Path
 
     from convert.datasets import PROJECT_ROOT, DataError
+    from convert.line_synth import font_counts, fonts_warning
     from edge.infer.runtime import ModelError
 
     p = argparse.ArgumentParser(prog="python -m convert.train --model recognizer",
@@ -423,11 +424,14 @@ def main(argv=None) -> int:
         return 2
     try:
         plate_cut = f"detector {detector.model_path.name}, threshold {detector.threshold:g}" if detector else "whole"
+        fonts = font_counts()
         if a.cache and a.cache.is_file():
-            plate_cut = f"as cached in {a.cache.name}"
+            plate_cut = fonts = f"as cached in {a.cache.name}"
             lines, texts, kinds = load_lines(a.cache)
             log(f"read {len(lines)} lines from {a.cache}")
         else:
+            if a.synthetic and fonts_warning():
+                log(fonts_warning())
             log("building the training lines ...")
             lines, texts, kinds = build_training_set(a.synthetic, a.seed, a.real_copies, log, detector=detector)
             log(f"built {len(lines)} lines in {time.time() - started:.0f} s")
@@ -447,7 +451,7 @@ def main(argv=None) -> int:
     from collections import Counter
     info = {"mix": dict(Counter(kinds)), "epochs": a.epochs, "batch": a.batch, "lr": a.lr, "seed": a.seed,
             "size": a.size, "init": a.init.name if a.init else None,
-            "plate_cut": plate_cut,
+            "plate_cut": plate_cut, "fonts": fonts,
             "config": {k: list(v) if isinstance(v, tuple) else v for k, v in SIZES[a.size].items()},
             "weights": int(model.count_params()), "train_minutes": round((time.time() - started) / 60, 1),
             "history": history}

@@ -142,3 +142,17 @@ def test_a_panel_edge_stays_in_a_margin_and_leaves_the_ink_alone(seed):
     rows, cols = np.nonzero(changed)
     assert rows.size  # every side has room here, so an edge is always drawn
     assert (cols.max() < 12 or cols.min() > 65) or (rows.max() < 8 or rows.min() > 21)  # in one margin
+
+
+def test_missing_font_packages_are_named_with_the_command_that_installs_them(tmp_path, monkeypatch):
+    import convert.line_synth as ls
+    (tmp_path / "here" / "sub").mkdir(parents=True)
+    (tmp_path / "here" / "sub" / "A.ttf").write_bytes(b"")
+    (tmp_path / "empty").mkdir()
+    monkeypatch.setattr(ls, "FONT_PACKAGES", {"fonts-here": str(tmp_path / "here"), "fonts-empty": str(tmp_path / "empty"),
+                                              "fonts-gone": str(tmp_path / "gone")})
+    assert ls.missing_font_packages() == ["fonts-empty", "fonts-gone"]
+    warning = ls.fonts_warning()
+    assert "apt-get install fonts-empty fonts-gone" in warning and "fonts-here" not in warning
+    monkeypatch.setattr(ls, "FONT_PACKAGES", {"fonts-here": str(tmp_path / "here")})
+    assert ls.fonts_warning() is None
