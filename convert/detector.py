@@ -526,6 +526,7 @@ def export(keras_path, tflite_path, threshold: float = 0.5) -> dict:
 def end_to_end(reader_for, split: str) -> dict:
     """The learned reader on one split's whole images: orand exact digit strings, plates exact,
     and the digit F1 of the sudoku photos in a 640x480 view."""
+    from convert.devsets import plate_read
     from convert.line_data import orand_lines, plate_lines
     from edge.types import Frame
 
@@ -543,8 +544,7 @@ def end_to_end(reader_for, split: str) -> dict:
     hits = 0
     for i, line in enumerate(plates):
         result = reader.process(Frame(line.gray, i, 0.0, f"plate-{i}"))
-        tallest = max(result.numbers, key=lambda n: n.box[3], default=None)
-        hits += bool(tallest) and tallest.read == line.text
+        hits += plate_read(result.numbers) == line.text
     report["plates_exact"] = hits / max(len(plates), 1)
     report["sudoku_f1"] = sudoku_view_f1(reader_for("digits"), split)
     return report

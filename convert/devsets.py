@@ -9,7 +9,8 @@ the development sets, exactly as the app runs it on a frame.
   digit F1 of the strings alone (matched in order; a CTC reader's boxes are looser). Reported
   for all images and for the held-out split the classifier never trained on.
 
-- plates-train (learned reader): on each held-out plate crop, the tallest number read vs the
+- plates-train (learned reader): on each held-out plate crop, its big characters read (the
+  lines near the tallest one's height, row by row: a motorcycle plate has two rows) vs the
   plate's text: exact (letters and digits, with --charset alnum) and its digits in order.
 
     python -m convert.devsets [--reader learned] [--limit N] [--save-dir DIR]
@@ -118,6 +119,26 @@ def orand(reader, limit=None, save_dir: Path | None = None) -> dict:
                 "string_f1": prf(s["str_tp"], s["str_fp"], s["str_fn"])["f1"]} for k, s in stats.items()}
 
 
+PLATE_ROW_HEIGHT = 0.7  # a plate's rows of characters are alike in height; a state name is a third of them
+
+
+def plate_read(numbers) -> str:
+    """A plate's text from the numbers read on its crop: those at least PLATE_ROW_HEIGHT of the
+    tallest's height, top row first, each row left to right."""
+    tallest = max((n.box[3] for n in numbers), default=0)
+    rows: list[list] = []
+    for n in sorted((n for n in numbers if n.box[3] >= PLATE_ROW_HEIGHT * tallest), key=_middle):
+        if rows and _middle(n) - _middle(rows[-1][0]) < rows[-1][0].box[3] / 2:
+            rows[-1].append(n)  # its middle within half a line of the row's first: the same row
+        else:
+            rows.append([n])
+    return "".join(n.read for row in rows for n in sorted(row, key=lambda n: n.box[0]))
+
+
+def _middle(number) -> float:
+    return number.box[1] + number.box[3] / 2
+
+
 def plates(reader, split: str = "heldout", limit=None) -> dict:
     """Whole plates read on the plate crops of one split (convert.line_data.split3 by text)."""
     from convert.line_data import plate_lines
@@ -125,8 +146,7 @@ def plates(reader, split: str = "heldout", limit=None) -> dict:
     exact = digits_in_order = 0
     for i, line in enumerate(lines):
         result = reader.process(Frame(line.gray, i, 0.0, f"plate-{i}"))
-        tallest = max(result.numbers, key=lambda n: n.box[3], default=None)
-        text = tallest.read if tallest else ""
+        text = plate_read(result.numbers)
         exact += text == line.text
         digits_in_order += "".join(filter(str.isdigit, text)) == "".join(filter(str.isdigit, line.text))
     n = max(len(lines), 1)
