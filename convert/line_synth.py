@@ -303,6 +303,30 @@ def price_line(rng: np.random.Generator) -> tuple[np.ndarray, str]:
     return _join(parts, rng, gap=(0.05, 0.15), align="top"), text
 
 
+WORD_LETTERS = "eeeeeeeeeeeettttttttaaaaaaaaoooooooiiiiiiinnnnnnnsssssshhhhhhrrrrrrddddllllcccuuummwwffggyyppbbvkjxqz"
+
+
+def word_line(rng: np.random.Generator) -> tuple[np.ndarray, str]:
+    """Words in lower, title or upper case, now and then with a number among them, labelled in
+    upper case: text beside numbers (a newspaper, a label, a brand) must read as letters, which
+    --charset digits drops, not as digits."""
+    words = []
+    for _ in range(int(rng.integers(1, 4))):
+        word = "".join(rng.choice(list(WORD_LETTERS), int(rng.integers(2, 9))))
+        case = rng.random()
+        words.append(word.capitalize() if case < 0.3 else word.upper() if case < 0.45 else word)
+    if rng.random() < 0.3:
+        words.insert(int(rng.integers(len(words) + 1)), number_text(rng))
+    text = (" " if rng.random() < 0.8 else rng.choice(["-", ".", ", "])).join(words)
+    fonts = text_fonts()
+    if fonts:
+        ink = render_text(text, fonts[int(rng.integers(len(fonts)))], int(rng.integers(24, 56)),
+                          float(rng.uniform(-0.05, 0.2)))
+    else:
+        ink = _hershey_line(text, rng)
+    return ink, "".join(c for c in text.upper() if c != " ")
+
+
 def clutter_line(rng: np.random.Generator) -> tuple[np.ndarray, str]:
     """No text: strokes, boxes, blobs, textures and symbols outside the charset, as a
     detector may hand over (letters and digits are never clutter: they are read)."""
@@ -443,6 +467,7 @@ MAKERS = {
     "plate": (plate_line, 0.14),
     "price": (price_line, 0.05),
     "clutter": (clutter_line, 0.05),
+    "words": (word_line, 0.06),
 }
 
 

@@ -156,3 +156,13 @@ def test_missing_font_packages_are_named_with_the_command_that_installs_them(tmp
     assert "apt-get install fonts-empty fonts-gone" in warning and "fonts-here" not in warning
     monkeypatch.setattr(ls, "FONT_PACKAGES", {"fonts-here": str(tmp_path / "here")})
     assert ls.fonts_warning() is None
+
+
+def test_word_lines_are_labelled_in_the_charset_upper_case_without_spaces():
+    from convert.line_synth import word_line
+    from edge.lines import CHARSET
+    rng = np.random.default_rng(5)
+    texts = [word_line(rng)[1] for _ in range(200)]
+    assert all(t and set(t) <= set(CHARSET) for t in texts)
+    assert sum(any(c.isalpha() for c in t) for t in texts) == 200  # every line has letters to read
+    assert 0 < sum(any(c.isdigit() for c in t) for t in texts) < 120  # some carry a number among the words
