@@ -227,6 +227,11 @@ def bench_section(b: dict) -> list[str]:
            "(the least disturbed, as `timeit` does) with the medians of all of them. End to end is one frame through "
            "everything but drawing (what a headless device pays); `photos` are the sudoku-train photos framed "
            "whole at that size (aspect kept, on a grey ground); `capture` is the demo's rendering or the JPEG decoding.", ""]
+    cpu, versions = b.get("processor") or {}, b.get("versions") or {}
+    if cpu or versions:
+        features = ", ".join(cpu.get("int8_features", [])) or "none"
+        out += [f"Processor: {cpu.get('model') or 'unknown'} (int8 features: {features}); "
+                + ", ".join(f"{k} {v}" for k, v in versions.items() if v) + ".", ""]
     stages = []
     for run in b["runs"]:
         stages += [s for s in run["median_ms"] if s not in stages]

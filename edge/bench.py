@@ -48,6 +48,34 @@ def photo_frames(paths, width, height, n):
         yield Frame(frame, i, time.time(), "photos")
 
 
+def package_versions() -> dict:
+    """The installed versions of what the timings depend on (None: not installed)."""
+    from importlib.metadata import PackageNotFoundError, version
+    found = {}
+    for name in ("ai-edge-litert", "tflite-runtime", "opencv-python", "numpy"):
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            found[name] = None
+    return found
+
+
+INT8_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "asimddp")  # the CPU features int8 kernels use
+
+
+def processor() -> dict:
+    """The CPU's model name and which of INT8_FLAGS it has (Linux's /proc/cpuinfo; {} elsewhere)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return {}
+    model = next((ln.split(":", 1)[1].strip() for ln in text.splitlines()
+                  if ln.startswith(("model name", "Model", "Hardware")) and ":" in ln), None)  # x86, a Pi
+    flags = set(next((ln.split(":", 1)[1].split() for ln in text.splitlines()
+                      if ln.startswith(("flags", "Features"))), []))
+    return {"model": model, "int8_features": [f for f in INT8_FLAGS if f in flags]}
+
+
 def run_one(frames, reader: DigitReader) -> dict:
     stages = {"capture": []}  # then the reader's own stages (FrameResult.timings_ms), then draw
     end_to_end, digits = [], []
@@ -218,6 +246,8 @@ def main(argv=None) -> int:
                                                        LineRecognizer(num_threads=threads), keep_mask=False)
     from edge.infer.runtime import interpreter_class
     report["runtime"] = interpreter_class()[1]
+    report["versions"] = package_versions()
+    report["processor"] = processor()  # int8 models run much faster with VNNI: say which machine timed them
     runs: dict[tuple, list[dict]] = {}
     # Repeats go round every configuration in turn, so a slow spell of a shared machine hits
     # them all alike; each configuration keeps its least disturbed run (lowest median), as

@@ -285,3 +285,22 @@ def test_the_bench_frames_a_portrait_photo_whole_not_squashed(tmp_path):
     assert frame.shape == (480, 640, 3)
     assert (frame[:, :200] == 128).all() and (frame[:, 440:] == 128).all()  # grey either side of a 240-px page
     assert (frame[:, 200:320] == 255).all() and (frame[:, 320:440] == 0).all()
+
+
+def test_the_bench_records_the_versions_its_times_depend_on():
+    import numpy
+    from edge.bench import package_versions
+    versions = package_versions()
+    assert versions["numpy"] == numpy.__version__
+    assert set(versions) >= {"ai-edge-litert", "opencv-python"}
+
+
+def test_the_bench_names_the_processor_and_its_int8_features(tmp_path, monkeypatch):
+    from edge import bench
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nmodel\t\t: 2\nmodel name\t: AMD EPYC\nflags\t\t: fpu avx2 avx512_vnni sse\n")
+    real_path = bench.Path
+    monkeypatch.setattr(bench, "Path", lambda p: cpuinfo if p == "/proc/cpuinfo" else real_path(p))
+    assert bench.processor() == {"model": "AMD EPYC", "int8_features": ["avx2", "avx512_vnni"]}
+    cpuinfo.write_text("Features\t: fp asimd asimddp\nModel\t\t: Raspberry Pi 5 Model B Rev 1.0\n")
+    assert bench.processor() == {"model": "Raspberry Pi 5 Model B Rev 1.0", "int8_features": ["asimddp"]}
