@@ -320,7 +320,7 @@ def scene(rng: np.random.Generator, pool) -> tuple[np.ndarray, np.ndarray, np.nd
     return image, core, weight
 
 
-LOW_CONTRAST_SHARE = 0.15  # scenes squeezed to a third of their contrast (a faded plate on the tuning split was missed)
+LOW_CONTRAST_SHARE = 0.15  # scenes squeezed to 15-50% of their contrast: a faded plate on the tuning split was missed
 MIN_LINE_HEIGHT = 5  # input pixels: smaller lines are neither taught as text nor as background
 
 
@@ -465,8 +465,9 @@ def main(argv=None) -> int:
     try:
         x, y, _, _ = load_mnist()
         pool = scene_pool("train", (x, y))
-        if fonts_warning():
-            log(fonts_warning())
+        warning = fonts_warning()
+        if warning:
+            log(warning)
         log(f"building {a.scenes} scenes ...")
         images, core, weight = build_scenes(a.scenes, a.seed, pool, log)
     except DataError as e:

@@ -119,17 +119,18 @@ def orand(reader, limit=None, save_dir: Path | None = None) -> dict:
                 "string_f1": prf(s["str_tp"], s["str_fp"], s["str_fn"])["f1"]} for k, s in stats.items()}
 
 
-PLATE_ROW_HEIGHT = 0.7  # a plate's rows of characters are alike in height; a state name is a third of them
+PLATE_ROW_SHARE = 0.7  # of the tallest line's height: a plate's rows are alike; a state name is a third of them
 
 
 def plate_read(numbers) -> str:
-    """A plate's text from the numbers read on its crop: those at least PLATE_ROW_HEIGHT of the
+    """A plate's text from the numbers read on its crop: those at least PLATE_ROW_SHARE of the
     tallest's height, top row first, each row left to right."""
     tallest = max((n.box[3] for n in numbers), default=0)
     rows: list[list] = []
-    for n in sorted((n for n in numbers if n.box[3] >= PLATE_ROW_HEIGHT * tallest), key=_middle):
-        if rows and _middle(n) - _middle(rows[-1][0]) < rows[-1][0].box[3] / 2:
-            rows[-1].append(n)  # its middle within half a line of the row's first: the same row
+    for n in sorted((n for n in numbers if n.box[3] >= PLATE_ROW_SHARE * tallest), key=_middle):
+        row = rows[-1] if rows else None
+        if row and (_middle(n) - _middle(row[0]) < row[0].box[3] / 2 or not any(_under(n, m) for m in row)):
+            row.append(n)  # level with the row, or beside it (a tilted row cut in pieces): the same row
         else:
             rows.append([n])
     return "".join(n.read for row in rows for n in sorted(row, key=lambda n: n.box[0]))
@@ -137,6 +138,11 @@ def plate_read(numbers) -> str:
 
 def _middle(number) -> float:
     return number.box[1] + number.box[3] / 2
+
+
+def _under(a, b) -> bool:
+    """Whether a and b share columns (stacked rows do; pieces of one row sit side by side)."""
+    return min(a.box[0] + a.box[2], b.box[0] + b.box[2]) > max(a.box[0], b.box[0])
 
 
 def plates(reader, split: str = "heldout", limit=None) -> dict:

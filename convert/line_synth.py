@@ -43,8 +43,8 @@ def text_fonts() -> tuple[str, ...]:
 
 
 def missing_font_packages() -> list[str]:
-    """The font packages of FONT_PACKAGES not installed: a training run without them learns
-    from fewer fonts (matplotlib's, drawn segments) than the shipped models did."""
+    """The font packages of FONT_PACKAGES not installed: without them a training run learns
+    from fewer fonts than the shipped models did."""
     return [name for name, folder in FONT_PACKAGES.items()
             if not glob.glob(os.path.join(folder, "**", "*.[ot]tf"), recursive=True)]
 
@@ -307,9 +307,8 @@ WORD_LETTERS = "eeeeeeeeeeeettttttttaaaaaaaaoooooooiiiiiiinnnnnnnsssssshhhhhhrrr
 
 
 def word_line(rng: np.random.Generator) -> tuple[np.ndarray, str]:
-    """Words in lower, title or upper case, now and then with a number among them, labelled in
-    upper case: text beside numbers (a newspaper, a label, a brand) must read as letters, which
-    --charset digits drops, not as digits."""
+    """Words in any case, labelled in upper case: text beside numbers must read as letters
+    (which --charset digits drops), not as digits."""
     words = []
     for _ in range(int(rng.integers(1, 4))):
         word = "".join(rng.choice(list(WORD_LETTERS), int(rng.integers(2, 9))))

@@ -426,12 +426,13 @@ def main(argv=None) -> int:
         plate_cut = f"detector {detector.model_path.name}, threshold {detector.threshold:g}" if detector else "whole"
         fonts = font_counts()
         if a.cache and a.cache.is_file():
-            plate_cut = fonts = f"as cached in {a.cache.name}"
+            plate_cut, fonts = f"as cached in {a.cache.name}", None
             lines, texts, kinds = load_lines(a.cache)
             log(f"read {len(lines)} lines from {a.cache}")
         else:
-            if a.synthetic and fonts_warning():
-                log(fonts_warning())
+            warning = fonts_warning() if a.synthetic else None
+            if warning:
+                log(warning)
             log("building the training lines ...")
             lines, texts, kinds = build_training_set(a.synthetic, a.seed, a.real_copies, log, detector=detector)
             log(f"built {len(lines)} lines in {time.time() - started:.0f} s")

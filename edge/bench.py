@@ -48,31 +48,36 @@ def photo_frames(paths, width, height, n):
         yield Frame(frame, i, time.time(), "photos")
 
 
-def package_versions() -> dict:
-    """The installed versions of what the timings depend on (None: not installed)."""
+RUNTIME_PACKAGES = {"ai-edge-litert": "ai-edge-litert", "tflite-runtime": "tflite-runtime", "tensorflow.lite": "tensorflow"}
+
+
+def package_versions(runtime: str) -> dict:
+    """The versions the timings depend on: the TFLite runtime in use, OpenCV's build, numpy."""
     from importlib.metadata import PackageNotFoundError, version
-    found = {}
-    for name in ("ai-edge-litert", "tflite-runtime", "opencv-python", "numpy"):
-        try:
-            found[name] = version(name)
-        except PackageNotFoundError:
-            found[name] = None
-    return found
+    try:
+        runtime_version = version(RUNTIME_PACKAGES.get(runtime, runtime))
+    except PackageNotFoundError:
+        runtime_version = None
+    return {runtime: runtime_version, "opencv": cv2.__version__, "numpy": np.__version__}
 
 
 INT8_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "asimddp")  # the CPU features int8 kernels use
+MODEL_KEYS = ("Model", "model name", "Hardware")  # /proc/cpuinfo's name for the machine: a Pi's board, x86, older ARM
 
 
-def processor() -> dict:
-    """The CPU's model name and which of INT8_FLAGS it has (Linux's /proc/cpuinfo; {} elsewhere)."""
+def processor(cpuinfo: str = "/proc/cpuinfo") -> dict:
+    """The CPU's model name and which of INT8_FLAGS it has ({} where there is no cpuinfo)."""
     try:
-        text = Path("/proc/cpuinfo").read_text()
+        text = Path(cpuinfo).read_text()
     except OSError:
         return {}
-    model = next((ln.split(":", 1)[1].strip() for ln in text.splitlines()
-                  if ln.startswith(("model name", "Model", "Hardware")) and ":" in ln), None)  # x86, a Pi
-    flags = set(next((ln.split(":", 1)[1].split() for ln in text.splitlines()
-                      if ln.startswith(("flags", "Features"))), []))
+    fields: dict[str, str] = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition(":")
+        if sep:
+            fields.setdefault(key.strip(), value.strip())
+    model = next((fields[k] for k in MODEL_KEYS if fields.get(k)), None)
+    flags = set((fields.get("flags") or fields.get("Features") or "").split())
     return {"model": model, "int8_features": [f for f in INT8_FLAGS if f in flags]}
 
 
@@ -246,7 +251,7 @@ def main(argv=None) -> int:
                                                        LineRecognizer(num_threads=threads), keep_mask=False)
     from edge.infer.runtime import interpreter_class
     report["runtime"] = interpreter_class()[1]
-    report["versions"] = package_versions()
+    report["versions"] = package_versions(report["runtime"])
     report["processor"] = processor()  # int8 models run much faster with VNNI: say which machine timed them
     runs: dict[tuple, list[dict]] = {}
     # Repeats go round every configuration in turn, so a slow spell of a shared machine hits

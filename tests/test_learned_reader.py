@@ -223,3 +223,17 @@ def test_character_boxes_sit_on_their_glyphs_in_a_frame():
     assert number.read == "40968" and len(glyphs) == 5
     overlaps = [float(iou_matrix([c.box], [g])[0, 0]) for c, g in zip(number.chars, glyphs)]
     assert min(overlaps) > 0.6, overlaps
+
+
+def test_a_plates_text_is_its_big_rows_top_first_each_left_to_right():
+    from convert.devsets import plate_read
+    from edge.types import Digits, Number
+
+    def number(text, x, y, h):
+        return Number(text, 1.0, (x, y, 10 * len(text), h), Digits())
+    two_rows = [number("5HFA", 5, 50, 30), number("SAO PAULO", 0, 0, 9), number("A03", 10, 12, 28)]
+    assert plate_read(two_rows) == "A035HFA"  # the state name, a third of their height, is not read
+    assert plate_read([number("1234", 60, 22, 30), number("ABC", 0, 20, 32)]) == "ABC1234"
+    tilted_in_pieces = [number("1234", 40, 0, 30), number("ABC", 0, 20, 30)]  # middles 20 px apart, side by side
+    assert plate_read(tilted_in_pieces) == "ABC1234"
+    assert plate_read([]) == ""

@@ -158,11 +158,13 @@ def test_missing_font_packages_are_named_with_the_command_that_installs_them(tmp
     assert ls.fonts_warning() is None
 
 
-def test_word_lines_are_labelled_in_the_charset_upper_case_without_spaces():
-    from convert.line_synth import word_line
-    from edge.lines import CHARSET
+def test_word_lines_are_labelled_in_the_charset_upper_case_and_fit_their_line():
+    from convert.line_synth import photograph_line, word_line
+    from convert.recognizer import fits
+    from edge.lines import CHARSET, normalize_line
     rng = np.random.default_rng(5)
-    texts = [word_line(rng)[1] for _ in range(200)]
+    made = [word_line(rng) for _ in range(200)]
+    texts = [t for _, t in made]
     assert all(t and set(t) <= set(CHARSET) for t in texts)
-    assert sum(any(c.isalpha() for c in t) for t in texts) == 200  # every line has letters to read
     assert 0 < sum(any(c.isdigit() for c in t) for t in texts) < 120  # some carry a number among the words
+    assert all(fits(t, normalize_line(photograph_line(ink, rng)).shape[1]) for ink, t in made)  # CTC can read each

@@ -56,15 +56,3 @@ def test_a_percentage_is_never_rounded_to_all_or_nothing():
     assert pct(0.9995) == "99.95%" and pct(0.0004) == "0.04%"  # 1,999 of 2,000 frames is not 100%
     assert pct(1.0) == "100.0%" and pct(0.0) == "0.0%" and pct(0.717) == "71.7%"
 
-
-def test_a_plates_text_is_its_big_rows_top_first_each_left_to_right():
-    from convert.devsets import plate_read
-    from edge.types import Digits, Number
-
-    def number(text, x, y, h):
-        return Number(text, 1.0, (x, y, 10 * len(text), h), Digits())
-    two_rows = [number("5HFA", 5, 50, 30), number("SAO PAULO", 0, 0, 9), number("A03", 10, 12, 28)]
-    assert plate_read(two_rows) == "A035HFA"  # the state name, a third of their height, is not read
-    split_in_one_row = [number("1234", 60, 22, 30), number("ABC", 0, 20, 32)]
-    assert plate_read(split_in_one_row) == "ABC1234"
-    assert plate_read([]) == ""
