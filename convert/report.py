@@ -229,7 +229,7 @@ def bench_section(b: dict) -> list[str]:
            "whole at that size (aspect kept, on a grey ground); `capture` is the demo's rendering or the JPEG decoding.", ""]
     cpu, versions = b.get("processor") or {}, b.get("versions") or {}
     if cpu or versions:
-        features = ", ".join(cpu["int8_features"]) or "none" if "int8_features" in cpu else "unknown"
+        features = (", ".join(cpu["int8_features"]) or "none") if "int8_features" in cpu else "unknown"
         out += [f"Processor: {cpu.get('model') or 'unknown'} (int8 features: {features}); "
                 + ", ".join(f"{k} {v}" for k, v in versions.items() if v) + ".", ""]
     stages = []

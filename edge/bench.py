@@ -48,14 +48,11 @@ def photo_frames(paths, width, height, n):
         yield Frame(frame, i, time.time(), "photos")
 
 
-RUNTIME_PACKAGES = {"ai-edge-litert": "ai-edge-litert", "tflite-runtime": "tflite-runtime", "tensorflow.lite": "tensorflow"}
-
-
 def package_versions(runtime: str) -> dict:
     """The versions the timings depend on: the TFLite runtime in use, OpenCV's build, numpy."""
     from importlib.metadata import PackageNotFoundError, version
     try:
-        runtime_version = version(RUNTIME_PACKAGES.get(runtime, runtime))
+        runtime_version = version({"tensorflow.lite": "tensorflow"}.get(runtime, runtime))  # else its package's name
     except PackageNotFoundError:
         runtime_version = None
     return {runtime: runtime_version, "opencv": cv2.__version__, "numpy": np.__version__}
@@ -252,7 +249,7 @@ def main(argv=None) -> int:
     from edge.infer.runtime import interpreter_class
     report["runtime"] = interpreter_class()[1]
     report["versions"] = package_versions(report["runtime"])
-    report["processor"] = processor()  # int8 models run much faster with VNNI: say which machine timed them
+    report["processor"] = processor()  # int8 timings differ widely between processors: say which one timed them
     runs: dict[tuple, list[dict]] = {}
     # Repeats go round every configuration in turn, so a slow spell of a shared machine hits
     # them all alike; each configuration keeps its least disturbed run (lowest median), as
