@@ -237,3 +237,11 @@ def test_a_plates_text_is_its_big_rows_top_first_each_left_to_right():
     tilted_in_pieces = [number("1234", 40, 0, 30), number("ABC", 0, 20, 30)]  # middles 20 px apart, side by side
     assert plate_read(tilted_in_pieces) == "ABC1234"
     assert plate_read([]) == ""
+
+
+def test_the_smallest_text_check_reads_plain_numbers_and_not_specks():
+    from convert.smallest_text import smallest_text
+    from edge.detect import TextDetector
+    from edge.infer.recognizer import LineRecognizer
+    found = smallest_text(TextDetector(), LineRecognizer(), heights=(4, 32), tries=3)
+    assert found == {4: 0, 32: 3}  # 2 px in the detector's view is below any line it learned

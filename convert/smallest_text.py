@@ -1,0 +1,77 @@
+"""The smallest printed text the learned reader reads: numbers in OpenCV's Duplex font, a few
+px tall, at random places in a plain 640x480 frame, read end to end.
+
+    python -m convert.smallest_text [--heights 10 12 14 16 20 24 32] [--tries 20] [--json PATH]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from edge.types import Frame
+
+FRAME = (640, 480)
+HEIGHTS = (10, 12, 14, 16, 20, 24, 32)
+
+
+def number_frame(text: str, height: int, rng: np.random.Generator) -> np.ndarray:
+    """A grey frame with dark `text` `height` px tall (cap height) somewhere inside it."""
+    frame = np.clip(rng.normal(190, 6, FRAME[::-1]), 0, 255).astype(np.uint8)
+    thickness = max(1, height // 10)
+    scale = cv2.getFontScaleFromHeight(cv2.FONT_HERSHEY_DUPLEX, height, thickness)
+    (w, _), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_DUPLEX, scale, thickness)
+    x, y = int(rng.integers(5, max(6, FRAME[0] - 5 - w))), int(rng.integers(height + 5, FRAME[1] - 5))
+    cv2.putText(frame, text, (x, y), cv2.FONT_HERSHEY_DUPLEX, scale, 30, thickness, cv2.LINE_AA)
+    return frame
+
+
+def smallest_text(detector, recognizer, heights=HEIGHTS, tries: int = 20, seed: int = 0) -> dict:
+    """{height: numbers read exactly, of `tries`}; each try a fresh reader (no tracking)."""
+    from edge.line_reader import LineReader
+    rng = np.random.default_rng(seed)
+    found = {}
+    for height in heights:
+        hits = 0
+        for k in range(tries):
+            text = "".join(str(d) for d in rng.integers(0, 10, int(rng.integers(3, 7))))
+            frame = number_frame(text, height, rng)
+            result = LineReader(detector, recognizer, keep_mask=False).process(Frame(frame, 0, 0.0, f"{height}-{k}"))
+            hits += any(n.read == text for n in result.numbers)
+        found[height] = hits
+    return found
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m convert.smallest_text", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--heights", type=int, nargs="+", default=list(HEIGHTS), help="text heights in px")
+    p.add_argument("--tries", type=int, default=20, help="random placements per height (default 20)")
+    p.add_argument("--threshold", type=float, help="the detector's threshold (default: its metadata's)")
+    p.add_argument("--json", type=Path, help="also write the figures here")
+    a = p.parse_args(argv)
+    if a.tries < 1 or min(a.heights) < 1:
+        p.error("--tries and --heights must be >= 1")
+    from edge.detect import TextDetector
+    from edge.infer import ModelError
+    from edge.infer.recognizer import LineRecognizer
+    try:
+        detector, recognizer = TextDetector(threshold=a.threshold), LineRecognizer()
+    except ModelError as e:
+        print(f"convert.smallest_text: error: {e}", file=sys.stderr)
+        return 2
+    found = smallest_text(detector, recognizer, a.heights, a.tries)
+    report = {"frame": list(FRAME), "tries": a.tries, "threshold": detector.threshold,
+              "read": {str(h): n for h, n in found.items()}}
+    print(", ".join(f"{h} px {n}/{a.tries}" for h, n in found.items()))
+    if a.json:
+        a.json.write_text(json.dumps(report, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
