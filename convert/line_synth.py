@@ -35,7 +35,7 @@ def text_fonts() -> tuple[str, ...]:
     """Every text font found: Debian's font packages, then matplotlib's bundled set."""
     found = []
     for folder in FONT_FOLDERS:
-        for path in sorted(glob.glob(os.path.join(folder, "**", "*.[ot]tf"), recursive=True)):
+        for path in _font_files(folder):
             name = os.path.basename(path).lower()
             if not any(s in name for s in ("dseg", "math", "symbol", "dingbat", "z003", "d050000l", "extralight")):
                 found.append(path)
@@ -45,8 +45,11 @@ def text_fonts() -> tuple[str, ...]:
 def missing_font_packages() -> list[str]:
     """The font packages of FONT_PACKAGES not installed: without them a training run learns
     from fewer fonts than the shipped models did."""
-    return [name for name, folder in FONT_PACKAGES.items()
-            if not glob.glob(os.path.join(folder, "**", "*.[ot]tf"), recursive=True)]
+    return [name for name, folder in FONT_PACKAGES.items() if not _font_files(folder)]
+
+
+def _font_files(folder: str) -> list[str]:
+    return sorted(glob.glob(os.path.join(folder, "**", "*.[ot]tf"), recursive=True))
 
 
 def fonts_warning() -> str | None:

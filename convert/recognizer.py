@@ -424,15 +424,16 @@ def main(argv=None) -> int:
         return 2
     try:
         plate_cut = f"detector {detector.model_path.name}, threshold {detector.threshold:g}" if detector else "whole"
-        fonts = font_counts()
+        fonts = None  # as the cache was built, unknown
         if a.cache and a.cache.is_file():
-            plate_cut, fonts = f"as cached in {a.cache.name}", None
+            plate_cut = f"as cached in {a.cache.name}"
             lines, texts, kinds = load_lines(a.cache)
             log(f"read {len(lines)} lines from {a.cache}")
         else:
             warning = fonts_warning() if a.synthetic else None
             if warning:
                 log(warning)
+            fonts = font_counts()
             log("building the training lines ...")
             lines, texts, kinds = build_training_set(a.synthetic, a.seed, a.real_copies, log, detector=detector)
             log(f"built {len(lines)} lines in {time.time() - started:.0f} s")

@@ -31,8 +31,10 @@ def number_frame(text: str, height: int, rng: np.random.Generator) -> np.ndarray
 
 
 def smallest_text(detector, recognizer, heights=HEIGHTS, tries: int = 20, seed: int = 0) -> dict:
-    """{height: numbers read exactly, of `tries`}; each try a fresh reader (no tracking)."""
+    """{height: numbers read exactly, of `tries`}; each try is its own source, so the reader
+    starts its tracking afresh (edge.line_reader.LineReader.process)."""
     from edge.line_reader import LineReader
+    reader = LineReader(detector, recognizer, keep_mask=False)
     rng = np.random.default_rng(seed)
     found = {}
     for height in heights:
@@ -40,7 +42,7 @@ def smallest_text(detector, recognizer, heights=HEIGHTS, tries: int = 20, seed: 
         for k in range(tries):
             text = "".join(str(d) for d in rng.integers(0, 10, int(rng.integers(3, 7))))
             frame = number_frame(text, height, rng)
-            result = LineReader(detector, recognizer, keep_mask=False).process(Frame(frame, 0, 0.0, f"{height}-{k}"))
+            result = reader.process(Frame(frame, 0, 0.0, f"{height}-{k}"))
             hits += any(n.read == text for n in result.numbers)
         found[height] = hits
     return found

@@ -55,4 +55,3 @@ def test_a_percentage_is_never_rounded_to_all_or_nothing():
     from convert.report import pct
     assert pct(0.9995) == "99.95%" and pct(0.0004) == "0.04%"  # 1,999 of 2,000 frames is not 100%
     assert pct(1.0) == "100.0%" and pct(0.0) == "0.0%" and pct(0.717) == "71.7%"
-
