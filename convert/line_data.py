@@ -33,6 +33,7 @@ class RealLine:
     key: str  # file name, plate text or device: what the split hangs on
     extent: tuple[int, int, int, int] | None = None  # the text's box inside the crop, when known
     value: float | None = None  # meters: the wheel's position in tenths (4.7: 70% from 4 to 5)
+    boxes: list | None = None  # orand: [(x, y, w, h, digit)] left to right
 
 
 def orand_lines(split: str | None = None, root: Path | None = None) -> list[RealLine]:
@@ -46,7 +47,7 @@ def orand_lines(split: str | None = None, root: Path | None = None) -> list[Real
             b = np.array([bx[:4] for bx in im.boxes])
             x0, y0 = b[:, 0].min(), b[:, 1].min()
             extent = (int(x0), int(y0), int((b[:, 0] + b[:, 2]).max() - x0), int((b[:, 1] + b[:, 3]).max() - y0))
-        out.append(RealLine(gray, im.digits, "orand", im.file.name, extent))
+        out.append(RealLine(gray, im.digits, "orand", im.file.name, extent, boxes=list(im.boxes)))
     return out
 
 
@@ -125,6 +126,58 @@ def jitter(gray: np.ndarray, rng: np.random.Generator, extent=None) -> np.ndarra
     return np.clip(crop, 0, 255).astype(np.uint8)
 
 
+CLEAN_CUT = 0.25  # a cut between two digits crosses at most this share of the most inked column's ink
+
+
+def digit_pieces(line: RealLine) -> tuple[list[int], list[str]] | None:
+    """Where a handwritten line can be cut apart: the first digit's left edge, the least-inked
+    column between neighbours that do not touch there, the last one's right edge; and the
+    digits of each piece (touching digits stay together)."""
+    if not line.boxes or line.extent is None or "".join(str(b[4]) for b in line.boxes) != line.text:
+        return None
+    _, y, _, h = line.extent
+    band = line.gray[max(0, y):y + h].astype(np.float32)
+    ink = np.clip(np.percentile(band, 80) - band, 0, None).sum(axis=0)
+    width = line.gray.shape[1]
+    cuts, texts = [max(0, line.boxes[0][0])], [str(line.boxes[0][4])]
+    for a, b in zip(line.boxes, line.boxes[1:]):
+        lo, hi = sorted((a[0] + a[2], b[0]))
+        lo, hi = max(lo, a[0] + a[2] // 2, cuts[-1] + 2), min(hi, b[0] + b[2] // 2, width - 1)
+        cut = lo + int(np.argmin(ink[lo:hi + 1])) if hi >= lo else -1
+        if cut < 0 or ink[cut] > CLEAN_CUT * ink.max():
+            texts[-1] += str(b[4])
+            continue
+        cuts.append(cut)
+        texts.append(str(b[4]))
+    cuts.append(min(width, line.boxes[-1][0] + line.boxes[-1][2]))
+    if len(texts) < 2 or cuts[-1] - cuts[-2] < 2:
+        return None
+    return cuts, texts
+
+
+def spliced_line(line: RealLine, rng: np.random.Generator) -> tuple[np.ndarray, str, tuple] | None:
+    """A new amount in the same hand: the line's pieces (digit_pieces) drawn again in another
+    order and number, often ending in zeros as amounts do, between the line's own margins.
+    The real lines are few (730); this varies their strings, not only their pixels."""
+    found = digit_pieces(line)
+    if found is None:
+        return None
+    cuts, texts = found
+    target = int(np.clip(len(line.text) + rng.integers(-2, 3), 1, 9))
+    zeros = [k for k, t in enumerate(texts) if set(t) == {"0"}]
+    order, count = [], 0
+    while count < target:
+        k = int(rng.integers(len(texts)))
+        if zeros and count >= target - 3 and rng.random() < 0.7:
+            k = zeros[int(rng.integers(len(zeros)))]
+        order.append(k)
+        count += len(texts[k])
+    gray, (_, y, _, h) = line.gray, line.extent
+    parts = [gray[:, :cuts[0]]] + [gray[:, cuts[k]:cuts[k + 1]] for k in order] + [gray[:, cuts[-1]:]]
+    middle = sum(cuts[k + 1] - cuts[k] for k in order)
+    return np.hstack(parts), "".join(texts[k] for k in order), (cuts[0], y, middle, h)
+
+
 def meter_strip(digits: list[RealLine], rng: np.random.Generator) -> tuple[np.ndarray, str]:
     """Real wheels of one device side by side: a counter line."""
     height = max(d.gray.shape[0] for d in digits)
@@ -143,9 +196,11 @@ def detected_extent(gray: np.ndarray, detector) -> tuple[int, int, int, int] | N
 
 
 def training_lines(rng: np.random.Generator, orand_copies: int = 16, plate_copies: int = 8,
-                   meter_copies: int = 1, meter_strips: int = 4000, split: str = "train", detector=None):
+                   meter_copies: int = 1, meter_strips: int = 4000, split: str = "train", detector=None,
+                   orand_splices: int = 0):
     """Normalized real lines of one split, jittered copies of each: (lines, texts, kinds).
-    `detector` (edge.detect.TextDetector): plates are cut around its line, as the app does."""
+    `detector` (edge.detect.TextDetector): plates are cut around its line, as the app does.
+    `orand_splices`: spliced lines (spliced_line) per orand line, besides its copies."""
     lines, texts, kinds = [], [], []
 
     def add(gray, text, kind):
@@ -156,6 +211,10 @@ def training_lines(rng: np.random.Generator, orand_copies: int = 16, plate_copie
     for line in orand_lines(split):
         for _ in range(orand_copies):
             add(jitter(line.gray, rng, line.extent), line.text, "orand")
+        for _ in range(orand_splices):
+            spliced = spliced_line(line, rng)
+            if spliced is not None:
+                add(jitter(spliced[0], rng, spliced[2]), spliced[1], "orand_splice")
     for line in plate_lines(split):
         extent = detected_extent(line.gray, detector)
         for _ in range(plate_copies):

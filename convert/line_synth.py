@@ -314,9 +314,12 @@ def word_line(rng: np.random.Generator) -> tuple[np.ndarray, str]:
     (which --charset digits drops), not as digits."""
     words = []
     for _ in range(int(rng.integers(1, 4))):
-        word = "".join(rng.choice(list(WORD_LETTERS), int(rng.integers(2, 9))))
         case = rng.random()
-        words.append(word.capitalize() if case < 0.3 else word.upper() if case < 0.45 else word)
+        upper = 0.3 <= case < 0.45
+        # a lower-case l looks like 1 or I: labelled L, it would teach a bar to read L
+        letters = WORD_LETTERS if upper else WORD_LETTERS.replace("l", "")
+        word = "".join(rng.choice(list(letters), int(rng.integers(2, 9))))
+        words.append(word.capitalize() if case < 0.3 else word.upper() if upper else word)
     if rng.random() < 0.3:
         words.insert(int(rng.integers(len(words) + 1)), number_text(rng))
     text = (" " if rng.random() < 0.8 else rng.choice(["-", ".", ", "])).join(words)

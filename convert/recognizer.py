@@ -131,9 +131,10 @@ def handwritten_pool(mnist_images, mnist_labels, rng: np.random.Generator, orand
 
 
 def build_training_set(synthetic: int, seed: int = 0, real_copies: float = 1.0, log=print, workers: int = 2,
-                       detector=None):
+                       detector=None, orand_splices: int = 0):
     """(lines, texts, kinds): synthetic lines made in `workers` processes, and jittered copies
-    of the real training lines (plates cut around `detector`'s line when given, else whole)."""
+    of the real training lines (plates cut around `detector`'s line when given, else whole;
+    `orand_splices` spliced amounts per orand line at real_copies 1)."""
     import multiprocessing as mp
 
     from convert.datasets import load_mnist
@@ -153,7 +154,8 @@ def build_training_set(synthetic: int, seed: int = 0, real_copies: float = 1.0, 
                 log(f"  synthetic lines: {len(lines)}/{synthetic}")
     c = lambda k: max(1, round(k * real_copies))  # noqa: E731
     l, t, k = training_lines(rng, orand_copies=c(16), plate_copies=c(8), meter_copies=1,
-                             meter_strips=int(4000 * real_copies), detector=detector)
+                             meter_strips=int(4000 * real_copies), detector=detector,
+                             orand_splices=round(orand_splices * real_copies))
     log(f"  real lines: {len(l)}")
     return lines + l, texts + t, kinds + k
 
@@ -392,6 +394,9 @@ def main(argv=None) -> int:
     p.add_argument("--synthetic", type=int, default=100_000, help="synthetic lines in the mix (default 100000)")
     p.add_argument("--real-copies", type=float, default=1.0,
                    help="scale of the jittered copies of the real training lines (default 1: orand x16, plates x8)")
+    p.add_argument("--orand-splices", type=int, default=0,
+                   help="new amounts spliced from each real orand line's digits, scaled as --real-copies "
+                        "(convert.line_data.spliced_line; default 0)")
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--seed", type=int, default=0)
@@ -405,8 +410,8 @@ def main(argv=None) -> int:
                    help="cut plate copies around the exported detector's line (default; models/detector.tflite "
                         "or $EDGE_DIGITS_DETECTOR), or use the whole crop, as the recognizer's runs up to seed 12 were")
     a = p.parse_args(argv)
-    if a.epochs < 1 or a.synthetic < 0 or a.real_copies <= 0 or a.batch < 1:
-        p.error("--epochs and --batch must be >= 1, --synthetic >= 0, --real-copies > 0")
+    if a.epochs < 1 or a.synthetic < 0 or a.real_copies <= 0 or a.batch < 1 or a.orand_splices < 0:
+        p.error("--epochs and --batch must be >= 1, --synthetic and --orand-splices >= 0, --real-copies > 0")
     log = lambda m: print(m, flush=True)  # noqa: E731
     started = time.time()
     if a.threads:  # before any model is built: TensorFlow fixes its threads at its first use
@@ -435,7 +440,8 @@ def main(argv=None) -> int:
                 log(warning)
             fonts = font_counts()
             log("building the training lines ...")
-            lines, texts, kinds = build_training_set(a.synthetic, a.seed, a.real_copies, log, detector=detector)
+            lines, texts, kinds = build_training_set(a.synthetic, a.seed, a.real_copies, log, detector=detector,
+                                                       orand_splices=a.orand_splices)
             log(f"built {len(lines)} lines in {time.time() - started:.0f} s")
             if a.cache:
                 save_lines(a.cache, lines, texts, kinds)
@@ -452,7 +458,7 @@ def main(argv=None) -> int:
     np.savez_compressed(a.out.with_suffix(".representative.npz"), *representative)
     from collections import Counter
     info = {"mix": dict(Counter(kinds)), "epochs": a.epochs, "batch": a.batch, "lr": a.lr, "seed": a.seed,
-            "size": a.size, "init": a.init.name if a.init else None,
+            "size": a.size, "init": a.init.name if a.init else None, "orand_splices": a.orand_splices,
             "plate_cut": plate_cut, "fonts": fonts,
             "config": {k: list(v) if isinstance(v, tuple) else v for k, v in SIZES[a.size].items()},
             "weights": int(model.count_params()), "train_minutes": round((time.time() - started) / 60, 1),

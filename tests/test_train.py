@@ -369,3 +369,44 @@ def test_model_after_other_options_is_refused_not_ignored(capsys):
     with pytest.raises(SystemExit) as exit:
         T.main(["--epochs", "1", "--model", "recognizer"])
     assert exit.value.code == 2 and "--model recognizer comes first" in capsys.readouterr().err
+
+
+def _handwritten_line(touching: bool):
+    """A made-up cheque amount '1200': four dark bars on light paper; the 2 and first 0 joined
+    across half the line's height when `touching`."""
+    from convert.line_data import RealLine
+    gray = np.full((40, 200), 220, np.uint8)
+    boxes = [(20, 8, 20, 24, 1), (50, 8, 20, 24, 2), (80, 8, 20, 24, 0), (110, 8, 20, 24, 0)]
+    for x, y, w, h, _ in boxes:
+        gray[y:y + h, x + 5:x + w - 5] = 30
+    if touching:
+        gray[14:26, 60:90] = 30
+    return RealLine(gray, "1200", "orand", "made-up.png", (20, 8, 110, 24), boxes=boxes)
+
+
+def test_a_handwritten_line_is_cut_between_digits_and_touching_ones_stay_together():
+    from convert.line_data import digit_pieces
+    cuts, texts = digit_pieces(_handwritten_line(touching=False))
+    assert texts == ["1", "2", "0", "0"]
+    assert [40 <= cuts[1] <= 55, 70 <= cuts[2] <= 85, 100 <= cuts[3] <= 115] == [True] * 3
+    cuts, texts = digit_pieces(_handwritten_line(touching=True))
+    assert texts == ["1", "20", "0"] and len(cuts) == 4
+
+
+def test_spliced_amounts_are_the_lines_own_pieces_with_their_digits_as_text():
+    from convert.line_data import digit_pieces, spliced_line
+    line = _handwritten_line(touching=True)
+    cuts, texts = digit_pieces(line)
+    widths = {t: cuts[k + 1] - cuts[k] for k, t in enumerate(texts)}
+    rng = np.random.default_rng(0)
+    seen = set()
+    for _ in range(50):
+        gray, text, (x, y, w, h) = spliced_line(line, rng)
+        assert set(text) <= {"1", "2", "0"} and 1 <= len(text) <= 9 + 1
+        assert gray.shape[0] == 40 and gray.shape[1] == 20 + w + (200 - 130)  # the line's own margins
+        assert (x, y, h) == (20, 8, 24) and w >= min(widths.values())
+        assert "2" not in text.replace("20", "")  # the touching 2 never leaves its 0
+        seen.add(text)
+    assert len(seen) > 10
+    line.text = "1201"  # boxes that do not spell the text: not spliced
+    assert spliced_line(line, rng) is None
