@@ -259,7 +259,8 @@ def bench_section(b: dict) -> list[str]:
     if v:
         n = v["viewers"]
         out += [f"Web view: demo 640x480 as fast as it goes, {v['fps_no_viewer']} FPS with no viewer, "
-                f"{v[f'fps_{n}_viewers']} with {n} MJPEG viewers: {v['cost_percent']}% of the frame rate.", ""]
+                f"{v[f'fps_{n}_viewers']} with {n} MJPEG viewers: {v['cost_percent']}% of the frame rate"
+                + (f" (the video at most {v['video_fps_cap']:g} FPS)." if "video_fps_cap" in v else "."), ""]
     return out
 
 

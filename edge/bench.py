@@ -150,7 +150,8 @@ def viewer_cost(classifier: DigitClassifier, frames: int, viewers: int, repeats:
     finally:
         server.close()
     best = {n: max(r) for n, r in rates.items()}
-    return {"viewers": viewers, "frames": frames, "fps_no_viewer": round(best[0], 1),
+    return {"viewers": viewers, "frames": frames, "video_fps_cap": round(1 / server.feed.frame_interval, 1),
+            "fps_no_viewer": round(best[0], 1),
             f"fps_{viewers}_viewers": round(best[viewers], 1),
             "cost_percent": round(100 * (1 - best[viewers] / best[0]), 1),
             "jpegs_encoded_last_run": encoded, "runs": {str(n): [round(v, 1) for v in r] for n, r in rates.items()}}

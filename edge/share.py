@@ -14,6 +14,7 @@ DEFAULT_MQTT_PORT, DEFAULT_MQTTS_PORT = 1883, 8883
 DEFAULT_PREFIX = "edge-digits"
 PASSWORD_ENV = "EDGE_DIGITS_MQTT_PASSWORD"
 DEFAULT_BUFFER = 1000  # readings kept while the broker is away (~200 KB)
+STREAM_FPS = 15  # the live video's default rate cap: a view needs no more; a Pi encodes and sends half of 30
 
 
 def serve_address(text: str) -> tuple[str, int]:
@@ -74,6 +75,8 @@ def add_arguments(parser: argparse.ArgumentParser):
     g.add_argument("--serve", metavar="[HOST:]PORT", type=serve_address,
                    help="serve the live view, readings and photo upload over HTTP (host 127.0.0.1 unless "
                         "given; 0.0.0.0:8080 for other machines: no authentication)")
+    g.add_argument("--serve-fps", metavar="N", type=_at_least_1, default=STREAM_FPS,
+                   help=f"the live video's frame rate at most (default {STREAM_FPS}); readings are every frame's")
     g.add_argument("--mqtt", metavar="[USER@]HOST[:PORT]", type=mqtt_target,
                    help=f"publish stable readings to this MQTT broker (password from ${PASSWORD_ENV}); "
                         "needs pip install 'edge-digits[mqtt]'")
@@ -125,7 +128,7 @@ def open_shared(args, say, make_reader) -> SharedOutputs:
                 buffer=args.mqtt_buffer, say=say, version=_version())
         if args.serve:
             from edge.web import MAX_VIEWERS, WebServer
-            shared.web = WebServer(*args.serve, make_reader)
+            shared.web = WebServer(*args.serve, make_reader, max_fps=args.serve_fps)
             say(f"live view on {shared.web.url} (up to {MAX_VIEWERS} video viewers)")
     except BaseException:
         shared.close()

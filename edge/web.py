@@ -8,8 +8,8 @@
     POST /read    an uploaded photo -> its reading as JSON (?format=jpeg: the drawn photo)
 
 The capture loop only hands each FrameResult to `LiveFeed.publish` (a short lock, no I/O).
-One encoder thread draws and JPEG-encodes the newest frame, once, and only while someone
-watches; each viewer's thread waits for a newer sequence number and sends with a timeout,
+One encoder thread draws and JPEG-encodes the newest frame, once, at most `max_fps` times a
+second and only while someone watches; each viewer's thread waits for a newer sequence number and sends with a timeout,
 so a slow viewer skips frames and a stalled one is dropped without holding anyone up.
 """
 from __future__ import annotations
@@ -31,6 +31,7 @@ import numpy as np
 
 from edge.draw import draw_result
 from edge.output import OutputError, reading_record, stable_reading
+from edge.share import STREAM_FPS
 from edge.types import Frame, FrameResult
 
 # 20: each viewer costs a thread and ~40 KB a frame (at 30 FPS, 20 viewers are ~24 MB/s,
@@ -51,7 +52,8 @@ class WebError(OutputError):
 class LiveFeed:
     """The newest frame, its JPEG and the recent stable readings, shared by all viewers."""
 
-    def __init__(self):
+    def __init__(self, max_fps: float = STREAM_FPS):
+        self.frame_interval = 1.0 / max_fps
         self._lock = threading.Lock()
         self._new_frame = threading.Condition(self._lock)  # wakes the encoder
         self._new_jpeg = threading.Condition(self._lock)  # wakes the video viewers
@@ -92,14 +94,19 @@ class LiveFeed:
 
     # -- the encoder thread
     def _encode_loop(self):
-        done = 0
+        done, due = 0, 0.0
+        snapshot_wanted = lambda: self._jpeg_wanted > self._jpeg_seq  # noqa: E731
         while True:
             with self._lock:
                 self._new_frame.wait_for(lambda: self.closed or (
-                    self._seq > done and (self.slots["video"] > 0 or self._jpeg_wanted > self._jpeg_seq)))
+                    self._seq > done and (self.slots["video"] > 0 or snapshot_wanted())))
+                wait = due - time.monotonic()
+                if wait > 0 and not snapshot_wanted():  # the rate cap; a snapshot does not wait for it
+                    self._new_frame.wait_for(lambda: self.closed or snapshot_wanted(), wait)
                 if self.closed:
                     return
-                result, fps, seq = self._result, self._fps, self._seq
+                result, fps, seq = self._result, self._fps, self._seq  # the newest: frames between are skipped
+            due = time.monotonic() + self.frame_interval
             jpeg = encode_jpeg(draw_result(result, fps))
             with self._lock:
                 self._jpeg, self._jpeg_seq = jpeg, seq
@@ -424,8 +431,8 @@ class IPv6Server(ThreadingHTTPServer):
 class WebServer:
     """The HTTP server on a daemon thread; `publish` is the loop's hand-off."""
 
-    def __init__(self, host: str, port: int, make_reader):
-        self.feed = LiveFeed()
+    def __init__(self, host: str, port: int, make_reader, max_fps: float = STREAM_FPS):
+        self.feed = LiveFeed(max_fps)
         handler = type("BoundHandler", (Handler,), {"feed": self.feed, "uploads": UploadReader(make_reader)})
         try:
             server_class = IPv6Server if ":" in host else ThreadingHTTPServer

@@ -251,7 +251,34 @@ def test_port_in_use_is_one_line_and_status_2():
     assert r.stderr.count("\n") == 1 and f"cannot serve on 127.0.0.1:{port}" in r.stderr, r.stderr
 
 
-@pytest.mark.parametrize("value", ["http", "host:", "70000", "1.2.3.4:x"])
-def test_serve_argument_errors(value):
-    r = run_app("--serve", value)
+@pytest.mark.parametrize("args", [["--serve", "http"], ["--serve", "host:"], ["--serve", "70000"],
+                                  ["--serve", "1.2.3.4:x"], ["--serve", "8080", "--serve-fps", "0"],
+                                  ["--serve", "8080", "--serve-fps", "fast"]])
+def test_serve_argument_errors(args):
+    r = run_app(*args)
     assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+
+
+def test_the_video_is_encoded_at_most_at_its_rate_and_a_snapshot_does_not_wait_for_it():
+    from edge.types import Digits, Frame, FrameResult
+    from edge.web import LiveFeed
+    feed = LiveFeed(max_fps=5)
+    try:
+        def publish(i):
+            feed.publish(FrameResult(Frame(np.zeros((480, 640, 3), np.uint8), i, time.time(), "test"), Digits(), [], {}))
+        publish(0)
+        assert feed.take_slot("video")
+        t0, i = time.monotonic(), 1
+        while time.monotonic() - t0 < 2.0:  # the loop at 100 FPS
+            publish(i)
+            i += 1
+            time.sleep(0.01)
+        encoded = feed.encoded
+        assert 7 <= encoded <= 12, f"{encoded} JPEGs in 2 s at --serve-fps 5 with frames at 100 FPS"
+        _, newest = feed.next_jpeg(0, timeout=1.0)
+        assert newest >= i - 15, "the encoder shows an old frame, not the newest"
+        publish(i)
+        t1 = time.monotonic()
+        assert feed.snapshot(timeout=2.0) is not None and time.monotonic() - t1 < 0.1
+    finally:
+        feed.close()
