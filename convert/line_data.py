@@ -156,8 +156,8 @@ def digit_pieces(line: RealLine) -> tuple[list[int], list[str]] | None:
 
 
 def spliced_line(line: RealLine, rng: np.random.Generator) -> tuple[np.ndarray, str, tuple] | None:
-    """A new amount in the same hand: the line's pieces (digit_pieces) drawn again in another
-    order and number, often ending in zeros as amounts do, between the line's own margins.
+    """New digits in the same hand: the line's pieces (digit_pieces) drawn at random, about as
+    many digits as the line has and the last ones often zeros, between the line's own margins.
     The real lines are few (730); this varies their strings, not only their pixels."""
     found = digit_pieces(line)
     if found is None:

@@ -155,7 +155,7 @@ def build_training_set(synthetic: int, seed: int = 0, real_copies: float = 1.0, 
     c = lambda k: max(1, round(k * real_copies))  # noqa: E731
     l, t, k = training_lines(rng, orand_copies=c(16), plate_copies=c(8), meter_copies=1,
                              meter_strips=int(4000 * real_copies), detector=detector,
-                             orand_splices=round(orand_splices * real_copies))
+                             orand_splices=c(orand_splices) if orand_splices else 0)
     log(f"  real lines: {len(l)}")
     return lines + l, texts + t, kinds + k
 
@@ -458,7 +458,7 @@ def main(argv=None) -> int:
     np.savez_compressed(a.out.with_suffix(".representative.npz"), *representative)
     from collections import Counter
     info = {"mix": dict(Counter(kinds)), "epochs": a.epochs, "batch": a.batch, "lr": a.lr, "seed": a.seed,
-            "size": a.size, "init": a.init.name if a.init else None, "orand_splices": a.orand_splices,
+            "size": a.size, "init": a.init.name if a.init else None, "orand_splices": "as cached" if fonts is None else a.orand_splices,
             "plate_cut": plate_cut, "fonts": fonts,
             "config": {k: list(v) if isinstance(v, tuple) else v for k, v in SIZES[a.size].items()},
             "weights": int(model.count_params()), "train_minutes": round((time.time() - started) / 60, 1),

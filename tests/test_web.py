@@ -255,8 +255,8 @@ def test_port_in_use_is_one_line_and_status_2():
                                   ["--serve", "1.2.3.4:x"], ["--serve", "8080", "--serve-fps", "0"],
                                   ["--serve", "8080", "--serve-fps", "fast"]])
 def test_serve_argument_errors(args):
-    r = run_app(*args)
-    assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+    r = run_app("--source", "demo", "--max-frames", "1", *args)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and args[-2] in r.stderr, r.stderr
 
 
 def test_the_video_is_encoded_at_most_at_its_rate_and_a_snapshot_does_not_wait_for_it():
@@ -275,8 +275,8 @@ def test_the_video_is_encoded_at_most_at_its_rate_and_a_snapshot_does_not_wait_f
             time.sleep(0.01)
         encoded = feed.encoded
         assert 7 <= encoded <= 12, f"{encoded} JPEGs in 2 s at --serve-fps 5 with frames at 100 FPS"
-        _, newest = feed.next_jpeg(0, timeout=1.0)
-        assert newest >= i - 15, "the encoder shows an old frame, not the newest"
+        _, shown = feed.next_jpeg(i - 1, timeout=1.0)
+        assert shown == i, "the encoder did not go on to the newest frame"
         publish(i)
         t1 = time.monotonic()
         assert feed.snapshot(timeout=2.0) is not None and time.monotonic() - t1 < 0.1
