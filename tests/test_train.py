@@ -410,3 +410,35 @@ def test_spliced_amounts_are_the_lines_own_pieces_with_their_digits_as_text():
     assert len(seen) > 10
     line.text = "1201"  # boxes that do not spell the text: not spliced
     assert spliced_line(line, rng) is None
+
+
+def test_a_soup_is_the_mean_of_its_models_weights_and_records_them(tmp_path, capsys):
+    import json
+    from convert.recognizer import SIZES, build_model
+    from convert.soup import main
+    paths = []
+    for seed in (1, 2, 3):
+        tf.keras.utils.set_random_seed(seed)
+        model = build_model(**SIZES["tiny"])
+        model.layers[3].set_weights([w + seed for w in model.layers[3].get_weights()])  # batch-norm statistics too
+        paths.append(tmp_path / f"m{seed}.keras")
+        model.save(paths[-1])
+        paths[-1].with_suffix(".train.json").write_text(json.dumps({"seed": seed}))
+    np.savez_compressed(paths[-1].with_suffix(".representative.npz"), np.zeros((32, 64), np.uint8))
+    out = tmp_path / "soup" / "lines.keras"
+    assert main([str(p) for p in paths] + ["--out", str(out)]) == 0
+    import keras
+    soup = keras.models.load_model(out, compile=False)
+    parts = [keras.models.load_model(p, compile=False) for p in paths]
+    for i, layer in enumerate(soup.layers):
+        for k, w in enumerate(layer.get_weights()):
+            assert np.allclose(w, np.mean([m.layers[i].get_weights()[k] for m in parts], axis=0), atol=1e-6)
+    assert json.loads(out.with_suffix(".train.json").read_text()) == {"soup_of": [{"seed": 1}, {"seed": 2}, {"seed": 3}]}
+    assert out.with_suffix(".representative.npz").is_file()
+    build_model(**SIZES["tiny-wide"]).save(tmp_path / "wide.keras")
+    for models, reason in [([paths[0], tmp_path / "wide.keras"], "differs in shape"),
+                           ([paths[0], tmp_path / "missing.keras"], "is not a readable Keras model")]:
+        assert main([str(p) for p in models] + ["--out", str(tmp_path / "bad.keras")]) == 2
+        err = capsys.readouterr().err
+        assert reason in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "bad.keras").exists()
