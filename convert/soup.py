@@ -4,8 +4,8 @@
 
 Fine-tunes from a common model lie in one basin, and their average often reads better than
 any of them (Wortsman et al. 2022, "Model soups"); it costs no training and nothing at run
-time. The soup's record lists its ingredients' records; its int8 calibration lines are the
-last ingredient's (convert.export reads them beside the model).
+time. The soup's record lists its ingredients' records; its int8 calibration data (lines or
+scenes) are the last ingredient's (convert.export reads them beside the model).
 """
 from __future__ import annotations
 
@@ -61,9 +61,10 @@ def main(argv=None) -> int:
         info = path.with_suffix(".train.json")
         records.append(json.loads(info.read_text()) if info.is_file() else {"model": path.name})
     a.out.with_suffix(".train.json").write_text(json.dumps({"soup_of": records}, indent=1) + "\n")
-    lines = a.models[-1].with_suffix(".representative.npz")
-    if lines.is_file() and lines != a.out.with_suffix(".representative.npz"):
-        shutil.copy(lines, a.out.with_suffix(".representative.npz"))
+    for suffix in (".representative.npz", ".representative.npy"):  # the recognizer's, the detector's
+        lines = a.models[-1].with_suffix(suffix)
+        if lines.is_file() and lines != a.out.with_suffix(suffix):
+            shutil.copy(lines, a.out.with_suffix(suffix))
     print(f"saved {a.out}, the mean of {len(models)} models")
     return 0
 

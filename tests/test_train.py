@@ -425,6 +425,7 @@ def test_a_soup_is_the_mean_of_its_models_weights_and_records_them(tmp_path, cap
         model.save(paths[-1])
         paths[-1].with_suffix(".train.json").write_text(json.dumps({"seed": seed}))
     np.savez_compressed(paths[-1].with_suffix(".representative.npz"), np.zeros((32, 64), np.uint8))
+    np.save(paths[-1].with_suffix(".representative.npy"), np.zeros((2, 240, 320), np.uint8))  # a detector's
     out = tmp_path / "soup" / "lines.keras"
     assert main([str(p) for p in paths] + ["--out", str(out)]) == 0
     import keras
@@ -434,7 +435,7 @@ def test_a_soup_is_the_mean_of_its_models_weights_and_records_them(tmp_path, cap
         for k, w in enumerate(layer.get_weights()):
             assert np.allclose(w, np.mean([m.layers[i].get_weights()[k] for m in parts], axis=0), atol=1e-6)
     assert json.loads(out.with_suffix(".train.json").read_text()) == {"soup_of": [{"seed": 1}, {"seed": 2}, {"seed": 3}]}
-    assert out.with_suffix(".representative.npz").is_file()
+    assert out.with_suffix(".representative.npz").is_file() and out.with_suffix(".representative.npy").is_file()
     build_model(**SIZES["tiny-wide"]).save(tmp_path / "wide.keras")
     for models, reason in [([paths[0], tmp_path / "wide.keras"], "differs in shape"),
                            ([paths[0], tmp_path / "missing.keras"], "is not a readable Keras model")]:
