@@ -430,8 +430,9 @@ def main(argv=None) -> int:
     try:
         plate_cut = f"detector {detector.model_path.name}, threshold {detector.threshold:g}" if detector else "whole"
         fonts = None  # as the cache was built, unknown
+        splices = a.orand_splices
         if a.cache and a.cache.is_file():
-            plate_cut = f"as cached in {a.cache.name}"
+            plate_cut = splices = f"as cached in {a.cache.name}"
             lines, texts, kinds = load_lines(a.cache)
             log(f"read {len(lines)} lines from {a.cache}")
         else:
@@ -458,7 +459,7 @@ def main(argv=None) -> int:
     np.savez_compressed(a.out.with_suffix(".representative.npz"), *representative)
     from collections import Counter
     info = {"mix": dict(Counter(kinds)), "epochs": a.epochs, "batch": a.batch, "lr": a.lr, "seed": a.seed,
-            "size": a.size, "init": a.init.name if a.init else None, "orand_splices": "as cached" if fonts is None else a.orand_splices,
+            "size": a.size, "init": a.init.name if a.init else None, "orand_splices": splices,
             "plate_cut": plate_cut, "fonts": fonts,
             "config": {k: list(v) if isinstance(v, tuple) else v for k, v in SIZES[a.size].items()},
             "weights": int(model.count_params()), "train_minutes": round((time.time() - started) / 60, 1),

@@ -14,7 +14,7 @@ DEFAULT_MQTT_PORT, DEFAULT_MQTTS_PORT = 1883, 8883
 DEFAULT_PREFIX = "edge-digits"
 PASSWORD_ENV = "EDGE_DIGITS_MQTT_PASSWORD"
 DEFAULT_BUFFER = 1000  # readings kept while the broker is away (~200 KB)
-STREAM_FPS = 15  # the live video's default rate cap: a view needs no more; a Pi encodes and sends half of 30
+STREAM_FPS = 15  # the live video's default rate cap: enough to watch, half a 30 FPS camera's JPEGs to make
 
 
 def serve_address(text: str) -> tuple[str, int]:

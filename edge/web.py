@@ -9,8 +9,9 @@
 
 The capture loop only hands each FrameResult to `LiveFeed.publish` (a short lock, no I/O).
 One encoder thread draws and JPEG-encodes the newest frame, once, at most `max_fps` times a
-second and only while someone watches; each viewer's thread waits for a newer sequence number and sends with a timeout,
-so a slow viewer skips frames and a stalled one is dropped without holding anyone up.
+second and only while someone watches; each viewer's thread waits for a newer sequence number
+and sends with a timeout, so a slow viewer skips frames and a stalled one is dropped without
+holding anyone up.
 """
 from __future__ import annotations
 
