@@ -77,7 +77,7 @@ def ms_per_line(recognizer, repeats: int = 100) -> dict:
         times = []
         for _ in range(repeats):
             t = time.perf_counter()
-            recognizer._run(batch)
+            recognizer.run_batch(batch)
             times.append(time.perf_counter() - t)
         out[f"batch_{n}_width_128"] = round(float(np.median(times)) * 1000 / n, 3)
     return out
@@ -87,7 +87,7 @@ def int8_predict(recognizer):
     """The shipped interpreter as convert.recognizer.line_scores wants it: (B, HEIGHT, W, 1)
     -> (B, 1, steps, classes), as the Keras model gives it."""
     def predict(batch):
-        return np.concatenate([recognizer._run(batch[i:i + 16]) for i in range(0, len(batch), 16)])[:, None]
+        return np.concatenate([recognizer.run_batch(batch[i:i + 16]) for i in range(0, len(batch), 16)])[:, None]
     return predict
 
 

@@ -65,7 +65,7 @@ class LineRecognizer:
         self._check_tensors()
         for width in WIDTHS:
             for size in STARTUP_BATCHES:
-                self._run(np.zeros((size, HEIGHT, width, 1), np.uint8))
+                self.run_batch(np.zeros((size, HEIGHT, width, 1), np.uint8))
 
     def _read_metadata(self) -> dict:
         p = self.metadata_path
@@ -116,8 +116,9 @@ class LineRecognizer:
                                      f"the model has {actual[key]}: re-export the model")
         self.output_quantization = (o["scale"], o["zero_point"])
 
-    def _run(self, batch: np.ndarray) -> np.ndarray:
-        """(N, HEIGHT, W, 1) uint8, N <= MAX_LINES, W a bucket -> (N, W/STEP, classes) float32."""
+    def run_batch(self, batch: np.ndarray) -> np.ndarray:
+        """(N, HEIGHT, W, 1) uint8 lines of one width bucket, N <= MAX_LINES -> (N, W/STEP, classes)
+        float32: the interpreter on one batch, as the evaluation feeds it."""
         n, width = len(batch), batch.shape[2]
         size = next(b for b in LINE_BATCHES if b >= n)
         it, inp, outp = self._interpreter(size, width)
@@ -139,7 +140,7 @@ class LineRecognizer:
         for width, idx in by_bucket(lines).items():
             for start in range(0, len(idx), MAX_LINES):
                 part = idx[start:start + MAX_LINES]
-                probs = self._run(line_batch([lines[i] for i in part], width))
+                probs = self.run_batch(line_batch([lines[i] for i in part], width))
                 for i, p in zip(part, probs):
                     out[i] = p[:max(1, -(-lines[i].shape[1] // STEP))]
         return out
