@@ -144,12 +144,14 @@ def plate_text(rng: np.random.Generator) -> tuple[str, list[int]]:
 def printed_line(rng: np.random.Generator, text: str | None = None) -> tuple[np.ndarray, str]:
     text = text or (number_text(rng) if rng.random() < 0.8 else plate_text(rng)[0])
     fonts = text_fonts()
-    if fonts and rng.random() < 0.85:
-        ink = render_text(text, fonts[int(rng.integers(len(fonts)))], int(rng.integers(24, 56)),
-                      float(rng.uniform(-0.05, 0.3)))
-    else:
-        ink = _hershey_line(text, rng)
+    ink = _font_line(text, fonts, rng, 0.3) if fonts and rng.random() < 0.85 else _hershey_line(text, rng)
     return ink, text
+
+
+def _font_line(text: str, fonts, rng: np.random.Generator, max_spacing: float) -> np.ndarray:
+    """`text` in one of `fonts`, 24-56 px, letter spacing up to `max_spacing` of the size."""
+    return render_text(text, fonts[int(rng.integers(len(fonts)))], int(rng.integers(24, 56)),
+                       float(rng.uniform(-0.05, max_spacing)))
 
 
 def _hershey_line(text: str, rng: np.random.Generator) -> np.ndarray:
@@ -324,11 +326,7 @@ def word_line(rng: np.random.Generator) -> tuple[np.ndarray, str]:
         words.insert(int(rng.integers(len(words) + 1)), number_text(rng))
     text = (" " if rng.random() < 0.8 else rng.choice(["-", ".", ", "])).join(words)
     fonts = text_fonts()
-    if fonts:
-        ink = render_text(text, fonts[int(rng.integers(len(fonts)))], int(rng.integers(24, 56)),
-                          float(rng.uniform(-0.05, 0.2)))
-    else:
-        ink = _hershey_line(text, rng)
+    ink = _font_line(text, fonts, rng, 0.2) if fonts else _hershey_line(text, rng)
     return ink, "".join(c for c in text.upper() if c != " ")
 
 

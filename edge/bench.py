@@ -150,7 +150,7 @@ def viewer_cost(classifier: DigitClassifier, frames: int, viewers: int, repeats:
     finally:
         server.close()
     best = {n: max(r) for n, r in rates.items()}
-    return {"viewers": viewers, "frames": frames, "video_fps_cap": round(1 / server.feed.frame_interval, 1),
+    return {"viewers": viewers, "frames": frames, "video_fps_cap": server.feed.max_fps,
             "fps_no_viewer": round(best[0], 1),
             f"fps_{viewers}_viewers": round(best[viewers], 1),
             "cost_percent": round(100 * (1 - best[viewers] / best[0]), 1),

@@ -54,7 +54,7 @@ class LiveFeed:
     """The newest frame, its JPEG and the recent stable readings, shared by all viewers."""
 
     def __init__(self, max_fps: float = STREAM_FPS):
-        self.frame_interval = 1.0 / max_fps
+        self.max_fps = max_fps
         self._lock = threading.Lock()
         self._new_frame = threading.Condition(self._lock)  # wakes the encoder
         self._new_jpeg = threading.Condition(self._lock)  # wakes the video viewers
@@ -107,7 +107,7 @@ class LiveFeed:
                 if self.closed:
                     return
                 result, fps, seq = self._result, self._fps, self._seq  # the newest: frames between are skipped
-            due = time.monotonic() + self.frame_interval
+            due = time.monotonic() + 1.0 / self.max_fps
             jpeg = encode_jpeg(draw_result(result, fps))
             with self._lock:
                 self._jpeg, self._jpeg_seq = jpeg, seq
