@@ -126,6 +126,30 @@ def jitter(gray: np.ndarray, rng: np.random.Generator, extent=None) -> np.ndarra
     return np.clip(crop, 0, 255).astype(np.uint8)
 
 
+WARP_SMOOTHNESS = 0.12  # of the line's height: the displacement field's blur, bending strokes rather than pixels
+WARP_AMPLITUDE = (0.02, 0.07)  # of the line's height: up to ~3.5 px on a 53 px cheque line
+
+
+def restroke(gray: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The same dark-ink handwriting as another hand might draw it: strokes bent by a smooth
+    random displacement field, and drawn thinner or thicker."""
+    h, w = gray.shape
+    sigma = max(1.0, WARP_SMOOTHNESS * h)
+    amplitude = rng.uniform(*WARP_AMPLITUDE) * h
+    field = []
+    for _ in range(2):
+        d = cv2.GaussianBlur(rng.uniform(-1, 1, (h, w)).astype(np.float32), (0, 0), sigma)
+        field.append(d * (amplitude / max(float(np.abs(d).max()), 1e-6)))
+    xs, ys = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    out = cv2.remap(gray, xs + field[0], ys + field[1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    stroke = rng.random()
+    if stroke < 0.3:  # thicker: dark ink spreads under a grey erosion
+        out = cv2.erode(out, np.ones((2, 2) if rng.random() < 0.6 else (3, 3), np.uint8))
+    elif stroke < 0.55:  # thinner
+        out = cv2.dilate(out, np.ones((2, 2), np.uint8))
+    return out
+
+
 CLEAN_CUT = 0.25  # a cut between two digits crosses at most this share of the most inked column's ink
 
 
@@ -197,10 +221,11 @@ def detected_extent(gray: np.ndarray, detector) -> tuple[int, int, int, int] | N
 
 def training_lines(rng: np.random.Generator, orand_copies: int = 16, plate_copies: int = 8,
                    meter_copies: int = 1, meter_strips: int = 4000, split: str = "train", detector=None,
-                   orand_splices: int = 0):
+                   orand_splices: int = 0, orand_warp: float = 0.0):
     """Normalized real lines of one split, jittered copies of each: (lines, texts, kinds).
     `detector` (edge.detect.TextDetector): plates are cut around its line, as the app does.
-    `orand_splices`: spliced lines (spliced_line) per orand line, besides its copies."""
+    `orand_splices`: spliced lines (spliced_line) per orand line, besides its copies.
+    `orand_warp`: the share of orand copies restroked (restroke) before their jitter."""
     lines, texts, kinds = [], [], []
 
     def add(gray, text, kind):
@@ -210,7 +235,8 @@ def training_lines(rng: np.random.Generator, orand_copies: int = 16, plate_copie
 
     for line in orand_lines(split):
         for _ in range(orand_copies):
-            add(jitter(line.gray, rng, line.extent), line.text, "orand")
+            gray = restroke(line.gray, rng) if orand_warp and rng.random() < orand_warp else line.gray
+            add(jitter(gray, rng, line.extent), line.text, "orand")
         for _ in range(orand_splices):
             spliced = spliced_line(line, rng)
             if spliced is not None:

@@ -131,10 +131,11 @@ def handwritten_pool(mnist_images, mnist_labels, rng: np.random.Generator, orand
 
 
 def build_training_set(synthetic: int, seed: int = 0, real_copies: float = 1.0, log=print, workers: int = 2,
-                       detector=None, orand_splices: int = 0):
+                       detector=None, orand_splices: int = 0, orand_warp: float = 0.0):
     """(lines, texts, kinds): synthetic lines made in `workers` processes, and jittered copies
     of the real training lines (plates cut around `detector`'s line when given, else whole;
-    `orand_splices` spliced amounts per orand line at real_copies 1)."""
+    `orand_splices` spliced amounts per orand line at real_copies 1; `orand_warp` the share of
+    orand copies restroked)."""
     import multiprocessing as mp
 
     from convert.datasets import load_mnist
@@ -155,7 +156,7 @@ def build_training_set(synthetic: int, seed: int = 0, real_copies: float = 1.0, 
     c = lambda k: max(1, round(k * real_copies))  # noqa: E731
     l, t, k = training_lines(rng, orand_copies=c(16), plate_copies=c(8), meter_copies=1,
                              meter_strips=int(4000 * real_copies), detector=detector,
-                             orand_splices=c(orand_splices) if orand_splices else 0)
+                             orand_splices=c(orand_splices) if orand_splices else 0, orand_warp=orand_warp)
     log(f"  real lines: {len(l)}")
     return lines + l, texts + t, kinds + k
 
@@ -397,6 +398,9 @@ def main(argv=None) -> int:
     p.add_argument("--orand-splices", type=int, default=0,
                    help="new amounts spliced from each real orand line's digits, scaled as --real-copies "
                         "(convert.line_data.spliced_line; default 0)")
+    p.add_argument("--orand-warp", type=float, default=0.0,
+                   help="share of the real orand copies restroked first: bent and drawn thinner or thicker "
+                        "(convert.line_data.restroke; default 0)")
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--seed", type=int, default=0)
@@ -410,8 +414,10 @@ def main(argv=None) -> int:
                    help="cut plate copies around the exported detector's line (default; models/detector.tflite "
                         "or $EDGE_DIGITS_DETECTOR), or use the whole crop, as the recognizer's runs up to seed 12 were")
     a = p.parse_args(argv)
-    if a.epochs < 1 or a.synthetic < 0 or a.real_copies <= 0 or a.batch < 1 or a.orand_splices < 0:
-        p.error("--epochs and --batch must be >= 1, --synthetic and --orand-splices >= 0, --real-copies > 0")
+    if a.epochs < 1 or a.synthetic < 0 or a.real_copies <= 0 or a.batch < 1 or a.orand_splices < 0 \
+            or not 0 <= a.orand_warp <= 1:
+        p.error("--epochs and --batch must be >= 1, --synthetic and --orand-splices >= 0, --real-copies > 0, "
+                "--orand-warp in 0..1")
     log = lambda m: print(m, flush=True)  # noqa: E731
     started = time.time()
     if a.threads:  # before any model is built: TensorFlow fixes its threads at its first use
@@ -430,9 +436,9 @@ def main(argv=None) -> int:
     try:
         plate_cut = f"detector {detector.model_path.name}, threshold {detector.threshold:g}" if detector else "whole"
         fonts = None  # as the cache was built, unknown
-        splices = a.orand_splices
+        splices, warp = a.orand_splices, a.orand_warp
         if a.cache and a.cache.is_file():
-            plate_cut = splices = f"as cached in {a.cache.name}"
+            plate_cut = splices = warp = f"as cached in {a.cache.name}"
             lines, texts, kinds = load_lines(a.cache)
             log(f"read {len(lines)} lines from {a.cache}")
         else:
@@ -442,7 +448,7 @@ def main(argv=None) -> int:
             fonts = font_counts()
             log("building the training lines ...")
             lines, texts, kinds = build_training_set(a.synthetic, a.seed, a.real_copies, log, detector=detector,
-                                                       orand_splices=a.orand_splices)
+                                                       orand_splices=a.orand_splices, orand_warp=a.orand_warp)
             log(f"built {len(lines)} lines in {time.time() - started:.0f} s")
             if a.cache:
                 save_lines(a.cache, lines, texts, kinds)
@@ -459,7 +465,7 @@ def main(argv=None) -> int:
     np.savez_compressed(a.out.with_suffix(".representative.npz"), *representative)
     from collections import Counter
     info = {"mix": dict(Counter(kinds)), "epochs": a.epochs, "batch": a.batch, "lr": a.lr, "seed": a.seed,
-            "size": a.size, "init": a.init.name if a.init else None, "orand_splices": splices,
+            "size": a.size, "init": a.init.name if a.init else None, "orand_splices": splices, "orand_warp": warp,
             "plate_cut": plate_cut, "fonts": fonts,
             "config": {k: list(v) if isinstance(v, tuple) else v for k, v in SIZES[a.size].items()},
             "weights": int(model.count_params()), "train_minutes": round((time.time() - started) / 60, 1),

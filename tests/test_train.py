@@ -412,6 +412,21 @@ def test_spliced_amounts_are_the_lines_own_pieces_with_their_digits_as_text():
     assert spliced_line(line, rng) is None
 
 
+def test_restroked_handwriting_moves_its_strokes_but_keeps_them_in_place():
+    from convert.line_data import restroke
+    gray = _handwritten_line(touching=False).gray
+    ink = gray < 128
+    outs = [restroke(gray, np.random.default_rng(seed)) for seed in range(20)]
+    for out in outs:
+        assert out.shape == gray.shape and out.dtype == np.uint8
+        moved = out < 128
+        assert 0.5 < moved.sum() / ink.sum() < 2.0  # thinner or thicker, not gone or smeared
+        assert (moved & ink).sum() > 0.5 * min(moved.sum(), ink.sum())  # bent a few pixels, not shifted off
+        assert not moved[:, :15].any() and not moved[:, 135:].any()  # nothing drawn where no digit was
+    assert sum(not np.array_equal(a, b) for a, b in zip(outs, outs[1:])) == len(outs) - 1  # each draw differs
+    np.testing.assert_array_equal(restroke(gray, np.random.default_rng(3)), outs[3])  # fixed by the seed
+
+
 def test_a_soup_is_the_mean_of_its_models_weights_and_records_them(tmp_path, capsys):
     import json
     from convert.recognizer import SIZES, build_model
