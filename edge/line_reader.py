@@ -128,57 +128,80 @@ class LineReader:
         return Number(text, float(confidence), line.box, digits, read=text, chars=read)
 
 
+GLYPH_HEIGHT = 0.4  # of the line's height: ink blobs lower than this (dots, specks, texture) box no character
+TOUCHING = 1.6  # a blob this many times wider than its character's span holds touching glyphs
+
+
 def _char_boxes(line: Line, crop: np.ndarray, spans: list[tuple[float, float]],
                 dark_ink: bool | None = None) -> list[tuple[int, int, int, int]]:
-    """Characters' spans along their cut line -> axis-aligned boxes in frame pixels (on a level
-    line, the ink inside the span), each cut to the line's box (a span may reach into the margin).
-    `dark_ink`: the crop's polarity when the caller knows it; else read from its border."""
-    tl, tr, _, bl = line.corners.tolist()
-    along, down = (tr[0] - tl[0], tr[1] - tl[1]), (bl[0] - tl[0], bl[1] - tl[1])
-    length, height = math.hypot(*along), math.hypot(*down)
+    """Characters' spans along their cut line -> axis-aligned boxes in frame pixels, each cut
+    to the line's box: the ink blobs centred in a span (only its columns of a blob of touching
+    glyphs), else the ink between its columns, else the span's band of the line. Boxed in the
+    straightened cut, then mapped back: a tilted line's glyphs are boxed as tightly as a level one's."""
+    (x_tl, y_tl), (x_tr, y_tr), _, (x_bl, y_bl) = line.corners.tolist()
+    ax, ay, dx, dy = x_tr - x_tl, y_tr - y_tl, x_bl - x_tl, y_bl - y_tl
+    length, height = math.hypot(ax, ay), math.hypot(dx, dy)
     outer = line.box
     pad = LINE_MARGIN * height
+    level = abs(ay) <= 0.03 * length  # a plain slice (edge.detect.cut_line): crop pixels shifted
+    left, top = max(0, int(outer[0] - pad)), max(0, int(outer[1] - pad))
+    ax, ay, dx, dy = ax / max(length, 1e-6), ay / max(length, 1e-6), dx / max(height, 1e-6), dy / max(height, 1e-6)
+    ox, oy = x_tl - (ax + dx) * pad, y_tl - (ay + dy) * pad  # a warped cut's (0, 0) in the frame
+    blobs = _glyph_blobs(crop, dark_ink, height) if crop.ndim == 2 and crop.size else None
     boxes = []
-    if abs(along[1]) <= 0.03 * length:  # a plain slice (edge.detect.cut_line): crop x is frame x from its left
-        left, top = max(0, int(outer[0] - pad)), max(0, int(outer[1] - pad))
-        crop_w = crop.shape[1] if crop.ndim == 2 else 0
-        ink = _ink(crop, dark_ink) if crop_w and crop.size else None
-        for x0, x1 in spans:
-            bx0, bx1 = left + x0, left + min(x1, crop_w)
-            box = int(round(bx0)), outer[1], max(1, int(round(bx1 - bx0))), outer[3]
-            tight = _ink_box(ink, int(x0), int(math.ceil(min(x1, crop_w)))) if ink is not None else None
-            if tight is not None:  # the glyph's own extent inside its span, not the line's height
-                box = left + tight[0], top + tight[1], tight[2], tight[3]
-            boxes.append(_clip(box, outer))
-        return boxes
-    ax, ay = along[0] / max(length, 1e-6), along[1] / max(length, 1e-6)
-    sx, sy = tl[0] - ax * pad, tl[1] - ay * pad  # the warped cut's left edge
     for x0, x1 in spans:
-        xs = (sx + ax * x0, sx + ax * x1, sx + ax * x1 + down[0], sx + ax * x0 + down[0])
-        ys = (sy + ay * x0, sy + ay * x1, sy + ay * x1 + down[1], sy + ay * x0 + down[1])
-        box = int(min(xs)), int(min(ys)), max(1, int(max(xs) - min(xs))), max(1, int(max(ys) - min(ys)))
+        box = (_span_blobs(blobs, x0, x1) or _span_ink(blobs[0], x0, x1)) if blobs is not None else None
+        u, v, w, h = box or (x0, pad, max(1.0, x1 - x0), height)
+        if level:
+            box = int(left + u), int(top + v), max(1, int(round(w))), max(1, int(round(h)))
+        else:  # crop (u, v) lies at o + u a + v d: the box of its four corners
+            xs = [ox + ax * uu + dx * vv for uu in (u, u + w) for vv in (v, v + h)]
+            ys = [oy + ay * uu + dy * vv for uu in (u, u + w) for vv in (v, v + h)]
+            box = (int(min(xs)), int(min(ys)), max(1, int(round(max(xs) - min(xs)))),
+                   max(1, int(round(max(ys) - min(ys)))))
         boxes.append(_clip(box, outer))
     return boxes
 
 
-def _ink(crop: np.ndarray, dark_ink: bool | None = None) -> np.ndarray:
-    """The crop's ink (Otsu's threshold, on the ink's side: given, or as its border says)."""
+def _glyph_blobs(crop: np.ndarray, dark_ink: bool | None, height: float):
+    """The crop's ink (Otsu's threshold), its blob labels, and the blobs at least GLYPH_HEIGHT
+    of the line tall as (label, x, y, w, h)."""
     dark = ink_is_dark(crop) if dark_ink is None else dark_ink
     kind = cv2.THRESH_BINARY_INV if dark else cv2.THRESH_BINARY
-    return cv2.threshold(crop, 0, 1, kind | cv2.THRESH_OTSU)[1]
+    ink = cv2.threshold(crop, 0, 1, kind | cv2.THRESH_OTSU)[1]
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
+    tall = [(i, *s[:4]) for i, s in enumerate(stats.tolist()) if i and s[3] >= GLYPH_HEIGHT * height]
+    return ink, labels, tall
 
 
-def _ink_box(ink: np.ndarray, x0: int, x1: int) -> tuple[int, int, int, int] | None:
-    """The box (x, y, w, h, crop pixels) of the ink between columns x0 and x1, or None. A row
-    or column counts when an eighth of the other side is inked: a stray speck does not stretch it."""
-    part = ink[:, max(0, x0):max(x0 + 1, x1)]
+def _span_blobs(blobs, x0: float, x1: float) -> tuple[int, int, int, int] | None:
+    """The box (crop pixels) of the tall blobs centred between columns x0 and x1, or None."""
+    _, labels, tall = blobs
+    mine = [b for b in tall if x0 <= b[1] + b[3] / 2 < x1]
+    if not mine:
+        return None
+    left, right = min(b[1] for b in mine), max(b[1] + b[3] for b in mine)
+    if right - left <= TOUCHING * (x1 - x0):  # whole glyphs: their boxes' union
+        top = min(b[2] for b in mine)
+        return left, top, right - left, max(b[2] + b[4] for b in mine) - top
+    left, right = max(left, int(x0)), min(right, int(math.ceil(x1)))  # touching glyphs: the span's columns of them
+    rows = np.flatnonzero(np.isin(labels[:, left:right], [b[0] for b in mine]).any(axis=1)) if right > left else []
+    if not len(rows):
+        return None
+    return left, int(rows[0]), right - left, int(rows[-1] - rows[0] + 1)
+
+
+def _span_ink(ink: np.ndarray, x0: float, x1: float) -> tuple[int, int, int, int] | None:
+    """The box (crop pixels) of the ink between columns x0 and x1, or None. A row or column
+    counts when an eighth of the other side is inked: a stray speck does not stretch it."""
+    part = ink[:, max(0, int(x0)):max(int(x0) + 1, int(math.ceil(x1)))]
     if part.size == 0:
         return None
     rows = np.flatnonzero(part.sum(axis=1) >= max(1, part.shape[1] // 8))
     cols = np.flatnonzero(part.sum(axis=0) >= max(1, part.shape[0] // 8))
     if not rows.size or not cols.size:
         return None
-    return max(0, x0) + int(cols[0]), int(rows[0]), int(cols[-1] - cols[0] + 1), int(rows[-1] - rows[0] + 1)
+    return max(0, int(x0)) + int(cols[0]), int(rows[0]), int(cols[-1] - cols[0] + 1), int(rows[-1] - rows[0] + 1)
 
 
 def _clip(box, outer) -> tuple[int, int, int, int]:

@@ -208,6 +208,27 @@ def test_a_character_box_is_its_glyphs_ink_inside_its_span():
     assert _char_boxes(level, crop, [(15, 35), (50, 70)]) == [(117, 55, 8, 12), (147, 50, 20, 20)]
 
 
+def test_touching_glyphs_are_parted_at_their_spans_and_a_neighbours_blob_is_not_taken():
+    from edge.detect import Line
+    from edge.line_reader import _char_boxes
+    level = Line(np.float32([[100, 50], [200, 50], [200, 70], [100, 70]]), 1.0)  # the cut starts 3 px left and up
+    crop = np.full((26, 106), 220, np.uint8)
+    crop[4:24, 10:50] = 30  # two glyphs in one blob
+    crop[4:24, 75:95] = 30  # a glyph centred right of the third span
+    boxes = _char_boxes(level, crop, [(10, 30), (30, 50), (60, 70)])
+    assert boxes == [(107, 51, 20, 19), (127, 51, 20, 19), (157, 50, 10, 20)]  # cut to the line's box
+
+
+def test_a_turned_lines_glyph_is_boxed_by_its_ink_mapped_back_to_the_frame():
+    from edge.detect import Line
+    from edge.line_reader import _char_boxes
+    # 45 degrees, 28.3 px tall: the straightened cut starts at (100, 44), its u axis (1, 1)/sqrt 2 and v (-1, 1)/sqrt 2
+    turned = Line(np.float32([[100, 50], [200, 150], [180, 170], [80, 70]]), 1.0)
+    crop = np.full((36, 150), 220, np.uint8)
+    crop[8:20, 10:20] = 30  # u 10-20, v 8-20: corners at x 92.9-108.5, y 56.7-72.3
+    assert _char_boxes(turned, crop, [(5, 25)]) == [(92, 56, 16, 16)]
+
+
 def test_character_boxes_sit_on_their_glyphs_in_a_frame():
     """CTC peaks come late: the spans are moved back by SPAN_LAG, and boxes cut to the ink."""
     from edge.boxes import iou_matrix
