@@ -129,13 +129,12 @@ class LineReader:
 
 
 GLYPH_HEIGHT = 0.4  # of the line's height: ink blobs lower than this (dots, specks, texture) box no character
-TOUCHING = 1.6  # a blob this many times wider than its character's span holds touching glyphs
 
 
 def _char_boxes(line: Line, crop: np.ndarray, spans: list[tuple[float, float]],
                 dark_ink: bool | None = None) -> list[tuple[int, int, int, int]]:
     """Characters' spans along their cut line -> axis-aligned boxes in frame pixels, each cut
-    to the line's box: the ink blobs centred in a span (only its columns of a blob of touching
+    to the line's box: the ink blobs centred in a span (its columns of a blob of touching
     glyphs), else the ink between its columns, else the span's band of the line. Boxed in the
     straightened cut, then mapped back: a tilted line's glyphs are boxed as tightly as a level one's."""
     (x_tl, y_tl), (x_tr, y_tr), _, (x_bl, y_bl) = line.corners.tolist()
@@ -148,9 +147,10 @@ def _char_boxes(line: Line, crop: np.ndarray, spans: list[tuple[float, float]],
     ax, ay, dx, dy = ax / max(length, 1e-6), ay / max(length, 1e-6), dx / max(height, 1e-6), dy / max(height, 1e-6)
     ox, oy = x_tl - (ax + dx) * pad, y_tl - (ay + dy) * pad  # a warped cut's (0, 0) in the frame
     blobs = _glyph_blobs(crop, dark_ink, height) if crop.ndim == 2 and crop.size else None
+    inked = _span_blobs(blobs, spans) if blobs is not None else [None] * len(spans)
     boxes = []
-    for x0, x1 in spans:
-        box = (_span_blobs(blobs, x0, x1) or _span_ink(blobs[0], x0, x1)) if blobs is not None else None
+    for (x0, x1), box in zip(spans, inked):
+        box = box or (_span_ink(blobs[0], x0, x1) if blobs is not None else None)
         u, v, w, h = box or (x0, pad, max(1.0, x1 - x0), height)
         if level:
             box = int(left + u), int(top + v), max(1, int(round(w))), max(1, int(round(h)))
@@ -174,21 +174,30 @@ def _glyph_blobs(crop: np.ndarray, dark_ink: bool | None, height: float):
     return ink, labels, tall
 
 
-def _span_blobs(blobs, x0: float, x1: float) -> tuple[int, int, int, int] | None:
-    """The box (crop pixels) of the tall blobs centred between columns x0 and x1, or None."""
+def _span_blobs(blobs, spans: list[tuple[float, float]]) -> list[tuple[int, int, int, int] | None]:
+    """Each span's box (crop pixels) of the tall blobs centred in it, or None. A blob across
+    another span's centre holds touching glyphs: each of those spans takes its own columns of it."""
     _, labels, tall = blobs
-    mine = [b for b in tall if x0 <= b[1] + b[3] / 2 < x1]
-    if not mine:
-        return None
-    left, right = min(b[1] for b in mine), max(b[1] + b[3] for b in mine)
-    if right - left <= TOUCHING * (x1 - x0):  # whole glyphs: their boxes' union
-        top = min(b[2] for b in mine)
-        return left, top, right - left, max(b[2] + b[4] for b in mine) - top
-    left, right = max(left, int(x0)), min(right, int(math.ceil(x1)))  # touching glyphs: the span's columns of them
-    rows = np.flatnonzero(np.isin(labels[:, left:right], [b[0] for b in mine]).any(axis=1)) if right > left else []
-    if not len(rows):
-        return None
-    return left, int(rows[0]), right - left, int(rows[-1] - rows[0] + 1)
+    centres = [(x0 + x1) / 2 for x0, x1 in spans]
+    boxes = []
+    for k, (x0, x1) in enumerate(spans):
+        parts = []
+        for label, x, y, w, h in tall:
+            across = [j for j, c in enumerate(centres) if x <= c < x + w]
+            if across and across != [k]:  # touching glyphs
+                if k in across:
+                    a, z = max(x, int(x0)), min(x + w, int(math.ceil(x1)))
+                    rows = np.flatnonzero((labels[:, a:z] == label).any(axis=1)) if z > a else []
+                    if len(rows):
+                        parts.append((a, int(rows[0]), z, int(rows[-1]) + 1))
+            elif x0 <= x + w / 2 < x1:
+                parts.append((x, y, x + w, y + h))
+        if not parts:
+            boxes.append(None)
+            continue
+        left, top = min(p[0] for p in parts), min(p[1] for p in parts)
+        boxes.append((left, top, max(p[2] for p in parts) - left, max(p[3] for p in parts) - top))
+    return boxes
 
 
 def _span_ink(ink: np.ndarray, x0: float, x1: float) -> tuple[int, int, int, int] | None:
