@@ -502,16 +502,31 @@ def main(argv=None) -> int:
 THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7)  # tried on the tuning split
 
 
-def export(keras_path, tflite_path, threshold: float = 0.5) -> dict:
+REPRESENTATIVE_SCENES = 300  # frames the int8 export calibrates on, as convert.train saves them
+
+
+def representative_scenes(keras_path, log=print) -> np.ndarray:
+    """The training scenes convert.train saved beside the model; else as many built again from
+    the training split, seed 0 (a fresh clone has the model, not its training scenes)."""
+    saved = keras_path.with_suffix(".representative.npy")
+    if saved.is_file():
+        return np.load(saved)
+    from convert.datasets import load_mnist
+    log(f"{saved.name} not found: calibrating on {REPRESENTATIVE_SCENES} training scenes built again")
+    x, y, _, _ = load_mnist()
+    return _scene_chunk((REPRESENTATIVE_SCENES, 0, scene_pool("train", (x, y))))[0]
+
+
+def export(keras_path, tflite_path, threshold: float = 0.5, log=print) -> dict:
     import datetime
     import json
 
+    samples = representative_scenes(keras_path, log)  # before TensorFlow starts its threads
     import keras
 
     from convert.export import _without_history, tensor_metadata
 
     model = keras.models.load_model(keras_path, compile=False)
-    samples = np.load(keras_path.with_suffix(".representative.npy"))
     data = to_int8_tflite(model, samples)
     tflite_path.write_bytes(data)
     _, out = tensor_metadata(data)

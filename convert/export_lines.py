@@ -24,13 +24,24 @@ DEFAULT_KERAS = PROJECT_ROOT / "models" / "lines.keras"
 DEFAULT_TFLITE = PROJECT_ROOT / "models" / "lines.tflite"
 
 
-def representative_lines(keras_path: Path, n: int = 500) -> list[np.ndarray]:
-    """The training lines convert.train saved beside the model."""
+REAL_SHARE = 0.3  # of the calibration lines built again: about the real lines' share of the training mix
+
+
+def representative_lines(keras_path: Path, n: int = 500, log=print) -> list[np.ndarray]:
+    """The training lines convert.train saved beside the model; else n built again, seed 0:
+    synthetic lines and real training-split ones (a fresh clone has the model, not its lines)."""
     saved = keras_path.with_suffix(".representative.npz")
-    if not saved.is_file():
-        raise DataError(f"{saved} not found: it is written by 'python -m convert.train --model recognizer'")
-    with np.load(saved) as d:
-        return [d[k] for k in sorted(d.files, key=lambda k: int(k.split("_")[1]))][:n]
+    if saved.is_file():
+        with np.load(saved) as d:
+            return [d[k] for k in sorted(d.files, key=lambda k: int(k.split("_")[1]))][:n]
+    from convert.line_data import training_lines
+    from convert.recognizer import _synthetic_chunk
+
+    log(f"{saved.name} not found: calibrating on {n} training lines built again")
+    rng = np.random.default_rng(0)
+    real, _, _ = training_lines(rng, orand_copies=1, plate_copies=1, meter_copies=1, meter_strips=100)
+    real = [real[i] for i in rng.choice(len(real), min(len(real), round(n * REAL_SHARE)), replace=False)]
+    return _synthetic_chunk((n - len(real), 0, None))[0] + real
 
 
 def export(keras_path: Path = DEFAULT_KERAS, tflite_path: Path = DEFAULT_TFLITE) -> dict:

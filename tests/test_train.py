@@ -458,3 +458,25 @@ def test_a_soup_is_the_mean_of_its_models_weights_and_records_them(tmp_path, cap
         err = capsys.readouterr().err
         assert reason in err and len(err.strip().splitlines()) == 1, err
     assert not (tmp_path / "bad.keras").exists()
+
+
+def test_both_exports_calibrate_on_data_built_again_when_the_saved_samples_are_gone(tmp_path, monkeypatch,
+                                                                                    data_root, capsys):
+    """A fresh clone has the Keras models but not the samples their training saved beside them."""
+    need(data_root / "sudoku-train", "sudoku-train")
+    import convert.detector as D
+    import convert.export_lines as E
+    from convert.recognizer import SIZES, build_model
+    from edge.detect import TextDetector
+    from edge.infer.recognizer import LineRecognizer
+    build_model(**SIZES["tiny"]).save(tmp_path / "lines.keras")
+    lines = E.representative_lines(tmp_path / "lines.keras", n=20)
+    assert len(lines) == 20 and all(line.shape[0] == 32 and line.dtype == np.uint8 for line in lines)
+    monkeypatch.setattr(E, "representative_lines", lambda path, n=20: lines)
+    E.export(tmp_path / "lines.keras", tmp_path / "lines.tflite")
+    assert LineRecognizer(tmp_path / "lines.tflite").read([np.full((32, 90), 200, np.uint8)])  # the app loads it
+    monkeypatch.setattr(D, "REPRESENTATIVE_SCENES", 6)
+    D.build_model().save(tmp_path / "detector.keras")
+    D.export(tmp_path / "detector.keras", tmp_path / "detector.tflite")
+    assert "not found: calibrating on 6 training scenes built again" in capsys.readouterr().out
+    assert isinstance(TextDetector(tmp_path / "detector.tflite").detect(np.full((240, 320), 200, np.uint8)), list)
