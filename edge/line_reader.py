@@ -146,11 +146,12 @@ def _char_boxes(line: Line, crop: np.ndarray, spans: list[tuple[float, float]],
     left, top = max(0, int(outer[0] - pad)), max(0, int(outer[1] - pad))
     ax, ay, dx, dy = ax / max(length, 1e-6), ay / max(length, 1e-6), dx / max(height, 1e-6), dy / max(height, 1e-6)
     ox, oy = x_tl - (ax + dx) * pad, y_tl - (ay + dy) * pad  # a warped cut's (0, 0) in the frame
-    blobs = _glyph_blobs(crop, dark_ink, height) if crop.ndim == 2 and crop.size else None
-    inked = _span_blobs(blobs, spans) if blobs is not None else [None] * len(spans)
+    inked = [None] * len(spans)
+    if crop.ndim == 2 and crop.size:
+        ink, labels, tall = _glyph_blobs(crop, dark_ink, height)
+        inked = [box or _span_ink(ink, *span) for box, span in zip(_span_blobs(labels, tall, spans), spans)]
     boxes = []
     for (x0, x1), box in zip(spans, inked):
-        box = box or (_span_ink(blobs[0], x0, x1) if blobs is not None else None)
         u, v, w, h = box or (x0, pad, max(1.0, x1 - x0), height)
         if level:
             box = int(left + u), int(top + v), max(1, int(round(w))), max(1, int(round(h)))
@@ -174,29 +175,29 @@ def _glyph_blobs(crop: np.ndarray, dark_ink: bool | None, height: float):
     return ink, labels, tall
 
 
-def _span_blobs(blobs, spans: list[tuple[float, float]]) -> list[tuple[int, int, int, int] | None]:
+def _span_blobs(labels: np.ndarray, tall: list, spans: list[tuple[float, float]]) -> list[tuple | None]:
     """Each span's box (crop pixels) of the tall blobs centred in it, or None. A blob across
-    another span's centre holds touching glyphs: each of those spans takes its own columns of it."""
-    _, labels, tall = blobs
+    two or more spans' centres holds touching glyphs: each of those spans takes its own columns of it."""
     centres = [(x0 + x1) / 2 for x0, x1 in spans]
+    parts: list[list] = [[] for _ in spans]
+    for label, x, y, w, h in tall:
+        across = [j for j, c in enumerate(centres) if x <= c < x + w]
+        home = next((j for j, (x0, x1) in enumerate(spans) if x0 <= x + w / 2 < x1), None)
+        if len(across) > 1:  # touching glyphs
+            for j in across:
+                a, z = max(x, int(spans[j][0])), min(x + w, int(math.ceil(spans[j][1])))
+                rows = np.flatnonzero((labels[:, a:z] == label).any(axis=1)) if z > a else []
+                if len(rows):
+                    parts[j].append((a, int(rows[0]), z, int(rows[-1]) + 1))
+        elif home is not None and across in ([], [home]):
+            parts[home].append((x, y, x + w, y + h))
     boxes = []
-    for k, (x0, x1) in enumerate(spans):
-        parts = []
-        for label, x, y, w, h in tall:
-            across = [j for j, c in enumerate(centres) if x <= c < x + w]
-            if across and across != [k]:  # touching glyphs
-                if k in across:
-                    a, z = max(x, int(x0)), min(x + w, int(math.ceil(x1)))
-                    rows = np.flatnonzero((labels[:, a:z] == label).any(axis=1)) if z > a else []
-                    if len(rows):
-                        parts.append((a, int(rows[0]), z, int(rows[-1]) + 1))
-            elif x0 <= x + w / 2 < x1:
-                parts.append((x, y, x + w, y + h))
-        if not parts:
+    for found in parts:
+        if not found:
             boxes.append(None)
             continue
-        left, top = min(p[0] for p in parts), min(p[1] for p in parts)
-        boxes.append((left, top, max(p[2] for p in parts) - left, max(p[3] for p in parts) - top))
+        left, top = min(p[0] for p in found), min(p[1] for p in found)
+        boxes.append((left, top, max(p[2] for p in found) - left, max(p[3] for p in found) - top))
     return boxes
 
 
