@@ -257,7 +257,7 @@ def run(args, stop: StopFlag, snapshot: SnapshotSignal | None = None) -> int:
         # Everything that can fail on bad input fails here, before the first frame.
         video = VideoSink(args.save_video, args.fps, args.overwrite) if args.save_video else None
         reader, runtime = make_reader(args)
-        source = open_source(args.source, args.width, args.height, args.fps, args.exit_on_source_loss)
+        source = open_source(args.source, args.width, args.height, args.fps, args.exit_on_source_loss, say)
         opened.callback(source.close)
         if args.reader == "learned":
             from edge.line_reader import PICTURE_TILES

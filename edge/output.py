@@ -81,6 +81,8 @@ class JsonLinesWriter:
     def __init__(self, path: str, overwrite: bool = False):
         self.path = path
         if path == "-":
+            if sys.stdout is None:  # started with stdout closed (`>&-`)
+                raise OutputError("cannot write JSON lines to - : standard output is closed")
             self.file = sys.stdout
             return
         check_writable(path, overwrite, refuse_existing=False)

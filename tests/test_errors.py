@@ -1,5 +1,6 @@
 """Bad sources, models and outputs: one line, status 2, no traceback, before the first frame."""
 import json
+import os
 import shutil
 
 import numpy as np
@@ -43,6 +44,11 @@ def test_undecodable_video_and_image(tmp_path):
     assert_one_line_error(run_app("--source", tmp_path / "broken.mp4"), "broken.mp4")
     assert_one_line_error(run_app("--source", tmp_path / "broken.png"), "cannot decode")
     assert_one_line_error(run_app("--source", tmp_path / "empty"), "no images")
+    junk = tmp_path / "junk"
+    junk.mkdir()
+    shutil.copy(tmp_path / "broken.png", junk / "a.png")
+    (junk / "b.jpg").write_bytes(b"not a jpeg")
+    assert_one_line_error(run_app("--source", junk), "none of the 2 images")
 
 
 def model_copy(tmp_path, mutate_model=None, mutate_meta=None):
@@ -109,6 +115,19 @@ def test_unusable_outputs(tmp_path):
     assert_one_line_error(run_app("--source", "demo", "--json", "/proc/readings.jsonl"), "cannot write")
     assert_one_line_error(run_app("--source", "demo", "--save-video", "/proc/out.avi", "--max-frames", "2"),
                           "cannot write")
+
+
+def test_quiet_runs_say_nothing_but_errors(tmp_path):
+    cv2 = pytest.importorskip("cv2")
+    cv2.imwrite(str(tmp_path / "a.png"), np.full((60, 80), 200, np.uint8))
+    (tmp_path / "b.png").write_bytes(b"not a png")
+    r = run_app("--source", tmp_path, "-q")
+    assert r.returncode == 0 and r.stderr == "", r.stderr  # no "skipping b.png", no "headless"
+
+
+def test_json_to_closed_stdout():
+    r = run_app("--source", "demo", "--max-frames", "2", "--json", "-", preexec_fn=lambda: os.close(1))
+    assert_one_line_error(r, "standard output is closed")
 
 
 def test_existing_json_log_is_appended_never_truncated(tmp_path):

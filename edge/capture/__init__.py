@@ -18,8 +18,14 @@ __all__ = ["open_source", "FrameSource", "SourceError", "SourceLost", "DemoSourc
 
 
 def open_source(spec: str = "auto", width: int = 0, height: int = 0, fps: float = 30,
-                exit_on_loss: bool = False) -> FrameSource:
-    spec = str(spec).strip()
+                exit_on_loss: bool = False, say=warn) -> FrameSource:
+    """The source `spec` names; `say(message)` reports what the app works around (default: stderr)."""
+    source = _open(str(spec).strip(), width, height, fps, exit_on_loss, say)
+    source.say = say
+    return source
+
+
+def _open(spec: str, width: int, height: int, fps: float, exit_on_loss: bool, say) -> FrameSource:
     if not spec:
         raise SourceError("--source is empty; give auto, demo, picam, a camera index, a video, an image, "
                           "a folder, a glob or a URL")
@@ -28,7 +34,7 @@ def open_source(spec: str = "auto", width: int = 0, height: int = 0, fps: float 
         try:
             return LiveSource(open_camera(0, width, height, fps), "camera 0", **live)
         except SourceError:
-            warn("no camera found; reading the built-in demo instead (use --source to choose a source)")
+            say("no camera found; reading the built-in demo instead (use --source to choose a source)")
             return DemoSource(width or 640, height or 480, fps)
     if spec == "demo":
         return DemoSource(width or 640, height or 480, fps)

@@ -26,6 +26,7 @@ class FrameSource:
     so the caller can keep its window responsive; files end the iteration when done."""
 
     name = "source"
+    say = staticmethod(warn)  # how it reports skipped files and a lost camera (the app passes its own, for -q)
     still = False  # frames are separate pictures (a window waits for a key on each)
     total: int | None = None  # frames in a file source, when known
     fps: float | None = None  # the source's own frame rate, when known (a video file's)

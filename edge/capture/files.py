@@ -6,7 +6,7 @@ from pathlib import Path
 
 import cv2
 
-from edge.capture.base import FrameSource, SourceError, warn
+from edge.capture.base import FrameSource, SourceError
 from edge.types import Frame
 
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".pbm"}
@@ -41,7 +41,7 @@ class VideoFileSource(FrameSource):
             if not ok:
                 image = None
         if self.total and index < self.total - 1:
-            warn(f"{self.name} ended after {index} of {self.total} frames (damaged file?)")
+            self.say(f"{self.name} ended after {index} of {self.total} frames (damaged file?)")
 
     def close(self):
         self.cap.release()
@@ -76,7 +76,9 @@ class ImageFilesSource(FrameSource):
         for path in self.paths:
             image, self._first = (self._first if self._first is not None else self._read(path)), None
             if image is None:
-                warn(f"skipping {path}: cannot decode it as an image")
+                self.say(f"skipping {path}: cannot decode it as an image")
                 continue
             yield Frame(image, index, time.time(), str(path))
             index += 1
+        if index == 0 and self.paths:
+            raise SourceError(f"none of the {len(self.paths)} images in {self.name} could be decoded")

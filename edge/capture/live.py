@@ -12,7 +12,7 @@ from typing import Callable
 
 import cv2
 
-from edge.capture.base import FrameSource, SourceError, SourceLost, warn
+from edge.capture.base import FrameSource, SourceError, SourceLost
 from edge.types import Frame
 
 
@@ -37,7 +37,7 @@ class LiveSource(FrameSource):
             changed, self._lost = self._lost != lost, lost
             self._cond.notify_all()
         if changed:
-            warn(f"{self.name}: {why}" if lost else f"{self.name}: source is back")
+            self.say(f"{self.name}: {why}" if lost else f"{self.name}: source is back")
 
     def _run(self):
         seq, delay = 0, self.backoff[0]
