@@ -25,6 +25,7 @@ def catch_early_signals():
 
 
 import argparse  # noqa: E402
+import os  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -52,6 +53,7 @@ class _Version(argparse.Action):
 MAX_SIDE = 7680  # pixels: 8K UHD (7680x4320), the largest capture the app is meant for
 MAX_HEIGHT = 4320
 MAX_FPS = 1000.0
+CLASSIC_DEFAULTS = {"polarity": "both", "min_height": 10, "max_regions": 64}  # None on the command line: unset
 
 
 def _whole(text: str) -> int:
@@ -80,17 +82,30 @@ def _rate(text: str) -> float:
     return value
 
 
-def _positive(text: str) -> int:
-    value = int(text)
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
     return value
 
 
+def _thread_count(text: str) -> int:
+    value, cores = positive_int(text), os.cpu_count() or 1
+    if value > cores:  # more threads than cores only contend (the classic reader has 14 interpreters)
+        raise argparse.ArgumentTypeError(f"this machine has {cores} cores, got {value}")
+    return value
+
+
 def _fraction(text: str) -> float:
-    value = float(text)
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {value}")
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text!r}") from None
+    if not 0.0 <= value <= 1.0:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
     return value
 
 
@@ -151,21 +166,22 @@ def build_parser() -> argparse.ArgumentParser:
     det.add_argument("--charset", choices=["digits", "alnum"], default="digits",
                      help="learned reader: numbers only, letters read and dropped (default), or letters and "
                           "digits (number plates)")
-    det.add_argument("--tiles", type=_positive, metavar="N",
+    det.add_argument("--tiles", type=positive_int, metavar="N",
                      help="learned reader: also look at an NxN grid of parts of a frame larger than the "
                           "detector's 320x240 input, for small text, at N*N+1 times the detector's cost "
                           "(default: 3 for pictures, 1 for video)")
     det.add_argument("--detector", metavar="PATH", help="learned reader's detector (default: models/detector.tflite)")
     det.add_argument("--recognizer", metavar="PATH",
                      help="learned reader's recognizer (default: models/lines.tflite)")
-    det.add_argument("--model", help="TFLite model (default: models/digits.tflite, or $EDGE_DIGITS_MODEL)")
-    det.add_argument("--threads", type=_positive, default=1, help="interpreter threads (default 1)")
-    det.add_argument("--threshold", type=_fraction, help="minimum digit confidence (default: from the model's metadata)")
+    det.add_argument("--model", help="classic reader's TFLite model (default: models/digits.tflite, or $EDGE_DIGITS_MODEL)")
+    det.add_argument("--threads", type=_thread_count, default=1, help="interpreter threads (default 1)")
+    det.add_argument("--threshold", type=_fraction, help="minimum digit confidence (default: the classic model's "
+                                                          "metadata; 0.5 for the learned reader's lines)")
     det.add_argument("--roi", type=_roi, help="only read inside x,y,w,h (pixels)")
-    det.add_argument("--polarity", choices=["both", "dark", "light"], default="both",
-                     help="dark ink on light, light on dark, or both (default)")
-    det.add_argument("--min-height", type=_positive, default=10, help="smallest digit height in pixels (default 10)")
-    det.add_argument("--max-regions", type=_positive, default=64, help="cap on candidates per frame (default 64)")
+    det.add_argument("--polarity", choices=["both", "dark", "light"],
+                     help="classic reader: dark ink on light, light on dark, or both (default)")
+    det.add_argument("--min-height", type=positive_int, help="classic reader: smallest digit height in pixels (default 10)")
+    det.add_argument("--max-regions", type=positive_int, help="classic reader: cap on candidates per frame (default 64)")
     out = p.add_argument_group("output")
     out.add_argument("--json", metavar="PATH", help="write one JSON line per frame to PATH (- for stdout); "
                      "an existing file is appended to")
@@ -173,11 +189,11 @@ def build_parser() -> argparse.ArgumentParser:
                      help=f"write the annotated video ({', '.join(VIDEO_EXTENSIONS)})")
     out.add_argument("--overwrite", action="store_true", help="truncate an existing --json file and replace "
                      "an existing --save-video file")
-    out.add_argument("--max-frames", type=_positive, help="stop after N frames")
+    out.add_argument("--max-frames", type=positive_int, help="stop after N frames")
     out.add_argument("--no-display", action="store_true", help="never open a window (automatic without a display)")
     out.add_argument("--snapshot-dir", default="snapshots",
                      help="where snapshots go, PNG + JSON (default snapshots/)")
-    out.add_argument("--snapshot-every", type=_positive, metavar="N",
+    out.add_argument("--snapshot-every", type=positive_int, metavar="N",
                      help="save a snapshot every N frames (headless too); SIGUSR1 saves one at any time")
     out.add_argument("-q", "--quiet", action="store_true", help="no console messages besides errors")
     from edge.share import add_arguments as add_sharing_arguments  # --serve, --mqtt (issue 16)
@@ -256,12 +272,9 @@ def run(args, stop: StopFlag, snapshot: SnapshotSignal | None = None) -> int:
     with contextlib.ExitStack() as opened:  # closed in reverse: window, outputs, then the source
         # Everything that can fail on bad input fails here, before the first frame.
         video = VideoSink(args.save_video, args.fps, args.overwrite) if args.save_video else None
-        reader, runtime = make_reader(args)
         source = open_source(args.source, args.width, args.height, args.fps, args.exit_on_source_loss, say)
         opened.callback(source.close)
-        if args.reader == "learned":
-            from edge.line_reader import PICTURE_TILES
-            reader.tiles = args.tiles or (PICTURE_TILES if source.still else 1)
+        reader, runtime = make_reader(args, pictures=source.still)
         if args.roi and source.size and roi_outside(args.roi, *source.size):
             raise SourceError(f"--roi {','.join(map(str, args.roi))} lies outside the "
                               f"{source.size[0]}x{source.size[1]} frames of {source.name}")
@@ -272,7 +285,7 @@ def run(args, stop: StopFlag, snapshot: SnapshotSignal | None = None) -> int:
         if log:
             opened.callback(log.close)
         from edge.share import open_shared  # the web view and MQTT, each given a FrameResult a frame
-        shared = open_shared(args, say, lambda: make_reader(args)[0])  # a reader of its own for uploaded photos
+        shared = open_shared(args, say, lambda: make_reader(args, pictures=True)[0])  # its own, for uploaded photos
         opened.callback(shared.close)
         window = None
         if not args.no_display:
@@ -294,15 +307,18 @@ def run(args, stop: StopFlag, snapshot: SnapshotSignal | None = None) -> int:
         return read_loop(args, source, reader, log, video, window, stop, say, snapshot, shared)
 
 
-def make_reader(args):
-    """(the reader the options ask for, its runtime's name); a bad model is a ModelError."""
+def make_reader(args, pictures: bool = False):
+    """(the reader the options ask for, its runtime's name); a bad model is a ModelError.
+    `pictures`: it reads still pictures, so the learned reader looks closer (--tiles)."""
     if args.reader == "learned":
         from edge.detect import TextDetector
         from edge.infer.recognizer import LineRecognizer
-        from edge.line_reader import LineReader
+        from edge.line_reader import PICTURE_TILES, LineReader
         detector = TextDetector(args.detector, num_threads=args.threads)
         recognizer = LineRecognizer(args.recognizer, num_threads=args.threads)
-        return LineReader(detector, recognizer, args.charset, args.roi), recognizer.runtime
+        sure = {} if args.threshold is None else {"min_confidence": args.threshold}
+        tiles = args.tiles or (PICTURE_TILES if pictures else 1)
+        return LineReader(detector, recognizer, args.charset, args.roi, tiles=tiles, **sure), recognizer.runtime
     from edge.infer import DigitClassifier
     from edge.pipeline import DigitReader
     from edge.segment import SegmentParams
@@ -337,7 +353,8 @@ def read_loop(args, source, reader, log, video, window, stop, say, snapshot=None
                         f"{frame.image.shape[1]}x{frame.image.shape[0]} frame; nothing will be read")
                 result = reader.process(frame)
                 now = time.perf_counter()
-                fps = 0.9 * fps + 0.1 / max(now - last, 1e-6) if count else 0.0
+                rate = 1.0 / max(now - last, 1e-6)
+                fps = 0.0 if count == 0 else rate if count == 1 else 0.9 * fps + 0.1 * rate  # seeded, then smoothed
                 last = now
                 count += 1
                 if log:
@@ -431,7 +448,15 @@ def main(argv=None) -> int:
         args = parser.parse_args(_glue_negative_values(sys.argv[1:] if argv is None else list(argv)))
         if args.reader == "classic" and (args.charset != "digits" or args.detector or args.recognizer or args.tiles):
             parser.error("--charset, --detector, --recognizer and --tiles belong to --reader learned")
-        import os
+        classic_only = (args.model, args.polarity, args.min_height, args.max_regions)
+        if args.reader == "learned" and any(v is not None for v in classic_only):
+            parser.error("--model, --polarity, --min-height and --max-regions belong to --reader classic")
+        from edge.share import stray_option
+        if stray_option(args):
+            parser.error(stray_option(args))
+        for name, default in CLASSIC_DEFAULTS.items():
+            if getattr(args, name) is None:
+                setattr(args, name, default)
 
         # FFmpeg's own log lines ("moov atom not found", "Connection refused") off, read when its
         # backend loads: the app says what went wrong in one line of its own

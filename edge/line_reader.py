@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 
 from edge.detect import Line, TextDetector, cut_line
+from edge.group import reading_order
 from edge.infer.recognizer import LineReading, LineRecognizer
 from edge.normalize import as_gray_u8, ink_is_dark
 from edge.track import Tracker
@@ -97,7 +98,7 @@ class LineReader:
         readings = self.recognizer.read(cuts)
         t3 = time.perf_counter()
         numbers = [n for n in (self._number(line, crop, r) for line, crop, r in zip(lines, cuts, readings)) if n]
-        numbers.sort(key=lambda n: (n.box[1], n.box[0]))
+        numbers = reading_order(numbers)
         if frame.source != self._last_source:  # a new image of a folder is a new scene
             self.tracker.reset()
             self._last_source = frame.source

@@ -10,6 +10,8 @@ import os
 import re
 import socket
 
+from edge.cli import positive_int
+
 DEFAULT_MQTT_PORT, DEFAULT_MQTTS_PORT = 1883, 8883
 DEFAULT_PREFIX = "edge-digits"
 PASSWORD_ENV = "EDGE_DIGITS_MQTT_PASSWORD"
@@ -48,13 +50,6 @@ def mqtt_target(text: str) -> tuple[str | None, str, int | None]:
     return user or None, host, port
 
 
-def _at_least_1(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
 def topic_part(text: str) -> str:
     """A device name or prefix as one safe topic level (Home Assistant allows [A-Za-z0-9_-])."""
     clean = re.sub(r"[^A-Za-z0-9_-]+", "_", text).strip("_")
@@ -75,7 +70,7 @@ def add_arguments(parser: argparse.ArgumentParser):
     g.add_argument("--serve", metavar="[HOST:]PORT", type=serve_address,
                    help="serve the live view, readings and photo upload over HTTP (host 127.0.0.1 unless "
                         "given; 0.0.0.0:8080 for other machines: no authentication)")
-    g.add_argument("--serve-fps", metavar="N", type=_at_least_1, default=STREAM_FPS,
+    g.add_argument("--serve-fps", metavar="N", type=positive_int, default=STREAM_FPS,
                    help=f"the live video's frame rate at most (default {STREAM_FPS}); readings are every frame's")
     g.add_argument("--mqtt", metavar="[USER@]HOST[:PORT]", type=mqtt_target,
                    help=f"publish stable readings to this MQTT broker (password from ${PASSWORD_ENV}); "
@@ -86,9 +81,20 @@ def add_arguments(parser: argparse.ArgumentParser):
                    "(default: the host name)")
     g.add_argument("--mqtt-tls", metavar="CAFILE", nargs="?", const="system",
                    help="connect with TLS (port 8883 unless given), verified against the system's CAs or CAFILE")
-    g.add_argument("--mqtt-buffer", metavar="N", type=_at_least_1, default=DEFAULT_BUFFER,
+    g.add_argument("--mqtt-buffer", metavar="N", type=positive_int, default=DEFAULT_BUFFER,
                    help=f"readings kept while the broker is away (default {DEFAULT_BUFFER}); more are dropped "
                         "and counted")
+
+
+def stray_option(args) -> str | None:
+    """'--X needs --Y' for the first option given without the output it tunes (it would do nothing)."""
+    given = [("--serve-fps", "--serve", args.serve_fps != STREAM_FPS),
+             ("--mqtt-topic", "--mqtt", args.mqtt_topic != DEFAULT_PREFIX),
+             ("--device-name", "--mqtt", args.device_name is not None),
+             ("--mqtt-tls", "--mqtt", args.mqtt_tls is not None),
+             ("--mqtt-buffer", "--mqtt", args.mqtt_buffer != DEFAULT_BUFFER)]
+    return next((f"{option} needs {output}" for option, output, set_ in given
+                 if set_ and not getattr(args, output[2:])), None)
 
 
 class SharedOutputs:

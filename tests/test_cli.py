@@ -53,6 +53,21 @@ def test_argument_errors_are_one_line_and_status_2(args):
     assert "Traceback" not in r.stderr
 
 
+@pytest.mark.parametrize("args,words", [
+    (["--threads", "abc"], "expected a whole number"), (["--threshold", "x"], "expected a number"),
+    (["--serve-fps", "x"], "expected a whole number"), (["--threads", "100000"], "cores"),
+    (["--reader", "learned", "--model", "m.tflite"], "belong to --reader classic"),
+    (["--reader", "learned", "--min-height", "20"], "belong to --reader classic"),
+    (["--mqtt-tls"], "--mqtt-tls needs --mqtt"), (["--device-name", "pump"], "--device-name needs --mqtt"),
+    (["--serve-fps", "5"], "--serve-fps needs --serve"),
+])
+def test_options_that_would_do_nothing_or_leak_names_are_refused(args, words):
+    """Each says what is wrong in the user's words: no internal function names, nothing ignored."""
+    r = run_app(*args)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and words in r.stderr, r.stderr
+    assert "_" not in r.stderr.split("error:")[1].split("(see")[0].replace("--", "")
+
+
 def test_runtime_never_imports_tensorflow():
     code = ("import sys, edge, edge.pipeline, edge.capture, edge.infer, edge.bench, main;"
             "from edge.infer import DigitClassifier; DigitClassifier();"

@@ -266,3 +266,24 @@ def test_the_smallest_text_check_reads_plain_numbers_and_not_specks():
     from edge.infer.recognizer import LineRecognizer
     found = smallest_text(TextDetector(), LineRecognizer(), heights=(4, 32), tries=3)
     assert found == {4: 0, 32: 3}  # 2 px in the detector's view is below any line it learned
+
+
+def test_numbers_side_by_side_come_left_to_right_though_the_right_one_sits_higher():
+    from edge.line_reader import LineReader
+    from edge.types import Frame
+    frame = np.full((240, 320), 230, np.uint8)
+    left, right = rendered("3705", height=30), rendered("4821", height=30)
+    frame[100:100 + left.shape[0], 20:20 + left.shape[1]] = left
+    frame[97:97 + right.shape[0], 180:180 + right.shape[1]] = right  # 3 px higher
+    numbers = LineReader(keep_mask=False).process(Frame(frame, 0, 0.0, "t")).numbers
+    assert [n.read for n in numbers] == ["3705", "4821"]
+
+
+def test_uploaded_photos_get_the_closer_look_live_video_does_not():
+    from edge.cli import build_parser, make_reader
+    from edge.line_reader import PICTURE_TILES
+    args = build_parser().parse_args(["--reader", "learned"])
+    assert make_reader(args, pictures=True)[0].tiles == PICTURE_TILES
+    assert make_reader(args)[0].tiles == 1
+    args = build_parser().parse_args(["--reader", "learned", "--tiles", "2"])
+    assert make_reader(args, pictures=True)[0].tiles == 2
