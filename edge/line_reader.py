@@ -129,6 +129,7 @@ class LineReader:
         return Number(text, float(confidence), line.box, digits, read=text, chars=read)
 
 
+BOX_HEIGHT = 32  # px: a taller cut is boxed scaled down to this (the recognizer's height); its blobs cost its pixels
 GLYPH_HEIGHT = 0.4  # of the line's height: ink blobs lower than this (dots, specks, texture) box no character
 
 
@@ -149,8 +150,12 @@ def _char_boxes(line: Line, crop: np.ndarray, spans: list[tuple[float, float]],
     ox, oy = x_tl - (ax + dx) * pad, y_tl - (ay + dy) * pad  # a warped cut's (0, 0) in the frame
     inked = [None] * len(spans)
     if crop.ndim == 2 and crop.size:
-        ink, labels, tall = _glyph_blobs(crop, dark_ink, height)
-        inked = [box or _span_ink(ink, *span) for box, span in zip(_span_blobs(labels, tall, spans), spans)]
+        s = min(1.0, BOX_HEIGHT / crop.shape[0])
+        small = cv2.resize(crop, None, fx=s, fy=s, interpolation=cv2.INTER_AREA) if s < 1 else crop
+        ink, labels, tall = _glyph_blobs(small, dark_ink, height * s)
+        spans_s = [(x0 * s, x1 * s) for x0, x1 in spans]
+        found = [box or _span_ink(ink, *span) for box, span in zip(_span_blobs(labels, tall, spans_s), spans_s)]
+        inked = [b and tuple(c / s for c in b) for b in found]
     boxes = []
     for (x0, x1), box in zip(spans, inked):
         u, v, w, h = box or (x0, pad, max(1.0, x1 - x0), height)
