@@ -1,9 +1,10 @@
 """edge-digits: read digits live from a camera, a video, images or the built-in demo.
 
-The whole flow:  source (edge.capture) -> DigitReader (edge.pipeline: segment ->
-normalize -> one batched int8 TFLite call -> a second look at unsure digits -> group ->
-track) -> outputs (edge.output: JSON lines, annotated video) and the window (edge.draw +
-edge.display), or headless. `edge-digits`, `python -m edge` and the checkout's main.py run main().
+The whole flow:  source (edge.capture) -> a reader, either DigitReader (edge.pipeline:
+segment -> normalize -> one batched int8 TFLite call -> a second look at unsure digits ->
+group -> track) or LineReader (edge.line_reader: detect lines -> cut -> CTC recognizer ->
+track) -> outputs (edge.output: JSON lines, annotated video; edge.share: web view, MQTT)
+and the window (edge.draw + edge.display), or headless. `edge-digits`, `python -m edge` and the checkout's main.py run main().
 """
 from __future__ import annotations
 
