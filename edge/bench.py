@@ -176,7 +176,7 @@ def startup(model: str | None, reader: str = "classic") -> dict:
     # ru_maxrss survives exec, so in a child it would count the (bigger) benchmark process it
     # was forked from; VmHWM belongs to the new program alone.
     code = ("import sys, time; t0=time.time(); sys.argv=['main.py','--source','demo','--max-frames','30',"
-            "'--no-display','--json','-','-q','--reader'," + repr(reader) + (f",'--model',{model!r}" if model else "") + "];"
+            "'--no-display','--json','-','-q','--reader'," + repr(reader) + (f",'--model',{model!r}" if model and reader == "classic" else "") + "];"
             "from edge.cli import main; rc=main();"
             "from edge.bench import peak_rss_kb;"
             "print('TF', 'tensorflow' in sys.modules, file=sys.stderr);"

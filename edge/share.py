@@ -121,7 +121,7 @@ class SharedOutputs:
 
 def open_shared(args, say, make_reader) -> SharedOutputs:
     """Start what --serve and --mqtt ask for; bad input raises an OutputError (one line, exit 2).
-    `make_reader` builds a second DigitReader for uploaded photos."""
+    `make_reader` builds a second reader, for uploaded photos."""
     shared = SharedOutputs()
     try:
         if args.mqtt:

@@ -48,7 +48,10 @@ def test_undecodable_video_and_image(tmp_path):
     junk.mkdir()
     shutil.copy(tmp_path / "broken.png", junk / "a.png")
     (junk / "b.jpg").write_bytes(b"not a jpeg")
-    assert_one_line_error(run_app("--source", junk), "none of the 2 images")
+    log = tmp_path / "kept.jsonl"
+    log.write_text('{"frame": 0}\n')
+    assert_one_line_error(run_app("--source", junk, "--json", log, "--overwrite"), "none of the 2 images")
+    assert log.read_text() == '{"frame": 0}\n'  # failed before any output opened
 
 
 def model_copy(tmp_path, mutate_model=None, mutate_meta=None):

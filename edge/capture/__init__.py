@@ -20,16 +20,11 @@ __all__ = ["open_source", "FrameSource", "SourceError", "SourceLost", "DemoSourc
 def open_source(spec: str = "auto", width: int = 0, height: int = 0, fps: float = 30,
                 exit_on_loss: bool = False, say=warn) -> FrameSource:
     """The source `spec` names; `say(message)` reports what the app works around (default: stderr)."""
-    source = _open(str(spec).strip(), width, height, fps, exit_on_loss, say)
-    source.say = say
-    return source
-
-
-def _open(spec: str, width: int, height: int, fps: float, exit_on_loss: bool, say) -> FrameSource:
+    spec = str(spec).strip()
     if not spec:
         raise SourceError("--source is empty; give auto, demo, picam, a camera index, a video, an image, "
                           "a folder, a glob or a URL")
-    live = dict(exit_on_loss=exit_on_loss)
+    live = dict(exit_on_loss=exit_on_loss, say=say)
     if spec == "auto":
         try:
             return LiveSource(open_camera(0, width, height, fps), "camera 0", **live)
@@ -49,15 +44,15 @@ def _open(spec: str, width: int, height: int, fps: float, exit_on_loss: bool, sa
     path = Path(spec).expanduser()
     if path.is_dir():
         images = sorted(str(p) for p in path.iterdir() if p.is_file() and is_image_path(p))
-        return ImageFilesSource(images, spec)
+        return ImageFilesSource(images, spec, say)
     if not path.exists() and any(ch in spec for ch in "*?["):
         images = sorted(p for p in glob.glob(os.path.expanduser(spec)) if is_image_path(p))
-        return ImageFilesSource(images, spec)
+        return ImageFilesSource(images, spec, say)
     if path.is_file():
         if not os.access(path, os.R_OK):
             raise SourceError(f"cannot read {spec}: permission denied")
         if is_image_path(path):
-            return ImageFilesSource([str(path)], spec)
-        return VideoFileSource(str(path))
+            return ImageFilesSource([str(path)], spec, say)
+        return VideoFileSource(str(path), say)
     raise SourceError(f"no such file, folder or camera: {spec!r} (try --source demo, a camera index, "
                       "a video, an image, a folder, or a URL)")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import cv2
 
-from edge.capture.base import FrameSource, SourceError
+from edge.capture.base import FrameSource, SourceError, warn
 from edge.types import Frame
 
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".pbm"}
@@ -17,8 +17,8 @@ def is_image_path(path: str | Path) -> bool:
 
 
 class VideoFileSource(FrameSource):
-    def __init__(self, path: str):
-        self.name = str(path)
+    def __init__(self, path: str, say=warn):
+        self.name, self.say = str(path), say
         self.cap = cv2.VideoCapture(str(path))
         if not self.cap.isOpened():
             raise SourceError(f"cannot open video {path}: not a format OpenCV can decode")
@@ -49,18 +49,21 @@ class VideoFileSource(FrameSource):
 
 class ImageFilesSource(FrameSource):
     """One frame per image, in sorted order; `source` of each frame is the image's path.
-    An image that cannot be decoded is reported and skipped (unless it is the only one)."""
+    An image that cannot be decoded is reported and skipped; none decoding is a SourceError."""
 
     still = True
 
-    def __init__(self, paths: list[str], name: str):
+    def __init__(self, paths: list[str], name: str, say=warn):
         if not paths:
             raise SourceError(f"no images found at {name} (looked for {', '.join(sorted(IMAGE_EXTENSIONS))})")
-        self.paths, self.name, self.total = paths, name, len(paths)
-        self._first = self._read(paths[0]) if len(paths) == 1 else None
-        if len(paths) == 1 and self._first is None:
-            raise SourceError(f"cannot decode image {paths[0]}")
-        if self._first is not None:  # one image: its size is known (a folder's may differ)
+        self.paths, self.name, self.total, self.say = paths, name, len(paths), say
+        # the first image that decodes, found now: a folder of broken files fails before any output opens
+        self._start, self._first = next(((i, image) for i, image in enumerate(map(self._read, paths))
+                                         if image is not None), (len(paths), None))
+        if self._first is None:
+            raise SourceError(f"cannot decode image {paths[0]}" if len(paths) == 1 else
+                              f"none of the {len(paths)} images in {name} could be decoded")
+        if len(paths) == 1:  # one image: its size is known (a folder's may differ)
             self.size = (self._first.shape[1], self._first.shape[0])
 
     @staticmethod
@@ -73,12 +76,12 @@ class ImageFilesSource(FrameSource):
 
     def __iter__(self):
         index = 0
-        for path in self.paths:
-            image, self._first = (self._first if self._first is not None else self._read(path)), None
+        for i, path in enumerate(self.paths):
+            image = None if i < self._start else self._first if i == self._start else self._read(path)
+            if i == self._start:
+                self._first = None
             if image is None:
                 self.say(f"skipping {path}: cannot decode it as an image")
                 continue
             yield Frame(image, index, time.time(), str(path))
             index += 1
-        if index == 0 and self.paths:
-            raise SourceError(f"none of the {len(self.paths)} images in {self.name} could be decoded")

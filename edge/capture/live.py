@@ -12,16 +12,16 @@ from typing import Callable
 
 import cv2
 
-from edge.capture.base import FrameSource, SourceError, SourceLost
+from edge.capture.base import FrameSource, SourceError, SourceLost, warn
 from edge.types import Frame
 
 
 class LiveSource(FrameSource):
     def __init__(self, open_device: Callable[[], object], name: str, exit_on_loss: bool = False,
-                 stall_seconds: float = 3.0, backoff=(0.25, 5.0), poll_seconds: float = 0.05):
+                 stall_seconds: float = 3.0, backoff=(0.25, 5.0), poll_seconds: float = 0.05, say=warn):
         """open_device() returns an object with read() -> (ok, image) and release(), or raises
         SourceError. It is called once here (errors reach the caller) and again to reconnect."""
-        self.name, self.exit_on_loss = name, exit_on_loss
+        self.name, self.exit_on_loss, self.say = name, exit_on_loss, say  # say: before the thread can use it
         self.stall_seconds, self.backoff, self.poll_seconds = stall_seconds, backoff, poll_seconds
         self._open_device = open_device
         self._device = open_device()
