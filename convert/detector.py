@@ -20,9 +20,11 @@ PAGE_TILT = 8  # degrees a page turns at most, as a hand-held phone holds it
 PAGE_SKEW = 0.04  # of the page's size each corner moves at most: a mild perspective
 
 
-def build_model(input_size=(None, None), fused_norm: bool = False):
-    """Stride-2 stem, depthwise-separable blocks down to 1/16, a top-down path back to 1/2
-    with additions, one sigmoid channel. `fused_norm`: TensorFlow's fused batch
+def build_model(input_size=INPUT_SIZE, fused_norm: bool = False):
+    """Stride-2 stem, depthwise-separable blocks down to 1/16, a top-down path back to 1/4
+    with additions, and a sub-pixel output: 4 sigmoid channels a 1/4 cell, laid out as its
+    2x2 cells of the 1/2 map (a 1/2-resolution stage cost half the model's time). The input
+    size is fixed: the layout is a reshape. `fused_norm`: TensorFlow's fused batch
     normalization, for training (convert.fused_norm); the weights are the same."""
     import keras
     from keras import layers
@@ -52,9 +54,12 @@ def build_model(input_size=(None, None), fused_norm: bool = False):
     x = sep(layers.ReLU()(layers.Add()([x, lateral(f8, 32)])), 32)
     x = layers.UpSampling2D()(x)
     x = sep(layers.ReLU()(layers.Add()([x, lateral(f4, 32)])), 24)
-    x = layers.UpSampling2D()(x)
-    x = sep(layers.ReLU()(layers.Add()([x, lateral(f2, 24)])), 16)
-    outputs = layers.Conv2D(1, 3, padding="same", activation="sigmoid", name="core")(x)
+    x = sep(x, 16)
+    x = layers.Conv2D(4, 3, padding="same")(x)  # a 1/4 cell's 2x2 cells of the 1/2 map, row by row
+    h, w = input_size[1] // 4, input_size[0] // 4
+    x = layers.Permute((1, 3, 2, 4))(layers.Reshape((h, w, 2, 2))(x))  # (h, 2, w, 2): rows, then columns
+    x = layers.Reshape((2 * h, 2 * w, 1))(x)
+    outputs = layers.Activation("sigmoid", name="core")(x)
     return keras.Model(inputs, outputs, name="detector")
 
 
@@ -202,15 +207,19 @@ def _place(image: np.ndarray, page: np.ndarray, boxes: list[np.ndarray], rng: np
     return image, kept, cut
 
 
-def _paste(image: np.ndarray, ink: np.ndarray, text_box, rng: np.random.Generator, taken: list) -> np.ndarray | None:
-    """Ink of one line into the image at a random place, size and slight angle; returns the
-    line's corners there, or None when it would not fit beside the lines already placed."""
-    x0, y0, x1, y1 = text_box
+def _paste(image: np.ndarray, ink: np.ndarray, text_boxes: list, rng: np.random.Generator,
+           taken: list) -> list[np.ndarray] | None:
+    """Ink of one line (or of a row of them) into the image at a random place, size and slight
+    angle; returns each line's corners there, or None when it would not fit beside the lines
+    already placed."""
+    x0, y0 = np.min([b[:2] for b in text_boxes], axis=0)
+    x1, y1 = np.max([b[2:] for b in text_boxes], axis=0)
     text_h = rng.uniform(4, 80) if rng.random() < 0.5 else rng.uniform(8, 30)
     f = text_h / max(y1 - y0, 1)
     if (x1 - x0) * f > W * 0.95:
         f = W * 0.95 / max(x1 - x0, 1)
     ink = cv2.resize(ink, (max(1, int(ink.shape[1] * f)), max(1, int(ink.shape[0] * f))), interpolation=cv2.INTER_AREA)
+    parts = [np.array([[a, b], [c, b], [c, d], [a, d]], np.float32) * f for a, b, c, d in text_boxes]
     box = np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], np.float32) * f
     angle = rng.uniform(-6, 6) if rng.random() < 0.5 else 0.0
     c = np.array(ink.shape[::-1], np.float32) / 2
@@ -226,6 +235,7 @@ def _paste(image: np.ndarray, ink: np.ndarray, text_box, rng: np.random.Generato
     box = cv2.transform(box[None], rot)[0]
     px, py = rng.uniform(0, W - size[0]), rng.uniform(0, H - size[1])
     box = box + (px, py)
+    parts = [cv2.transform(part[None], rot)[0] + (px, py) for part in parts]
     lo, hi = box.min(axis=0), box.max(axis=0)
     for other in taken:
         olo, ohi = other.min(axis=0), other.max(axis=0)
@@ -244,17 +254,17 @@ def _paste(image: np.ndarray, ink: np.ndarray, text_box, rng: np.random.Generato
         region = image[iy:iy + ink.shape[0], ix:ix + ink.shape[1]]
     colour = local - rng.uniform(50, 200) if (local > 128) ^ (rng.random() < 0.1) else local + rng.uniform(50, 200)
     region += (np.clip(colour, 0, 255) - region) * ink
-    return box
+    return parts
 
 
-def line_ink(rng: np.random.Generator, pool) -> tuple[np.ndarray, tuple[int, int, int, int]]:
-    """A line's ink and its text's extent (x0, y0, x1, y1) in it."""
+def line_ink(rng: np.random.Generator, pool) -> tuple[np.ndarray, list[tuple[int, int, int, int]]]:
+    """A line's ink and its text's extent [(x0, y0, x1, y1)] in it."""
     from convert import line_synth as ls
 
     kind = rng.random()
     if kind < 0.15:
         ink, _ = ls.plate_line(rng)
-        return ink, _text_extent(ink, plate=True)
+        return ink, [_text_extent(ink, plate=True)]
     if kind < 0.3 and pool.get("digits") is not None:
         ink, _ = ls.handwritten_line(rng, *pool["digits"])
     elif kind < 0.45:
@@ -267,7 +277,30 @@ def line_ink(rng: np.random.Generator, pool) -> tuple[np.ndarray, tuple[int, int
         ink, _ = ls.dot_matrix_line(rng)
     else:
         ink, _ = ls.printed_line(rng)
-    return ink, _text_extent(ink)
+    return ink, [_text_extent(ink)]
+
+
+ROW_SHARE = 0.15  # pastes of two numbers side by side: a 1/4-resolution map bridged the demo's 0.9-height gap
+ROW_GAP = (0.8, 2.0)  # of the text's height between the two: apart, yet closer than random pastes put them
+
+
+def row_of_lines(rng: np.random.Generator, pool) -> tuple[np.ndarray, list[tuple[int, int, int, int]]]:
+    """Two lines' ink side by side on one baseline, their text of about one height, and each
+    one's text extent: two numbers on a row, which must come out as two lines."""
+    (a, (ea,)), (b, (eb,)) = line_ink(rng, pool), line_ink(rng, pool)
+    f = (ea[3] - ea[1]) / max(eb[3] - eb[1], 1) * rng.uniform(0.8, 1.25)
+    b = cv2.resize(b, (max(1, round(b.shape[1] * f)), max(1, round(b.shape[0] * f))), interpolation=cv2.INTER_AREA)
+    eb = tuple(round(v * f) for v in eb)
+    gap = round(rng.uniform(*ROW_GAP) * (ea[3] - ea[1]))
+    dx = ea[2] + gap - eb[0]  # b's offset: its text starts gap after a's
+    dy = ea[3] - eb[3]  # bottoms level
+    top, left = min(0, dy), min(0, dx)
+    ink = np.zeros((max(a.shape[0], dy + b.shape[0]) - top, max(a.shape[1], dx + b.shape[1]) - left), np.float32)
+    ink[-top:-top + a.shape[0], -left:-left + a.shape[1]] = a
+    part = ink[dy - top:dy - top + b.shape[0], dx - left:dx - left + b.shape[1]]
+    np.maximum(part, b, out=part)
+    return ink, [(ea[0] - left, ea[1] - top, ea[2] - left, ea[3] - top),
+                 (eb[0] + dx - left, eb[1] + dy - top, eb[2] + dx - left, eb[3] + dy - top)]
 
 
 def _text_extent(ink: np.ndarray, plate: bool = False) -> tuple[int, int, int, int]:
@@ -299,12 +332,12 @@ def scene(rng: np.random.Generator, pool) -> tuple[np.ndarray, np.ndarray, np.nd
     """One training frame (H x W uint8), its core map and its weight map."""
     image, boxes, ignore = _background(rng, pool)
     for _ in range(int(rng.integers(0, 7))):
-        ink, extent = line_ink(rng, pool)
+        ink, extents = row_of_lines(rng, pool) if rng.random() < ROW_SHARE else line_ink(rng, pool)
         if ink.size == 0 or ink.max() <= 0:
             continue
-        box = _paste(image, np.clip(ink, 0, 1), extent, rng, boxes)
-        if box is not None:
-            boxes.append(box)
+        placed = _paste(image, np.clip(ink, 0, 1), extents, rng, boxes)
+        if placed is not None:
+            boxes.extend(placed)
     if rng.random() < LOW_CONTRAST_SHARE:  # dim light, haze, a faded plate: text barely off its ground
         mean = float(image.mean())
         image = mean + (image - mean) * rng.uniform(0.15, 0.5)
@@ -372,6 +405,29 @@ def build_scenes(n: int, seed: int = 0, pool=None, log=print, workers: int = 2):
             xs.append(x), cores.append(c), weights.append(w)
             log(f"  scenes: {sum(len(v) for v in xs)}/{n}")
     return np.concatenate(xs), np.concatenate(cores), np.concatenate(weights)
+
+
+def start_from(model, keras_path) -> dict | str:
+    """Copy a saved detector's weights into `model` to fine-tune it; one of the earlier design
+    (a 1/2-resolution stage and one output channel) is grafted on: its backbone copied, its
+    last block moved to 1/4 and its output kernel repeated for the 4 sub-pixels. Returns the
+    saved model's training record."""
+    import keras
+
+    from convert.train import training_info
+
+    saved = keras.models.load_model(keras_path, compile=False)
+    if saved.output_shape[-1] == 1 and saved.layers[-1].__class__.__name__ == "Conv2D":
+        source = [layer for layer in saved.layers if layer.weights]
+        target = [layer for layer in model.layers if layer.weights]
+        pairs = list(zip(source[:-7], target[:-5])) + list(zip(source[-5:-1], target[-5:-1]))  # skip its 1/2 lateral
+        for old, new in pairs:
+            new.set_weights(old.get_weights())
+        kernel, bias = source[-1].get_weights()
+        target[-1].set_weights([np.repeat(kernel, 4, axis=-1), np.repeat(bias, 4)])
+    else:
+        model.set_weights(saved.get_weights())
+    return training_info(keras_path)
 
 
 # -- training -----------------------------------------------------------------------------
@@ -445,7 +501,6 @@ def main(argv=None) -> int:
 
     from convert.datasets import PROJECT_ROOT, DataError, load_mnist
     from convert.line_synth import font_counts, fonts_warning
-    from convert.train import start_from
 
     p = argparse.ArgumentParser(prog="python -m convert.train --model detector",
                                 description="Train the text-line detector (edge.detect).")

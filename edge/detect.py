@@ -20,7 +20,7 @@ from edge.infer.classifier import MODELS_DIR, _same, _tensor_summary
 from edge.infer.runtime import ModelError, interpreter_class, native_stderr_silenced, read_tflite
 from edge.normalize import as_gray_u8
 
-INPUT_SIZE = (320, 240)  # (w, h) the detector sees: text from ~8-10 px tall there (16-20 px at 640x480)
+INPUT_SIZE = (320, 240)  # (w, h) the detector sees: text from ~7-8 px tall there (14-16 px at 640x480)
 OUTPUT_STRIDE = 2  # input pixels per map cell
 CORE_HEIGHT = 0.5  # a line's core: the middle half of its height ...
 CORE_INSET = 0.25  # ... with each end pulled in by a quarter of its height

@@ -205,6 +205,36 @@ def test_tiny_detector_trains_exports_and_its_int8_model_agrees_with_keras(tmp_p
     assert np.abs(int8 - floats).mean() < 0.02
 
 
+def test_the_sub_pixel_output_lays_each_quarter_cell_out_as_its_two_by_two_cells():
+    """The last conv's 4 channels are a 1/4 cell's top-left, top-right, bottom-left and
+    bottom-right cells of the 1/2 map: a mix-up would shift every core by a cell."""
+    pytest.importorskip("tensorflow")
+    from convert.detector import build_model
+    model = build_model()
+    last = [layer for layer in model.layers if layer.weights][-1]
+    kernel, bias = last.get_weights()
+    logits = np.array([-2.0, -1.0, 1.0, 2.0], np.float32)
+    last.set_weights([np.zeros_like(kernel), logits])
+    core = model.predict(np.zeros((1, INPUT_SIZE[1], INPUT_SIZE[0], 1), np.float32), verbose=0)[0, :, :, 0]
+    assert core.shape == (INPUT_SIZE[1] // OUTPUT_STRIDE, INPUT_SIZE[0] // OUTPUT_STRIDE)
+    want = 1 / (1 + np.exp(-logits.reshape(2, 2)))
+    assert np.allclose(core[:2, :2], want, atol=1e-5) and np.allclose(core[-2:, -2:], want, atol=1e-5)
+
+
+def test_a_row_of_two_numbers_is_two_lines_apart_on_one_baseline():
+    """Rows teach the detector that numbers about a height apart are two lines: each extent
+    must hold its own ink, the two be a gap apart (a plate's border may lie in it), their
+    bottoms level."""
+    from convert.detector import ROW_GAP, row_of_lines
+    for seed in range(12):
+        ink, (a, b) = row_of_lines(np.random.default_rng(seed), {})
+        assert 0 <= a[0] < a[2] <= b[0] < b[2] <= ink.shape[1] and max(a[3], b[3]) <= ink.shape[0]
+        assert abs(a[3] - b[3]) <= 1
+        assert (b[0] - a[2]) >= ROW_GAP[0] * (a[3] - a[1]) - 1
+        for x0, y0, x1, y1 in (a, b):
+            assert ink[y0:y1, x0:x1].max() > 0.3
+
+
 def test_a_placed_page_carries_its_line_boxes_onto_its_ink():
     """Pages go into scenes turned and in perspective: each labelled box must still sit on its ink."""
     import cv2
