@@ -20,7 +20,7 @@ PAGE_TILT = 8  # degrees a page turns at most, as a hand-held phone holds it
 PAGE_SKEW = 0.04  # of the page's size each corner moves at most: a mild perspective
 
 
-def build_model(input_size=INPUT_SIZE, fused_norm: bool = False):
+def build_model(fused_norm: bool = False):
     """Stride-2 stem, depthwise-separable blocks down to 1/16, a top-down path back to 1/4
     with additions, and a sub-pixel output: 4 sigmoid channels a 1/4 cell, laid out as its
     2x2 cells of the 1/2 map (a 1/2-resolution stage cost half the model's time). The input
@@ -43,7 +43,7 @@ def build_model(input_size=INPUT_SIZE, fused_norm: bool = False):
     def lateral(x, filters):
         return norm()(layers.Conv2D(filters, 1, use_bias=False)(x))
 
-    inputs = keras.Input((input_size[1], input_size[0], 1), name="frame")
+    inputs = keras.Input((H, W, 1), name="frame")
     x = layers.Rescaling(1 / 255.0)(inputs)
     x = layers.Conv2D(8, 3, strides=2, padding="same", use_bias=False)(x)
     f2 = layers.ReLU()(norm()(x))  # 1/2
@@ -56,7 +56,7 @@ def build_model(input_size=INPUT_SIZE, fused_norm: bool = False):
     x = sep(layers.ReLU()(layers.Add()([x, lateral(f4, 32)])), 24)
     x = sep(x, 16)
     x = layers.Conv2D(4, 3, padding="same")(x)  # a 1/4 cell's 2x2 cells of the 1/2 map, row by row
-    h, w = input_size[1] // 4, input_size[0] // 4
+    h, w = H // 4, W // 4
     x = layers.Permute((1, 3, 2, 4))(layers.Reshape((h, w, 2, 2))(x))  # (h, 2, w, 2): rows, then columns
     x = layers.Reshape((2 * h, 2 * w, 1))(x)
     outputs = layers.Activation("sigmoid", name="core")(x)
@@ -280,14 +280,16 @@ def line_ink(rng: np.random.Generator, pool) -> tuple[np.ndarray, list[tuple[int
     return ink, [_text_extent(ink)]
 
 
-ROW_SHARE = 0.15  # pastes of two numbers side by side: a 1/4-resolution map bridged the demo's 0.9-height gap
-ROW_GAP = (0.8, 2.0)  # of the text's height between the two: apart, yet closer than random pastes put them
+ROW_SHARE = 0.15  # pastes of two numbers side by side: the sub-pixel head bridged the demo's 0.9-height gap
+ROW_GAP = (0.8, 2.0)  # of the text's height between the two, on one baseline, which random pastes rarely share
 
 
 def row_of_lines(rng: np.random.Generator, pool) -> tuple[np.ndarray, list[tuple[int, int, int, int]]]:
     """Two lines' ink side by side on one baseline, their text of about one height, and each
     one's text extent: two numbers on a row, which must come out as two lines."""
     (a, (ea,)), (b, (eb,)) = line_ink(rng, pool), line_ink(rng, pool)
+    if a.size == 0 or b.size == 0 or a.max() <= 0.3 or b.max() <= 0.3:  # a blank half would be taught as text
+        return (a, [ea]) if a.size and a.max() > 0.3 else (b, [eb])
     f = (ea[3] - ea[1]) / max(eb[3] - eb[1], 1) * rng.uniform(0.8, 1.25)
     b = cv2.resize(b, (max(1, round(b.shape[1] * f)), max(1, round(b.shape[0] * f))), interpolation=cv2.INTER_AREA)
     eb = tuple(round(v * f) for v in eb)
@@ -407,27 +409,33 @@ def build_scenes(n: int, seed: int = 0, pool=None, log=print, workers: int = 2):
     return np.concatenate(xs), np.concatenate(cores), np.concatenate(weights)
 
 
+GRAFT_NOTE = ("this detector of the 1/2-resolution design grafted onto the sub-pixel head: its backbone copied, "
+              "its last block moved to 1/4, its output kernel repeated for the 4 sub-pixels")
+
+
 def start_from(model, keras_path) -> dict | str:
     """Copy a saved detector's weights into `model` to fine-tune it; one of the earlier design
     (a 1/2-resolution stage and one output channel) is grafted on: its backbone copied, its
     last block moved to 1/4 and its output kernel repeated for the 4 sub-pixels. Returns the
-    saved model's training record."""
+    saved model's training record, marked when grafted."""
     import keras
 
     from convert.train import training_info
 
-    saved = keras.models.load_model(keras_path, compile=False)
-    if saved.output_shape[-1] == 1 and saved.layers[-1].__class__.__name__ == "Conv2D":
-        source = [layer for layer in saved.layers if layer.weights]
-        target = [layer for layer in model.layers if layer.weights]
-        pairs = list(zip(source[:-7], target[:-5])) + list(zip(source[-5:-1], target[-5:-1]))  # skip its 1/2 lateral
-        for old, new in pairs:
-            new.set_weights(old.get_weights())
-        kernel, bias = source[-1].get_weights()
-        target[-1].set_weights([np.repeat(kernel, 4, axis=-1), np.repeat(bias, 4)])
-    else:
+    saved, info = keras.models.load_model(keras_path, compile=False), training_info(keras_path)
+    source = [layer for layer in saved.layers if layer.weights]
+    target = [layer for layer in model.layers if layer.weights]
+    if len(source) == len(target):
         model.set_weights(saved.get_weights())
-    return training_info(keras_path)
+        return info
+    if len(source) != len(target) + 2 or source[-1].get_weights()[0].shape[-1] != 1:
+        raise ValueError(f"{keras_path} is not a detector of this design or the earlier one")
+    pairs = list(zip(source[:-7], target[:-5], strict=True)) + list(zip(source[-5:-1], target[-5:-1], strict=True))
+    for old, new in pairs:  # all but its 1/2-resolution lateral conv and norm
+        new.set_weights(old.get_weights())
+    kernel, bias = source[-1].get_weights()
+    target[-1].set_weights([np.repeat(kernel, 4, axis=-1), np.repeat(bias, 4)])
+    return {**info, "grafted": GRAFT_NOTE} if isinstance(info, dict) else {"model": info, "grafted": GRAFT_NOTE}
 
 
 # -- training -----------------------------------------------------------------------------
@@ -486,9 +494,7 @@ def train(x, core, weight, epochs: int, batch: int = 32, lr: float = 2e-3, seed:
 def to_int8_tflite(model, samples: np.ndarray) -> bytes:
     from convert.export import full_int8
 
-    fixed = build_model(INPUT_SIZE)
-    fixed.set_weights(model.get_weights())
-    return full_int8(fixed, [image[None, :, :, None].astype(np.float32) for image in samples])
+    return full_int8(model, [image[None, :, :, None].astype(np.float32) for image in samples])
 
 
 def main(argv=None) -> int:
@@ -536,7 +542,11 @@ def main(argv=None) -> int:
     model, before = None, None  # built inside train, after its seed, unless fine-tuning
     if a.init:
         model = build_model()
-        before = start_from(model, a.init)
+        try:
+            before = start_from(model, a.init)
+        except (OSError, ValueError) as e:
+            print(f"convert.train: error: --init {a.init}: {str(e).splitlines()[0]}", file=sys.stderr)
+            return 2
     model, history = train(images, core, weight, a.epochs, a.batch, a.lr, a.seed, model, log=log,
                            checkpoint=lambda m: m.save(a.out))
     model.save(a.out)

@@ -209,30 +209,101 @@ def test_the_sub_pixel_output_lays_each_quarter_cell_out_as_its_two_by_two_cells
     """The last conv's 4 channels are a 1/4 cell's top-left, top-right, bottom-left and
     bottom-right cells of the 1/2 map: a mix-up would shift every core by a cell."""
     pytest.importorskip("tensorflow")
+    import keras
     from convert.detector import build_model
     model = build_model()
     last = [layer for layer in model.layers if layer.weights][-1]
-    kernel, bias = last.get_weights()
-    logits = np.array([-2.0, -1.0, 1.0, 2.0], np.float32)
-    last.set_weights([np.zeros_like(kernel), logits])
-    core = model.predict(np.zeros((1, INPUT_SIZE[1], INPUT_SIZE[0], 1), np.float32), verbose=0)[0, :, :, 0]
+    frame = np.random.default_rng(0).uniform(0, 255, (1, INPUT_SIZE[1], INPUT_SIZE[0], 1)).astype(np.float32)
+    logits = keras.Model(model.input, last.output).predict(frame, verbose=0)[0]
+    core = model.predict(frame, verbose=0)[0, :, :, 0]
     assert core.shape == (INPUT_SIZE[1] // OUTPUT_STRIDE, INPUT_SIZE[0] // OUTPUT_STRIDE)
-    want = 1 / (1 + np.exp(-logits.reshape(2, 2)))
-    assert np.allclose(core[:2, :2], want, atol=1e-5) and np.allclose(core[-2:, -2:], want, atol=1e-5)
+    for dy in (0, 1):
+        for dx in (0, 1):
+            want = 1 / (1 + np.exp(-logits[:, :, 2 * dy + dx]))
+            assert np.allclose(core[dy::2, dx::2], want, atol=1e-5), (dy, dx)
+
+
+def _half_resolution_detector():
+    """The detector's earlier design (a 1/2-resolution stage, one output channel), untrained."""
+    import keras
+    from keras import layers
+
+    def sep(x, filters, stride=1):
+        x = layers.ReLU()(layers.BatchNormalization()(layers.DepthwiseConv2D(3, stride, "same", use_bias=False)(x)))
+        return layers.ReLU()(layers.BatchNormalization()(layers.Conv2D(filters, 1, use_bias=False)(x)))
+
+    def lateral(x, filters):
+        return layers.BatchNormalization()(layers.Conv2D(filters, 1, use_bias=False)(x))
+
+    inputs = keras.Input((INPUT_SIZE[1], INPUT_SIZE[0], 1))
+    x = layers.Conv2D(8, 3, strides=2, padding="same", use_bias=False)(layers.Rescaling(1 / 255.0)(inputs))
+    f2 = layers.ReLU()(layers.BatchNormalization()(x))
+    f4 = sep(sep(f2, 24, 2), 24)
+    f8 = sep(sep(f4, 48, 2), 48)
+    f16 = sep(sep(sep(f8, 64, 2), 64), 64)
+    x = sep(layers.ReLU()(layers.Add()([layers.UpSampling2D()(lateral(f16, 32)), lateral(f8, 32)])), 32)
+    x = sep(layers.ReLU()(layers.Add()([layers.UpSampling2D()(x), lateral(f4, 32)])), 24)
+    x = sep(layers.ReLU()(layers.Add()([layers.UpSampling2D()(x), lateral(f2, 24)])), 16)
+    return keras.Model(inputs, layers.Conv2D(1, 3, padding="same", activation="sigmoid")(x))
+
+
+def test_a_detector_of_the_earlier_design_is_grafted_onto_the_sub_pixel_head(tmp_path):
+    """--init with a 1/2-resolution detector: its backbone and last block copied, its 1/2
+    lateral left out, its output kernel repeated for each sub-pixel; a model of neither design refused."""
+    pytest.importorskip("tensorflow")
+    import keras
+    from convert.detector import build_model, start_from
+    old = _half_resolution_detector()
+    rng = np.random.default_rng(0)
+    old.set_weights([rng.normal(0, 1, w.shape).astype(np.float32) for w in old.get_weights()])
+    old.save(tmp_path / "old.keras")
+    new = build_model()
+    assert start_from(new, tmp_path / "old.keras")["grafted"]
+    source = [layer.get_weights() for layer in old.layers if layer.weights]
+    target = [layer.get_weights() for layer in new.layers if layer.weights]
+    assert all(np.array_equal(a, b) for s, t in zip(source[:-7], target[:-5]) for a, b in zip(s, t))
+    assert all(np.array_equal(a, b) for s, t in zip(source[-5:-1], target[-5:-1]) for a, b in zip(s, t))
+    kernel, bias = target[-1]
+    assert all(np.array_equal(kernel[..., k], source[-1][0][..., 0]) and bias[k] == source[-1][1][0] for k in range(4))
+    keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)]).save(tmp_path / "other.keras")
+    with pytest.raises(ValueError, match="not a detector"):
+        start_from(build_model(), tmp_path / "other.keras")
 
 
 def test_a_row_of_two_numbers_is_two_lines_apart_on_one_baseline():
     """Rows teach the detector that numbers about a height apart are two lines: each extent
-    must hold its own ink, the two be a gap apart (a plate's border may lie in it), their
-    bottoms level."""
+    must hold its own ink, the two a gap apart on one baseline (a plate's border may lie in it)."""
     from convert.detector import ROW_GAP, row_of_lines
     for seed in range(12):
         ink, (a, b) = row_of_lines(np.random.default_rng(seed), {})
         assert 0 <= a[0] < a[2] <= b[0] < b[2] <= ink.shape[1] and max(a[3], b[3]) <= ink.shape[0]
-        assert abs(a[3] - b[3]) <= 1
-        assert (b[0] - a[2]) >= ROW_GAP[0] * (a[3] - a[1]) - 1
+        assert a[3] == b[3]
+        assert ROW_GAP[0] * (a[3] - a[1]) - 1 <= b[0] - a[2] <= ROW_GAP[1] * (a[3] - a[1]) + 1
         for x0, y0, x1, y1 in (a, b):
             assert ink[y0:y1, x0:x1].max() > 0.3
+
+
+def test_a_pasted_row_comes_back_as_two_lines_each_on_its_ink():
+    import cv2
+    from convert.detector import H, W, _paste, row_of_lines
+    pasted = 0
+    for seed in range(30):
+        rng = np.random.default_rng(seed)
+        ink, extents = row_of_lines(rng, {})
+        image = np.full((H, W), 128, np.float32)
+        parts = _paste(image, np.clip(ink, 0, 1), extents, rng, [])
+        if parts is None:  # too big for the frame at the size drawn
+            continue
+        pasted += 1
+        assert len(parts) == 2
+        area, _ = cv2.intersectConvexConvex(parts[0].astype(np.float32), parts[1].astype(np.float32))
+        assert area < 1.0
+        for part in parts:
+            mask = np.zeros((H, W), np.uint8)
+            cv2.fillPoly(mask, [np.round(part).astype(np.int32)], 1)
+            inside = image[mask > 0]
+            assert inside.size and np.abs(inside - np.median(inside)).max() > 15  # ink may be clipped at 0 or 255
+    assert pasted >= 10
 
 
 def test_a_placed_page_carries_its_line_boxes_onto_its_ink():
