@@ -15,7 +15,7 @@ from edge.normalize import as_gray_u8
 CHARSET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ.,-/"  # the recognizer's classes; CTC's blank is last
 BLANK = len(CHARSET)
 HEIGHT = 32  # line height fed to the recognizer: about 20 px of character, like the field's readers
-WIDTHS = (32, 64, 128, 256)  # a line is padded to the next of these (one interpreter each)
+WIDTHS = (32, 48, 64, 96, 128, 192, 256)  # a line is padded to the next (an interpreter each): a third pads at most
 STEP = 4  # pixels of line per CTC time step (the model pools the width by 4)
 STRETCH_PERCENTILES = (2, 98)  # grey levels stretched to 0..255: a few stray pixels do not set the contrast
 MIN_CONTRAST = 16  # grey levels between those percentiles below which a line is blank

@@ -57,7 +57,7 @@ def test_padding_repeats_the_last_column_and_buckets_round_up():
     padded = pad_line(line, 32)
     assert padded.shape == (HEIGHT, 32) and (padded[:, 10:] == 9).all()
     assert line_batch([line, line[:, :3]], 32).shape == (2, HEIGHT, 32, 1)
-    assert [bucket(w) for w in (1, 32, 33, 129, 256)] == [32, 32, 64, 256, 256]
+    assert [bucket(w) for w in (1, 32, 33, 49, 129, 193, 256)] == [32, 32, 48, 64, 192, 256, 256]
 
 
 def test_encode_drops_what_the_charset_lacks():
