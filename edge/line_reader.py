@@ -15,7 +15,8 @@ import numpy as np
 from edge.detect import Line, TextDetector, cut_line
 from edge.group import reading_order
 from edge.infer.recognizer import LineReading, LineRecognizer
-from edge.normalize import as_gray_u8, ink_is_dark
+from edge.lines import line_ink_is_dark, normalize_line
+from edge.normalize import as_gray_u8
 from edge.track import Tracker
 from edge.types import Digits, Frame, FrameResult, Number
 
@@ -117,8 +118,9 @@ class LineReader:
         confidence = min(c.confidence for c in chars)
         if confidence < self.min_confidence:
             return None
-        dark = bool(crop.size and ink_is_dark(crop))
-        boxes = _char_boxes(line, crop, [(c.x0, c.x1) for c in chars], dark)
+        small = reading.line if reading.line is not None else normalize_line(crop)
+        dark = line_ink_is_dark(_inside_margin(small))
+        boxes = _char_boxes(line, crop, [(c.x0, c.x1) for c in chars], dark, small)
         read = [ReadChar(c.char, float(c.confidence), b) for c, b in zip(chars, boxes)]
         is_digit = [c.char.isdigit() for c in chars]
         digits = Digits(boxes=np.array([b for b, d in zip(boxes, is_digit) if d], np.int32).reshape(-1, 4),
@@ -129,12 +131,12 @@ class LineReader:
         return Number(text, float(confidence), line.box, digits, read=text, chars=read)
 
 
-BOX_HEIGHT = 32  # px: a taller cut is boxed scaled down to this (the recognizer's height); its blobs cost its pixels
+RULE_LENGTH = 1.5  # lines long: an ink run this long is a rule (underline, frame), not a stroke of a glyph
 GLYPH_HEIGHT = 0.4  # of the line's height: ink blobs lower than this (dots, specks, texture) box no character
 
 
 def _char_boxes(line: Line, crop: np.ndarray, spans: list[tuple[float, float]],
-                dark_ink: bool | None = None) -> list[tuple[int, int, int, int]]:
+                dark_ink: bool | None = None, small: np.ndarray | None = None) -> list[tuple[int, int, int, int]]:
     """Characters' spans along their cut line -> axis-aligned boxes in frame pixels, each cut
     to the line's box: the ink blobs centred in a span (its columns of a blob of touching
     glyphs), else the ink between its columns, else the span's band of the line. Boxed in the
@@ -150,17 +152,17 @@ def _char_boxes(line: Line, crop: np.ndarray, spans: list[tuple[float, float]],
     ox, oy = x_tl - (ax + dx) * pad, y_tl - (ay + dy) * pad  # a warped cut's (0, 0) in the frame
     inked = [None] * len(spans)
     if crop.ndim == 2 and crop.size:
-        s = min(1.0, BOX_HEIGHT / crop.shape[0])
-        small = cv2.resize(crop, None, fx=s, fy=s, interpolation=cv2.INTER_AREA) if s < 1 else crop
-        ink, labels, tall = _glyph_blobs(small, dark_ink, height * s)
-        spans_s = [(x0 * s, x1 * s) for x0, x1 in spans]
+        small = normalize_line(crop) if small is None else small  # boxed at the recognizer's height
+        sx, sy = small.shape[1] / crop.shape[1], small.shape[0] / crop.shape[0]
+        ink, labels, tall = _glyph_blobs(small, dark_ink, height * sy)
+        spans_s = [(x0 * sx, x1 * sx) for x0, x1 in spans]
         found = [box or _span_ink(ink, *span) for box, span in zip(_span_blobs(labels, tall, spans_s), spans_s)]
-        inked = [b and tuple(c / s for c in b) for b in found]
+        inked = [b and (b[0] / sx, b[1] / sy, b[2] / sx, b[3] / sy) for b in found]
     boxes = []
     for (x0, x1), box in zip(spans, inked):
         u, v, w, h = box or (x0, pad, max(1.0, x1 - x0), height)
         if level:
-            box = int(left + u), int(top + v), max(1, int(round(w))), max(1, int(round(h)))
+            box = round(left + u), round(top + v), max(1, round(w)), max(1, round(h))
         else:  # crop (u, v) lies at o + u a + v d: the box of its four corners
             xs = [ox + ax * uu + dx * vv for uu in (u, u + w) for vv in (v, v + h)]
             ys = [oy + ay * uu + dy * vv for uu in (u, u + w) for vv in (v, v + h)]
@@ -170,12 +172,21 @@ def _char_boxes(line: Line, crop: np.ndarray, spans: list[tuple[float, float]],
     return boxes
 
 
+def _inside_margin(crop: np.ndarray) -> np.ndarray:
+    """A cut line without the LINE_MARGIN around it (its neighbours' pixels: a plate's frame)."""
+    m = int(crop.shape[0] * LINE_MARGIN / (1 + 2 * LINE_MARGIN)) if crop.ndim == 2 else 0
+    return crop[m:crop.shape[0] - m, m:crop.shape[1] - m] if min(crop.shape[:2], default=0) > 2 * m + 2 else crop
+
+
 def _glyph_blobs(crop: np.ndarray, dark_ink: bool | None, height: float):
     """The crop's ink (Otsu's threshold), its blob labels, and the blobs at least GLYPH_HEIGHT
     of the line tall as (label, x, y, w, h)."""
-    dark = ink_is_dark(crop) if dark_ink is None else dark_ink
+    dark = line_ink_is_dark(crop) if dark_ink is None else dark_ink
     kind = cv2.THRESH_BINARY_INV if dark else cv2.THRESH_BINARY
     ink = cv2.threshold(crop, 0, 1, kind | cv2.THRESH_OTSU)[1]
+    run = int(RULE_LENGTH * height)
+    if run > 1 and run < ink.shape[1]:  # rules drop out (a glyph's widest stroke is shorter)
+        ink = ink - cv2.morphologyEx(ink, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (run, 1)))
     _, labels, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
     tall = [(i, *s[:4]) for i, s in enumerate(stats.tolist()) if i and s[3] >= GLYPH_HEIGHT * height]
     return ink, labels, tall

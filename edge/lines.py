@@ -50,6 +50,15 @@ def normalize_line(crop: np.ndarray) -> np.ndarray:
     return cv2.convertScaleAbs(line, alpha=255.0 / (hi - lo), beta=-lo * 255.0 / (hi - lo))
 
 
+def line_ink_is_dark(line: np.ndarray) -> bool:
+    """True when the line's mean grey is below its median: ink is a line's minority and pulls
+    the mean its way, whatever frame, grid or panel edge borders it (a blank line: dark)."""
+    gray = as_gray_u8(line)
+    if gray.size == 0:
+        return True
+    return float(gray.mean()) <= percentiles_u8(gray, (50,))[0]
+
+
 def percentiles_u8(image: np.ndarray, percents) -> list[float]:
     """np.percentile(image, percents) of a non-empty uint8 image, to the last bit (its 'linear'
     method), from a histogram: numpy sorts every pixel, which cost more than the rest of the line."""
