@@ -11,6 +11,7 @@ import json
 import math
 import os
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import cv2
@@ -38,9 +39,9 @@ class Line:
     corners: np.ndarray  # (4, 2) float32 frame pixels: top-left, top-right, bottom-right, bottom-left
     score: float  # the detector's mean core probability
 
-    @property
+    @cached_property
     def box(self) -> tuple[int, int, int, int]:
-        """The axis-aligned x, y, w, h around the line."""
+        """The axis-aligned x, y, w, h around the line (once: every stage asks; corners are not changed)."""
         x0, y0 = np.floor(self.corners.min(axis=0)).astype(int)
         x1, y1 = np.ceil(self.corners.max(axis=0)).astype(int)
         return int(x0), int(y0), int(x1 - x0), int(y1 - y0)
@@ -233,10 +234,8 @@ class TextDetector:
 
     def _lines_in(self, gray: np.ndarray, ox: int, oy: int) -> list[Line]:
         small, scale = letterbox(gray)
-        lines = lines_from_map(self.core_map(small), self.threshold)
-        for line in lines:
-            line.corners = line.corners / scale + np.float32([ox, oy])
-        return lines
+        return [Line(ln.corners / scale + np.float32([ox, oy]), ln.score)
+                for ln in lines_from_map(self.core_map(small), self.threshold)]
 
 
 TILE_BELOW = 0.75  # tiles only for an image this much larger than the input: smaller ones are seen whole

@@ -24,6 +24,7 @@ CHARSETS = ("digits", "alnum")
 SYMBOLS = ".,-/"
 PICTURE_TILES = 3  # a picture gets a 3x3 closer look: sudoku photos' training split F1 0.83 (4x4: 0.83 at 17 runs)
 EDGE_CONFIDENCE = 0.5  # trim_unsure's level where the detector's metadata has none
+MIN_CONFIDENCE = 0.5  # a line's least sure kept character, below which it is dropped, where the metadata has none
 LINE_MARGIN = 0.15  # of a line's height, cut around it: the recognizer learned loose crops
 
 
@@ -72,7 +73,7 @@ class LineReader:
 
     def __init__(self, detector: TextDetector | None = None, recognizer: LineRecognizer | None = None,
                  charset: str = "digits", roi: tuple[int, int, int, int] | None = None,
-                 min_confidence: float = 0.5, tracker: Tracker | None = None, keep_mask: bool = True,
+                 min_confidence: float | None = None, tracker: Tracker | None = None, keep_mask: bool = True,
                  tiles: int = 1, edge_confidence: float | None = None):
         if charset not in CHARSETS:
             raise ValueError(f"charset must be one of {', '.join(CHARSETS)}, got {charset!r}")
@@ -80,13 +81,14 @@ class LineReader:
         self.recognizer = recognizer or LineRecognizer()
         self.charset = charset
         self.roi = roi
-        self.min_confidence = min_confidence  # a line whose least sure kept character is below this is dropped
         self.tracker = tracker or Tracker()
         self.keep_mask = keep_mask
         self.tiles = tiles  # a closer look at large pictures (edge.detect.TextDetector.detect)
-        # trim_unsure's level: as chosen with the detector on the tuning split (its metadata)
+        # trim_unsure's level and the least line confidence: as chosen with the detector on the tuning split
         self.edge_confidence = (float(self.detector.metadata.get("edge_confidence", EDGE_CONFIDENCE))
                                 if edge_confidence is None else edge_confidence)
+        self.min_confidence = (float(self.detector.metadata.get("min_confidence", MIN_CONFIDENCE))
+                               if min_confidence is None else min_confidence)
         self._last_source = None
 
     def process(self, frame: Frame) -> FrameResult:
@@ -185,7 +187,8 @@ def _glyph_blobs(crop: np.ndarray, dark_ink: bool | None, height: float):
     kind = cv2.THRESH_BINARY_INV if dark else cv2.THRESH_BINARY
     ink = cv2.threshold(crop, 0, 1, kind | cv2.THRESH_OTSU)[1]
     run = int(RULE_LENGTH * height)
-    if run > 1 and run < ink.shape[1]:  # rules drop out (a glyph's widest stroke is shorter)
+    if 1 < run < ink.shape[1] and cv2.reduce(ink, 1, cv2.REDUCE_SUM, dtype=cv2.CV_32S).max() >= run:
+        # rules drop out (a glyph's widest stroke is shorter)
         ink = ink - cv2.morphologyEx(ink, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (run, 1)))
     _, labels, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
     tall = [(i, *s[:4]) for i, s in enumerate(stats.tolist()) if i and s[3] >= GLYPH_HEIGHT * height]
