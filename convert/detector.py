@@ -662,6 +662,7 @@ def sudoku_view_f1(reader, split: str) -> float:
 
 
 EDGE_LEVELS = (0.0, 0.5, 0.6, 0.7, 0.8)  # trim_unsure's levels tried on the tuning split
+MIN_CONFIDENCES = (0.2, 0.3, 0.4, 0.5)  # the reader's least line confidence, tried at the chosen pair; ties: higher
 OBJECTIVE = ("orand_exact", "plates_exact", "sudoku_f1", "meter_digits")  # summed by choose_settings
 
 
@@ -673,7 +674,7 @@ def choose_settings(tflite_path, recognizer_path=None, log=print) -> tuple[dict,
     from convert.recognizer import line_scores
     from edge.detect import TextDetector
     from edge.infer.recognizer import LineRecognizer
-    from edge.line_reader import LineReader
+    from edge.line_reader import MIN_CONFIDENCE, LineReader
 
     recognizer = LineRecognizer(recognizer_path)
     meters = line_scores(int8_predict(recognizer), "tune", ("meters",))
@@ -688,8 +689,19 @@ def choose_settings(tflite_path, recognizer_path=None, log=print) -> tuple[dict,
             log(f"  threshold {t}, edge confidence {level}: {scores[(t, level)]}")
     best = max(scores, key=lambda k: (round(sum(scores[k][m] for m in OBJECTIVE), 6),
                                       -abs(k[0] - 0.5), k[1]))
-    return ({"threshold": best[0], "edge_confidence": best[1]},
-            {f"threshold {t}, edge confidence {level}": v for (t, level), v in scores.items()})
+    settings = {"threshold": best[0], "edge_confidence": best[1]}
+    named = {f"threshold {t}, edge confidence {level}": v for (t, level), v in scores.items()}
+    detector = TextDetector(tflite_path, threshold=best[0])
+    sure = {MIN_CONFIDENCE: scores[best]}
+    for least in MIN_CONFIDENCES:
+        if least not in sure:
+            sure[least] = end_to_end(lambda charset: LineReader(detector, recognizer, charset, keep_mask=False,
+                                                                edge_confidence=best[1], min_confidence=least), "tune")
+            sure[least]["meter_digits"] = meters
+            log(f"  at those, least line confidence {least}: {sure[least]}")
+        named[f"threshold {best[0]}, edge confidence {best[1]}, least line confidence {least}"] = sure[least]
+    settings["min_confidence"] = max(sure, key=lambda k: (round(sum(sure[k][m] for m in OBJECTIVE), 6), k))
+    return settings, named
 
 
 def export_main(argv=None) -> int:

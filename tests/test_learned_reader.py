@@ -119,6 +119,24 @@ def test_detector_metadata_that_does_not_match_is_one_clear_error(tmp_path):
         TextDetector(model)
 
 
+def test_the_reader_takes_its_settings_from_the_detectors_metadata_unless_given(tmp_path, recognizer):
+    """The trim level and the least line confidence are chosen with the detector on the tuning
+    split (convert.detector.choose_settings) and kept in its metadata, as its threshold is."""
+    from edge.detect import TextDetector
+    from edge.line_reader import EDGE_CONFIDENCE, MIN_CONFIDENCE, LineReader
+    model = tmp_path / "detector.tflite"
+    model.write_bytes(DETECTOR_MODEL.read_bytes())
+    meta = json.loads(DETECTOR_MODEL.with_suffix(".json").read_text())
+    model.with_suffix(".json").write_text(json.dumps({**meta, "edge_confidence": 0.7, "min_confidence": 0.3}))
+    reader = LineReader(TextDetector(model), recognizer)
+    assert (reader.edge_confidence, reader.min_confidence) == (0.7, 0.3)
+    assert LineReader(TextDetector(model), recognizer, min_confidence=0.6).min_confidence == 0.6
+    bare = {k: v for k, v in meta.items() if k not in ("edge_confidence", "min_confidence")}
+    model.with_suffix(".json").write_text(json.dumps(bare))
+    reader = LineReader(TextDetector(model), recognizer)
+    assert (reader.edge_confidence, reader.min_confidence) == (EDGE_CONFIDENCE, MIN_CONFIDENCE)
+
+
 def test_the_learned_reader_in_the_app_writes_characters_with_boxes():
     r = run_app("--source", "demo", "--reader", "learned", "--max-frames", "20", "--fps", "0", "--json", "-", "-q")
     assert r.returncode == 0, r.stderr
