@@ -1,5 +1,6 @@
 """The smallest printed text the learned reader reads: numbers in OpenCV's Duplex font, a few
-px tall, at random places in a plain 640x480 frame, read end to end.
+px tall, at random places in a plain 640x480 frame, read end to end; and lone digits (one
+character alone: a house or page number), from small to large.
 
     python -m convert.smallest_text [--heights 10 12 14 16 20 24 32] [--tries 20] [--json PATH]
 """
@@ -17,6 +18,7 @@ from edge.types import Frame
 
 FRAME = (640, 480)
 HEIGHTS = (10, 12, 14, 16, 20, 24, 32)
+LONE_HEIGHTS = (16, 24, 32, 48, 64, 96)  # a lone digit's core is short: found later than a number's
 
 
 def number_frame(text: str, height: int, rng: np.random.Generator) -> np.ndarray:
@@ -48,6 +50,22 @@ def smallest_text(detector, recognizer, heights=HEIGHTS, tries: int = 20, seed: 
     return found
 
 
+def lone_digits(detector, recognizer, heights=LONE_HEIGHTS, tries: int = 20, seed: int = 1) -> dict:
+    """{height: lone digits read exactly, of `tries`}: one digit alone in the frame."""
+    from edge.line_reader import LineReader
+    reader = LineReader(detector, recognizer, keep_mask=False)
+    rng = np.random.default_rng(seed)
+    found = {}
+    for height in heights:
+        hits = 0
+        for k in range(tries):
+            text = str(int(rng.integers(0, 10)))
+            result = reader.process(Frame(number_frame(text, height, rng), 0, 0.0, f"lone-{height}-{k}"))
+            hits += [n.read for n in result.numbers] == [text]
+        found[height] = hits
+    return found
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m convert.smallest_text", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -67,9 +85,11 @@ def main(argv=None) -> int:
         print(f"convert.smallest_text: error: {e}", file=sys.stderr)
         return 2
     found = smallest_text(detector, recognizer, a.heights, a.tries)
+    lone = lone_digits(detector, recognizer, tries=a.tries)
     report = {"frame": list(FRAME), "tries": a.tries, "threshold": detector.threshold,
-              "read": {str(h): n for h, n in found.items()}}
+              "read": {str(h): n for h, n in found.items()}, "lone_digits": {str(h): n for h, n in lone.items()}}
     print(", ".join(f"{h} px {n}/{a.tries}" for h, n in found.items()))
+    print("lone digits: " + ", ".join(f"{h} px {n}/{a.tries}" for h, n in lone.items()))
     if a.json:
         a.json.write_text(json.dumps(report, indent=1) + "\n")
     return 0

@@ -322,6 +322,14 @@ def test_the_smallest_text_check_reads_plain_numbers_and_not_specks():
     assert found == {4: 0, 32: 3}  # 2 px in the detector's view is below any line it learned
 
 
+def test_the_lone_digit_check_counts_a_digit_read_alone_and_nothing_else():
+    from convert.smallest_text import lone_digits
+    from edge.detect import TextDetector
+    from edge.infer.recognizer import LineRecognizer
+    found = lone_digits(TextDetector(), LineRecognizer(), heights=(4, 96), tries=3)
+    assert found[4] == 0 and 1 <= found[96] <= 3 and list(found) == [4, 96]  # the shipped detector misses some
+
+
 def test_numbers_side_by_side_come_left_to_right_though_the_right_one_sits_higher():
     from edge.line_reader import LineReader
     from edge.types import Frame
