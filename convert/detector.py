@@ -669,7 +669,8 @@ OBJECTIVE = ("orand_exact", "plates_exact", "sudoku_f1", "meter_digits")  # summ
 def choose_settings(tflite_path, recognizer_path=None, log=print) -> tuple[dict, dict]:
     """The core threshold and trim_unsure level that read the tuning split best end to end
     (orand exact strings + plates exact + sudoku view F1, plus the recognizer's meter digits so
-    the sum also ranks recognizers); ties go to the middle threshold, then the higher level."""
+    the sum also ranks recognizers), ties to the middle threshold, then the higher level; then,
+    at those, the least line confidence (ties to the higher)."""
     from convert.export_lines import int8_predict
     from convert.recognizer import line_scores
     from edge.detect import TextDetector
@@ -684,7 +685,8 @@ def choose_settings(tflite_path, recognizer_path=None, log=print) -> tuple[dict,
         detector = TextDetector(tflite_path, threshold=t)
         for level in EDGE_LEVELS:
             scores[(t, level)] = end_to_end(lambda charset: LineReader(detector, recognizer, charset, keep_mask=False,
-                                                                       edge_confidence=level), "tune")
+                                                                       edge_confidence=level,
+                                                                       min_confidence=MIN_CONFIDENCE), "tune")
             scores[(t, level)]["meter_digits"] = meters
             log(f"  threshold {t}, edge confidence {level}: {scores[(t, level)]}")
     best = max(scores, key=lambda k: (round(sum(scores[k][m] for m in OBJECTIVE), 6),

@@ -177,7 +177,8 @@ def build_parser() -> argparse.ArgumentParser:
     det.add_argument("--model", help="classic reader's TFLite model (default: models/digits.tflite, or $EDGE_DIGITS_MODEL)")
     det.add_argument("--threads", type=_thread_count, default=1, help="interpreter threads (default 1)")
     det.add_argument("--threshold", type=_fraction, help="minimum digit confidence (default: the classic model's "
-                                                          "metadata; 0.5 for the learned reader's lines)")
+                                                          "metadata; for the learned reader's lines, the "
+                                                          "detector's)")
     det.add_argument("--roi", type=_roi, help="only read inside x,y,w,h (pixels)")
     det.add_argument("--polarity", choices=["both", "dark", "light"],
                      help="classic reader: dark ink on light, light on dark, or both (default)")

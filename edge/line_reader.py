@@ -156,7 +156,7 @@ def _char_boxes(line: Line, crop: np.ndarray, spans: list[tuple[float, float]],
     if crop.ndim == 2 and crop.size:
         small = normalize_line(crop) if small is None else small  # boxed at the recognizer's height
         sx, sy = small.shape[1] / crop.shape[1], small.shape[0] / crop.shape[0]
-        ink, labels, tall = _glyph_blobs(small, dark_ink, height * sy)
+        ink, labels, tall = _glyph_blobs(small, dark_ink, height * sy, height * sx)
         spans_s = [(x0 * sx, x1 * sx) for x0, x1 in spans]
         found = [box or _span_ink(ink, *span) for box, span in zip(_span_blobs(labels, tall, spans_s), spans_s)]
         inked = [b and (b[0] / sx, b[1] / sy, b[2] / sx, b[3] / sy) for b in found]
@@ -175,18 +175,20 @@ def _char_boxes(line: Line, crop: np.ndarray, spans: list[tuple[float, float]],
 
 
 def _inside_margin(crop: np.ndarray) -> np.ndarray:
-    """A cut line without the LINE_MARGIN around it (its neighbours' pixels: a plate's frame)."""
-    m = int(crop.shape[0] * LINE_MARGIN / (1 + 2 * LINE_MARGIN)) if crop.ndim == 2 else 0
-    return crop[m:crop.shape[0] - m, m:crop.shape[1] - m] if min(crop.shape[:2], default=0) > 2 * m + 2 else crop
+    """A cut line without the LINE_MARGIN around it (its neighbours' pixels: a plate's frame).
+    The margin is taken as whole on every side: at a frame's edge a little glyph goes with it."""
+    m = math.ceil(crop.shape[0] * LINE_MARGIN / (1 + 2 * LINE_MARGIN))
+    return crop[m:crop.shape[0] - m, m:crop.shape[1] - m] if min(crop.shape[:2]) > 2 * m + 2 else crop
 
 
-def _glyph_blobs(crop: np.ndarray, dark_ink: bool | None, height: float):
-    """The crop's ink (Otsu's threshold), its blob labels, and the blobs at least GLYPH_HEIGHT
-    of the line tall as (label, x, y, w, h)."""
-    dark = line_ink_is_dark(crop) if dark_ink is None else dark_ink
+def _glyph_blobs(crop: np.ndarray, dark_ink: bool | None, height: float, height_across: float | None = None):
+    """The crop's ink (Otsu's threshold) without its rules, its blob labels, and the blobs at
+    least GLYPH_HEIGHT of the line tall as (label, x, y, w, h). `height_across`: the line's height
+    in the crop's columns (a line squeezed into the widest bucket has fewer)."""
+    dark = line_ink_is_dark(_inside_margin(crop)) if dark_ink is None else dark_ink
     kind = cv2.THRESH_BINARY_INV if dark else cv2.THRESH_BINARY
     ink = cv2.threshold(crop, 0, 1, kind | cv2.THRESH_OTSU)[1]
-    run = int(RULE_LENGTH * height)
+    run = int(RULE_LENGTH * (height if height_across is None else height_across))
     if 1 < run < ink.shape[1] and cv2.reduce(ink, 1, cv2.REDUCE_SUM, dtype=cv2.CV_32S).max() >= run:
         # rules drop out (a glyph's widest stroke is shorter)
         ink = ink - cv2.morphologyEx(ink, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (run, 1)))

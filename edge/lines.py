@@ -52,7 +52,8 @@ def normalize_line(crop: np.ndarray) -> np.ndarray:
 
 def line_ink_is_dark(line: np.ndarray) -> bool:
     """True when the line's mean grey is below its median: ink is a line's minority and pulls
-    the mean its way, whatever frame, grid or panel edge borders it (a blank line: dark)."""
+    the mean its way (a blank line: dark). Given without its margin, the paper or frame around
+    a line does not sway it (edge.line_reader._inside_margin)."""
     gray = as_gray_u8(line)
     if gray.size == 0:
         return True

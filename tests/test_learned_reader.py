@@ -257,19 +257,22 @@ def test_a_rule_under_the_glyphs_joins_no_blobs():
 
 
 def test_line_polarity_follows_the_ink_not_the_border():
-    """Light segments on a dark panel cut with white paper around it; dark letters on a light
-    plate inside a dark frame: the border says the opposite of both."""
+    """A cut line's margin holds what is around it (white paper around a dark panel, a dark
+    frame around a light plate): inside the margin the ink decides, either way, in both."""
+    from edge.line_reader import _inside_margin
     from edge.lines import line_ink_is_dark
-    panel = np.full((40, 200), 245, np.uint8)
-    panel[5:35, 5:195] = 30
-    for x in range(20, 180, 40):
-        panel[10:30, x:x + 4] = 200
-    assert not line_ink_is_dark(panel)
-    plate = np.full((40, 200), 40, np.uint8)
-    plate[4:36, 4:196] = 190
-    for x in range(20, 180, 40):
-        plate[10:30, x:x + 5] = 20
-    assert line_ink_is_dark(plate)
+
+    def cut(around, ground, ink):  # 32 x 200, the margin (4 px) around a ground with 4 strokes
+        line = np.full((32, 200), around, np.uint8)
+        line[4:28, 4:196] = ground
+        for x in range(20, 180, 40):
+            line[8:24, x:x + 5] = ink
+        return line
+
+    assert not line_ink_is_dark(_inside_margin(cut(245, 30, 200)))  # lit segments on a panel, paper around
+    assert line_ink_is_dark(_inside_margin(cut(245, 30, 5)))  # the same panel with darker marks
+    assert line_ink_is_dark(_inside_margin(cut(40, 190, 20)))  # dark letters on a plate, a frame around
+    assert not line_ink_is_dark(_inside_margin(cut(40, 190, 250)))  # light letters on it
     assert line_ink_is_dark(np.full((8, 8), 128, np.uint8)) and line_ink_is_dark(np.zeros((0, 5), np.uint8))
 
 
@@ -322,12 +325,12 @@ def test_the_smallest_text_check_reads_plain_numbers_and_not_specks():
     assert found == {4: 0, 32: 3}  # 2 px in the detector's view is below any line it learned
 
 
-def test_the_lone_digit_check_counts_a_digit_read_alone_and_nothing_else():
+def test_the_lone_digit_check_counts_lone_digits_read():
     from convert.smallest_text import lone_digits
     from edge.detect import TextDetector
     from edge.infer.recognizer import LineRecognizer
     found = lone_digits(TextDetector(), LineRecognizer(), heights=(4, 96), tries=3)
-    assert found[4] == 0 and 1 <= found[96] <= 3 and list(found) == [4, 96]  # the shipped detector misses some
+    assert found[4] == 0 and 1 <= found[96] <= 3 and list(found) == [4, 96]  # none at 4 px, most at 96
 
 
 def test_numbers_side_by_side_come_left_to_right_though_the_right_one_sits_higher():
