@@ -333,6 +333,17 @@ def test_the_lone_digit_check_counts_lone_digits_read():
     assert found[4] == 0 and 1 <= found[96] <= 3 and list(found) == [4, 96]  # none at 4 px, most at 96
 
 
+def test_the_settings_choice_weighs_small_text_and_lone_digits_as_shares():
+    """choose_settings adds these two to the tuning sum: a higher threshold loses both."""
+    from convert.detector import small_and_lone
+    from edge.detect import TextDetector
+    from edge.infer.recognizer import LineRecognizer
+    recognizer = LineRecognizer()
+    low, high = (small_and_lone(TextDetector(threshold=t), recognizer, tries=4) for t in (0.3, 0.9))
+    assert set(low) == {"small_text", "lone_digits"} and all(0 <= v <= 1 for v in low.values())
+    assert low["small_text"] >= 0.5 and high["small_text"] < low["small_text"]
+
+
 def test_numbers_side_by_side_come_left_to_right_though_the_right_one_sits_higher():
     from edge.line_reader import LineReader
     from edge.types import Frame
