@@ -281,6 +281,7 @@ def line_ink(rng: np.random.Generator, pool) -> tuple[np.ndarray, list[tuple[int
 
 
 ROW_SHARE = 0.15  # pastes of two numbers side by side: the sub-pixel head bridged the demo's 0.9-height gap
+LONE_SHARE = 0.12  # pastes of one character alone: a lone digit's core is short, so it was found late and small
 ROW_GAP = (0.8, 2.0)  # of the text's height between the two, on one baseline, which random pastes rarely share
 
 
@@ -303,6 +304,21 @@ def row_of_lines(rng: np.random.Generator, pool) -> tuple[np.ndarray, list[tuple
     np.maximum(part, b, out=part)
     return ink, [(ea[0] - left, ea[1] - top, ea[2] - left, ea[3] - top),
                  (eb[0] + dx - left, eb[1] + dy - top, eb[2] + dx - left, eb[3] + dy - top)]
+
+
+def lone_glyph_ink(rng: np.random.Generator, pool) -> tuple[np.ndarray, list[tuple[int, int, int, int]]]:
+    """One character alone, handwritten or printed (a house number, a page number, a display's
+    one digit), and its extent."""
+    from convert import line_synth as ls
+    from convert import synth
+
+    if pool.get("digits") is not None and rng.random() < 0.35:
+        images, _ = pool["digits"]
+        image = images[int(rng.integers(len(images)))]
+        ink = synth._trim(synth.mnist_ink(image, rng) if image.shape == (28, 28) else image.astype(np.float32) / 255.0)
+    else:
+        ink, _ = ls.printed_line(rng, str(rng.choice(list(ls.DIGITS * 3 + ls.LETTERS))))
+    return ink, [_text_extent(ink)]
 
 
 def _text_extent(ink: np.ndarray, plate: bool = False) -> tuple[int, int, int, int]:
@@ -334,7 +350,9 @@ def scene(rng: np.random.Generator, pool) -> tuple[np.ndarray, np.ndarray, np.nd
     """One training frame (H x W uint8), its core map and its weight map."""
     image, boxes, ignore = _background(rng, pool)
     for _ in range(int(rng.integers(0, 7))):
-        ink, extents = row_of_lines(rng, pool) if rng.random() < ROW_SHARE else line_ink(rng, pool)
+        kind = rng.random()
+        ink, extents = (row_of_lines(rng, pool) if kind < ROW_SHARE else lone_glyph_ink(rng, pool)
+                        if kind < ROW_SHARE + LONE_SHARE else line_ink(rng, pool))
         if ink.size == 0 or ink.max() <= 0:
             continue
         placed = _paste(image, np.clip(ink, 0, 1), extents, rng, boxes)
