@@ -1,19 +1,19 @@
-"""End-to-end accuracy of the live pipeline (segmentation + classification + grouping) on
-the development sets, exactly as the app runs it on a frame.
+"""End-to-end accuracy of the reader (detect lines -> cut -> recognize) on the development
+sets, exactly as the app runs it on a picture.
 
 - sudoku-train: per photo, the count of each digit read vs the count in the ground-truth
   grid -> micro precision, recall, F1. Reported for all photos and for the held-out split
-  (the classifier trains on printed digits cut from the other photos).
+  (the models train on the other photos).
 - orand-car-a-train: whole-string exact match (all digits read, left to right, vs the
   label), digit precision / recall / F1 (box IoU >= 0.5 and the same label), and the
-  digit F1 of the strings alone (matched in order; a CTC reader's boxes are looser). Reported
-  for all images and for the held-out split the classifier never trained on.
+  digit F1 of the strings alone (matched in order). Reported for all images and for the
+  held-out split the models never trained on.
 
-- plates-train (learned reader): on each held-out plate crop, its big characters read (the
+- plates-train: on each held-out plate crop, its big characters read (the
   lines near the tallest one's height, row by row: a motorcycle plate has two rows) vs the
   plate's text: exact (letters and digits, with --charset alnum) and its digits in order.
 
-    python -m convert.devsets [--reader learned] [--limit N] [--save-dir DIR]
+    python -m convert.devsets [--limit N] [--save-dir DIR] [--out docs/devsets.json]
 """
 from __future__ import annotations
 
@@ -162,32 +162,23 @@ def plates(reader, split: str = "heldout", limit=None) -> dict:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m convert.devsets", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", help="TFLite model (default: the shipped one)")
-    p.add_argument("--reader", choices=["classic", "learned"], default="classic")
     p.add_argument("--charset", choices=["digits", "alnum"], default="alnum",
-                   help="the learned reader's charset on plates (default alnum; numbers elsewhere)")
+                   help="the charset on plates (default alnum; numbers elsewhere)")
     p.add_argument("--limit", type=int, help="only the first N images of each set")
     p.add_argument("--save-dir", type=Path, help="write annotated images (all sudoku photos, orand misses)")
     p.add_argument("--out", type=Path, help="write the figures as JSON here")
     a = p.parse_args(argv)
-    from edge.infer import DigitClassifier, ModelError
-    from edge.pipeline import DigitReader
+    from edge.infer import ModelError
+    from edge.line_reader import PICTURE_TILES, LineReader
     try:
-        if a.reader == "learned":
-            from edge.line_reader import PICTURE_TILES, LineReader
-            reader = LineReader(keep_mask=False, tiles=PICTURE_TILES)  # the photos are pictures, as the app reads them
-        else:
-            reader = DigitReader(DigitClassifier(a.model), keep_mask=False)
+        reader = LineReader(keep_mask=False, tiles=PICTURE_TILES)  # the photos are pictures, as the app reads them
         if a.save_dir:
             a.save_dir.mkdir(parents=True, exist_ok=True)
         started = time.time()
-        report = {"reader": a.reader, "sudoku_train": sudoku(reader, a.limit, a.save_dir),
+        report = {"sudoku_train": sudoku(reader, a.limit, a.save_dir),
                   "orand_car_a_train": orand(reader, a.limit, a.save_dir)}
-        if a.reader == "learned":
-            plate_reader = LineReader(reader.detector, reader.recognizer, a.charset, keep_mask=False)
-            report["plates_train"] = plates(plate_reader, "heldout", a.limit)
-        else:
-            report["plates_train"] = plates(reader, "heldout", a.limit)
+        plate_reader = LineReader(reader.detector, reader.recognizer, a.charset, keep_mask=False)
+        report["plates_train"] = plates(plate_reader, "heldout", a.limit)
     except (DataError, ModelError) as e:
         print(f"convert.devsets: error: {e}", file=sys.stderr)
         return 2

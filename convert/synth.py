@@ -130,8 +130,8 @@ def printed_digit_ink(digit: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def digit_pair_ink(rng: np.random.Generator, mnist_images=None) -> np.ndarray:
-    """Two digits touching or overlapping a little: one blob the segmenter may fail to
-    split. Rejecting it makes the split pieces win (edge.pipeline.resolve_splits)."""
+    """Two digits touching or overlapping a little: a crop holding two digits is not one digit,
+    so the classifier learns to reject it."""
     glyphs = []
     for _ in range(2):
         if mnist_images is not None and rng.random() < 0.7:

@@ -3,9 +3,8 @@
     python -m edge.bench                 # demo + photos, 640x480 and 1280x720, 1 and 2 threads
     python -m edge.bench --frames 100 --repeats 1 --photos DIR --json bench.json
 
-Both readers run in one report (--readers): the classic one's stages are segment, normalize,
-inference, second_look and group_track; the learned one's detect, cut, recognize and
-group_track; both also capture (render/decode) and draw.
+The reader's stages are detect, cut, recognize and group_track; around them, capture
+(render/decode) and draw.
 "end to end" is one frame through everything but drawing (what a headless Pi pays).
 Also the web view's cost: the loop's frame rate with 0 and with 20 MJPEG viewers (--viewers).
 Also measures start-up (process start to first processed frame) and resident memory of
@@ -26,9 +25,10 @@ import cv2
 import numpy as np
 
 from edge.capture import DemoSource
+from edge.detect import TextDetector
 from edge.draw import draw_result
-from edge.infer import DigitClassifier
-from edge.pipeline import DigitReader
+from edge.infer.recognizer import LineRecognizer
+from edge.line_reader import LineReader
 from edge.types import Frame
 
 SIZES = [(640, 480), (1280, 720)]
@@ -78,7 +78,7 @@ def processor(cpuinfo: str = "/proc/cpuinfo") -> dict:
     return {"model": model, "int8_features": [f for f in INT8_FLAGS if f in flags]}
 
 
-def run_one(frames, reader: DigitReader) -> dict:
+def run_one(frames, reader: LineReader) -> dict:
     stages = {"capture": []}  # then the reader's own stages (FrameResult.timings_ms), then draw
     end_to_end, digits = [], []
     started = time.perf_counter()
@@ -105,7 +105,7 @@ def run_one(frames, reader: DigitReader) -> dict:
     }
 
 
-def viewer_cost(classifier: DigitClassifier, frames: int, viewers: int, repeats: int) -> dict:
+def viewer_cost(num_threads: int, frames: int, viewers: int, repeats: int) -> dict:
     """The loop's frame rate (demo 640x480, as fast as it goes, as headless with --serve) with no
     viewer and with `viewers` MJPEG viewers reading on the loopback interface: what the web
     view costs the loop (the JPEG encoding on its own thread, the sends on the viewers')."""
@@ -124,7 +124,8 @@ def viewer_cost(classifier: DigitClassifier, frames: int, viewers: int, repeats:
                 pass
 
     def fps() -> float:
-        reader = DigitReader(classifier, keep_mask=False)
+        reader = LineReader(TextDetector(num_threads=num_threads), LineRecognizer(num_threads=num_threads),
+                            keep_mask=False)
         t0 = time.perf_counter()
         for frame in DemoSource(640, 480, fps=0, frames=frames):
             server.publish(reader.process(frame), 30.0)
@@ -171,12 +172,12 @@ def peak_rss_kb() -> int:
     return peak // 1024 if sys.platform == "darwin" else peak  # bytes on macOS
 
 
-def startup(model: str | None, reader: str = "classic") -> dict:
+def startup() -> dict:
     """Process start -> first frame processed, peak RSS, and TensorFlow absence, of the real app."""
     # ru_maxrss survives exec, so in a child it would count the (bigger) benchmark process it
     # was forked from; VmHWM belongs to the new program alone.
     code = ("import sys, time; t0=time.time(); sys.argv=['main.py','--source','demo','--max-frames','30',"
-            "'--no-display','--json','-','-q','--reader'," + repr(reader) + (f",'--model',{model!r}" if model and reader == "classic" else "") + "];"
+            "'--no-display','--json','-','-q'];"
             "from edge.cli import main; rc=main();"
             "from edge.bench import peak_rss_kb;"
             "print('TF', 'tensorflow' in sys.modules, file=sys.stderr);"
@@ -193,7 +194,7 @@ def startup(model: str | None, reader: str = "classic") -> dict:
             "tensorflow_imported": lines.get("TF", "?").strip() == "True"}
 
 
-def stop_time(reader: str = "classic", repeats: int = 3) -> dict:
+def stop_time(repeats: int = 3) -> dict:
     """SIGINT to process exit of the app (demo, JSON log, annotated video): the loop ends at the
     next frame boundary, then the outputs close; the slowest of `repeats` runs, and each."""
     import signal
@@ -206,7 +207,7 @@ def stop_time(reader: str = "classic", repeats: int = 3) -> dict:
             env = {**os.environ, "PYTHONPATH": path}  # this edge package, a checkout's or installed
             proc = subprocess.Popen([sys.executable, "-m", "edge", "--source", "demo", "--fps", "15",
                                      "--json", str(log), "--save-video", str(Path(tmp) / "v.avi"), "--no-display",
-                                     "-q", "--reader", reader], cwd=tmp, env=env, stdout=subprocess.DEVNULL,
+                                     "-q"], cwd=tmp, env=env, stdout=subprocess.DEVNULL,
                                     stderr=subprocess.DEVNULL)
             deadline = time.monotonic() + 60
             while (not log.exists() or log.read_text().count("\n") < 10) and time.monotonic() < deadline:
@@ -225,8 +226,6 @@ def main(argv=None) -> int:
     p.add_argument("--repeats", type=int, default=3, help="runs of each configuration; the least disturbed is reported")
     p.add_argument("--photos", type=Path, help="folder of photos (default: ../shared/data/sudoku-train if present)")
     p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
-    p.add_argument("--model", help="the classic reader's classifier")
-    p.add_argument("--readers", nargs="+", choices=["classic", "learned"], default=["classic", "learned"])
     p.add_argument("--json", type=Path, help="also write the figures here")
     p.add_argument("--cv-threads", type=int, default=1, help="OpenCV threads (default 1: one core, as on a busy Pi)")
     p.add_argument("--viewers", type=int, default=20, help="MJPEG viewers for the web view's cost (0: skip)")
@@ -237,16 +236,8 @@ def main(argv=None) -> int:
     photos_dir = a.photos or ROOT.parent / "shared" / "data" / "sudoku-train"
     photos = sorted(photos_dir.glob("*.jpg"))[:50] if photos_dir.is_dir() else []
     report = {"cpu": os.cpu_count(), "opencv_threads": a.cv_threads, "repeats": a.repeats, "runs": []}
-    readers = {}
-    for threads in a.threads:
-        if "classic" in a.readers:
-            readers[("classic", threads)] = DigitReader(DigitClassifier(a.model, num_threads=threads), keep_mask=False)
-        if "learned" in a.readers:
-            from edge.detect import TextDetector
-            from edge.infer.recognizer import LineRecognizer
-            from edge.line_reader import LineReader
-            readers[("learned", threads)] = LineReader(TextDetector(num_threads=threads),
-                                                       LineRecognizer(num_threads=threads), keep_mask=False)
+    readers = {threads: LineReader(TextDetector(num_threads=threads), LineRecognizer(num_threads=threads),
+                                   keep_mask=False) for threads in a.threads}
     from edge.infer.runtime import interpreter_class
     report["runtime"] = interpreter_class()[1]
     report["versions"] = package_versions(report["runtime"])
@@ -256,7 +247,7 @@ def main(argv=None) -> int:
     # them all alike; each configuration keeps its least disturbed run (lowest median), as
     # timeit does, and the medians of all its runs show the spread.
     for _ in range(a.repeats):
-        for (kind, threads), reader in readers.items():
+        for threads, reader in readers.items():
             for w, h in SIZES:
                 sources = [("demo", iter(DemoSource(w, h, fps=0, frames=a.frames)))]
                 if photos:
@@ -264,30 +255,27 @@ def main(argv=None) -> int:
                 for name, frames in sources:
                     reader.tracker.reset()
                     r = run_one(frames, reader)  # as headless: no debug mask
-                    runs.setdefault((kind, name, f"{w}x{h}", threads), []).append(r)
-    for (kind, name, size, threads), repeats in runs.items():
+                    runs.setdefault((name, f"{w}x{h}", threads), []).append(r)
+    for (name, size, threads), repeats in runs.items():
         r = min(repeats, key=lambda run: run["end_to_end_ms"]["median"])
         r["end_to_end_ms"]["medians_of_repeats"] = [run["end_to_end_ms"]["median"] for run in repeats]
-        r.update(reader=kind, source=name, size=size, threads=threads)
+        r.update(source=name, size=size, threads=threads)
         report["runs"].append(r)
         m, e = r["median_ms"], r["end_to_end_ms"]
-        print(f"{kind:7} {name:6} {size} threads={threads}: end-to-end median {e['median']:.2f} ms (p95 {e['p95']:.2f}; "
+        print(f"{name:6} {size} threads={threads}: end-to-end median {e['median']:.2f} ms (p95 {e['p95']:.2f}; "
               f"medians of the {len(e['medians_of_repeats'])} runs {', '.join(f'{v:.2f}' for v in e['medians_of_repeats'])}), "
               f"{r['fps_all_stages']} FPS with capture+draw, {r['digits_per_frame']} digits/frame | "
               + " ".join(f"{k} {v:.2f}" for k, v in m.items()) + " ms", flush=True)
     if a.viewers:
-        v = report["web_viewers"] = viewer_cost(DigitClassifier(a.model, num_threads=a.threads[0]), a.frames,
-                                                a.viewers, a.repeats)
+        v = report["web_viewers"] = viewer_cost(a.threads[0], a.frames, a.viewers, a.repeats)
         print(f"web view, demo 640x480: {v['fps_no_viewer']} FPS with no viewer, "
               f"{v[f'fps_{a.viewers}_viewers']} with {a.viewers} MJPEG viewers: {v['cost_percent']}% of the "
               f"frame rate (target under 10%); {v['jpegs_encoded_last_run']} JPEGs for {a.frames} frames")
-    report["startup"] = {kind: startup(a.model, kind) for kind in a.readers}
-    for kind, s in report["startup"].items():
-        print(f"{kind}: start-up to first frame {s['first_frame_s']:.2f} s; peak RSS {s['peak_rss_mb']} MB; "
-              f"TensorFlow imported: {s['tensorflow_imported']}")
-    report["stop"] = {kind: stop_time(kind) for kind in a.readers}
-    for kind, s in report["stop"].items():
-        print(f"{kind}: SIGINT to exit {s['stop_s']:.2f} s at worst of {len(s['runs'])} runs (target under 1 s)")
+    s = report["startup"] = startup()
+    print(f"start-up to first frame {s['first_frame_s']:.2f} s; peak RSS {s['peak_rss_mb']} MB; "
+          f"TensorFlow imported: {s['tensorflow_imported']}")
+    s = report["stop"] = stop_time()
+    print(f"SIGINT to exit {s['stop_s']:.2f} s at worst of {len(s['runs'])} runs (target under 1 s)")
     if a.json:
         a.json.write_text(json.dumps(report, indent=1) + "\n")
     return 0

@@ -1,10 +1,8 @@
 """edge-digits: read digits live from a camera, a video, images or the built-in demo.
 
-The whole flow:  source (edge.capture) -> a reader, either DigitReader (edge.pipeline:
-segment -> normalize -> one batched int8 TFLite call -> a second look at unsure digits ->
-group -> track) or LineReader (edge.line_reader: detect lines -> cut -> CTC recognizer ->
-track) -> outputs (edge.output: JSON lines, annotated video; edge.share: web view, MQTT)
-and the window (edge.draw + edge.display), or headless. `edge-digits`, `python -m edge` and the checkout's main.py run main().
+The whole flow:  source (edge.capture) -> LineReader (edge.line_reader: detect lines ->
+cut -> CTC recognizer -> track) -> outputs (edge.output: JSON lines, annotated video;
+edge.share: web view, MQTT) and the window (edge.draw + edge.display), or headless. `edge-digits`, `python -m edge` and the checkout's main.py run main().
 """
 from __future__ import annotations
 
@@ -54,7 +52,6 @@ class _Version(argparse.Action):
 MAX_SIDE = 7680  # pixels: 8K UHD (7680x4320), the largest capture the app is meant for
 MAX_HEIGHT = 4320
 MAX_FPS = 1000.0
-CLASSIC_DEFAULTS = {"polarity": "both", "min_height": 10, "max_regions": 64}  # None on the command line: unset
 
 
 def _whole(text: str) -> int:
@@ -95,7 +92,7 @@ def positive_int(text: str) -> int:
 
 def _thread_count(text: str) -> int:
     value, cores = positive_int(text), os.cpu_count() or 1
-    if value > cores:  # more threads than cores only contend (the classic reader has 14 interpreters)
+    if value > cores:  # more threads than cores only contend (the recognizer keeps an interpreter per width)
         raise argparse.ArgumentTypeError(f"this machine has {cores} cores, got {value}")
     return value
 
@@ -161,29 +158,21 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--exit-on-source-loss", action="store_true",
                      help="stop with status 1 when a live source stops, instead of reconnecting")
     det = p.add_argument_group("reading")
-    det.add_argument("--reader", choices=["classic", "learned"], default="classic",
-                     help="classic: blob segmentation + digit classifier (default); learned: a text-line "
-                          "detector + a CTC line recognizer")
     det.add_argument("--charset", choices=["digits", "alnum"], default="digits",
-                     help="learned reader: numbers only, letters read and dropped (default), or letters and "
-                          "digits (number plates)")
+                     help="numbers only, letters read and dropped (default), or letters and digits "
+                          "(number plates)")
     det.add_argument("--tiles", type=positive_int, metavar="N",
-                     help="learned reader: also look at an NxN grid of parts of a frame larger than the "
-                          "detector's 320x240 input, for small text, at N*N+1 times the detector's cost "
-                          "(default: 3 for pictures, 1 for video)")
-    det.add_argument("--detector", metavar="PATH", help="learned reader's detector (default: models/detector.tflite)")
+                     help="also look at an NxN grid of parts of a frame larger than the detector's 320x240 "
+                          "input, for small text, at N*N+1 times the detector's cost (default: 3 for "
+                          "pictures, 1 for video)")
+    det.add_argument("--detector", metavar="PATH",
+                     help="text-line detector (default: models/detector.tflite, or $EDGE_DIGITS_DETECTOR)")
     det.add_argument("--recognizer", metavar="PATH",
-                     help="learned reader's recognizer (default: models/lines.tflite)")
-    det.add_argument("--model", help="classic reader's TFLite model (default: models/digits.tflite, or $EDGE_DIGITS_MODEL)")
+                     help="line recognizer (default: models/lines.tflite, or $EDGE_DIGITS_LINES_MODEL)")
     det.add_argument("--threads", type=_thread_count, default=1, help="interpreter threads (default 1)")
-    det.add_argument("--threshold", type=_fraction, help="minimum digit confidence (default: the classic model's "
-                                                          "metadata; for the learned reader's lines, the "
-                                                          "detector's)")
+    det.add_argument("--threshold", type=_fraction, help="least confidence a line is read at (default: the "
+                                                          "detector's metadata)")
     det.add_argument("--roi", type=_roi, help="only read inside x,y,w,h (pixels)")
-    det.add_argument("--polarity", choices=["both", "dark", "light"],
-                     help="classic reader: dark ink on light, light on dark, or both (default)")
-    det.add_argument("--min-height", type=positive_int, help="classic reader: smallest digit height in pixels (default 10)")
-    det.add_argument("--max-regions", type=positive_int, help="classic reader: cap on candidates per frame (default 64)")
     out = p.add_argument_group("output")
     out.add_argument("--json", metavar="PATH", help="write one JSON line per frame to PATH (- for stdout); "
                      "an existing file is appended to")
@@ -304,30 +293,22 @@ def run(args, stop: StopFlag, snapshot: SnapshotSignal | None = None) -> int:
         if stop.raised:  # stopped while the model, source or outputs opened
             return 0
         opened.callback(stop.ignore)  # runs first: a second Ctrl-C cannot cut clean-up short
-        say(f"reading {source.name} with the {args.reader} reader on {runtime}; "
+        say(f"reading {source.name} on {runtime}; "
             + ("q quits" if window else "Ctrl-C stops"))
         return read_loop(args, source, reader, log, video, window, stop, say, snapshot, shared)
 
 
 def make_reader(args, pictures: bool = False):
     """(the reader the options ask for, its runtime's name); a bad model is a ModelError.
-    `pictures`: it reads still pictures, so the learned reader looks closer (--tiles)."""
-    if args.reader == "learned":
-        from edge.detect import TextDetector
-        from edge.infer.recognizer import LineRecognizer
-        from edge.line_reader import PICTURE_TILES, LineReader
-        detector = TextDetector(args.detector, num_threads=args.threads)
-        recognizer = LineRecognizer(args.recognizer, num_threads=args.threads)
-        sure = {} if args.threshold is None else {"min_confidence": args.threshold}
-        tiles = args.tiles or (PICTURE_TILES if pictures else 1)
-        return LineReader(detector, recognizer, args.charset, args.roi, tiles=tiles, **sure), recognizer.runtime
-    from edge.infer import DigitClassifier
-    from edge.pipeline import DigitReader
-    from edge.segment import SegmentParams
-    classifier = DigitClassifier(args.model, num_threads=args.threads, threshold=args.threshold)
-    params = SegmentParams(min_height=args.min_height, max_regions=args.max_regions,
-                           polarity=args.polarity, roi=args.roi)
-    return DigitReader(classifier, params), classifier.runtime
+    `pictures`: it reads still pictures, so it looks closer (--tiles)."""
+    from edge.detect import TextDetector
+    from edge.infer.recognizer import LineRecognizer
+    from edge.line_reader import PICTURE_TILES, LineReader
+    detector = TextDetector(args.detector, num_threads=args.threads)
+    recognizer = LineRecognizer(args.recognizer, num_threads=args.threads)
+    tiles = args.tiles or (PICTURE_TILES if pictures else 1)
+    return (LineReader(detector, recognizer, args.charset, args.roi, args.threshold, tiles=tiles),
+            recognizer.runtime)
 
 
 def read_loop(args, source, reader, log, video, window, stop, say, snapshot=None, shared=None) -> int:
@@ -448,17 +429,9 @@ def main(argv=None) -> int:
     try:
         parser = build_parser()
         args = parser.parse_args(_glue_negative_values(sys.argv[1:] if argv is None else list(argv)))
-        if args.reader == "classic" and (args.charset != "digits" or args.detector or args.recognizer or args.tiles):
-            parser.error("--charset, --detector, --recognizer and --tiles belong to --reader learned")
-        classic_only = (args.model, args.polarity, args.min_height, args.max_regions)
-        if args.reader == "learned" and any(v is not None for v in classic_only):
-            parser.error("--model, --polarity, --min-height and --max-regions belong to --reader classic")
         from edge.share import stray_option
         if stray_option(args):
             parser.error(stray_option(args))
-        for name, default in CLASSIC_DEFAULTS.items():
-            if getattr(args, name) is None:
-                setattr(args, name, default)
 
         # FFmpeg's own log lines ("moov atom not found", "Connection refused") off, read when its
         # backend loads: the app says what went wrong in one line of its own

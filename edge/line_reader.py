@@ -1,7 +1,7 @@
-"""The learned reader: detect lines -> cut them straight -> read all in one call -> track.
+"""The reader: detect lines -> cut them straight -> read all in one call -> track.
 
-Same interface as edge.pipeline.DigitReader (`process(frame) -> FrameResult`), so the app,
-the bench and the development sets run either.
+`process(frame) -> FrameResult`, as the app, the web view, the bench and the development
+sets call it.
 """
 from __future__ import annotations
 

@@ -17,8 +17,8 @@ from collections import Counter
 
 from edge.capture import DemoSource
 from edge.draw import draw_result
+from edge.line_reader import LineReader
 from edge.output import JsonLinesWriter, VideoSink
-from edge.pipeline import DigitReader
 
 
 def rss_mb() -> float:
@@ -34,15 +34,8 @@ def rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def make_reader(kind: str):
-    if kind == "learned":
-        from edge.line_reader import LineReader
-        return LineReader()
-    return DigitReader()
-
-
-def soak(frames: int, window: int, video_path: str | None, log=print, reader_kind: str = "classic") -> dict:
-    reader = make_reader(reader_kind)
+def soak(frames: int, window: int, video_path: str | None, log=print) -> dict:
+    reader = LineReader()
     source = DemoSource(fps=0, frames=frames)
     with tempfile.TemporaryDirectory() as tmp:
         writer = JsonLinesWriter(os.path.join(tmp, "readings.jsonl"))
@@ -82,10 +75,8 @@ def main(argv=None) -> int:
     p.add_argument("--window", type=int, default=1000, help="frames per FPS/memory reading")
     p.add_argument("--video", help="keep the annotated video here (default: a temporary file)")
     p.add_argument("--json", help="write the report here")
-    p.add_argument("--reader", choices=["classic", "learned"], default="classic")
     a = p.parse_args(argv)
-    report = soak(a.frames, a.window, a.video, reader_kind=a.reader)
-    report["reader"] = a.reader
+    report = soak(a.frames, a.window, a.video)
     print(f"{report['frames']} frames in {report['seconds']} s; RSS {report['rss_start_mb']} -> "
           f"{report['rss_end_mb']} MB (growth {report['rss_growth_mb']} MB); all demo numbers read in "
           f"{report['frames_with_all_numbers']} frames; other readings (frames): {report['other_readings'] or 'none'}")

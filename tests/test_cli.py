@@ -12,8 +12,10 @@ from tests.conftest import ROOT, run_app
 from tests.pages import render_page
 
 RECORD_KEYS = {"source", "frame", "t", "latency_ms", "numbers"}
-NUMBER_KEYS = {"text", "read", "confidence", "box", "stable", "digits"}
+NUMBER_KEYS = {"text", "read", "confidence", "box", "stable", "digits", "chars"}
 DIGIT_KEYS = {"digit", "confidence", "box"}
+CHAR_KEYS = {"char", "confidence", "box"}
+NUMBER_CHARS = set("0123456789.,-/")  # --charset digits: digits, and a number's own symbols
 
 
 def check_record(rec):
@@ -22,13 +24,16 @@ def check_record(rec):
     assert isinstance(rec["t"], float) and isinstance(rec["latency_ms"], float)
     for n in rec["numbers"]:
         assert set(n) == NUMBER_KEYS
-        assert isinstance(n["text"], str) and n["text"].isdigit()
+        assert isinstance(n["text"], str) and n["text"] and set(n["text"]) <= NUMBER_CHARS
         assert 0 <= n["confidence"] <= 1 and isinstance(n["stable"], bool)
         assert len(n["box"]) == 4 and all(isinstance(v, int) for v in n["box"])
-        assert isinstance(n["read"], str) and "".join(str(d["digit"]) for d in n["digits"]) == n["read"]
-        assert n["confidence"] == min(d["confidence"] for d in n["digits"])  # all of this frame
+        assert isinstance(n["read"], str) and "".join(c["char"] for c in n["chars"]) == n["read"]
+        assert "".join(str(d["digit"]) for d in n["digits"]) == "".join(filter(str.isdigit, n["read"]))
+        assert n["confidence"] == min(c["confidence"] for c in n["chars"])  # all of this frame
         for d in n["digits"]:
             assert set(d) == DIGIT_KEYS and 0 <= d["digit"] <= 9 and len(d["box"]) == 4
+        for c in n["chars"]:
+            assert set(c) == CHAR_KEYS and c["char"] in NUMBER_CHARS and len(c["box"]) == 4
 
 
 def lines_of(text):
@@ -44,7 +49,7 @@ def test_help():
 
 @pytest.mark.parametrize("args", [
     ["--max-frames", "-1"], ["--max-frames", "x"], ["--roi", "1,2,3"], ["--roi", "0,0,-5,10"],
-    ["--threads", "0"], ["--polarity", "sideways"], ["--width", "-640"], ["--threshold", "2"], ["--bogus"],
+    ["--threads", "0"], ["--charset", "greek"], ["--width", "-640"], ["--threshold", "2"], ["--bogus"],
 ])
 def test_argument_errors_are_one_line_and_status_2(args):
     r = run_app(*args)
@@ -56,8 +61,7 @@ def test_argument_errors_are_one_line_and_status_2(args):
 @pytest.mark.parametrize("args,words", [
     (["--threads", "abc"], "expected a whole number"), (["--threshold", "x"], "expected a number"),
     (["--serve-fps", "x"], "expected a whole number"), (["--threads", "100000"], "cores"),
-    (["--reader", "learned", "--model", "m.tflite"], "belong to --reader classic"),
-    (["--reader", "learned", "--min-height", "20"], "belong to --reader classic"),
+    (["--tiles", "0"], "must be >= 1"),
     (["--mqtt-tls"], "--mqtt-tls needs --mqtt"), (["--device-name", "pump"], "--device-name needs --mqtt"),
     (["--serve-fps", "5"], "--serve-fps needs --serve"),
 ])
@@ -69,8 +73,9 @@ def test_options_that_would_do_nothing_or_leak_names_are_refused(args, words):
 
 
 def test_runtime_never_imports_tensorflow():
-    code = ("import sys, edge, edge.pipeline, edge.capture, edge.infer, edge.bench, main;"
+    code = ("import sys, edge, edge.line_reader, edge.capture, edge.infer, edge.bench, main;"
             "from edge.infer import DigitClassifier; DigitClassifier();"
+            "from edge.line_reader import LineReader; LineReader();"
             "assert 'tensorflow' not in sys.modules, 'tensorflow imported'")
     r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr

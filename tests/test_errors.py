@@ -6,7 +6,8 @@ import shutil
 import numpy as np
 import pytest
 
-from edge.infer.classifier import DEFAULT_MODEL
+from edge.detect import DEFAULT_DETECTOR as DETECTOR_MODEL
+from edge.infer.recognizer import DEFAULT_LINES_MODEL as LINES_MODEL
 from tests.conftest import run_app
 
 
@@ -54,19 +55,19 @@ def test_undecodable_video_and_image(tmp_path):
     assert log.read_text() == '{"frame": 0}\n'  # failed before any output opened
 
 
-def model_copy(tmp_path, mutate_model=None, mutate_meta=None):
+def model_copy(tmp_path, mutate_model=None, mutate_meta=None, shipped=LINES_MODEL):
     model, meta = tmp_path / "m.tflite", tmp_path / "m.json"
-    data = DEFAULT_MODEL.read_bytes()
+    data = shipped.read_bytes()
     model.write_bytes(mutate_model(data) if mutate_model else data)
-    metadata = json.loads(DEFAULT_MODEL.with_suffix(".json").read_text())
+    metadata = json.loads(shipped.with_suffix(".json").read_text())
     if mutate_meta:
         mutate_meta(metadata)
     meta.write_text(json.dumps(metadata))
     return model
 
 
-def _drop_class(m):
-    m["classes"] = m["classes"][:10] + ["x", "y"]
+def _other_charset(m):
+    m["charset"] = "0123456789"
 
 
 def _wrong_scale(m):
@@ -78,20 +79,32 @@ def _wrong_scale(m):
     (lambda p: model_copy(p, lambda d: d[: len(d) // 3]), ["cannot load"]),
     (lambda p: model_copy(p, lambda d: b"not a model at all" * 10), ["not a TFLite model"]),
     (lambda p: model_copy(p, lambda d: d[:4] + b"XXXX" + d[8:]), ["not a TFLite model"]),
-    (lambda p: model_copy(p, mutate_meta=_drop_class), ["classes"]),
+    (lambda p: model_copy(p, mutate_meta=_other_charset), ["charset"]),
     (lambda p: model_copy(p, mutate_meta=_wrong_scale), ["scale", "re-export"]),
 ])
-def test_bad_models(tmp_path, make, words):
-    r = run_app("--source", "demo", "--max-frames", "1", "--model", make(tmp_path))
+def test_bad_recognizers(tmp_path, make, words):
+    r = run_app("--source", "demo", "--max-frames", "1", "--recognizer", make(tmp_path))
+    assert_one_line_error(r, *words)
+
+
+@pytest.mark.parametrize("make,words", [
+    (lambda p: p / "missing.tflite", ["not found"]),
+    (lambda p: model_copy(p, lambda d: d[: len(d) // 3], shipped=DETECTOR_MODEL), ["cannot load"]),
+    (lambda p: model_copy(p, lambda d: b"not a model at all" * 10, shipped=DETECTOR_MODEL), ["not a TFLite model"]),
+    (lambda p: model_copy(p, mutate_meta=_wrong_scale, shipped=DETECTOR_MODEL), ["scale", "re-export"]),
+    (lambda p: model_copy(p), ["detector"]),  # the recognizer given as the detector
+])
+def test_bad_detectors(tmp_path, make, words):
+    r = run_app("--source", "demo", "--max-frames", "1", "--detector", make(tmp_path))
     assert_one_line_error(r, *words)
 
 
 def test_missing_or_broken_metadata(tmp_path):
     model = tmp_path / "m.tflite"
-    shutil.copy(DEFAULT_MODEL, model)
-    assert_one_line_error(run_app("--source", "demo", "--model", model), "metadata", "not found")
+    shutil.copy(LINES_MODEL, model)
+    assert_one_line_error(run_app("--source", "demo", "--recognizer", model), "metadata", "not found")
     model.with_suffix(".json").write_text("{not json")
-    assert_one_line_error(run_app("--source", "demo", "--model", model), "metadata", "invalid")
+    assert_one_line_error(run_app("--source", "demo", "--recognizer", model), "metadata", "invalid")
 
 
 def test_wrong_shape_model(tmp_path):
@@ -101,8 +114,8 @@ def test_wrong_shape_model(tmp_path):
     model = keras.Model(inputs, keras.layers.Dense(11)(keras.layers.Flatten()(inputs)))
     path = tmp_path / "other.tflite"
     path.write_bytes(tf.lite.TFLiteConverter.from_keras_model(model).convert())
-    shutil.copy(DEFAULT_MODEL.with_suffix(".json"), path.with_suffix(".json"))
-    assert_one_line_error(run_app("--source", "demo", "--model", path), "uint8 [28, 28, 1]")
+    shutil.copy(LINES_MODEL.with_suffix(".json"), path.with_suffix(".json"))
+    assert_one_line_error(run_app("--source", "demo", "--recognizer", path), "takes float32")
 
 
 def test_unusable_outputs(tmp_path):

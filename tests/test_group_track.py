@@ -1,54 +1,23 @@
 import numpy as np
 import pytest
 
-from edge.group import group_numbers
+from edge.group import reading_order
 from edge.track import Tracker
 from edge.types import Digits, Number
-from tests.pages import render_page
-
-
-def digits_from(truth, dark=True):
-    boxes = [b for b, _ in truth]
-    return Digits(np.array(boxes), np.full(len(boxes), dark), np.array([d for _, d in truth]),
-                  np.full(len(boxes), 0.9))
-
-
-def test_numbers_in_reading_order():
-    _, truth = render_page([("890", 120, 330, 60), ("567", 360, 120, 40), ("1234", 40, 120, 50)])
-    numbers = group_numbers(digits_from(truth))
-    assert [n.text for n in numbers] == ["1234", "567", "890"]
-    assert all(n.confidence == np.float32(0.9) for n in numbers)
-
-
-def test_number_box_is_the_union_of_its_digits():
-    _, truth = render_page([("42", 100, 100, 40)])
-    (number,) = group_numbers(digits_from(truth))
-    (ax, ay, _, ah), (bx, by, bw, bh) = truth[0][0], truth[1][0]
-    assert number.box == (ax, min(ay, by), bx + bw - ax, max(ay + ah, by + bh) - min(ay, by))
-    assert list(number.digits.labels) == [4, 2]
-
-
-def test_wide_gap_and_height_mismatch_split_numbers():
-    far = [((10, 10, 20, 40), 1), ((100, 10, 20, 40), 2)]  # gap 70 px > 0.8 * 40
-    assert [n.text for n in group_numbers(digits_from(far))] == ["1", "2"]
-    small = [((10, 10, 20, 40), 1), ((35, 30, 8, 15), 2)]  # much shorter: a superscript
-    assert len(group_numbers(digits_from(small))) == 2
-
-
-def test_different_polarity_never_joins():
-    d = digits_from([((10, 10, 20, 40), 1), ((35, 10, 20, 40), 2)])
-    d.dark_ink[1] = False
-    assert len(group_numbers(d)) == 2
-
-
-def test_empty():
-    assert group_numbers(Digits()) == []
 
 
 def number(text, box):
     digits = Digits(np.array([[box[0] + i * 10, box[1], 8, box[3]] for i in range(len(text))]),
                     labels=np.array([int(c) for c in text]), confidence=np.full(len(text), 0.9))
     return Number(text, 0.9, box, digits)
+
+
+def test_reading_order_is_lines_from_the_top_each_left_to_right():
+    """A number joins a line when its centre lies within half its height of the line's."""
+    page = [number("890", (330, 120, 60, 30)), number("567", (120, 212, 40, 30)), number("1234", (120, 40, 50, 30)),
+            number("42", (20, 220, 30, 30)), number("7", (200, 48, 20, 20))]
+    assert [n.text for n in reading_order(page)] == ["1234", "7", "890", "42", "567"]
+    assert reading_order([]) == []
 
 
 def test_tracker_votes_and_marks_stable_once():

@@ -43,7 +43,8 @@ def test_empty_source_folder_model_and_plural(tmp_path):
     from tests.test_errors import assert_one_line_error
     line = assert_one_line_error(run_app("--source", ""), "--source is empty")
     assert "no images found" not in line
-    assert_one_line_error(run_app("--source", "demo", "--model", tmp_path), "is a folder")
+    assert_one_line_error(run_app("--source", "demo", "--recognizer", tmp_path), "is a folder")
+    assert_one_line_error(run_app("--source", "demo", "--detector", tmp_path), "is a folder")
     r = run_app("--source", "demo", "--fps", "0", "--max-frames", "1", "--no-display")
     assert r.returncode == 0 and "processed 1 frame" in r.stderr and "1 frames" not in r.stderr, r.stderr
 

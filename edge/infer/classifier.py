@@ -182,8 +182,7 @@ class DigitClassifier:
 
     def classify(self, crops, allow_reject: bool = True, dark_ink=None) -> list[tuple[int | None, float]]:
         """Crops (2-D uint8, any size, either polarity) -> [(digit or None, confidence)].
-        One reading per crop: the live app's second look at unsure digits needs the frame to
-        cut them again (`edge.pipeline.second_look`)."""
+        One reading per crop, as the digits model learned them (MNIST-like, centred by mass)."""
         labels, confidence = self.predict(normalize_batch(crops, dark_ink), allow_reject)
         return [(int(d) if d >= 0 else None, float(c)) for d, c in zip(labels, confidence)]
 

@@ -1,0 +1,46 @@
+"""The bench's own pieces: how it frames photos and what it records beside its times."""
+import numpy as np
+import pytest
+
+
+def test_the_bench_frames_a_portrait_photo_whole_not_squashed(tmp_path):
+    import cv2
+    from edge.bench import photo_frames
+    photo = np.zeros((200, 100, 3), np.uint8)
+    photo[:, :50] = 255  # its left half white
+    cv2.imwrite(str(tmp_path / "portrait.png"), photo)
+    frame = next(photo_frames([tmp_path / "portrait.png"], 640, 480, 1)).image
+    assert frame.shape == (480, 640, 3)
+    assert (frame[:, :200] == 128).all() and (frame[:, 440:] == 128).all()  # grey either side of a 240-px page
+    assert (frame[:, 200:320] == 255).all() and (frame[:, 320:440] == 0).all()
+
+
+def test_the_bench_records_the_versions_its_times_depend_on():
+    import cv2
+    from edge.bench import package_versions
+    from edge.infer.runtime import interpreter_class
+    runtime = interpreter_class()[1]
+    versions = package_versions(runtime)
+    assert versions["opencv"] == cv2.__version__ and versions["numpy"] == np.__version__
+    assert versions[runtime] and versions[runtime][0].isdigit()
+
+
+@pytest.mark.parametrize("text, model, features", [
+    ("processor\t: 0\nmodel\t\t: 2\nmodel name\t: AMD EPYC\nflags\t\t: fpu avx2 avx512_vnni sse\n",
+     "AMD EPYC", ["avx2", "avx512_vnni"]),
+    ("processor\t: 0\nmodel name\t: ARMv7 Processor rev 4 (v7l)\nFeatures\t: half neon\n"
+     "Hardware\t: BCM2835\nModel\t\t: Raspberry Pi 3 Model B\n", "Raspberry Pi 3 Model B", []),
+    ("Hardware\t: BCM2835\nFeatures\t: fp asimd asimddp\nModel\t\t: Raspberry Pi 5 Model B Rev 1.0\n",
+     "Raspberry Pi 5 Model B Rev 1.0", ["asimddp"]),
+])
+def test_the_bench_names_the_processor_and_its_int8_features(tmp_path, text, model, features):
+    from edge.bench import processor
+    (tmp_path / "cpuinfo").write_text(text)
+    assert processor(str(tmp_path / "cpuinfo")) == {"model": model, "int8_features": features}
+    assert processor(str(tmp_path / "missing")) == {}
+
+
+def test_the_web_views_cost_is_measured_with_and_without_viewers():
+    from edge.bench import viewer_cost
+    v = viewer_cost(1, frames=10, viewers=2, repeats=2)
+    assert v["fps_no_viewer"] > 0 and v["fps_2_viewers"] > 0 and len(v["runs"]["2"]) == 2
