@@ -32,9 +32,9 @@ def number_frame(text: str, height: int, rng: np.random.Generator) -> np.ndarray
     return frame
 
 
-def smallest_text(detector, recognizer, heights=HEIGHTS, tries: int = 20, seed: int = 0) -> dict:
-    """{height: numbers read exactly, of `tries`}; each try is its own source, so the reader
-    starts its tracking afresh (edge.line_reader.LineReader.process)."""
+def _read_counts(detector, recognizer, heights, tries: int, seed: int, text_of, read_right, tag: str) -> dict:
+    """{height: tries whose frame `read_right(text, numbers)`}, each try a frame of `text_of(rng)`
+    and its own source, so the reader starts its tracking afresh (LineReader.process)."""
     from edge.line_reader import LineReader
     reader = LineReader(detector, recognizer, keep_mask=False)
     rng = np.random.default_rng(seed)
@@ -42,28 +42,24 @@ def smallest_text(detector, recognizer, heights=HEIGHTS, tries: int = 20, seed: 
     for height in heights:
         hits = 0
         for k in range(tries):
-            text = "".join(str(d) for d in rng.integers(0, 10, int(rng.integers(3, 7))))
-            frame = number_frame(text, height, rng)
-            result = reader.process(Frame(frame, 0, 0.0, f"{height}-{k}"))
-            hits += any(n.read == text for n in result.numbers)
+            text = text_of(rng)
+            result = reader.process(Frame(number_frame(text, height, rng), 0, 0.0, f"{tag}{height}-{k}"))
+            hits += read_right(text, result.numbers)
         found[height] = hits
     return found
+
+
+def smallest_text(detector, recognizer, heights=HEIGHTS, tries: int = 20, seed: int = 0) -> dict:
+    """{height: numbers of 3-6 digits read exactly (among whatever else is read), of `tries`}."""
+    return _read_counts(detector, recognizer, heights, tries, seed,
+                        lambda rng: "".join(str(d) for d in rng.integers(0, 10, int(rng.integers(3, 7)))),
+                        lambda text, numbers: any(n.read == text for n in numbers), "")
 
 
 def lone_digits(detector, recognizer, heights=LONE_HEIGHTS, tries: int = 20, seed: int = 1) -> dict:
-    """{height: lone digits read exactly, of `tries`}: one digit alone in the frame."""
-    from edge.line_reader import LineReader
-    reader = LineReader(detector, recognizer, keep_mask=False)
-    rng = np.random.default_rng(seed)
-    found = {}
-    for height in heights:
-        hits = 0
-        for k in range(tries):
-            text = str(int(rng.integers(0, 10)))
-            result = reader.process(Frame(number_frame(text, height, rng), 0, 0.0, f"lone-{height}-{k}"))
-            hits += [n.read for n in result.numbers] == [text]
-        found[height] = hits
-    return found
+    """{height: lone digits read exactly and nothing else, of `tries`}: one digit alone in the frame."""
+    return _read_counts(detector, recognizer, heights, tries, seed, lambda rng: str(int(rng.integers(0, 10))),
+                        lambda text, numbers: [n.read for n in numbers] == [text], "lone-")
 
 
 def main(argv=None) -> int:

@@ -2,7 +2,8 @@
 
 The whole flow:  source (edge.capture) -> LineReader (edge.line_reader: detect lines ->
 cut -> CTC recognizer -> track) -> outputs (edge.output: JSON lines, annotated video;
-edge.share: web view, MQTT) and the window (edge.draw + edge.display), or headless. `edge-digits`, `python -m edge` and the checkout's main.py run main().
+edge.share: web view, MQTT) and the window (edge.draw + edge.display), or headless.
+`edge-digits`, `python -m edge` and the checkout's main.py run main().
 """
 from __future__ import annotations
 

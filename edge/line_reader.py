@@ -120,13 +120,10 @@ class LineReader:
         confidence = min(c.confidence for c in chars)
         if confidence < self.min_confidence:
             return None
-        small = reading.line if reading.line is not None else normalize_line(crop)
-        dark = line_ink_is_dark(_inside_margin(small))
-        boxes = _char_boxes(line, crop, [(c.x0, c.x1) for c in chars], dark, small)
+        boxes = _char_boxes(line, crop, [(c.x0, c.x1) for c in chars], reading.line)
         read = [ReadChar(c.char, float(c.confidence), b) for c, b in zip(chars, boxes)]
         is_digit = [c.char.isdigit() for c in chars]
         digits = Digits(boxes=np.array([b for b, d in zip(boxes, is_digit) if d], np.int32).reshape(-1, 4),
-                        dark_ink=np.full(sum(is_digit), dark),
                         labels=np.array([int(c.char) for c in chars if c.char.isdigit()], np.int16),
                         confidence=np.array([c.confidence for c in chars if c.char.isdigit()], np.float32))
         text = "".join(c.char for c in chars)
@@ -138,11 +135,12 @@ GLYPH_HEIGHT = 0.4  # of the line's height: ink blobs lower than this (dots, spe
 
 
 def _char_boxes(line: Line, crop: np.ndarray, spans: list[tuple[float, float]],
-                dark_ink: bool | None = None, small: np.ndarray | None = None) -> list[tuple[int, int, int, int]]:
+                small: np.ndarray | None = None) -> list[tuple[int, int, int, int]]:
     """Characters' spans along their cut line -> axis-aligned boxes in frame pixels, each cut
     to the line's box: the ink blobs centred in a span (its columns of a blob of touching
     glyphs), else the ink between its columns, else the span's band of the line. Boxed in the
-    straightened cut, then mapped back: a tilted line's glyphs are boxed as tightly as a level one's."""
+    straightened cut, then mapped back: a tilted line's glyphs are boxed as tightly as a level one's.
+    `small`: the cut as the recognizer read it (edge.lines.normalize_line), made here if not given."""
     (x_tl, y_tl), (x_tr, y_tr), _, (x_bl, y_bl) = line.corners.tolist()
     ax, ay, dx, dy = x_tr - x_tl, y_tr - y_tl, x_bl - x_tl, y_bl - y_tl
     length, height = math.hypot(ax, ay), math.hypot(dx, dy)
@@ -156,7 +154,7 @@ def _char_boxes(line: Line, crop: np.ndarray, spans: list[tuple[float, float]],
     if crop.ndim == 2 and crop.size:
         small = normalize_line(crop) if small is None else small  # boxed at the recognizer's height
         sx, sy = small.shape[1] / crop.shape[1], small.shape[0] / crop.shape[0]
-        ink, labels, tall = _glyph_blobs(small, dark_ink, height * sy, height * sx)
+        ink, labels, tall = _glyph_blobs(small, height * sy, height * sx)
         spans_s = [(x0 * sx, x1 * sx) for x0, x1 in spans]
         found = [box or _span_ink(ink, *span) for box, span in zip(_span_blobs(labels, tall, spans_s), spans_s)]
         inked = [b and (b[0] / sx, b[1] / sy, b[2] / sx, b[3] / sy) for b in found]
@@ -181,12 +179,11 @@ def _inside_margin(crop: np.ndarray) -> np.ndarray:
     return crop[m:crop.shape[0] - m, m:crop.shape[1] - m] if min(crop.shape[:2]) > 2 * m + 2 else crop
 
 
-def _glyph_blobs(crop: np.ndarray, dark_ink: bool | None, height: float, height_across: float | None = None):
+def _glyph_blobs(crop: np.ndarray, height: float, height_across: float | None = None):
     """The crop's ink (Otsu's threshold) without its rules, its blob labels, and the blobs at
     least GLYPH_HEIGHT of the line tall as (label, x, y, w, h). `height_across`: the line's height
     in the crop's columns (a line squeezed into the widest bucket has fewer)."""
-    dark = line_ink_is_dark(_inside_margin(crop)) if dark_ink is None else dark_ink
-    kind = cv2.THRESH_BINARY_INV if dark else cv2.THRESH_BINARY
+    kind = cv2.THRESH_BINARY_INV if line_ink_is_dark(_inside_margin(crop)) else cv2.THRESH_BINARY
     ink = cv2.threshold(crop, 0, 1, kind | cv2.THRESH_OTSU)[1]
     run = int(RULE_LENGTH * (height if height_across is None else height_across))
     if 1 < run < ink.shape[1] and cv2.reduce(ink, 1, cv2.REDUCE_SUM, dtype=cv2.CV_32S).max() >= run:
@@ -246,8 +243,7 @@ def _clip(box, outer) -> tuple[int, int, int, int]:
 def _concat(parts: list[Digits]) -> Digits:
     if not parts:
         return Digits()
-    return Digits(boxes=np.concatenate([p.boxes for p in parts]), dark_ink=np.concatenate([p.dark_ink for p in parts]),
-                  labels=np.concatenate([p.labels for p in parts]),
+    return Digits(boxes=np.concatenate([p.boxes for p in parts]), labels=np.concatenate([p.labels for p in parts]),
                   confidence=np.concatenate([p.confidence for p in parts]))
 
 
