@@ -21,13 +21,12 @@ def greedy_decode(probs: np.ndarray, blank: int, length: int | None = None) -> l
     probs = probs[:length] if length is not None else probs
     if len(probs) == 0:
         return []
-    best = probs.argmax(axis=1)
-    change = np.flatnonzero(np.diff(best)) + 1
-    starts = np.concatenate([[0], change])
-    ends = np.concatenate([change, [len(best)]])
+    best = probs.argmax(axis=1).tolist()  # a plain loop: lines are a few dozen steps, numpy's calls cost more
     out = []
-    for t0, t1 in zip(starts.tolist(), ends.tolist()):
-        c = int(best[t0])
-        if c != blank:
-            out.append(DecodedChar(c, float(probs[t0:t1, c].max()), t0, t1))
+    t0 = 0
+    for t in range(1, len(best) + 1):
+        if t == len(best) or best[t] != best[t0]:
+            if best[t0] != blank:
+                out.append(DecodedChar(best[t0], float(probs[t0:t, best[t0]].max()), t0, t))
+            t0 = t
     return out

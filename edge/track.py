@@ -65,8 +65,9 @@ class Tracker:
                 self.tracks.append(track)
                 self._assign(track, num)
         events = []
+        by_id = {t.id: t for t in self.tracks}
         for num in numbers:
-            track = next(t for t in self.tracks if t.id == num.track_id)
+            track = by_id[num.track_id]
             if num.stable and track.announced != num.text:
                 track.announced = num.text
                 events.append(num)

@@ -57,15 +57,30 @@ def test_only_batch_1_interpreters_at_start_up_the_rest_on_first_use():
     fresh = LineRecognizer()
     assert set(fresh._interpreters) == {(1, w) for w in WIDTHS}
     fresh.read([rendered(str(100 + k)) for k in range(11)])
-    assert any(batch == 12 for batch, _ in fresh._interpreters)
+    assert any(batch == 8 for batch, _ in fresh._interpreters)
+
+
+def test_lines_go_in_exact_batches_none_padded():
+    from edge.infer.recognizer import LINE_BATCHES, exact_batches
+    assert exact_batches(11) == [8, 3] and exact_batches(16) == [16] and exact_batches(0) == []
+    for n in range(1, 40):
+        sizes = exact_batches(n)
+        assert sum(sizes) == n and all(s in LINE_BATCHES for s in sizes)
 
 
 @pytest.mark.parametrize("count", [3, 5, 7, 11])
-def test_a_batch_padded_to_a_size_made_on_first_use_reads_as_one_line_at_a_time(recognizer, count):
+def test_lines_read_in_batches_read_as_one_line_at_a_time(recognizer, count):
     crops = [rendered(str(1000 + 137 * k)) for k in range(count)]
-    together = recognizer.probabilities([normalize_line(c) for c in crops])
-    for crop, probs in zip(crops, together):
-        np.testing.assert_array_equal(recognizer.probabilities([normalize_line(crop)])[0], probs)
+    lines = [normalize_line(c) for c in crops]
+    together = recognizer.probabilities(lines)
+    for line, probs in zip(lines, together):
+        np.testing.assert_array_equal(recognizer.probabilities([line])[0], probs)
+    width = max(ln.shape[1] for ln in lines) // 4 * 4 + 4
+    padded = recognizer.run_batch(np.stack([np.pad(ln, ((0, 0), (0, width - ln.shape[1])), mode="edge")
+                                            for ln in lines])[..., None])  # count lines padded to a batch size
+    single = np.concatenate([recognizer.run_batch(np.pad(ln, ((0, 0), (0, width - ln.shape[1])), mode="edge")[None, ..., None])
+                             for ln in lines])
+    np.testing.assert_array_equal(padded, single)
 
 
 def test_orand_heldout_exact_rate_stays_above_its_guard(recognizer):
