@@ -65,16 +65,16 @@ def percentiles_u8(image: np.ndarray, percents) -> list[float]:
     """np.percentile(image, percents) of a non-empty uint8 image, to the last bit (its 'linear'
     method), from a histogram: numpy sorts every pixel, which cost more than the rest of the line."""
     n = image.size
-    counts = np.cumsum(np.bincount(image.ravel(), minlength=256))
-    out = []
+    counts = np.bincount(image.ravel(), minlength=256).cumsum()
+    ranks, gammas = [], []
     for p in percents:
-        q = p / 100
-        virtual = (n - 1) * q  # numpy's virtual index for 'linear'
+        virtual = (n - 1) * (p / 100)  # numpy's virtual index for 'linear'
         below = math.floor(virtual)
-        gamma = virtual - below
-        a, b = (int(np.searchsorted(counts, min(max(i, 0), n - 1), side="right")) for i in (below, below + 1))
-        out.append(a + (b - a) * gamma if gamma < 0.5 else b - (b - a) * (1 - gamma))  # numpy's _lerp
-    return out
+        ranks += [min(max(below, 0), n - 1), min(max(below + 1, 0), n - 1)]
+        gammas.append(virtual - below)
+    found = counts.searchsorted(ranks, side="right").tolist()  # the grey level at each rank
+    return [a + (b - a) * g if g < 0.5 else b - (b - a) * (1 - g)  # numpy's _lerp
+            for g, a, b in zip(gammas, found[::2], found[1::2])]
 
 
 def pad_line(line: np.ndarray, width: int) -> np.ndarray:
