@@ -87,7 +87,8 @@ def lines_from_map(core: np.ndarray, threshold: float, min_cells: int = MIN_CORE
         if max(w, h) + 1 < SQUARE_CORE * (min(w, h) + 1):  # a character or two: the core's tilt is noise
             (x0, y0), (x1, y1) = points.min(axis=0), points.max(axis=0)
             rect = (((x0 + x1) / 2, (y0 + y1) / 2), (x1 - x0, y1 - y0), 0.0)
-        score = np.float32(sum(sums[k] for k in group)) / np.float32(sum(counts[k] for k in group))  # float32 mean
+        # the cells' mean, in float32
+        score = np.float32(sum(sums[k] for k in group)) / np.float32(sum(counts[k] for k in group))
         out.append(Line(_line_corners(rect), float(score)))
     return out
 

@@ -179,13 +179,13 @@ def _inside_margin(crop: np.ndarray) -> np.ndarray:
     return crop[m:crop.shape[0] - m, m:crop.shape[1] - m] if min(crop.shape[:2]) > 2 * m + 2 else crop
 
 
-def _glyph_blobs(crop: np.ndarray, height: float, height_across: float | None = None):
+def _glyph_blobs(crop: np.ndarray, height: float, height_across: float):
     """The crop's ink (Otsu's threshold) without its rules, its blob labels, and the blobs at
     least GLYPH_HEIGHT of the line tall as (label, x, y, w, h). `height_across`: the line's height
     in the crop's columns (a line squeezed into the widest bucket has fewer)."""
     kind = cv2.THRESH_BINARY_INV if line_ink_is_dark(_inside_margin(crop)) else cv2.THRESH_BINARY
     ink = cv2.threshold(crop, 0, 1, kind | cv2.THRESH_OTSU)[1]
-    run = int(RULE_LENGTH * (height if height_across is None else height_across))
+    run = int(RULE_LENGTH * height_across)
     if 1 < run < ink.shape[1] and cv2.reduce(ink, 1, cv2.REDUCE_SUM, dtype=cv2.CV_32S).max() >= run:
         # rules drop out (a glyph's widest stroke is shorter)
         ink = ink - cv2.morphologyEx(ink, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (run, 1)))

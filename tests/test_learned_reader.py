@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, need, rendered, run_app
-from edge.lines import CHARSET, HEIGHT, STEP, normalize_line
+from edge.lines import CHARSET, HEIGHT, STEP, bucket, line_batch, normalize_line
 
 LINES_MODEL = ROOT / "models" / "lines.tflite"
 DETECTOR_MODEL = ROOT / "models" / "detector.tflite"
@@ -75,11 +75,9 @@ def test_lines_read_in_batches_read_as_one_line_at_a_time(recognizer, count):
     together = recognizer.probabilities(lines)
     for line, probs in zip(lines, together):
         np.testing.assert_array_equal(recognizer.probabilities([line])[0], probs)
-    width = max(ln.shape[1] for ln in lines) // 4 * 4 + 4
-    padded = recognizer.run_batch(np.stack([np.pad(ln, ((0, 0), (0, width - ln.shape[1])), mode="edge")
-                                            for ln in lines])[..., None])  # count lines padded to a batch size
-    single = np.concatenate([recognizer.run_batch(np.pad(ln, ((0, 0), (0, width - ln.shape[1])), mode="edge")[None, ..., None])
-                             for ln in lines])
+    batch = line_batch(lines, bucket(max(ln.shape[1] for ln in lines)))
+    padded = recognizer.run_batch(batch)  # count lines padded up to a batch size
+    single = np.concatenate([recognizer.run_batch(batch[i:i + 1]) for i in range(count)])
     np.testing.assert_array_equal(padded, single)
 
 
