@@ -20,14 +20,17 @@ PAGE_TILT = 8  # degrees a page turns at most, as a hand-held phone holds it
 PAGE_SKEW = 0.04  # of the page's size each corner moves at most: a mild perspective
 
 
-def build_model(fused_norm: bool = False):
+def build_model(fused_norm: bool = False, blocked_stem: bool = False):
     """Stride-2 stem, depthwise-separable blocks down to 1/16, a top-down path back to 1/4
     with additions, and a sub-pixel output: 4 sigmoid channels a 1/4 cell, laid out as its
     2x2 cells of the 1/2 map (a 1/2-resolution stage cost half the model's time). The input
     size is fixed: the layout is a reshape. `fused_norm`: TensorFlow's fused batch
-    normalization, for training (convert.fused_norm); the weights are the same."""
+    normalization, for training (convert.fused_norm); the weights are the same. `blocked_stem`:
+    the export's form of the stem (convert.stem)."""
     import keras
     from keras import layers
+
+    from convert.stem import depth_to_space, space_to_depth
 
     if fused_norm:
         from convert.fused_norm import FusedBatchNorm as norm
@@ -45,8 +48,13 @@ def build_model(fused_norm: bool = False):
 
     inputs = keras.Input((H, W, 1), name="frame")
     x = layers.Rescaling(1 / 255.0)(inputs)
-    x = layers.Conv2D(8, 3, strides=2, padding="same", use_bias=False)(x)
-    f2 = layers.ReLU()(norm()(x))  # 1/2
+    if blocked_stem:  # the same sums, cheaper in int8 (convert.stem)
+        x = space_to_depth(x, 4, "blocks")  # 4x4 pixels a 1/4 cell
+        x = layers.ReLU()(norm()(layers.Conv2D(4 * 8, 2, padding="same", use_bias=False)(x)))
+        f2 = depth_to_space(x, 2, "cells")  # 1/2: a 1/4 cell's 2x2
+    else:
+        x = layers.Conv2D(8, 3, strides=2, padding="same", use_bias=False)(x)
+        f2 = layers.ReLU()(norm()(x))  # 1/2
     f4 = sep(sep(f2, 24, 2), 24)  # 1/4
     f8 = sep(sep(f4, 48, 2), 48)  # 1/8
     f16 = sep(sep(sep(f8, 64, 2), 64), 64)  # 1/16
@@ -512,7 +520,11 @@ def train(x, core, weight, epochs: int, batch: int = 32, lr: float = 2e-3, seed:
 def to_int8_tflite(model, samples: np.ndarray) -> bytes:
     from convert.export import full_int8
 
-    return full_int8(model, [image[None, :, :, None].astype(np.float32) for image in samples])
+    from convert.stem import blocked_weights
+
+    blocked = build_model(blocked_stem=True)
+    blocked.set_weights(blocked_weights(model.get_weights(), strided=True))
+    return full_int8(blocked, [image[None, :, :, None].astype(np.float32) for image in samples])
 
 
 def main(argv=None) -> int:

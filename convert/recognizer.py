@@ -16,19 +16,24 @@ CLASSES = len(CHARSET) + 1
 SIZES = {  # build_model arguments; the "tiny" ones are for tests
     "narrow": {"widths": (16, 32, 128, 192), "head": 256},  # the first shipped one's, widened since
     "wide": {"widths": (32, 64, 160, 256), "head": 256},  # the shipped one's
+    "wide-strided": {"widths": (32, 64, 160, 256), "head": 256, "stem_stride": 2},  # its stem costs 1/3
     "tiny": {"widths": (8, 8, 16, 16), "head": 16},
     "tiny-wide": {"widths": (12, 16, 24, 24), "head": 24},
 }
 
 
 def build_model(widths=(16, 32, 64, 96), head: int = 128, input_width: int | None = None,
-                fused_norm: bool = False):
+                fused_norm: bool = False, stem_stride: int = 1, blocked_stem: bool = False):
     """A 3x3 conv and depthwise-separable blocks pool the height to 1 and the width by 4;
     two 1-D (1x5) separable convs read the sequence; a 1x1 conv gives the classes.
+    `stem_stride`: 1, the first conv then a 2x2 max pool; 2, the first conv strided instead.
     `input_width`: a fixed width, for the int8 converter (the weights are the same).
-    `fused_norm`: TensorFlow's fused batch normalization, for training (convert.fused_norm)."""
+    `fused_norm`: TensorFlow's fused batch normalization, for training (convert.fused_norm).
+    `blocked_stem`: the export's form of the first conv (convert.stem), the same sums."""
     import keras
     from keras import layers
+
+    from convert.stem import depth_to_space, space_to_depth
 
     if fused_norm:
         from convert.fused_norm import FusedBatchNorm as norm
@@ -46,9 +51,20 @@ def build_model(widths=(16, 32, 64, 96), head: int = 128, input_width: int | Non
     c1, c2, c3, c4 = widths
     inputs = keras.Input((HEIGHT, input_width, 1), name="line")
     x = layers.Rescaling(1 / 255.0)(inputs)
-    x = layers.Conv2D(c1, 3, padding="same", use_bias=False)(x)
-    x = layers.ReLU()(norm()(x))
-    x = layers.MaxPooling2D(2)(x)  # 16 x W/2
+    if stem_stride == 2 and blocked_stem:
+        x = space_to_depth(x, 4, "blocks")  # 8 x W/4 x 16 pixels
+        x = layers.ReLU()(norm()(layers.Conv2D(4 * c1, 2, padding="same", use_bias=False)(x)))
+        x = depth_to_space(x, 2, "cells")  # 16 x W/2
+    elif stem_stride == 2:
+        x = layers.ReLU()(norm()(layers.Conv2D(c1, 3, strides=2, padding="same", use_bias=False)(x)))
+    elif blocked_stem:
+        x = space_to_depth(x, 2, "blocks")  # 16 x W/2 x 4 pixels
+        x = layers.ReLU()(norm()(layers.Conv2D(4 * c1, 3, padding="same", use_bias=False)(x)))
+        x = layers.Maximum()([x[..., k * c1:(k + 1) * c1] for k in range(4)])  # the pool: 16 x W/2
+    else:
+        x = layers.Conv2D(c1, 3, padding="same", use_bias=False)(x)
+        x = layers.ReLU()(norm()(x))
+        x = layers.MaxPooling2D(2)(x)  # 16 x W/2
     x = sep(x, c2)
     x = layers.MaxPooling2D(2)(x)  # 8 x W/4
     x = sep(x, c3)
@@ -331,8 +347,11 @@ def to_int8_tflite(model, samples: list[np.ndarray], width: int = 128) -> bytes:
     from convert.export import full_int8
     from edge.lines import line_batch
 
-    fixed = build_model(**model_config(model), input_width=width)
-    fixed.set_weights(model.get_weights())
+    from convert.stem import blocked_weights
+
+    config = model_config(model)
+    fixed = build_model(**config, input_width=width, blocked_stem=True)
+    fixed.set_weights(blocked_weights(model.get_weights(), strided=config["stem_stride"] == 2))
     return full_int8(fixed, [line_batch([line], width).astype(np.float32) for line in samples])
 
 
@@ -340,7 +359,8 @@ def model_config(model) -> dict:
     """The build_model arguments a built model was made with (read off its layers)."""
     convs = [layer for layer in model.layers if layer.__class__.__name__ == "Conv2D"]
     filters = [layer.filters for layer in convs]  # first conv, then the pointwise convs, then the classes
-    return {"widths": (filters[0], filters[1], filters[2], filters[4]), "head": filters[6]}
+    return {"widths": (filters[0], filters[1], filters[2], filters[4]), "head": filters[6],
+            "stem_stride": convs[0].strides[0]}
 
 
 # -- command line -------------------------------------------------------------------------
@@ -349,9 +369,9 @@ DEFAULT_KERAS = "models/lines.keras"
 
 def initial_model(size: str, init=None, seed: int = 0):
     """(model, {"fine_tuned_from" or "widened_from": the --init model's training record}):
-    SIZES[size] built with seeded weights, then `init`'s weights copied in, or widened in from
-    a narrower recognizer. ValueError with a one-line reason for a file that is no recognizer
-    or does not fit."""
+    SIZES[size] built with seeded weights, then `init`'s weights copied in (a stem of the other
+    stride keeps its kernel), or widened in from a narrower recognizer. ValueError with a
+    one-line reason for a file that is no recognizer or does not fit."""
     from pathlib import Path
 
     import keras
@@ -368,7 +388,7 @@ def initial_model(size: str, init=None, seed: int = 0):
     except Exception as e:  # a missing file, a zip that is no model, a model of another kind
         raise ValueError(f"--init {init} is not a readable recognizer ({type(e).__name__})") from e
     try:
-        if config == model_config(model):
+        if {**config, "stem_stride": 1} == {**model_config(model), "stem_stride": 1}:
             return model, {"fine_tuned_from": start_from(model, Path(init))}
         widen(model, source)
     except ValueError as e:
@@ -404,7 +424,8 @@ def main(argv=None) -> int:
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--size", choices=sorted(SIZES), default="wide", help="the network's widths (default: wide, as shipped)")
+    p.add_argument("--size", choices=sorted(SIZES), default="wide",
+                   help="the network's widths and stem (default: wide, as shipped)")
     p.add_argument("--out", type=Path, default=PROJECT_ROOT / DEFAULT_KERAS)
     p.add_argument("--threads", type=int, default=0, help="TensorFlow threads (default: all cores)")
     p.add_argument("--init", type=Path, help="start from this Keras model's weights (fine-tuning); a "

@@ -223,6 +223,27 @@ def test_the_sub_pixel_output_lays_each_quarter_cell_out_as_its_two_by_two_cells
             assert np.allclose(core[dy::2, dx::2], want, atol=1e-5), (dy, dx)
 
 
+def test_the_blocked_stem_computes_what_the_trained_stem_does():
+    """The export's stem, one conv on 4x4 blocks of pixels giving each block's 2x2 outputs, is
+    the trained stride-2 conv (padded at the bottom and right): a misplaced tap shifts the map."""
+    pytest.importorskip("tensorflow")
+    import keras
+    from convert.detector import build_model
+    from convert.stem import blocked_weights
+    rng = np.random.default_rng(6)
+    plain, blocked = build_model(), build_model(blocked_stem=True)
+    weights = plain.get_weights()  # the stem's kernel and batch normalization drawn at random
+    weights[:5] = [rng.normal(0, 1, w.shape).astype(np.float32) for w in weights[:4]] + [rng.uniform(0.5, 2, weights[4].shape)]
+    plain.set_weights(weights)
+    blocked.set_weights(blocked_weights(weights, strided=True))
+    frame = rng.uniform(0, 255, (1, INPUT_SIZE[1], INPUT_SIZE[0], 1)).astype(np.float32)
+    first_relu = next(layer for layer in plain.layers if type(layer).__name__ == "ReLU")
+    want = keras.Model(plain.input, first_relu.output).predict(frame, verbose=0)  # the 1/2 features
+    cells = keras.Model(blocked.input, blocked.get_layer("cells").output).predict(frame, verbose=0)
+    assert cells.shape == want.shape and np.allclose(cells, want, atol=1e-4)
+    assert np.allclose(blocked.predict(frame, verbose=0), plain.predict(frame, verbose=0), atol=1e-4)
+
+
 def _half_resolution_detector():
     """The detector's earlier design (a 1/2-resolution stage, one output channel), untrained."""
     import keras

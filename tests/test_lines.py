@@ -121,6 +121,33 @@ def test_tiny_recognizer_trains_and_its_int8_model_agrees_with_keras(tmp_path):
     assert np.abs(int8 - floats).mean() < 0.02
 
 
+@pytest.mark.parametrize("stride", [1, 2])
+def test_the_blocked_stem_computes_what_the_trained_stem_does(stride):
+    """The export's first conv on blocks of pixels (convert.stem) is the trained conv and its
+    max pool (stride 1) or the strided conv: a misplaced kernel tap would shift every line."""
+    pytest.importorskip("tensorflow")
+    import keras
+    from convert.recognizer import SIZES, build_model
+    from convert.stem import blocked_weights
+    rng = np.random.default_rng(5)
+    plain = build_model(**SIZES["tiny"], stem_stride=stride)
+    weights = plain.get_weights()  # the stem's kernel and batch normalization drawn at random
+    weights[:5] = [rng.normal(0, 1, w.shape).astype(np.float32) for w in weights[:4]] + [rng.uniform(0.5, 2, weights[4].shape)]
+    plain.set_weights(weights)
+    blocked = build_model(**SIZES["tiny"], stem_stride=stride, blocked_stem=True)
+    blocked.set_weights(blocked_weights(weights, strided=stride == 2))
+    first = lambda model, kind: next(layer for layer in model.layers if type(layer).__name__ == kind)  # noqa: E731
+    ends = ((first(plain, "ReLU"), blocked.get_layer("cells")) if stride == 2 else
+            (first(plain, "MaxPooling2D"), first(blocked, "Maximum")))
+    stems = [keras.Model(model.input, end.output) for model, end in zip((plain, blocked), ends)]
+    for width in (32, 72):
+        lines = rng.uniform(0, 255, (2, HEIGHT, width, 1)).astype(np.float32)
+        want = stems[0].predict(lines, verbose=0)
+        assert want.shape == (2, HEIGHT // 2, width // 2, SIZES["tiny"]["widths"][0])
+        assert np.allclose(stems[1].predict(lines, verbose=0), want, atol=1e-4)
+        assert np.allclose(blocked.predict(lines, verbose=0), plain.predict(lines, verbose=0), atol=1e-5)
+
+
 def test_character_spans_widen_to_their_neighbours():
     from edge.infer.recognizer import char_spans
     spans = char_spans([(2, 3), (6, 7), (10, 11)], 14)
