@@ -91,7 +91,9 @@ class Subscriber:
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id,
                                   clean_session=not client_id)
         self.client.reconnect_delay_set(0.2, 1)
+        self.subscribed = threading.Event()  # the broker has acknowledged the subscription
         self.client.on_connect = lambda c, u, f, rc, p: c.subscribe(topic, qos=1)
+        self.client.on_subscribe = lambda c, u, mid, codes, p: self.subscribed.set()
         self.client.on_message = self._on_message
         self.client.connect("127.0.0.1", port)
         self.client.loop_start()
@@ -103,6 +105,12 @@ class Subscriber:
     def on(self, topic: str) -> list[tuple[str, bool, int]]:
         with self.lock:
             return [(payload, retain, qos) for t, payload, retain, qos in self.messages if t == topic]
+
+    def wait_subscribed(self, timeout: float = 10.0) -> "Subscriber":
+        """Block until the broker holds the subscription: what is published before that is lost."""
+        if not self.subscribed.wait(timeout):
+            raise AssertionError(f"the subscriber was not subscribed within {timeout} s")
+        return self
 
     def wait_for(self, condition, timeout: float = 30.0, what: str = "messages"):
         deadline = time.monotonic() + timeout

@@ -25,7 +25,7 @@ def broker(tmp_path):
 
 
 def test_readings_state_availability_and_discovery(broker):
-    live = Subscriber(broker.port)
+    live = Subscriber(broker.port).wait_subscribed()
     r = run_app("--source", "demo", "--fps", "0", "--max-frames", "40", "--mqtt", f"127.0.0.1:{broker.port}",
                 "--device-name", "meter 1")
     live.wait_for(lambda: len(live.on("edge-digits/meter_1/reading")) >= 4, 10, "the four readings")
@@ -75,7 +75,7 @@ def test_outage_readings_arrive_in_order_and_overflow_is_counted(tmp_path):
     it is back; the ones that did not fit are counted and said, once."""
     from edge.mqtt import MqttPublisher
     broker = Mosquitto(tmp_path / "broker").start()
-    sub = Subscriber(broker.port, "t/dev/reading", client_id="test-subscriber")  # its session outlives the restart
+    sub = Subscriber(broker.port, "t/dev/reading", client_id="test-subscriber").wait_subscribed()  # a session
     said = []
     pub = MqttPublisher("127.0.0.1", broker.port, "dev", prefix="t", buffer=5, say=said.append)
     try:
@@ -111,9 +111,7 @@ def test_broker_down_at_start_then_up_then_restarted(tmp_path):
     """The app starts with the broker down (one warning, reading on); the readings it made
     meanwhile arrive once the broker is up; the broker restarts mid-run and the app reconnects."""
     broker = Mosquitto(tmp_path / "broker").start()
-    sub = Subscriber(broker.port, "edge-digits/cam/#", client_id="test-subscriber")
-    sub.wait_for(lambda: sub.client.is_connected(), 10, "the subscriber")
-    time.sleep(0.3)  # the subscription is in place
+    sub = Subscriber(broker.port, "edge-digits/cam/#", client_id="test-subscriber").wait_subscribed()
     sub.close()
     broker.stop()  # the subscriber's session is saved; the app's readings will wait in it
     app = App("--source", "demo", "--fps", "15", "--mqtt", f"127.0.0.1:{broker.port}", "--device-name", "cam")
