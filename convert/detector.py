@@ -519,7 +519,6 @@ def train(x, core, weight, epochs: int, batch: int = 32, lr: float = 2e-3, seed:
 
 def to_int8_tflite(model, samples: np.ndarray) -> bytes:
     from convert.export import full_int8
-
     from convert.stem import blocked_weights
 
     blocked = build_model(blocked_stem=True)

@@ -48,6 +48,8 @@ def build_model(widths=(16, 32, 64, 96), head: int = 128, input_width: int | Non
         x = norm()(x)
         return layers.ReLU()(x)
 
+    if stem_stride not in (1, 2):
+        raise ValueError(f"stem_stride {stem_stride}: 1 or 2")
     c1, c2, c3, c4 = widths
     inputs = keras.Input((HEIGHT, input_width, 1), name="line")
     x = layers.Rescaling(1 / 255.0)(inputs)
@@ -345,9 +347,8 @@ def to_int8_tflite(model, samples: list[np.ndarray], width: int = 128) -> bytes:
     """Full-integer int8: uint8 lines in, uint8 probabilities out, calibrated on `samples`
     (normalized lines) at one width; the runtime resizes the input to each bucket."""
     from convert.export import full_int8
-    from edge.lines import line_batch
-
     from convert.stem import blocked_weights
+    from edge.lines import line_batch
 
     config = model_config(model)
     fixed = build_model(**config, input_width=width, blocked_stem=True)
@@ -388,7 +389,8 @@ def initial_model(size: str, init=None, seed: int = 0):
     except Exception as e:  # a missing file, a zip that is no model, a model of another kind
         raise ValueError(f"--init {init} is not a readable recognizer ({type(e).__name__})") from e
     try:
-        if {**config, "stem_stride": 1} == {**model_config(model), "stem_stride": 1}:
+        mine = model_config(model)
+        if (config["widths"], config["head"]) == (mine["widths"], mine["head"]):  # the stem's stride may differ
             return model, {"fine_tuned_from": start_from(model, Path(init))}
         widen(model, source)
     except ValueError as e:

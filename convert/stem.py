@@ -10,14 +10,16 @@ from __future__ import annotations
 import numpy as np
 
 
-def space_to_depth(x, block: int, name: str | None = None):
+def space_to_depth(x, block: int, name: str):
+    """Each block x block square of pixels as the channels of one cell (TensorFlow's order)."""
     from keras import layers
     import tensorflow as tf
 
     return layers.Lambda(lambda t: tf.nn.space_to_depth(t, block), name=name)(x)
 
 
-def depth_to_space(x, block: int, name: str | None = None):
+def depth_to_space(x, block: int, name: str):
+    """The inverse: each cell's channels laid out as a block x block square of pixels."""
     from keras import layers
     import tensorflow as tf
 
@@ -26,8 +28,8 @@ def depth_to_space(x, block: int, name: str | None = None):
 
 def pooled_kernel(kernel: np.ndarray) -> np.ndarray:
     """A 3x3 'same' conv followed by a 2x2 max pool -> a 3x3 conv on 2x2 blocks (4 channels)
-    giving the conv at each of the pool's four positions: (3, 3, 1, c) -> (3, 3, 4, 4c), the
-    position (p, q) in channels (2p + q) * c ...; the max over the four is the pool."""
+    giving the conv at each of the pool's four positions: (3, 3, 1, c) -> (3, 3, 4, 4c); the max
+    over the four groups of c channels is the pool (their order does not matter)."""
     c = kernel.shape[3]
     blocked = np.zeros((3, 3, 4, 4 * c), kernel.dtype)
     for p in range(2):
@@ -59,5 +61,8 @@ def strided_kernel(kernel: np.ndarray) -> np.ndarray:
 def blocked_weights(weights: list[np.ndarray], strided: bool) -> list[np.ndarray]:
     """A model's weights, its stem's kernel then that conv's batch normalization first, ->
     those of its blocked export: the kernel spread, the normalization repeated per position."""
+    c = weights[0].shape[3]
+    if weights[0].shape != (3, 3, 1, c) or any(w.shape != (c,) for w in weights[1:5]):
+        raise ValueError("the first weights are not a one-channel 3x3 conv and its batch normalization")
     kernel = strided_kernel(weights[0]) if strided else pooled_kernel(weights[0])
     return [kernel] + [np.tile(w, 4) for w in weights[1:5]] + list(weights[5:])

@@ -91,12 +91,16 @@ class Subscriber:
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id,
                                   clean_session=not client_id)
         self.client.reconnect_delay_set(0.2, 1)
-        self.subscribed = threading.Event()  # the broker has acknowledged the subscription
-        self.client.on_connect = lambda c, u, f, rc, p: c.subscribe(topic, qos=1)
-        self.client.on_subscribe = lambda c, u, mid, codes, p: self.subscribed.set()
+        self.subscribed = threading.Event()  # the broker has granted the subscription (this connection)
+        self.client.on_connect = lambda c, u, f, rc, p: (self.subscribed.clear(), c.subscribe(topic, qos=1))
+        self.client.on_subscribe = self._on_subscribe
         self.client.on_message = self._on_message
         self.client.connect("127.0.0.1", port)
         self.client.loop_start()
+
+    def _on_subscribe(self, client, userdata, mid, reason_codes, properties):
+        if not any(code.is_failure for code in reason_codes):
+            self.subscribed.set()
 
     def _on_message(self, client, userdata, m):
         with self.lock:

@@ -233,7 +233,8 @@ def test_the_blocked_stem_computes_what_the_trained_stem_does():
     rng = np.random.default_rng(6)
     plain, blocked = build_model(), build_model(blocked_stem=True)
     weights = plain.get_weights()  # the stem's kernel and batch normalization drawn at random
-    weights[:5] = [rng.normal(0, 1, w.shape).astype(np.float32) for w in weights[:4]] + [rng.uniform(0.5, 2, weights[4].shape)]
+    weights[:4] = [rng.normal(0, 1, w.shape).astype(np.float32) for w in weights[:4]]
+    weights[4] = rng.uniform(0.5, 2, weights[4].shape).astype(np.float32)  # its moving variance
     plain.set_weights(weights)
     blocked.set_weights(blocked_weights(weights, strided=True))
     frame = rng.uniform(0, 255, (1, INPUT_SIZE[1], INPUT_SIZE[0], 1)).astype(np.float32)
