@@ -16,7 +16,7 @@ CLASSES = len(CHARSET) + 1
 SIZES = {  # build_model arguments; the "tiny" ones are for tests
     "narrow": {"widths": (16, 32, 128, 192), "head": 256},  # the first shipped one's, widened since
     "wide": {"widths": (32, 64, 160, 256), "head": 256},  # the shipped one's
-    "wide-strided": {"widths": (32, 64, 160, 256), "head": 256, "stem_stride": 2},  # its stem costs 1/3
+    "wide-strided": {"widths": (32, 64, 160, 256), "head": 256, "stem_stride": 2},  # stem at 1/3 the cost; not shipped
     "tiny": {"widths": (8, 8, 16, 16), "head": 16},
     "tiny-wide": {"widths": (12, 16, 24, 24), "head": 24},
 }
