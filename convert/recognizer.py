@@ -119,6 +119,14 @@ def ctc_loss(labels, label_lengths, probs, logit_lengths):
 
 
 # -- data ---------------------------------------------------------------------------------
+def divergence(teacher_probs, probs):
+    """KL(teacher || model) of per-step probabilities (N, 1, T, classes), summed over a line's steps."""
+    import tensorflow as tf
+
+    p = tf.maximum(teacher_probs, 1e-7)
+    return tf.reduce_sum(p * (tf.math.log(p) - tf.math.log(tf.maximum(probs, 1e-7))), axis=[1, 2, 3])
+
+
 def _synthetic_chunk(args):
     n, seed, pool = args
     from convert.line_synth import synthetic_lines
@@ -280,10 +288,12 @@ def line_scores(predict, split: str, sets=("orand", "plates", "meters")) -> dict
 
 # -- training -----------------------------------------------------------------------------
 def train(lines, texts, epochs: int, batch: int = 64, lr: float = 2e-3, seed: int = 0, model=None,
-          log=print, evaluate=None, checkpoint=None):
+          log=print, evaluate=None, checkpoint=None, teacher=None, teacher_weight: float = 1.0):
     """CTC training with Adam and a cosine schedule, on a copy of `model` with the fused batch
     normalization. `evaluate(predict) -> dict` runs after each epoch (the tuning split), then
-    `checkpoint(model)`. Returns (model, history): the plain Keras model."""
+    `checkpoint(model)`. `teacher`: a recognizer whose per-step probabilities the model learns
+    too (KL divergence summed over a line's steps, x `teacher_weight`), so that a cheaper
+    network keeps what a trained one reads. Returns (model, history): the plain Keras model."""
     import tensorflow as tf
     import keras
 
@@ -303,10 +313,14 @@ def train(lines, texts, epochs: int, batch: int = 64, lr: float = 2e-3, seed: in
     @tf.function(input_signature=[tf.TensorSpec([None, None, None, 1], tf.uint8),
                                   tf.TensorSpec([None, None], tf.int32), tf.TensorSpec([None], tf.int32)])
     def step(images, labels, lengths):
+        x = tf.cast(images, tf.float32)
+        target = teacher(x, training=False) if teacher is not None else None
         with tf.GradientTape() as tape:
-            probs = trained(tf.cast(images, tf.float32), training=True)
+            probs = trained(x, training=True)
             t = tf.fill([tf.shape(images)[0]], tf.shape(probs)[2])
             loss = tf.reduce_mean(ctc_loss(labels, lengths, probs, t))
+            if target is not None:
+                loss += teacher_weight * tf.reduce_mean(divergence(target, probs))
         grads = tape.gradient(loss, trained.trainable_variables)
         grads, _ = tf.clip_by_global_norm(grads, 5.0)
         optimizer.apply_gradients(zip(grads, trained.trainable_variables))
@@ -366,6 +380,19 @@ def model_config(model) -> dict:
 
 # -- command line -------------------------------------------------------------------------
 DEFAULT_KERAS = "models/lines.keras"
+
+
+def load_teacher(path):
+    """A saved recognizer to learn from; ValueError with a one-line reason otherwise."""
+    import keras
+
+    try:
+        teacher = keras.models.load_model(path, compile=False)
+        model_config(teacher)
+    except Exception as e:  # a missing file, a zip that is no model, a model of another kind
+        raise ValueError(f"--teacher {path} is not a readable recognizer ({type(e).__name__})") from e
+    teacher.trainable = False
+    return teacher
 
 
 def initial_model(size: str, init=None, seed: int = 0):
@@ -432,15 +459,18 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=0, help="TensorFlow threads (default: all cores)")
     p.add_argument("--init", type=Path, help="start from this Keras model's weights (fine-tuning); a "
                    "narrower one is widened to --size (convert.recognizer.widen)")
+    p.add_argument("--teacher", type=Path, help="also learn this Keras recognizer's per-step probabilities "
+                   "(distillation: a cheaper --size from the shipped model)")
+    p.add_argument("--teacher-weight", type=float, default=1.0, help="the teacher term's weight (default 1)")
     p.add_argument("--cache", type=Path, help="keep the built training lines in this .npz and reuse them as they are")
     p.add_argument("--plate-cut", choices=["detector", "whole"], default="detector",
                    help="cut plate copies around the exported detector's line (default; models/detector.tflite "
                         "or $EDGE_DIGITS_DETECTOR), or use the whole crop, as the recognizer's runs up to seed 12 were")
     a = p.parse_args(argv)
     if a.epochs < 1 or a.synthetic < 0 or a.real_copies <= 0 or a.batch < 1 or a.orand_splices < 0 \
-            or not 0 <= a.orand_warp <= 1:
-        p.error("--epochs and --batch must be >= 1, --synthetic and --orand-splices >= 0, --real-copies > 0, "
-                "--orand-warp in 0..1")
+            or not 0 <= a.orand_warp <= 1 or a.teacher_weight < 0:
+        p.error("--epochs and --batch must be >= 1, --synthetic, --orand-splices and --teacher-weight >= 0, "
+                "--real-copies > 0, --orand-warp in 0..1")
     log = lambda m: print(m, flush=True)  # noqa: E731
     started = time.time()
     if a.threads:  # before any model is built: TensorFlow fixes its threads at its first use
@@ -449,6 +479,7 @@ def main(argv=None) -> int:
         tf.config.threading.set_inter_op_parallelism_threads(a.threads)
     try:
         model, before = initial_model(a.size, a.init, a.seed)
+        teacher = load_teacher(a.teacher) if a.teacher else None
         detector = None
         if a.plate_cut == "detector":
             from edge.detect import TextDetector
@@ -477,7 +508,8 @@ def main(argv=None) -> int:
                 save_lines(a.cache, lines, texts, kinds)
         a.out.parent.mkdir(parents=True, exist_ok=True)
         model, history = train(lines, texts, a.epochs, a.batch, a.lr, a.seed, model, log,
-                               evaluate=lambda predict: line_scores(predict, "tune"), checkpoint=lambda m: m.save(a.out))
+                               evaluate=lambda predict: line_scores(predict, "tune"), checkpoint=lambda m: m.save(a.out),
+                               teacher=teacher, teacher_weight=a.teacher_weight)
     except DataError as e:
         print(f"convert.train: error: {e}", file=sys.stderr)
         return 2
@@ -488,7 +520,9 @@ def main(argv=None) -> int:
     np.savez_compressed(a.out.with_suffix(".representative.npz"), *representative)
     from collections import Counter
     info = {"mix": dict(Counter(kinds)), "epochs": a.epochs, "batch": a.batch, "lr": a.lr, "seed": a.seed,
-            "size": a.size, "init": a.init.name if a.init else None, "orand_splices": splices, "orand_warp": warp,
+            "size": a.size, "init": a.init.name if a.init else None,
+            "teacher": a.teacher.name if a.teacher else None, "teacher_weight": a.teacher_weight if a.teacher else None,
+            "orand_splices": splices, "orand_warp": warp,
             "plate_cut": plate_cut, "fonts": fonts,
             "config": {k: list(v) if isinstance(v, tuple) else v for k, v in SIZES[a.size].items()},
             "weights": int(model.count_params()), "train_minutes": round((time.time() - started) / 60, 1),

@@ -122,6 +122,31 @@ def test_tiny_recognizer_trains_and_its_int8_model_agrees_with_keras(tmp_path):
         assert np.abs(int8 - floats).mean() < 0.02
 
 
+def test_a_student_learns_its_teachers_probabilities():
+    """With a teacher (distillation) a network ends nearer the teacher's per-step probabilities
+    than the same training without one: the KL term is applied, and with its sign."""
+    pytest.importorskip("tensorflow")
+    import keras
+    from convert.line_synth import synthetic_lines
+    from convert.recognizer import SIZES, build_model, divergence, train
+
+    lines, texts, _ = synthetic_lines(192, seed=4)
+    keras.utils.set_random_seed(2)
+    teacher = build_model(**SIZES["tiny"])  # says "7" at every step: far from what CTC alone teaches
+    kernel, bias = teacher.layers[-1].get_weights()
+    bias[CHARSET.index("7")] = 10.0
+    teacher.layers[-1].set_weights([kernel, bias])
+    batch = line_batch(lines[:64], 128).astype(np.float32)
+    gaps = {}
+    for weight in (0.0, 1.0):
+        keras.utils.set_random_seed(3)
+        student = build_model(**SIZES["tiny"], stem_stride=2)
+        model, _ = train(lines, texts, epochs=5, batch=32, model=student, log=lambda m: None,
+                         teacher=teacher, teacher_weight=weight)
+        gaps[weight] = float(np.mean(divergence(teacher(batch), model(batch))))
+    assert gaps[1.0] < 0.95 * gaps[0.0], gaps  # the same training without the term stays where CTC leads
+
+
 @pytest.mark.parametrize("stride", [1, 2])
 def test_the_blocked_stem_computes_what_the_trained_stem_does(stride):
     """The export's first conv on blocks of pixels (convert.stem) is the trained conv and its

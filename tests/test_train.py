@@ -304,6 +304,10 @@ def test_a_recognizer_init_that_does_not_fit_is_one_line_and_exit_2(tmp_path, ca
         assert main(["--size", "tiny", "--init", str(init), "--out", str(tmp_path / "out.keras")]) == 2
         err = capsys.readouterr().err
         assert reason in err and len(err.strip().splitlines()) == 1, err
+    for teacher in (other, tmp_path / "missing.keras"):  # a teacher to distil from is checked as well
+        assert main(["--size", "tiny", "--teacher", str(teacher), "--out", str(tmp_path / "out.keras")]) == 2
+        err = capsys.readouterr().err
+        assert "--teacher" in err and "is not a readable recognizer" in err and len(err.strip().splitlines()) == 1, err
     assert not (tmp_path / "out.keras").exists()
 
 
