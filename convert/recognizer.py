@@ -118,7 +118,6 @@ def ctc_loss(labels, label_lengths, probs, logit_lengths):
                           blank_index=BLANK)
 
 
-# -- data ---------------------------------------------------------------------------------
 def divergence(teacher_probs, probs):
     """KL(teacher || model) of per-step probabilities (N, 1, T, classes), summed over a line's steps."""
     import tensorflow as tf
@@ -127,6 +126,7 @@ def divergence(teacher_probs, probs):
     return tf.reduce_sum(p * (tf.math.log(p) - tf.math.log(tf.maximum(probs, 1e-7))), axis=[1, 2, 3])
 
 
+# -- data ---------------------------------------------------------------------------------
 def _synthetic_chunk(args):
     n, seed, pool = args
     from convert.line_synth import synthetic_lines
