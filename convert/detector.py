@@ -30,7 +30,7 @@ def build_model(fused_norm: bool = False, blocked_stem: bool = False):
     import keras
     from keras import layers
 
-    from convert.stem import depth_to_space, space_to_depth
+    from convert.stem import strided_stem
 
     if fused_norm:
         from convert.fused_norm import FusedBatchNorm as norm
@@ -48,13 +48,7 @@ def build_model(fused_norm: bool = False, blocked_stem: bool = False):
 
     inputs = keras.Input((H, W, 1), name="frame")
     x = layers.Rescaling(1 / 255.0)(inputs)
-    if blocked_stem:  # the same sums, cheaper in int8 (convert.stem)
-        x = space_to_depth(x, 4, "blocks")  # 4x4 pixels a 1/4 cell
-        x = layers.ReLU()(norm()(layers.Conv2D(4 * 8, 2, padding="same", use_bias=False)(x)))
-        f2 = depth_to_space(x, 2, "cells")  # 1/2: a 1/4 cell's 2x2
-    else:
-        x = layers.Conv2D(8, 3, strides=2, padding="same", use_bias=False)(x)
-        f2 = layers.ReLU()(norm()(x))  # 1/2
+    f2 = strided_stem(x, 8, norm, blocked_stem)  # 1/2
     f4 = sep(sep(f2, 24, 2), 24)  # 1/4
     f8 = sep(sep(f4, 48, 2), 48)  # 1/8
     f16 = sep(sep(sep(f8, 64, 2), 64), 64)  # 1/16

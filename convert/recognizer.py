@@ -33,7 +33,7 @@ def build_model(widths=(16, 32, 64, 96), head: int = 128, input_width: int | Non
     import keras
     from keras import layers
 
-    from convert.stem import depth_to_space, space_to_depth
+    from convert.stem import pooled_stem, strided_stem
 
     if fused_norm:
         from convert.fused_norm import FusedBatchNorm as norm
@@ -53,20 +53,8 @@ def build_model(widths=(16, 32, 64, 96), head: int = 128, input_width: int | Non
     c1, c2, c3, c4 = widths
     inputs = keras.Input((HEIGHT, input_width, 1), name="line")
     x = layers.Rescaling(1 / 255.0)(inputs)
-    if stem_stride == 2 and blocked_stem:
-        x = space_to_depth(x, 4, "blocks")  # 8 x W/4 x 16 pixels
-        x = layers.ReLU()(norm()(layers.Conv2D(4 * c1, 2, padding="same", use_bias=False)(x)))
-        x = depth_to_space(x, 2, "cells")  # 16 x W/2
-    elif stem_stride == 2:
-        x = layers.ReLU()(norm()(layers.Conv2D(c1, 3, strides=2, padding="same", use_bias=False)(x)))
-    elif blocked_stem:
-        x = space_to_depth(x, 2, "blocks")  # 16 x W/2 x 4 pixels
-        x = layers.ReLU()(norm()(layers.Conv2D(4 * c1, 3, padding="same", use_bias=False)(x)))
-        x = layers.Maximum()([x[..., k * c1:(k + 1) * c1] for k in range(4)])  # the pool: 16 x W/2
-    else:
-        x = layers.Conv2D(c1, 3, padding="same", use_bias=False)(x)
-        x = layers.ReLU()(norm()(x))
-        x = layers.MaxPooling2D(2)(x)  # 16 x W/2
+    stem = strided_stem if stem_stride == 2 else pooled_stem
+    x = stem(x, c1, norm, blocked_stem)  # 16 x W/2
     x = sep(x, c2)
     x = layers.MaxPooling2D(2)(x)  # 8 x W/4
     x = sep(x, c3)

@@ -10,6 +10,30 @@ from __future__ import annotations
 import numpy as np
 
 
+def pooled_stem(x, c: int, norm, blocked: bool):
+    """A 3x3 'same' conv of c channels, normalization, ReLU and a 2x2 max pool; `blocked`:
+    the export's form, one conv on 2x2 blocks and a max over the pool's positions (pooled_kernel)."""
+    from keras import layers
+
+    if not blocked:
+        return layers.MaxPooling2D(2)(layers.ReLU()(norm()(layers.Conv2D(c, 3, padding="same", use_bias=False)(x))))
+    x = space_to_depth(x, 2, "blocks")
+    x = layers.ReLU()(norm()(layers.Conv2D(4 * c, 3, padding="same", use_bias=False)(x)))
+    return layers.Maximum()([x[..., k * c:(k + 1) * c] for k in range(4)])
+
+
+def strided_stem(x, c: int, norm, blocked: bool):
+    """A 3x3 'same' conv of stride 2 and c channels, normalization and ReLU; `blocked`: the
+    export's form, one conv on 4x4 blocks giving each block's 2x2 outputs (strided_kernel)."""
+    from keras import layers
+
+    if not blocked:
+        return layers.ReLU()(norm()(layers.Conv2D(c, 3, strides=2, padding="same", use_bias=False)(x)))
+    x = space_to_depth(x, 4, "blocks")
+    x = layers.ReLU()(norm()(layers.Conv2D(4 * c, 2, padding="same", use_bias=False)(x)))
+    return depth_to_space(x, 2, "cells")
+
+
 def space_to_depth(x, block: int, name: str):
     """Each block x block square of pixels as the channels of one cell (TensorFlow's order)."""
     from keras import layers
