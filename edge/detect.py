@@ -77,19 +77,25 @@ def lines_from_map(core: np.ndarray, threshold: float, min_cells: int = MIN_CORE
     centres = np.stack([xs, ys], axis=1).astype(np.float32) + 0.5
     counts = np.bincount(label, minlength=n)
     sums = np.bincount(label, weights=core.ravel()[flat], minlength=n)
-    ends = np.cumsum(counts)
+    ends = np.cumsum(counts).tolist()
+    cells = counts.tolist()
+    # the centres of the top-left and bottom-right cells of each core's bounding box: its points' min and max
+    first, last = (stats[:, :2] + 0.5).astype(np.float32), (stats[:, :2] + stats[:, 2:4] - 0.5).astype(np.float32)
     out = []
     for group in _same_line_groups(stats, kept):
-        parts = [centres[ends[k] - counts[k]:ends[k]] for k in group]
-        points = parts[0] if len(parts) == 1 else np.concatenate(parts)
+        if len(group) == 1:
+            k = group[0]
+            points, score = centres[ends[k] - cells[k]:ends[k]], np.float32(sums[k]) / np.float32(cells[k])
+            (x0, y0), (x1, y1) = first[k], last[k]
+        else:
+            points = np.concatenate([centres[ends[k] - cells[k]:ends[k]] for k in group])
+            score = np.float32(sum(sums[k] for k in group)) / np.float32(sum(cells[k] for k in group))
+            (x0, y0), (x1, y1) = first[group].min(axis=0), last[group].max(axis=0)
         rect = cv2.minAreaRect(points)
         (w, h) = rect[1]
         if max(w, h) + 1 < SQUARE_CORE * (min(w, h) + 1):  # a character or two: the core's tilt is noise
-            (x0, y0), (x1, y1) = points.min(axis=0), points.max(axis=0)
             rect = (((x0 + x1) / 2, (y0 + y1) / 2), (x1 - x0, y1 - y0), 0.0)
-        # the cells' mean, in float32
-        score = np.float32(sum(sums[k] for k in group)) / np.float32(sum(counts[k] for k in group))
-        out.append(Line(_line_corners(rect), float(score)))
+        out.append(Line(_line_corners(rect), float(score)))  # score: the cells' mean, in float32
     return out
 
 
@@ -128,9 +134,9 @@ def _line_corners(rect) -> np.ndarray:
     height = (height + 1) * OUTPUT_STRIDE / CORE_HEIGHT * GROWN_HEIGHT
     length = (length + 1) * OUTPUT_STRIDE + 2 * CORE_INSET * height
     cx, cy, hl, hh = cx * OUTPUT_STRIDE, cy * OUTPUT_STRIDE, length / 2, height / 2
-    return np.array([[cx - ax * hl - dx * hh, cy - ay * hl - dy * hh], [cx + ax * hl - dx * hh, cy + ay * hl - dy * hh],
-                     [cx + ax * hl + dx * hh, cy + ay * hl + dy * hh], [cx - ax * hl + dx * hh, cy - ay * hl + dy * hh]],
-                    np.float32)
+    ex, ey, fx, fy = ax * hl, ay * hl, dx * hh, dy * hh  # half the line along, half across
+    return np.array([cx - ex - fx, cy - ey - fy, cx + ex - fx, cy + ey - fy,
+                     cx + ex + fx, cy + ey + fy, cx - ex + fx, cy - ey + fy], np.float32).reshape(4, 2)
 
 
 def cut_line(gray: np.ndarray, line: Line, margin: float = 0.15) -> np.ndarray:
