@@ -690,12 +690,13 @@ OBJECTIVE = ("orand_exact", "plates_exact", "sudoku_f1", "meter_digits", "small_
 SMALL_HEIGHTS, LONE_HEIGHTS = (14, 16), (24, 32, 48, 64)  # px at 640x480: where thresholds part small and lone text
 
 
-def small_and_lone(detector, recognizer, tries: int = 20) -> dict:
+def small_and_lone(detector, recognizer, tries: int = 20, **levels) -> dict:
     """Shares of synthetic numbers 14-16 px tall and of lone digits 24-64 px read exactly
-    (convert.smallest_text): the tuning sets hold few of either, and a higher threshold loses both."""
+    (convert.smallest_text) at the reader's `levels` (edge_confidence, min_confidence): the
+    tuning sets hold few of either, and a higher threshold or level loses both."""
     from convert.smallest_text import lone_digits, smallest_text
-    small = smallest_text(detector, recognizer, SMALL_HEIGHTS, tries)
-    lone = lone_digits(detector, recognizer, LONE_HEIGHTS, tries)
+    small = smallest_text(detector, recognizer, SMALL_HEIGHTS, tries, **levels)
+    lone = lone_digits(detector, recognizer, LONE_HEIGHTS, tries, **levels)
     return {"small_text": sum(small.values()) / (tries * len(small)),
             "lone_digits": sum(lone.values()) / (tries * len(lone))}
 
@@ -703,9 +704,9 @@ def small_and_lone(detector, recognizer, tries: int = 20) -> dict:
 def choose_settings(tflite_path, recognizer_path=None, log=print) -> tuple[dict, dict]:
     """The core threshold and trim_unsure level that read the tuning split best end to end
     (orand exact strings + plates exact + sudoku view F1, plus the recognizer's meter digits so
-    the sum also ranks recognizers, plus synthetic small text and lone digits at each threshold),
-    ties to the middle threshold, then the higher level; then, at those, the least line
-    confidence (ties to the higher)."""
+    the sum also ranks recognizers, plus synthetic small text and lone digits, each read at the
+    settings tried), ties to the middle threshold, then the higher level; then, at those, the
+    least line confidence (ties to the higher)."""
     from convert.export_lines import int8_predict
     from convert.recognizer import line_scores
     from edge.detect import TextDetector
@@ -715,15 +716,19 @@ def choose_settings(tflite_path, recognizer_path=None, log=print) -> tuple[dict,
     recognizer = LineRecognizer(recognizer_path)
     meters = line_scores(int8_predict(recognizer), "tune", ("meters",))
     meters = meters["meters"]["whole_digit_accuracy"] if meters else 0.0
+
+    def score(detector, level, least):
+        s = end_to_end(lambda charset: LineReader(detector, recognizer, charset, keep_mask=False,
+                                                  edge_confidence=level, min_confidence=least), "tune")
+        s.update(meter_digits=meters, **small_and_lone(detector, recognizer, edge_confidence=level,
+                                                       min_confidence=least))
+        return s
+
     scores = {}
     for t in THRESHOLDS:
         detector = TextDetector(tflite_path, threshold=t)
-        synthetic = small_and_lone(detector, recognizer)  # at the reader's default levels
         for level in EDGE_LEVELS:
-            scores[(t, level)] = end_to_end(lambda charset: LineReader(detector, recognizer, charset, keep_mask=False,
-                                                                       edge_confidence=level,
-                                                                       min_confidence=MIN_CONFIDENCE), "tune")
-            scores[(t, level)].update(meter_digits=meters, **synthetic)
+            scores[(t, level)] = score(detector, level, MIN_CONFIDENCE)
             log(f"  threshold {t}, edge confidence {level}: {scores[(t, level)]}")
     best = max(scores, key=lambda k: (round(sum(scores[k][m] for m in OBJECTIVE), 6),
                                       -abs(k[0] - 0.5), k[1]))
@@ -733,9 +738,7 @@ def choose_settings(tflite_path, recognizer_path=None, log=print) -> tuple[dict,
     sure = {MIN_CONFIDENCE: scores[best]}
     for least in MIN_CONFIDENCES:
         if least not in sure:
-            sure[least] = end_to_end(lambda charset: LineReader(detector, recognizer, charset, keep_mask=False,
-                                                                edge_confidence=best[1], min_confidence=least), "tune")
-            sure[least].update({k: scores[best][k] for k in ("meter_digits", "small_text", "lone_digits")})
+            sure[least] = score(detector, best[1], least)
             log(f"  at those, least line confidence {least}: {sure[least]}")
         named[f"threshold {best[0]}, edge confidence {best[1]}, least line confidence {least}"] = sure[least]
     settings["min_confidence"] = max(sure, key=lambda k: (round(sum(sure[k][m] for m in OBJECTIVE), 6), k))

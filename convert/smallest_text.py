@@ -32,11 +32,13 @@ def number_frame(text: str, height: int, rng: np.random.Generator) -> np.ndarray
     return frame
 
 
-def _read_counts(detector, recognizer, heights, tries: int, seed: int, text_of, read_right, tag: str) -> dict:
+def _read_counts(detector, recognizer, heights, tries: int, seed: int, text_of, read_right, tag: str,
+                 **levels) -> dict:
     """{height: tries whose frame `read_right(text, numbers)`}, each try a frame of `text_of(rng)`
-    and its own source, so the reader starts its tracking afresh (LineReader.process)."""
+    and its own source, so the reader starts its tracking afresh (LineReader.process). `levels`:
+    the reader's edge_confidence and min_confidence, if not the detector metadata's."""
     from edge.line_reader import LineReader
-    reader = LineReader(detector, recognizer, keep_mask=False)
+    reader = LineReader(detector, recognizer, keep_mask=False, **levels)
     rng = np.random.default_rng(seed)
     found = {}
     for height in heights:
@@ -49,17 +51,17 @@ def _read_counts(detector, recognizer, heights, tries: int, seed: int, text_of, 
     return found
 
 
-def smallest_text(detector, recognizer, heights=HEIGHTS, tries: int = 20, seed: int = 0) -> dict:
+def smallest_text(detector, recognizer, heights=HEIGHTS, tries: int = 20, seed: int = 0, **levels) -> dict:
     """{height: numbers of 3-6 digits read exactly (among whatever else is read), of `tries`}."""
     return _read_counts(detector, recognizer, heights, tries, seed,
                         lambda rng: "".join(str(d) for d in rng.integers(0, 10, int(rng.integers(3, 7)))),
-                        lambda text, numbers: any(n.read == text for n in numbers), "")
+                        lambda text, numbers: any(n.read == text for n in numbers), "", **levels)
 
 
-def lone_digits(detector, recognizer, heights=LONE_HEIGHTS, tries: int = 20, seed: int = 1) -> dict:
+def lone_digits(detector, recognizer, heights=LONE_HEIGHTS, tries: int = 20, seed: int = 1, **levels) -> dict:
     """{height: lone digits read exactly and nothing else, of `tries`}: one digit alone in the frame."""
     return _read_counts(detector, recognizer, heights, tries, seed, lambda rng: str(int(rng.integers(0, 10))),
-                        lambda text, numbers: [n.read for n in numbers] == [text], "lone-")
+                        lambda text, numbers: [n.read for n in numbers] == [text], "lone-", **levels)
 
 
 def main(argv=None) -> int:

@@ -368,6 +368,16 @@ def test_the_settings_choice_weighs_small_text_and_lone_digits_as_shares():
     assert low["small_text"] >= 0.5 and high["small_text"] < low["small_text"]
 
 
+def test_the_settings_choice_reads_the_synthetic_text_at_the_levels_it_tries():
+    """A least line confidence no reading reaches reads nothing: the shares follow the levels."""
+    from convert.detector import small_and_lone
+    from edge.detect import TextDetector
+    from edge.infer.recognizer import LineRecognizer
+    detector, recognizer = TextDetector(threshold=0.3), LineRecognizer()
+    assert small_and_lone(detector, recognizer, tries=3, min_confidence=1.01) == {"small_text": 0, "lone_digits": 0}
+    assert small_and_lone(detector, recognizer, tries=3, edge_confidence=0.0, min_confidence=0.0)["small_text"] > 0
+
+
 def test_numbers_side_by_side_come_left_to_right_though_the_right_one_sits_higher():
     from edge.line_reader import LineReader
     from edge.types import Frame
