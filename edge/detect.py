@@ -42,9 +42,9 @@ class Line:
     @cached_property
     def box(self) -> tuple[int, int, int, int]:
         """The axis-aligned x, y, w, h around the line (once: every stage asks; corners are not changed)."""
-        x0, y0 = np.floor(self.corners.min(axis=0)).astype(int)
-        x1, y1 = np.ceil(self.corners.max(axis=0)).astype(int)
-        return int(x0), int(y0), int(x1 - x0), int(y1 - y0)
+        (ax, ay), (bx, by), (cx, cy), (dx, dy) = self.corners.tolist()  # plain floats: numpy's calls cost more
+        x0, y0 = math.floor(min(ax, bx, cx, dx)), math.floor(min(ay, by, cy, dy))
+        return x0, y0, math.ceil(max(ax, bx, cx, dx)) - x0, math.ceil(max(ay, by, cy, dy)) - y0
 
     @property
     def height(self) -> float:
@@ -142,17 +142,17 @@ def _line_corners(rect) -> np.ndarray:
 def cut_line(gray: np.ndarray, line: Line, margin: float = 0.15) -> np.ndarray:
     """The line's pixels, upright, with `margin` of its height around it. A level line is
     a plain slice; a tilted one is warped straight."""
-    tl, tr, br, bl = line.corners
-    along, down = tr - tl, bl - tl
-    length, height = math.hypot(*along.tolist()), math.hypot(*down.tolist())
+    (x_tl, y_tl), (x_tr, y_tr), _, (x_bl, y_bl) = line.corners.tolist()
+    length, height = math.hypot(x_tr - x_tl, y_tr - y_tl), math.hypot(x_bl - x_tl, y_bl - y_tl)
     if length < 1 or height < 1:
         return np.zeros((0, 0), np.uint8)
     pad = margin * height
-    if abs(along[1]) <= 0.03 * length:  # within ~2 degrees of level
+    if abs(y_tr - y_tl) <= 0.03 * length:  # within ~2 degrees of level
         x, y, w, h = line.box
         x0, y0 = max(0, int(x - pad)), max(0, int(y - pad))
         return gray[y0:max(y0, int(y + h + pad)), x0:max(x0, int(x + w + pad))]
-    a, d = along / length, down / height
+    tl, tr, _, bl = line.corners
+    a, d = (tr - tl) / length, (bl - tl) / height
     src = np.float32([tl - a * pad - d * pad, tr + a * pad - d * pad, bl - a * pad + d * pad])
     w, h = int(round(length + 2 * pad)), int(round(height + 2 * pad))
     dst = np.float32([[0, 0], [w, 0], [0, h]])
