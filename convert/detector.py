@@ -693,7 +693,7 @@ SMALL_HEIGHTS, LONE_HEIGHTS = (14, 16), (24, 32, 48, 64)  # px at 640x480: where
 def small_and_lone(detector, recognizer, tries: int = 20, **levels) -> dict:
     """Shares of synthetic numbers 14-16 px tall and of lone digits 24-64 px read exactly
     (convert.smallest_text) at the reader's `levels` (edge_confidence, min_confidence): the
-    tuning sets hold few of either, and a higher threshold or level loses both."""
+    tuning sets hold few of either; a higher threshold loses both, a higher level small text."""
     from convert.smallest_text import lone_digits, smallest_text
     small = smallest_text(detector, recognizer, SMALL_HEIGHTS, tries, **levels)
     lone = lone_digits(detector, recognizer, LONE_HEIGHTS, tries, **levels)

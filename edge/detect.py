@@ -143,11 +143,13 @@ def cut_line(gray: np.ndarray, line: Line, margin: float = 0.15) -> np.ndarray:
     """The line's pixels, upright, with `margin` of its height around it. A level line is
     a plain slice; a tilted one is warped straight."""
     (x_tl, y_tl), (x_tr, y_tr), _, (x_bl, y_bl) = line.corners.tolist()
-    length, height = math.hypot(x_tr - x_tl, y_tr - y_tl), math.hypot(x_bl - x_tl, y_bl - y_tl)
+    f32 = np.float32  # the corners' differences rounded as numpy's would be: the same cut to the pixel
+    rise = f32(y_tr - y_tl)
+    length, height = math.hypot(f32(x_tr - x_tl), rise), math.hypot(f32(x_bl - x_tl), f32(y_bl - y_tl))
     if length < 1 or height < 1:
         return np.zeros((0, 0), np.uint8)
     pad = margin * height
-    if abs(y_tr - y_tl) <= 0.03 * length:  # within ~2 degrees of level
+    if abs(rise) <= 0.03 * length:  # within ~2 degrees of level
         x, y, w, h = line.box
         x0, y0 = max(0, int(x - pad)), max(0, int(y - pad))
         return gray[y0:max(y0, int(y + h + pad)), x0:max(x0, int(x + w + pad))]

@@ -369,13 +369,47 @@ def test_the_settings_choice_weighs_small_text_and_lone_digits_as_shares():
 
 
 def test_the_settings_choice_reads_the_synthetic_text_at_the_levels_it_tries():
-    """A least line confidence no reading reaches reads nothing: the shares follow the levels."""
+    """A level no reading reaches (least line confidence, or the trim at a line's ends) reads
+    nothing: the shares follow the levels."""
     from convert.detector import small_and_lone
     from edge.detect import TextDetector
     from edge.infer.recognizer import LineRecognizer
     detector, recognizer = TextDetector(threshold=0.3), LineRecognizer()
-    assert small_and_lone(detector, recognizer, tries=3, min_confidence=1.01) == {"small_text": 0, "lone_digits": 0}
+    nothing = {"small_text": 0, "lone_digits": 0}
+    assert small_and_lone(detector, recognizer, tries=3, min_confidence=1.01) == nothing
+    assert small_and_lone(detector, recognizer, tries=3, edge_confidence=1.01, min_confidence=0.0) == nothing
     assert small_and_lone(detector, recognizer, tries=3, edge_confidence=0.0, min_confidence=0.0)["small_text"] > 0
+
+
+def test_the_settings_choice_scores_each_setting_with_its_own_synthetic_text(monkeypatch):
+    """Every (threshold, level, least confidence) tried reads the synthetic text at that setting,
+    once, and the best sum wins (the models and the tuning sets are stood in for)."""
+    import convert.detector as cd
+    import convert.export_lines as el
+    import convert.recognizer as cr
+    import edge.detect as ed
+    import edge.infer.recognizer as er
+
+    class Detector:
+        def __init__(self, path=None, threshold=0.5):
+            self.threshold, self.metadata = threshold, {}
+
+    read = []
+
+    def shares(detector, recognizer, tries=20, **levels):
+        read.append((detector.threshold, levels["edge_confidence"], levels["min_confidence"]))
+        hits = (detector.threshold == 0.4) + (levels["edge_confidence"] == 0.6) + (levels["min_confidence"] == 0.2)
+        return {"small_text": hits / 3, "lone_digits": 0.0}  # best at 0.4, 0.6 and 0.2 only
+
+    monkeypatch.setattr(ed, "TextDetector", Detector)
+    monkeypatch.setattr(er, "LineRecognizer", lambda path=None: None)
+    monkeypatch.setattr(el, "int8_predict", lambda recognizer: None)
+    monkeypatch.setattr(cr, "line_scores", lambda *a, **k: {})
+    monkeypatch.setattr(cd, "end_to_end", lambda make, split: {"orand_exact": 0.5, "plates_exact": 0.5, "sudoku_f1": 0.5})
+    monkeypatch.setattr(cd, "small_and_lone", shares)
+    settings, _ = cd.choose_settings("detector.tflite", log=lambda *a: None)
+    assert settings == {"threshold": 0.4, "edge_confidence": 0.6, "min_confidence": 0.2}
+    assert len(set(read)) == len(read) == len(cd.THRESHOLDS) * len(cd.EDGE_LEVELS) + len(cd.MIN_CONFIDENCES) - 1
 
 
 def test_numbers_side_by_side_come_left_to_right_though_the_right_one_sits_higher():
