@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from edge.lines import BLANK, CHARSET, HEIGHT, STEP
+from edge.lines import BLANK, CHARSET, HEIGHT, STEP, WIDTHS
 
 CLASSES = len(CHARSET) + 1
 SIZES = {  # build_model arguments; the "tiny" ones are for tests
@@ -189,13 +189,13 @@ def load_lines(path):
         return lines, list(d["texts"]), list(d["kinds"])
 
 
-def batches(lines, texts, batch: int, rng: np.random.Generator):
-    """Shuffled batches of one width bucket each: (images (B, H, W, 1) uint8, labels (B, L)
-    int32 padded with -1, label lengths)."""
+def batches(lines, texts, batch: int, rng: np.random.Generator, widths: tuple[int, ...] | None = None):
+    """Shuffled batches of one width bucket each (`widths`, default edge.lines.WIDTHS): (images
+    (B, H, W, 1) uint8, labels (B, L) int32 padded with -1, label lengths)."""
     from edge.lines import by_bucket, encode, line_batch
 
     order = []
-    for width, idx in by_bucket(lines).items():
+    for width, idx in by_bucket(lines, widths).items():
         idx = np.array(idx)[rng.permutation(len(idx))]
         order += [(width, idx[s:s + batch]) for s in range(0, len(idx), batch)]
     for j in rng.permutation(len(order)):
@@ -207,12 +207,12 @@ def batches(lines, texts, batch: int, rng: np.random.Generator):
         yield line_batch([lines[i] for i in idx], width), labels, np.array([len(c) for c in codes], np.int32)
 
 
-def fits(text: str, width: int) -> bool:
+def fits(text: str, width: int, widths: tuple[int, ...] | None = None) -> bool:
     """CTC needs a time step per character and a blank between repeats."""
     from edge.lines import bucket, encode
     codes = encode(text)
     repeats = sum(1 for a, b in zip(codes, codes[1:]) if a == b)
-    return len(codes) + repeats <= steps(bucket(width))
+    return len(codes) + repeats <= steps(bucket(width, widths))
 
 
 # -- evaluation ---------------------------------------------------------------------------
@@ -276,16 +276,18 @@ def line_scores(predict, split: str, sets=("orand", "plates", "meters")) -> dict
 
 # -- training -----------------------------------------------------------------------------
 def train(lines, texts, epochs: int, batch: int = 64, lr: float = 2e-3, seed: int = 0, model=None,
-          log=print, evaluate=None, checkpoint=None, teacher=None, teacher_weight: float = 1.0):
+          log=print, evaluate=None, checkpoint=None, teacher=None, teacher_weight: float = 1.0,
+          pad_widths: tuple[int, ...] | None = None):
     """CTC training with Adam and a cosine schedule, on a copy of `model` with the fused batch
     normalization. `evaluate(predict) -> dict` runs after each epoch (the tuning split), then
     `checkpoint(model)`. `teacher`: a recognizer whose per-step probabilities the model learns
     too (KL divergence summed over a line's steps, x `teacher_weight`), so that a cheaper
-    network keeps what a trained one reads. Returns (model, history): the plain Keras model."""
+    network keeps what a trained one reads. `pad_widths`: the widths lines are padded to in
+    training (default edge.lines.WIDTHS). Returns (model, history): the plain Keras model."""
     import tensorflow as tf
     import keras
 
-    keep = [i for i, (l, t) in enumerate(zip(lines, texts)) if fits(t, l.shape[1])]
+    keep = [i for i, (l, t) in enumerate(zip(lines, texts)) if fits(t, l.shape[1], pad_widths)]
     if len(keep) < len(lines):
         log(f"  {len(lines) - len(keep)} lines too long for their width left out")
         lines, texts = [lines[i] for i in keep], [texts[i] for i in keep]
@@ -293,7 +295,7 @@ def train(lines, texts, epochs: int, batch: int = 64, lr: float = 2e-3, seed: in
     model = model or build_model()
     trained = build_model(**model_config(model), fused_norm=True)
     trained.set_weights(model.get_weights())
-    steps_per_epoch = sum(1 for _ in batches(lines, texts, batch, np.random.default_rng(0)))
+    steps_per_epoch = sum(1 for _ in batches(lines, texts, batch, np.random.default_rng(0), pad_widths))
     schedule = keras.optimizers.schedules.CosineDecay(lr * 0.1, epochs * steps_per_epoch, alpha=0.02,
                                                       warmup_target=lr, warmup_steps=min(500, steps_per_epoch))
     optimizer = keras.optimizers.Adam(schedule)
@@ -323,7 +325,7 @@ def train(lines, texts, epochs: int, batch: int = 64, lr: float = 2e-3, seed: in
     import time
     for epoch in range(epochs):
         started, losses = time.time(), []
-        for k, (images, labels, lengths) in enumerate(batches(lines, texts, batch, rng)):
+        for k, (images, labels, lengths) in enumerate(batches(lines, texts, batch, rng, pad_widths)):
             losses.append(float(step(images, labels, lengths)))
             if k % 200 == 0:
                 log(f"  epoch {epoch + 1}/{epochs} batch {k}/{steps_per_epoch} loss {np.mean(losses[-200:]):.3f}")
@@ -414,6 +416,19 @@ def initial_model(size: str, init=None, seed: int = 0):
     return model, {"widened_from": training_info(Path(init))}
 
 
+def _pad_widths(text: str) -> tuple[int, ...]:
+    """--pad-widths: ascending multiples of STEP ending at the widest line (normalize_line's cap)."""
+    import argparse
+    try:
+        widths = tuple(int(w) for w in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated widths, got {text!r}") from None
+    if any(w <= 0 or w % STEP for w in widths) or list(widths) != sorted(set(widths)) or widths[-1] != WIDTHS[-1]:
+        raise argparse.ArgumentTypeError(f"widths must be ascending multiples of {STEP} ending at {WIDTHS[-1]}, "
+                                         f"got {text!r}")
+    return widths
+
+
 def main(argv=None) -> int:
     """python -m convert.train --model recognizer [--epochs N] [--synthetic N] ..."""
     import argparse
@@ -454,6 +469,9 @@ def main(argv=None) -> int:
     p.add_argument("--plate-cut", choices=["detector", "whole"], default="detector",
                    help="cut plate copies around the exported detector's line (default; models/detector.tflite "
                         "or $EDGE_DIGITS_DETECTOR), or use the whole crop, as the recognizer's runs up to seed 12 were")
+    p.add_argument("--pad-widths", type=_pad_widths, metavar="W,W,...",
+                   help="widths lines are padded to in training, ascending multiples of "
+                        f"{STEP} ending at {WIDTHS[-1]} (default: the app's, {','.join(map(str, WIDTHS))})")
     a = p.parse_args(argv)
     if a.epochs < 1 or a.synthetic < 0 or a.real_copies <= 0 or a.batch < 1 or a.orand_splices < 0 \
             or not 0 <= a.orand_warp <= 1 or a.teacher_weight < 0:
@@ -497,7 +515,7 @@ def main(argv=None) -> int:
         a.out.parent.mkdir(parents=True, exist_ok=True)
         model, history = train(lines, texts, a.epochs, a.batch, a.lr, a.seed, model, log,
                                evaluate=lambda predict: line_scores(predict, "tune"), checkpoint=lambda m: m.save(a.out),
-                               teacher=teacher, teacher_weight=a.teacher_weight)
+                               teacher=teacher, teacher_weight=a.teacher_weight, pad_widths=a.pad_widths)
     except DataError as e:
         print(f"convert.train: error: {e}", file=sys.stderr)
         return 2
@@ -510,6 +528,7 @@ def main(argv=None) -> int:
     info = {"mix": dict(Counter(kinds)), "epochs": a.epochs, "batch": a.batch, "lr": a.lr, "seed": a.seed,
             "size": a.size, "init": a.init.name if a.init else None,
             "teacher": a.teacher.name if a.teacher else None, "teacher_weight": a.teacher_weight if a.teacher else None,
+            "pad_widths": list(a.pad_widths or WIDTHS),
             "orand_splices": splices, "orand_warp": warp,
             "plate_cut": plate_cut, "fonts": fonts,
             "config": {k: list(v) if isinstance(v, tuple) else v for k, v in SIZES[a.size].items()},

@@ -26,8 +26,9 @@ def line_width(w: int, h: int) -> int:
     return int(min(WIDTHS[-1], max(4, round(w * HEIGHT / max(h, 1)))))
 
 
-def bucket(width: int) -> int:
-    return next(b for b in WIDTHS if b >= width)
+def bucket(width: int, widths: tuple[int, ...] | None = None) -> int:
+    """The width a line `width` px wide is padded to: the next of `widths` (default WIDTHS)."""
+    return next(b for b in widths or WIDTHS if b >= width)
 
 
 def normalize_line(crop: np.ndarray) -> np.ndarray:
@@ -86,11 +87,11 @@ def pad_line(line: np.ndarray, width: int) -> np.ndarray:
     return cv2.copyMakeBorder(line, 0, 0, 0, width - line.shape[1], cv2.BORDER_REPLICATE)
 
 
-def by_bucket(lines: list[np.ndarray]) -> dict[int, list[int]]:
+def by_bucket(lines: list[np.ndarray], widths: tuple[int, ...] | None = None) -> dict[int, list[int]]:
     """Positions of normalized lines grouped by the width bucket each is padded to."""
     groups: dict[int, list[int]] = {}
     for i, line in enumerate(lines):
-        groups.setdefault(bucket(line.shape[1]), []).append(i)
+        groups.setdefault(bucket(line.shape[1], widths), []).append(i)
     return groups
 
 

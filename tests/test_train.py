@@ -484,3 +484,22 @@ def test_both_exports_calibrate_on_data_built_again_when_the_saved_samples_are_g
     D.export(tmp_path / "detector.keras", tmp_path / "detector.tflite")
     assert "not found: calibrating on 6 training scenes built again" in capsys.readouterr().out
     assert isinstance(TextDetector(tmp_path / "detector.tflite").detect(np.full((240, 320), 200, np.uint8)), list)
+
+
+def test_recognizer_training_pads_lines_to_the_widths_asked(capsys):
+    """--pad-widths: each batch is padded to the next of the widths given, and a line whose
+    text needs more time steps than its padded width has is left out; bad widths: exit 2."""
+    from convert.recognizer import batches, fits, main
+    lines = [np.zeros((32, w), np.uint8) for w in (30, 36, 44, 60)]
+    texts = ["1", "12", "123", "1234"]
+    widths = (32, 40, 48, 64, 128, 256)
+    padded = sorted(images.shape[2] for images, _, _ in batches(lines, texts, 1, np.random.default_rng(0), widths))
+    assert padded == [32, 40, 48, 64]
+    default = sorted(images.shape[2] for images, _, _ in batches(lines, texts, 1, np.random.default_rng(0)))
+    assert default == [32, 48, 48, 64]
+    assert fits("12121212121", 36) and not fits("12121212121", 36, widths)  # 11 steps: 12 at 48 px, 10 at 40
+    for bad in ("32,48", "48,32,256", "30,256", "a,256", "0,256"):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["--pad-widths", bad])
+        err = capsys.readouterr().err
+        assert exit_info.value.code == 2 and "--pad-widths" in err, err
