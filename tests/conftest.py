@@ -60,3 +60,14 @@ def rendered(text: str, dark_ink: bool = True, height: int = 48):
     image = np.full((h + base + height, w + height), 235 if dark_ink else 20, np.uint8)
     cv2.putText(image, text, (height // 2, h + height // 2), font, scale, 25 if dark_ink else 240, 3, cv2.LINE_AA)
     return image
+
+
+def with_random_stem(model, rng):
+    """The model's weights with its stem's kernel and batch normalization drawn at random (a
+    positive moving variance), set on it and returned: a blocked export must match any of them."""
+    import numpy as np
+    weights = model.get_weights()
+    weights[:4] = [rng.normal(0, 1, w.shape).astype(np.float32) for w in weights[:4]]
+    weights[4] = rng.uniform(0.5, 2, weights[4].shape).astype(np.float32)
+    model.set_weights(weights)
+    return weights

@@ -3,6 +3,7 @@ charset, and the detector's training targets read back by the runtime's own deco
 import numpy as np
 import pytest
 
+from conftest import with_random_stem
 from edge.detect import INPUT_SIZE, OUTPUT_STRIDE, Line, cut_line, letterbox, lines_from_map
 from edge.infer.recognizer import Char, LineReading
 from edge.line_reader import keep_chars
@@ -232,10 +233,7 @@ def test_the_blocked_stem_computes_what_the_trained_stem_does():
     from convert.stem import blocked_weights
     rng = np.random.default_rng(6)
     plain, blocked = build_model(), build_model(blocked_stem=True)
-    weights = plain.get_weights()  # the stem's kernel and batch normalization drawn at random
-    weights[:4] = [rng.normal(0, 1, w.shape).astype(np.float32) for w in weights[:4]]
-    weights[4] = rng.uniform(0.5, 2, weights[4].shape).astype(np.float32)  # its moving variance
-    plain.set_weights(weights)
+    weights = with_random_stem(plain, rng)
     blocked.set_weights(blocked_weights(weights, strided=True))
     frame = rng.uniform(0, 255, (1, INPUT_SIZE[1], INPUT_SIZE[0], 1)).astype(np.float32)
     first_relu = next(layer for layer in plain.layers if type(layer).__name__ == "ReLU")

@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import rendered
+from conftest import rendered, with_random_stem
 from edge.ctc import greedy_decode
 from edge.lines import (BLANK, CHARSET, HEIGHT, STEP, WIDTHS, bucket, encode, line_batch, normalize_line, pad_line,
                         percentiles_u8)
@@ -157,10 +157,7 @@ def test_the_blocked_stem_computes_what_the_trained_stem_does(stride):
     from convert.stem import blocked_weights
     rng = np.random.default_rng(5)
     plain = build_model(**SIZES["tiny"], stem_stride=stride)
-    weights = plain.get_weights()  # the stem's kernel and batch normalization drawn at random
-    weights[:4] = [rng.normal(0, 1, w.shape).astype(np.float32) for w in weights[:4]]
-    weights[4] = rng.uniform(0.5, 2, weights[4].shape).astype(np.float32)  # its moving variance
-    plain.set_weights(weights)
+    weights = with_random_stem(plain, rng)
     blocked = build_model(**SIZES["tiny"], stem_stride=stride, blocked_stem=True)
     blocked.set_weights(blocked_weights(weights, strided=stride == 2))
     first = lambda model, kind: next(layer for layer in model.layers if type(layer).__name__ == kind)  # noqa: E731
