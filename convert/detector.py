@@ -662,12 +662,12 @@ SUDOKU_VIEW = (640, 480)  # the tuning split's sudoku photos as a live camera se
 
 
 def sudoku_view_f1(reader, split: str) -> float:
-    """Digit F1 (counts per photo against the grid) on one split's sudoku photos scaled to
-    SUDOKU_VIEW: small printed digits, which orand and plates lack."""
+    """Digit F1 (counts per photo inside the grid against it: convert.devsets.in_grid) on one
+    split's sudoku photos scaled to SUDOKU_VIEW: small printed digits, which orand and plates lack."""
     from collections import Counter
 
     from convert.datasets import find_dataset, read_data_image
-    from convert.devsets import count_matches, sudoku_truth
+    from convert.devsets import count_matches, in_grid, sudoku_truth
     from convert.line_data import split3
     from edge.types import Frame
 
@@ -675,10 +675,11 @@ def sudoku_view_f1(reader, split: str) -> float:
     for i, path in enumerate(sorted(find_dataset("sudoku-train").glob("*.jpg"))):
         if split3(path.name) != split:
             continue
-        image = read_data_image(path)
-        f = min(SUDOKU_VIEW[0] / image.shape[1], SUDOKU_VIEW[1] / image.shape[0])  # aspect kept: portraits too
-        image = cv2.resize(image, (round(image.shape[1] * f), round(image.shape[0] * f)), interpolation=cv2.INTER_AREA)
-        read = Counter(int(d) for d in reader.process(Frame(image, i, 0.0, path.name)).digits.labels)
+        photo = read_data_image(path)
+        f = min(SUDOKU_VIEW[0] / photo.shape[1], SUDOKU_VIEW[1] / photo.shape[0])  # aspect kept: portraits too
+        image = cv2.resize(photo, (round(photo.shape[1] * f), round(photo.shape[0] * f)), interpolation=cv2.INTER_AREA)
+        digits = reader.process(Frame(image, i, 0.0, path.name)).digits
+        read = Counter(int(d) for d in digits.labels[in_grid(photo, digits.boxes, f)])
         hits = count_matches(sudoku_truth(path), read)
         tp, fp, fn = tp + hits[0], fp + hits[1], fn + hits[2]
     return 2 * tp / max(1, 2 * tp + fp + fn)

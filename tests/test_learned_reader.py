@@ -222,6 +222,31 @@ def test_lines_read_per_frame_are_capped_the_surest_first(monkeypatch):
     assert len(lines) == MAX_LINES
     assert [ln.score for ln in lines] == sorted((ln.score for ln in lines), reverse=True)
     assert min(ln.score for ln in lines) > 0.5 + (60 - MAX_LINES - 1) / 150
+    assert len(detector.detect(np.zeros((240, 320), np.uint8), max_lines=50)) == 50
+
+
+def test_a_tiled_picture_reads_more_lines_than_a_video_frame():
+    from edge.detect import MAX_LINES
+    from edge.line_reader import PICTURE_MAX_LINES, PICTURE_TILES, LineReader
+    from edge.types import Frame
+    seen = []
+
+    class Detector:  # records the cap each reader asks for
+        max_lines, metadata = MAX_LINES, {}
+
+        def detect(self, gray, roi, tiles, max_lines):
+            seen.append((tiles, max_lines))
+            return []
+
+    class Recognizer:
+        def read(self, crops):
+            return []
+    frame = Frame(np.zeros((480, 640), np.uint8), 0, 0.0, "t")
+    LineReader(Detector(), Recognizer(), keep_mask=False).process(frame)
+    LineReader(Detector(), Recognizer(), keep_mask=False, tiles=PICTURE_TILES).process(frame)
+    LineReader(Detector(), Recognizer(), keep_mask=False, tiles=PICTURE_TILES, max_lines=5).process(frame)
+    assert seen == [(1, MAX_LINES), (PICTURE_TILES, PICTURE_MAX_LINES), (PICTURE_TILES, 5)]
+    assert PICTURE_MAX_LINES > MAX_LINES
 
 
 def test_character_boxes_follow_their_spans_on_level_and_turned_lines():
@@ -339,6 +364,22 @@ def test_a_plates_text_is_its_big_rows_top_first_each_left_to_right():
     tilted_in_pieces = [number("1234", 40, 0, 30), number("ABC", 0, 20, 30)]  # middles 20 px apart, side by side
     assert plate_read(tilted_in_pieces) == "ABC1234"
     assert plate_read([]) == ""
+
+
+def test_sudoku_scoring_keeps_the_readings_inside_the_grid_its_truth_labels():
+    from convert.devsets import in_grid
+    page = np.full((400, 600, 3), 235, np.uint8)
+    cv2.rectangle(page, (150, 60), (450, 360), (20, 20, 20), 4)  # the grid's outline
+    for k in range(1, 9):  # its ruled cells
+        cv2.line(page, (150 + k * 300 // 9, 60), (150 + k * 300 // 9, 360), (60, 60, 60), 1)
+        cv2.line(page, (150, 60 + k * 300 // 9), (450, 60 + k * 300 // 9), (60, 60, 60), 1)
+    boxes = np.array([[160, 70, 20, 25], [420, 320, 20, 25], [20, 20, 60, 20], [470, 200, 40, 20]])
+    assert in_grid(page, boxes).tolist() == [True, True, False, False]
+    assert in_grid(cv2.resize(page, (300, 200)), boxes // 2).tolist() == [True, True, False, False]
+    assert in_grid(page, boxes // 2, scale=0.5).tolist() == [True, True, False, False]  # found large, boxes small
+    blank = np.full((400, 600), 235, np.uint8)  # no grid found: every reading counts, as before
+    assert in_grid(blank, boxes).tolist() == [True] * 4
+    assert in_grid(page, np.zeros((0, 4))).tolist() == []
 
 
 def test_the_smallest_text_check_reads_plain_numbers_and_not_specks():
