@@ -16,14 +16,17 @@ CHARSET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ.,-/"  # the recognizer's classes
 BLANK = len(CHARSET)
 HEIGHT = 32  # line height fed to the recognizer: about 20 px of character, like the field's readers
 WIDTHS = (32, 48, 64, 96, 128, 192, 256)  # a line is padded to the next (an interpreter each): a third pads at most
+SQUEEZE = 0.125  # lines this much wider than the narrowest bucket fit it: a photo's lone digits are 34 px
 STEP = 4  # pixels of line per CTC time step (the model pools the width by 4)
 STRETCH_PERCENTILES = (2, 98)  # grey levels stretched to 0..255: a few stray pixels do not set the contrast
 MIN_CONTRAST = 16  # grey levels between those percentiles below which a line is blank
 
 
 def line_width(w: int, h: int) -> int:
-    """Width of a w x h crop scaled to HEIGHT, aspect kept, at most the widest bucket."""
-    return int(min(WIDTHS[-1], max(4, round(w * HEIGHT / max(h, 1)))))
+    """Width of a w x h crop scaled to HEIGHT, aspect kept, at most the widest bucket; a line
+    up to SQUEEZE wider than the narrowest is squeezed into it (squeezing longer lines lost plates)."""
+    width = int(min(WIDTHS[-1], max(4, round(w * HEIGHT / max(h, 1)))))
+    return WIDTHS[0] if WIDTHS[0] < width <= WIDTHS[0] * (1 + SQUEEZE) else width
 
 
 def bucket(width: int, widths: tuple[int, ...] | None = None) -> int:
@@ -34,8 +37,8 @@ def bucket(width: int, widths: tuple[int, ...] | None = None) -> int:
 def normalize_line(crop: np.ndarray) -> np.ndarray:
     """One line crop (any size, type and polarity) -> HEIGHT x w uint8, contrast-stretched.
 
-    The height is scaled to HEIGHT with the aspect kept (a line wider than the widest bucket
-    is squeezed into it); the grey levels from the 2nd to the 98th percentile are stretched
+    The height is scaled to HEIGHT with the aspect kept (a line wider than the widest bucket,
+    or a little wider than the narrowest, is squeezed into it: line_width); the grey levels from the 2nd to the 98th percentile are stretched
     to 0..255. Polarity is left as it is: the model reads both, so no guess can go wrong.
     A blank or degenerate crop gives a black HEIGHT x 4 image."""
     gray = as_gray_u8(crop)

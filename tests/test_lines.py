@@ -26,6 +26,12 @@ def test_normalize_line_keeps_the_aspect_and_caps_the_width():
     assert wide.shape == (HEIGHT, WIDTHS[-1])
 
 
+def test_a_line_a_little_wider_than_the_narrowest_bucket_is_squeezed_into_it():
+    ramp = lambda w: np.tile(np.linspace(0, 255, w).astype(np.uint8), (64, 1))  # noqa: E731
+    widths = {w: normalize_line(ramp(w)).shape[1] for w in (60, 64, 66, 68, 72, 74, 80, 100, 140)}
+    assert widths == {60: 30, 64: 32, 66: 32, 68: 32, 72: 32, 74: 37, 80: 40, 100: 50, 140: 70}
+
+
 @pytest.mark.parametrize("crop", [np.zeros((0, 10), np.uint8), np.zeros((1, 50), np.uint8), np.full((40, 90), 128, np.uint8),
                                   np.zeros((5, 5, 4), np.uint16), np.full((30, 60), np.nan, np.float32)])
 def test_normalize_line_degenerate_inputs_are_black(crop):
