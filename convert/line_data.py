@@ -219,13 +219,39 @@ def detected_extent(gray: np.ndarray, detector) -> tuple[int, int, int, int] | N
     return max((ln.box for ln in lines), key=lambda b: b[3], default=None)
 
 
+def app_cut(line: RealLine, detector) -> np.ndarray | None:
+    """An orand amount as the app cuts it: the detector's line over the digits' extent,
+    straightened with the app's margin; None when no one line spans most of the amount."""
+    from edge.detect import cut_line
+    from edge.line_reader import LINE_MARGIN
+    if line.extent is None:
+        return None
+    x, y, w, h = line.extent
+
+    def covered(box):  # share of the extent's width, and its height, inside the box
+        bx, by, bw, bh = box
+        dx = max(0, min(x + w, bx + bw) - max(x, bx))
+        dy = max(0, min(y + h, by + bh) - max(y, by))
+        return dx / max(w, 1) * (dy > h / 2)
+    best = max(detector.detect(line.gray), key=lambda ln: covered(ln.box), default=None)
+    if best is None or covered(best.box) < APP_CUT_COVER:
+        return None
+    return cut_line(line.gray, best, LINE_MARGIN)
+
+
+APP_CUT_COVER = 0.8  # of the amount's width, in the detector's line: else the app reads it as pieces
+
+
 def training_lines(rng: np.random.Generator, orand_copies: int = 16, plate_copies: int = 8,
                    meter_copies: int = 1, meter_strips: int = 4000, split: str = "train", detector=None,
-                   orand_splices: int = 0, orand_warp: float = 0.0):
+                   orand_splices: int = 0, orand_warp: float = 0.0, orand_cut: float = 0.0):
     """Normalized real lines of one split, jittered copies of each: (lines, texts, kinds).
     `detector` (edge.detect.TextDetector): plates are cut around its line, as the app does.
     `orand_splices`: spliced lines (spliced_line) per orand line, besides its copies.
-    `orand_warp`: the share of orand copies restroked (restroke) before their jitter."""
+    `orand_warp`: the share of orand copies restroked (restroke) before their jitter.
+    `orand_cut`: the share of orand copies cut as the app cuts them (app_cut; needs `detector`)."""
+    if orand_cut and detector is None:
+        raise ValueError("orand_cut needs a detector")
     lines, texts, kinds = [], [], []
 
     def add(gray, text, kind):
@@ -234,7 +260,11 @@ def training_lines(rng: np.random.Generator, orand_copies: int = 16, plate_copie
         kinds.append(kind)
 
     for line in orand_lines(split):
+        cut = app_cut(line, detector) if orand_cut else None
         for _ in range(orand_copies):
+            if cut is not None and rng.random() < orand_cut:  # pose and light jittered, the cut kept
+                add(jitter(cut, rng, (0, 0, cut.shape[1], cut.shape[0])), line.text, "orand_cut")
+                continue
             gray = restroke(line.gray, rng) if orand_warp and rng.random() < orand_warp else line.gray
             add(jitter(gray, rng, line.extent), line.text, "orand")
         for _ in range(orand_splices):

@@ -145,11 +145,11 @@ def handwritten_pool(mnist_images, mnist_labels, rng: np.random.Generator, orand
 
 
 def build_training_set(synthetic: int, seed: int = 0, real_copies: float = 1.0, log=print, workers: int = 2,
-                       detector=None, orand_splices: int = 0, orand_warp: float = 0.0):
+                       detector=None, orand_splices: int = 0, orand_warp: float = 0.0, orand_cut: float = 0.0):
     """(lines, texts, kinds): synthetic lines made in `workers` processes, and jittered copies
     of the real training lines (plates cut around `detector`'s line when given, else whole;
     `orand_splices` spliced amounts per orand line at real_copies 1; `orand_warp` the share of
-    orand copies restroked)."""
+    orand copies restroked; `orand_cut` the share cut as the app cuts them)."""
     import multiprocessing as mp
 
     from convert.datasets import load_mnist
@@ -170,7 +170,8 @@ def build_training_set(synthetic: int, seed: int = 0, real_copies: float = 1.0, 
     c = lambda k: max(1, round(k * real_copies))  # noqa: E731
     l, t, k = training_lines(rng, orand_copies=c(16), plate_copies=c(8), meter_copies=1,
                              meter_strips=int(4000 * real_copies), detector=detector,
-                             orand_splices=c(orand_splices) if orand_splices else 0, orand_warp=orand_warp)
+                             orand_splices=c(orand_splices) if orand_splices else 0, orand_warp=orand_warp,
+                             orand_cut=orand_cut)
     log(f"  real lines: {len(l)}")
     return lines + l, texts + t, kinds + k
 
@@ -453,6 +454,9 @@ def main(argv=None) -> int:
     p.add_argument("--orand-warp", type=float, default=0.0,
                    help="share of the real orand copies restroked first: bent and drawn thinner or thicker "
                         "(convert.line_data.restroke; default 0)")
+    p.add_argument("--orand-cut", type=float, default=0.0,
+                   help="share of the real orand copies cut around the exported detector's line, as the app "
+                        "cuts them (convert.line_data.app_cut; default 0)")
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--seed", type=int, default=0)
@@ -474,9 +478,11 @@ def main(argv=None) -> int:
                         f"{STEP} ending at {WIDTHS[-1]} (default: the app's, {','.join(map(str, WIDTHS))})")
     a = p.parse_args(argv)
     if a.epochs < 1 or a.synthetic < 0 or a.real_copies <= 0 or a.batch < 1 or a.orand_splices < 0 \
-            or not 0 <= a.orand_warp <= 1 or a.teacher_weight < 0:
+            or not 0 <= a.orand_warp <= 1 or not 0 <= a.orand_cut <= 1 or a.teacher_weight < 0:
         p.error("--epochs and --batch must be >= 1, --synthetic, --orand-splices and --teacher-weight >= 0, "
-                "--real-copies > 0, --orand-warp in 0..1")
+                "--real-copies > 0, --orand-warp and --orand-cut in 0..1")
+    if a.orand_cut and a.plate_cut == "whole":  # one detector cuts both (line_data.training_lines)
+        p.error("--orand-cut cuts around the detector's lines: it needs --plate-cut detector")
     log = lambda m: print(m, flush=True)  # noqa: E731
     started = time.time()
     if a.threads:  # before any model is built: TensorFlow fixes its threads at its first use
@@ -495,10 +501,11 @@ def main(argv=None) -> int:
         return 2
     try:
         plate_cut = f"detector {detector.model_path.name}, threshold {detector.threshold:g}" if detector else "whole"
+        orand_cut = a.orand_cut
         fonts = None  # as the cache was built, unknown
         splices, warp = a.orand_splices, a.orand_warp
         if a.cache and a.cache.is_file():
-            plate_cut = splices = warp = f"as cached in {a.cache.name}"
+            plate_cut = splices = warp = orand_cut = f"as cached in {a.cache.name}"
             lines, texts, kinds = load_lines(a.cache)
             log(f"read {len(lines)} lines from {a.cache}")
         else:
@@ -508,7 +515,8 @@ def main(argv=None) -> int:
             fonts = font_counts()
             log("building the training lines ...")
             lines, texts, kinds = build_training_set(a.synthetic, a.seed, a.real_copies, log, detector=detector,
-                                                       orand_splices=a.orand_splices, orand_warp=a.orand_warp)
+                                                       orand_splices=a.orand_splices, orand_warp=a.orand_warp,
+                                                       orand_cut=a.orand_cut)
             log(f"built {len(lines)} lines in {time.time() - started:.0f} s")
             if a.cache:
                 save_lines(a.cache, lines, texts, kinds)
@@ -529,7 +537,7 @@ def main(argv=None) -> int:
             "size": a.size, "init": a.init.name if a.init else None,
             "teacher": a.teacher.name if a.teacher else None, "teacher_weight": a.teacher_weight if a.teacher else None,
             "pad_widths": list(a.pad_widths or WIDTHS),
-            "orand_splices": splices, "orand_warp": warp,
+            "orand_splices": splices, "orand_warp": warp, "orand_cut": orand_cut,
             "plate_cut": plate_cut, "fonts": fonts,
             "config": {k: list(v) if isinstance(v, tuple) else v for k, v in SIZES[a.size].items()},
             "weights": int(model.count_params()), "train_minutes": round((time.time() - started) / 60, 1),

@@ -503,3 +503,30 @@ def test_recognizer_training_pads_lines_to_the_widths_asked(capsys):
             main(["--pad-widths", bad])
         err = capsys.readouterr().err
         assert exit_info.value.code == 2 and "--pad-widths" in err, err
+
+
+def test_orand_copies_can_be_cut_as_the_app_cuts_them(data_root, capsys):
+    from convert.line_data import app_cut, orand_lines, training_lines
+    from convert.recognizer import main
+    from edge.detect import TextDetector
+    for name in ("orand-car-a-train", "plates-train", "meters-train"):  # all three are read, even at no copies
+        need(data_root / name, name)
+    detector = TextDetector()
+    lines = orand_lines("tune")
+    cuts = [app_cut(line, detector) for line in lines]
+    found = [(line, cut) for line, cut in zip(lines, cuts) if cut is not None]
+    assert len(found) >= 0.9 * len(lines)
+    # the detector's line over the amount, with the app's margin: about as tall as the digits' extent
+    ratios = [cut.shape[0] / line.extent[3] for line, cut in found]
+    assert 0.9 < np.median(ratios) < 1.6, np.median(ratios)
+    kw = dict(orand_copies=3, plate_copies=0, meter_copies=0, meter_strips=0, split="tune")
+    _, texts, kinds = training_lines(np.random.default_rng(0), detector=detector, orand_cut=1.0, **kw)
+    assert len(kinds) == 3 * len(lines) and kinds.count("orand_cut") == 3 * len(found)
+    assert texts[:3] == [lines[0].text] * 3
+    with pytest.raises(ValueError, match="detector"):
+        training_lines(np.random.default_rng(0), orand_cut=0.5, **kw)
+    for bad in (["--orand-cut", "1.5"], ["--orand-cut", "0.5", "--plate-cut", "whole"]):
+        with pytest.raises(SystemExit) as exit_info:
+            main(bad)
+        err = capsys.readouterr().err
+        assert exit_info.value.code == 2 and "--orand-cut" in err, err
