@@ -63,7 +63,7 @@ def in_grid(image: np.ndarray, boxes: np.ndarray, scale: float = 1.0) -> np.ndar
     quad = find_sudoku_grid(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image)
     if quad is None:
         return np.ones(len(boxes), bool)
-    outline = (quad * scale).reshape(-1, 1, 2)
+    outline = (quad * scale).astype(np.float32).reshape(-1, 1, 2)
     centres = np.asarray(boxes, np.float32).reshape(-1, 4)
     centres = centres[:, :2] + centres[:, 2:] / 2
     return np.array([cv2.pointPolygonTest(outline, (x, y), False) >= 0 for x, y in centres.tolist()], bool)
@@ -188,9 +188,10 @@ def main(argv=None) -> int:
     p.add_argument("--out", type=Path, help="write the figures as JSON here")
     a = p.parse_args(argv)
     from edge.infer import ModelError
-    from edge.line_reader import PICTURE_TILES, LineReader
+    from edge.line_reader import PICTURE_MAX_LINES, PICTURE_TILES, LineReader
     try:
-        reader = LineReader(keep_mask=False, tiles=PICTURE_TILES)  # the photos are pictures, as the app reads them
+        # the photos are pictures, read as the app reads them
+        reader = LineReader(keep_mask=False, tiles=PICTURE_TILES, max_lines=PICTURE_MAX_LINES)
         if a.save_dir:
             a.save_dir.mkdir(parents=True, exist_ok=True)
         started = time.time()

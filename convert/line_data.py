@@ -219,27 +219,34 @@ def detected_extent(gray: np.ndarray, detector) -> tuple[int, int, int, int] | N
     return max((ln.box for ln in lines), key=lambda b: b[3], default=None)
 
 
+APP_CUT_COVER = 0.8  # of the amount's width, in the detector's line: else the app reads it as pieces
+DIGIT_IN_CUT = 0.75  # of each labelled digit's width, inside the cut: else the cut drops a digit
+
+
 def app_cut(line: RealLine, detector) -> np.ndarray | None:
     """An orand amount as the app cuts it: the detector's line over the digits' extent,
-    straightened with the app's margin; None when no one line spans most of the amount."""
+    straightened with the app's margin; None when no one line holds every labelled digit."""
     from edge.detect import cut_line
     from edge.line_reader import LINE_MARGIN
-    if line.extent is None:
+    if line.extent is None or not line.boxes:
         return None
     x, y, w, h = line.extent
 
-    def covered(box):  # share of the extent's width, and its height, inside the box
+    def width_share(box):  # of the extent's width inside the box, if it overlaps over half its height
         bx, by, bw, bh = box
         dx = max(0, min(x + w, bx + bw) - max(x, bx))
         dy = max(0, min(y + h, by + bh) - max(y, by))
-        return dx / max(w, 1) * (dy > h / 2)
-    best = max(detector.detect(line.gray), key=lambda ln: covered(ln.box), default=None)
-    if best is None or covered(best.box) < APP_CUT_COVER:
+        return dx / max(w, 1) if dy > h / 2 else 0.0
+    best = max(detector.detect(line.gray), key=lambda ln: width_share(ln.box), default=None)
+    if best is None or width_share(best.box) < APP_CUT_COVER:
+        return None
+    bx, by, bw, bh = best.box
+    m = LINE_MARGIN * best.height  # the cut's margin around the line
+    x0, x1 = bx - m, bx + bw + m
+    if not all(min(x1, dx + dw) - max(x0, dx) >= DIGIT_IN_CUT * dw and by - m <= dy + dh / 2 <= by + bh + m
+               for dx, dy, dw, dh, _ in line.boxes):  # a thin leading 1 left out: the label would lie
         return None
     return cut_line(line.gray, best, LINE_MARGIN)
-
-
-APP_CUT_COVER = 0.8  # of the amount's width, in the detector's line: else the app reads it as pieces
 
 
 def training_lines(rng: np.random.Generator, orand_copies: int = 16, plate_copies: int = 8,
@@ -262,7 +269,8 @@ def training_lines(rng: np.random.Generator, orand_copies: int = 16, plate_copie
     for line in orand_lines(split):
         cut = app_cut(line, detector) if orand_cut else None
         for _ in range(orand_copies):
-            if cut is not None and rng.random() < orand_cut:  # pose and light jittered, the cut kept
+            if cut is not None and rng.random() < orand_cut:
+                # the whole cut as the text's extent: its margins fall outside, so only pose and light change
                 add(jitter(cut, rng, (0, 0, cut.shape[1], cut.shape[0])), line.text, "orand_cut")
                 continue
             gray = restroke(line.gray, rng) if orand_warp and rng.random() < orand_warp else line.gray
@@ -272,7 +280,7 @@ def training_lines(rng: np.random.Generator, orand_copies: int = 16, plate_copie
             if spliced is not None:
                 add(jitter(spliced[0], rng, spliced[2]), spliced[1], "orand_splice")
     for line in plate_lines(split):
-        extent = detected_extent(line.gray, detector)
+        extent = detected_extent(line.gray, detector) if plate_copies else None
         for _ in range(plate_copies):
             loose = extent is None or rng.random() < WHOLE_PLATE_SHARE
             add(jitter(line.gray, rng, None if loose else extent), line.text, "plate")

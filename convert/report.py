@@ -161,12 +161,13 @@ def devsets_section(d: dict) -> list[str]:
                 continue
             exact = pct(s["exact_match"]) if "exact_match" in s else ""
             string_f1 = f3(s["string_f1"]) if "string_f1" in s else ""
-            rows.append([f"{label}, {'held-out' if split == 'heldout' else 'all'} {unit}", s.get(unit, ""),
+            name = f"{label}, {'held-out' if split == 'heldout' else 'all'} {unit}"
+            rows.append([name + (", in the grid" if "whole_photo" in s else ""), s.get(unit, ""),
                          f3(s["precision"]), f3(s["recall"]), f3(s["f1"]), exact, string_f1])
             if "whole_photo" in s:  # the page's other numbers counted as false readings too
                 w = s["whole_photo"]
-                rows.append([f"{label}, {'held-out' if split == 'heldout' else 'all'} {unit}, whole photo",
-                             s.get(unit, ""), f3(w["precision"]), f3(w["recall"]), f3(w["f1"]), "", ""])
+                rows.append([name + ", whole photo", s.get(unit, ""), f3(w["precision"]), f3(w["recall"]),
+                             f3(w["f1"]), "", ""])
     if not any(r[-1] for r in rows):
         rows = [r[:-1] for r in rows]
     header = ["set", "n", "precision", "recall", "F1", "exact strings", "string F1"][:len(rows[0]) if rows else 6]

@@ -304,12 +304,12 @@ def make_reader(args, pictures: bool = False):
     `pictures`: it reads still pictures, so it looks closer (--tiles)."""
     from edge.detect import TextDetector
     from edge.infer.recognizer import LineRecognizer
-    from edge.line_reader import PICTURE_TILES, LineReader
+    from edge.line_reader import PICTURE_MAX_LINES, PICTURE_TILES, LineReader
     detector = TextDetector(args.detector, num_threads=args.threads)
     recognizer = LineRecognizer(args.recognizer, num_threads=args.threads)
     tiles = args.tiles or (PICTURE_TILES if pictures else 1)
-    return (LineReader(detector, recognizer, args.charset, args.roi, args.threshold, tiles=tiles),
-            recognizer.runtime)
+    return (LineReader(detector, recognizer, args.charset, args.roi, args.threshold, tiles=tiles,
+                       max_lines=PICTURE_MAX_LINES if pictures else None), recognizer.runtime)
 
 
 def read_loop(args, source, reader, log, video, window, stop, say, snapshot=None, shared=None) -> int:

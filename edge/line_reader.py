@@ -23,7 +23,7 @@ from edge.types import Digits, Frame, FrameResult, Number
 CHARSETS = ("digits", "alnum")
 SYMBOLS = ".,-/"
 PICTURE_TILES = 3  # a picture gets a 3x3 closer look: sudoku photos' training split F1 0.83 (4x4: 0.83 at 17 runs)
-PICTURE_MAX_LINES = 64  # lines read at most in a tiled picture: at 32 a page's other text crowded out grid digits
+PICTURE_MAX_LINES = 64  # lines read at most in a picture (read once): at 32 a page's other text crowded out grid digits
 EDGE_CONFIDENCE = 0.5  # trim_unsure's level where the detector's metadata has none
 MIN_CONFIDENCE = 0.5  # a line's least sure kept character, below which it is dropped, where the metadata has none
 LINE_MARGIN = 0.15  # of a line's height, cut around it: the recognizer learned loose crops
@@ -85,8 +85,7 @@ class LineReader:
         self.tracker = tracker or Tracker()
         self.keep_mask = keep_mask
         self.tiles = tiles  # a closer look at large pictures (edge.detect.TextDetector.detect)
-        # lines read per frame at most: the detector's cap for video, more in a tiled picture (read once)
-        self.max_lines = max_lines or (PICTURE_MAX_LINES if tiles > 1 else self.detector.max_lines)
+        self.max_lines = max_lines or self.detector.max_lines  # per frame; pictures: PICTURE_MAX_LINES
         # trim_unsure's level and the least line confidence: as chosen with the detector on the tuning split
         self.edge_confidence = (float(self.detector.metadata.get("edge_confidence", EDGE_CONFIDENCE))
                                 if edge_confidence is None else edge_confidence)

@@ -24,7 +24,7 @@ MIN_CONTRAST = 16  # grey levels between those percentiles below which a line is
 
 def line_width(w: int, h: int) -> int:
     """Width of a w x h crop scaled to HEIGHT, aspect kept, at most the widest bucket; a line
-    up to SQUEEZE wider than the narrowest is squeezed into it (squeezing longer lines lost plates)."""
+    up to SQUEEZE wider than the narrowest is squeezed into it (into every bucket, plates read worse)."""
     width = int(min(WIDTHS[-1], max(4, round(w * HEIGHT / max(h, 1)))))
     return WIDTHS[0] if WIDTHS[0] < width <= WIDTHS[0] * (1 + SQUEEZE) else width
 
@@ -38,9 +38,10 @@ def normalize_line(crop: np.ndarray) -> np.ndarray:
     """One line crop (any size, type and polarity) -> HEIGHT x w uint8, contrast-stretched.
 
     The height is scaled to HEIGHT with the aspect kept (a line wider than the widest bucket,
-    or a little wider than the narrowest, is squeezed into it: line_width); the grey levels from the 2nd to the 98th percentile are stretched
-    to 0..255. Polarity is left as it is: the model reads both, so no guess can go wrong.
-    A blank or degenerate crop gives a black HEIGHT x 4 image."""
+    or a little wider than the narrowest, is squeezed into it: line_width); the grey levels
+    from the 2nd to the 98th percentile are stretched to 0..255. Polarity is left as it is: the
+    model reads both, so no guess can go wrong. A blank or degenerate crop gives a black
+    HEIGHT x 4 image."""
     gray = as_gray_u8(crop)
     if gray.size == 0 or min(gray.shape) < 2:
         return np.zeros((HEIGHT, 4), np.uint8)

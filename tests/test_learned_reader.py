@@ -225,7 +225,7 @@ def test_lines_read_per_frame_are_capped_the_surest_first(monkeypatch):
     assert len(detector.detect(np.zeros((240, 320), np.uint8), max_lines=50)) == 50
 
 
-def test_a_tiled_picture_reads_more_lines_than_a_video_frame():
+def test_the_reader_passes_its_line_cap_to_the_detector():
     from edge.detect import MAX_LINES
     from edge.line_reader import PICTURE_MAX_LINES, PICTURE_TILES, LineReader
     from edge.types import Frame
@@ -244,8 +244,8 @@ def test_a_tiled_picture_reads_more_lines_than_a_video_frame():
     frame = Frame(np.zeros((480, 640), np.uint8), 0, 0.0, "t")
     LineReader(Detector(), Recognizer(), keep_mask=False).process(frame)
     LineReader(Detector(), Recognizer(), keep_mask=False, tiles=PICTURE_TILES).process(frame)
-    LineReader(Detector(), Recognizer(), keep_mask=False, tiles=PICTURE_TILES, max_lines=5).process(frame)
-    assert seen == [(1, MAX_LINES), (PICTURE_TILES, PICTURE_MAX_LINES), (PICTURE_TILES, 5)]
+    LineReader(Detector(), Recognizer(), keep_mask=False, tiles=PICTURE_TILES, max_lines=PICTURE_MAX_LINES).process(frame)
+    assert seen == [(1, MAX_LINES), (PICTURE_TILES, MAX_LINES), (PICTURE_TILES, PICTURE_MAX_LINES)]
     assert PICTURE_MAX_LINES > MAX_LINES
 
 
@@ -466,9 +466,12 @@ def test_numbers_side_by_side_come_left_to_right_though_the_right_one_sits_highe
 
 def test_uploaded_photos_get_the_closer_look_live_video_does_not():
     from edge.cli import build_parser, make_reader
-    from edge.line_reader import PICTURE_TILES
+    from edge.detect import MAX_LINES
+    from edge.line_reader import PICTURE_MAX_LINES, PICTURE_TILES
     args = build_parser().parse_args([])
-    assert make_reader(args, pictures=True)[0].tiles == PICTURE_TILES
-    assert make_reader(args)[0].tiles == 1
+    picture, video = make_reader(args, pictures=True)[0], make_reader(args)[0]
+    assert (picture.tiles, picture.max_lines) == (PICTURE_TILES, PICTURE_MAX_LINES)
+    assert (video.tiles, video.max_lines) == (1, MAX_LINES)
     args = build_parser().parse_args(["--tiles", "2"])
     assert make_reader(args, pictures=True)[0].tiles == 2
+    assert make_reader(args)[0].max_lines == MAX_LINES  # a tiled video still reads at most MAX_LINES a frame

@@ -52,6 +52,17 @@ def test_a_reports_figures_land_in_their_rows_with_their_targets():
     assert "Line recognizer" in report.measurements(reports)
 
 
+def test_sudoku_rows_say_in_the_grid_and_show_the_whole_photo_beside_it():
+    reports = report.load()
+    grid = {"photos": 39, "precision": 0.98, "recall": 0.97, "f1": 0.975}
+    reports["devsets"] = {"sudoku_train": {"heldout": {**grid, "whole_photo": {**grid, "precision": 0.8, "f1": 0.877}}}}
+    table = report.results_table(reports)
+    assert "| sudoku held-out photos, digit F1 in the grid (whole photo: 0.877) | 0.975 | ≥ 0.95 |" in table
+    text = report.measurements(reports)
+    assert "| sudoku-train, held-out photos, in the grid | 39 | 0.980 | 0.970 | 0.975 |" in text
+    assert "| sudoku-train, held-out photos, whole photo | 39 | 0.800 | 0.970 | 0.877 |" in text
+
+
 def test_a_percentage_is_never_rounded_to_all_or_nothing():
     from convert.report import pct
     assert pct(0.9995) == "99.95%" and pct(0.0004) == "0.04%"  # 1,999 of 2,000 frames is not 100%

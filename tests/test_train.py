@@ -530,3 +530,22 @@ def test_orand_copies_can_be_cut_as_the_app_cuts_them(data_root, capsys):
             main(bad)
         err = capsys.readouterr().err
         assert exit_info.value.code == 2 and "--orand-cut" in err, err
+
+
+def test_an_orand_cut_that_leaves_out_a_labelled_digit_is_not_used():
+    from convert.line_data import RealLine, app_cut
+    from edge.detect import Line
+    boxes = [(10, 10, 8, 40, 1), (30, 10, 25, 40, 5), (60, 10, 25, 40, 7)]  # a thin 1, then 5 and 7
+    line = RealLine(np.full((60, 200), 255, np.uint8), "157", "orand", "k", (10, 10, 75, 40), boxes=boxes)
+
+    class Detector:  # finds one line from x0 to 85
+        def __init__(self, x0):
+            self.x0 = x0
+
+        def detect(self, gray):
+            x0 = self.x0
+            return [Line(np.array([[x0, 10], [85, 10], [85, 50], [x0, 50]], np.float32), 0.9)] if x0 else []
+    assert app_cut(line, Detector(10)).shape == (52, 87)  # the whole amount and the app's margin
+    assert app_cut(line, Detector(24)) is None  # 81% of the amount's width, but its cut leaves out the 1
+    assert app_cut(line, Detector(30)) is None  # under APP_CUT_COVER of it
+    assert app_cut(line, Detector(0)) is None  # no line found
