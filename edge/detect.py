@@ -219,9 +219,9 @@ class TextDetector:
     def detect(self, image: np.ndarray, roi: tuple[int, int, int, int] | None = None, tiles: int = 1,
                max_lines: int | None = None) -> list[Line]:
         """Lines in the frame (or inside roi = x, y, w, h), in frame pixels, the surest first,
-        at most max_lines (default: the detector's). tiles > 1 also looks at a tiles x tiles grid of overlapping parts,
-        each scaled into the input on its own, when the image is larger than the input: text
-        that many times smaller is found, at tiles^2 + 1 times the cost."""
+        at most max_lines (default: the detector's). tiles > 1 also looks at a tiles x tiles
+        grid of overlapping parts, each scaled into the input on its own, when the image is
+        larger than the input: text that many times smaller is found, at tiles^2 + 1 times the cost."""
         gray = as_gray_u8(image)
         ox = oy = 0
         if roi is not None:
