@@ -187,11 +187,12 @@ def main(argv=None) -> int:
     p.add_argument("--save-dir", type=Path, help="write annotated images (all sudoku photos, orand misses)")
     p.add_argument("--out", type=Path, help="write the figures as JSON here")
     a = p.parse_args(argv)
+    from edge.detect import TextDetector
     from edge.infer import ModelError
     from edge.line_reader import PICTURE_MAX_LINES, PICTURE_TILES, LineReader
     try:
         # the photos are pictures, read as the app reads them
-        reader = LineReader(keep_mask=False, tiles=PICTURE_TILES, max_lines=PICTURE_MAX_LINES)
+        reader = LineReader(TextDetector(max_lines=PICTURE_MAX_LINES), keep_mask=False, tiles=PICTURE_TILES)
         if a.save_dir:
             a.save_dir.mkdir(parents=True, exist_ok=True)
         started = time.time()

@@ -302,14 +302,15 @@ def run(args, stop: StopFlag, snapshot: SnapshotSignal | None = None) -> int:
 def make_reader(args, pictures: bool = False):
     """(the reader the options ask for, its runtime's name); a bad model is a ModelError.
     `pictures`: it reads still pictures, so it looks closer (--tiles)."""
-    from edge.detect import TextDetector
+    from edge.detect import MAX_LINES, TextDetector
     from edge.infer.recognizer import LineRecognizer
     from edge.line_reader import PICTURE_MAX_LINES, PICTURE_TILES, LineReader
-    detector = TextDetector(args.detector, num_threads=args.threads)
+    detector = TextDetector(args.detector, num_threads=args.threads,
+                            max_lines=PICTURE_MAX_LINES if pictures else MAX_LINES)
     recognizer = LineRecognizer(args.recognizer, num_threads=args.threads)
     tiles = args.tiles or (PICTURE_TILES if pictures else 1)
-    return (LineReader(detector, recognizer, args.charset, args.roi, args.threshold, tiles=tiles,
-                       max_lines=PICTURE_MAX_LINES if pictures else None), recognizer.runtime)
+    return (LineReader(detector, recognizer, args.charset, args.roi, args.threshold, tiles=tiles),
+            recognizer.runtime)
 
 
 def read_loop(args, source, reader, log, video, window, stop, say, snapshot=None, shared=None) -> int:

@@ -23,7 +23,7 @@ from edge.types import Digits, Frame, FrameResult, Number
 CHARSETS = ("digits", "alnum")
 SYMBOLS = ".,-/"
 PICTURE_TILES = 3  # a picture gets a 3x3 closer look: sudoku photos' training split F1 0.83 (4x4: 0.83 at 17 runs)
-PICTURE_MAX_LINES = 64  # lines read at most in a picture (read once): at 32 a page's other text crowded out grid digits
+PICTURE_MAX_LINES = 64  # lines a picture's detector keeps (read once): at 32 a page's text crowded out grid digits
 EDGE_CONFIDENCE = 0.5  # trim_unsure's level where the detector's metadata has none
 MIN_CONFIDENCE = 0.5  # a line's least sure kept character, below which it is dropped, where the metadata has none
 LINE_MARGIN = 0.15  # of a line's height, cut around it: the recognizer learned loose crops
@@ -75,7 +75,7 @@ class LineReader:
     def __init__(self, detector: TextDetector | None = None, recognizer: LineRecognizer | None = None,
                  charset: str = "digits", roi: tuple[int, int, int, int] | None = None,
                  min_confidence: float | None = None, tracker: Tracker | None = None, keep_mask: bool = True,
-                 tiles: int = 1, edge_confidence: float | None = None, max_lines: int | None = None):
+                 tiles: int = 1, edge_confidence: float | None = None):
         if charset not in CHARSETS:
             raise ValueError(f"charset must be one of {', '.join(CHARSETS)}, got {charset!r}")
         self.detector = detector or TextDetector()
@@ -85,7 +85,6 @@ class LineReader:
         self.tracker = tracker or Tracker()
         self.keep_mask = keep_mask
         self.tiles = tiles  # a closer look at large pictures (edge.detect.TextDetector.detect)
-        self.max_lines = max_lines or self.detector.max_lines  # per frame; pictures: PICTURE_MAX_LINES
         # trim_unsure's level and the least line confidence: as chosen with the detector on the tuning split
         self.edge_confidence = (float(self.detector.metadata.get("edge_confidence", EDGE_CONFIDENCE))
                                 if edge_confidence is None else edge_confidence)
@@ -96,7 +95,7 @@ class LineReader:
     def process(self, frame: Frame) -> FrameResult:
         t0 = time.perf_counter()
         gray = as_gray_u8(frame.image)
-        lines = self.detector.detect(gray, self.roi, self.tiles, self.max_lines)
+        lines = self.detector.detect(gray, self.roi, self.tiles)
         t1 = time.perf_counter()
         cuts = [cut_line(gray, line, LINE_MARGIN) for line in lines]
         t2 = time.perf_counter()

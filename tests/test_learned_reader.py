@@ -222,31 +222,9 @@ def test_lines_read_per_frame_are_capped_the_surest_first(monkeypatch):
     assert len(lines) == MAX_LINES
     assert [ln.score for ln in lines] == sorted((ln.score for ln in lines), reverse=True)
     assert min(ln.score for ln in lines) > 0.5 + (60 - MAX_LINES - 1) / 150
-    assert len(detector.detect(np.zeros((240, 320), np.uint8), max_lines=50)) == 50
-
-
-def test_the_reader_passes_its_line_cap_to_the_detector():
-    from edge.detect import MAX_LINES
-    from edge.line_reader import PICTURE_MAX_LINES, PICTURE_TILES, LineReader
-    from edge.types import Frame
-    seen = []
-
-    class Detector:  # records the cap each reader asks for
-        max_lines, metadata = MAX_LINES, {}
-
-        def detect(self, gray, roi, tiles, max_lines):
-            seen.append((tiles, max_lines))
-            return []
-
-    class Recognizer:
-        def read(self, crops):
-            return []
-    frame = Frame(np.zeros((480, 640), np.uint8), 0, 0.0, "t")
-    LineReader(Detector(), Recognizer(), keep_mask=False).process(frame)
-    LineReader(Detector(), Recognizer(), keep_mask=False, tiles=PICTURE_TILES).process(frame)
-    LineReader(Detector(), Recognizer(), keep_mask=False, tiles=PICTURE_TILES, max_lines=PICTURE_MAX_LINES).process(frame)
-    assert seen == [(1, MAX_LINES), (PICTURE_TILES, MAX_LINES), (PICTURE_TILES, PICTURE_MAX_LINES)]
-    assert PICTURE_MAX_LINES > MAX_LINES
+    fewer = TextDetector(max_lines=50)
+    monkeypatch.setattr(fewer, "core_map", lambda small: core)
+    assert len(fewer.detect(np.zeros((240, 320), np.uint8))) == 50
 
 
 def test_character_boxes_follow_their_spans_on_level_and_turned_lines():
@@ -470,8 +448,8 @@ def test_uploaded_photos_get_the_closer_look_live_video_does_not():
     from edge.line_reader import PICTURE_MAX_LINES, PICTURE_TILES
     args = build_parser().parse_args([])
     picture, video = make_reader(args, pictures=True)[0], make_reader(args)[0]
-    assert (picture.tiles, picture.max_lines) == (PICTURE_TILES, PICTURE_MAX_LINES)
-    assert (video.tiles, video.max_lines) == (1, MAX_LINES)
+    assert (picture.tiles, picture.detector.max_lines) == (PICTURE_TILES, PICTURE_MAX_LINES)
+    assert (video.tiles, video.detector.max_lines) == (1, MAX_LINES) and PICTURE_MAX_LINES > MAX_LINES
     args = build_parser().parse_args(["--tiles", "2"])
     assert make_reader(args, pictures=True)[0].tiles == 2
-    assert make_reader(args)[0].max_lines == MAX_LINES  # a tiled video still reads at most MAX_LINES a frame
+    assert make_reader(args)[0].detector.max_lines == MAX_LINES  # a tiled video still reads at most MAX_LINES a frame
