@@ -74,6 +74,16 @@ def load_mnist(path=None):
     return out
 
 
+MNIST_TUNE_EVERY = 12  # every 12th MNIST train image (5,000) is the digit model's tuning part, never trained on
+
+
+def mnist_part(x: np.ndarray, y: np.ndarray, part: str) -> tuple[np.ndarray, np.ndarray]:
+    """MNIST train's 'train' or 'tune' part (MNIST test is the held-out set)."""
+    tune = np.arange(len(x)) % MNIST_TUNE_EVERY == 0
+    keep = tune if part == "tune" else ~tune
+    return x[keep], y[keep]
+
+
 def split_of(file_name: str, held_out_percent: int = 20) -> str:
     """'train' or 'heldout', fixed per image (a hash of its name), so crops of one
     image never land on both sides."""
@@ -304,6 +314,7 @@ def mix_parts(sizes: MixSizes | None = None, seed: int = 0, mnist=None, orand_ro
     each, so that `assemble_mix` can weight both up or down without building anything again."""
     sizes = sizes or MixSizes()
     x_train, y_train, _, _ = mnist if mnist is not None else load_mnist()
+    x_train, y_train = mnist_part(x_train, y_train, "train")
     rng = np.random.default_rng(seed)
     n_raw = len(x_train) if sizes.mnist_raw is None else min(sizes.mnist_raw, len(x_train))
     pick = rng.permutation(len(x_train))[:n_raw]

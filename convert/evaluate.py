@@ -1,4 +1,5 @@
-"""Measure the float and the int8 model on MNIST test, held-out real handwritten crops
+"""Measure the float and the int8 model on MNIST train's tuning part (choices are made there)
+and MNIST test, held-out real handwritten crops
 (orand-car-a, split by image) and held-out clutter; write a JSON + markdown report, a
 confusion-matrix PNG, and the accuracy figures into the model's metadata.
 
@@ -14,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from convert.datasets import CLASS_NAMES, REJECT, DataError, heldout_clutter, load_mnist, orand_heldout_crops
+from convert.datasets import (CLASS_NAMES, REJECT, DataError, heldout_clutter, load_mnist, mnist_part,
+                              orand_heldout_crops)
 from convert.export import DEFAULT_KERAS, DEFAULT_TFLITE
 from edge.normalize import normalize_crop
 
@@ -108,9 +110,12 @@ def evaluate(tflite_path: Path = DEFAULT_TFLITE, keras_path: Path = DEFAULT_KERA
     if keras_path.is_file():
         import keras
         float_model = keras.models.load_model(keras_path, compile=False)
-    _, _, x_test, y_test = mnist if mnist is not None else load_mnist()
+    x_train, y_train, x_test, y_test = mnist if mnist is not None else load_mnist()
+    x_tune, y_tune = (a[:limit] for a in mnist_part(x_train, y_train, "tune"))
     x_test, y_test = x_test[:limit], y_test[:limit]
     sets = {
+        # MNIST train's tuning part (never trained on since 2026-12-03), as the app reads it: choices are made here
+        "mnist_tune": (np.stack([normalize_crop(x, False) for x in x_tune]), y_tune.astype(np.int64)),
         # as the app sees a digit: through normalize_crop (the headline figure)
         "mnist_test": (np.stack([normalize_crop(x, False) for x in x_test]), y_test.astype(np.int64)),
         # the images as distributed, already in the model's input convention (the usual protocol)

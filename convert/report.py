@@ -135,7 +135,9 @@ def table(header: list[str], rows: list[list]) -> list[str]:
 
 def classifier_section(d: dict) -> list[str]:
     rows = []
-    for name, label in (("mnist_test", "MNIST test, through `normalize_crop` as the app reads a crop"),
+    for name, label in (("mnist_tune", "MNIST train's tuning part (every 12th; out of training since 2026-12-03, "
+                                       "the shipped model saw it)"),
+                        ("mnist_test", "MNIST test, through `normalize_crop` as the app reads a crop"),
                         ("mnist_test_as_distributed", "MNIST test, images as distributed"),
                         ("orand_heldout", "held-out handwritten crops, orand-car-a"),
                         ("clutter_heldout", "held-out clutter (should be rejected)")):

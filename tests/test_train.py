@@ -13,7 +13,7 @@ tf = pytest.importorskip("tensorflow", reason="the train extra is not installed"
 def test_tiny_training_run_exports_an_agreeing_int8_model(tmp_path, mnist, data_root):
     need(data_root / "orand-car-a-train", "orand-car-a-train")
     need(data_root / "sudoku-train", "sudoku-train")
-    from convert.datasets import MixSizes, training_mix
+    from convert.datasets import MixSizes, mnist_part, training_mix
     from convert.export import to_int8_tflite, write_metadata
     from convert.train import pose_weights, train
     from edge.infer import DigitClassifier
@@ -23,6 +23,8 @@ def test_tiny_training_run_exports_an_agreeing_int8_model(tmp_path, mnist, data_
     assert set(counts) == {"mnist", "mnist-camera", "printed", "segments", "clutter", "orand", "sudoku"}
     assert counts["sudoku"] > 1000 and counts["orand"] > 1000  # real crops are in the mix
     assert set(np.unique(y)) == set(range(11)) and x.shape[1:] == (28, 28) and x.dtype == np.uint8
+    tune = {normalize_crop(im, False).tobytes() for im in mnist_part(mnist[0], mnist[1], "tune")[0]}
+    assert not any(im.tobytes() in tune for im in x[:counts["mnist"]])  # MNIST's tuning part stays out
     model, history = train(x, y, epochs=2, batch=64, verbose=0, augment="handwritten", pose=pose_weights(counts))
     assert history["accuracy"][-1] > 0.6  # it learned something in two epochs
     path = tmp_path / "tiny.tflite"
@@ -32,6 +34,15 @@ def test_tiny_training_run_exports_an_agreeing_int8_model(tmp_path, mnist, data_
     keras_top = model.predict(samples.astype(np.float32), verbose=0).argmax(axis=1)
     int8_top = DigitClassifier(path).probabilities(samples).argmax(axis=1)
     assert (keras_top == int8_top).mean() >= 0.98
+
+
+def test_mnist_tuning_part_is_every_twelfth_image():
+    from convert.datasets import mnist_part
+
+    x, y = np.arange(60).reshape(60, 1, 1), np.arange(60) % 10
+    (xt, yt), (xr, yr) = mnist_part(x, y, "tune"), mnist_part(x, y, "train")
+    assert xt.ravel().tolist() == list(range(0, 60, 12)) and yt.tolist() == [0, 2, 4, 6, 8]
+    assert len(xr) == 55 and not set(xt.ravel()) & set(xr.ravel())
 
 
 def test_pose_jitter_turns_only_the_samples_it_is_asked_to():
