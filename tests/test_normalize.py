@@ -36,6 +36,20 @@ def test_explicit_polarity_overrides_detection():
     assert np.abs(right - wrong).mean() > 30
 
 
+@pytest.mark.parametrize("dark_ink", [True, False])
+def test_a_bold_stroke_stays_solid(dark_ink):
+    """A stroke a third of the crop wide (a marker's '1') is ink, not background: the
+    background window is wider than it."""
+    paper, ink = (230, 20) if dark_ink else (15, 240)
+    img = np.full((40, 40), paper, np.uint8)
+    img[5:35, 13:27] = ink  # 14 px wide
+    out = normalize_crop(img, dark_ink)
+    assert out.max() == 255  # at a window under 14 px the bar was taken for background: a blank crop
+    rows, cols = np.flatnonzero(out.max(1)), np.flatnonzero(out.max(0))
+    bar = out[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+    assert (bar > 128).mean() > 0.9
+
+
 def test_longest_side_is_20_and_aspect_is_kept():
     wide = np.full((30, 90), 255, np.uint8)
     wide[10:20, 10:80] = 0  # a 70x10 bar
