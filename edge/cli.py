@@ -91,6 +91,16 @@ def positive_int(text: str) -> int:
     return value
 
 
+MAX_TILES = 8  # 65 detector runs a frame: more would look like a hang
+
+
+def _tile_count(text: str) -> int:
+    value = positive_int(text)
+    if value > MAX_TILES:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_TILES}, got {value}")
+    return value
+
+
 def _thread_count(text: str) -> int:
     value, cores = positive_int(text), os.cpu_count() or 1
     if value > cores:  # more threads than cores only contend (the recognizer keeps an interpreter per width)
@@ -162,10 +172,10 @@ def build_parser() -> argparse.ArgumentParser:
     det.add_argument("--charset", choices=["digits", "alnum"], default="digits",
                      help="numbers only, letters read and dropped (default), or letters and digits "
                           "(number plates)")
-    det.add_argument("--tiles", type=positive_int, metavar="N",
-                     help="also look at an NxN grid of parts of a frame larger than the detector's 320x240 "
-                          "input, for small text, at N*N+1 times the detector's cost (default: 3 for "
-                          "pictures, 1 for video)")
+    det.add_argument("--tiles", type=_tile_count, metavar="N",
+                     help=f"also look at an NxN grid of parts of a frame larger than the detector's 320x240 "
+                          f"input, for small text, at N*N+1 times the detector's cost; 1-{MAX_TILES} (default: 3 "
+                          "for pictures, 1 for video)")
     det.add_argument("--detector", metavar="PATH",
                      help="text-line detector (default: models/detector.tflite, or $EDGE_DIGITS_DETECTOR)")
     det.add_argument("--recognizer", metavar="PATH",

@@ -61,7 +61,7 @@ def test_argument_errors_are_one_line_and_status_2(args):
 @pytest.mark.parametrize("args,words", [
     (["--threads", "abc"], "expected a whole number"), (["--threshold", "x"], "expected a number"),
     (["--serve-fps", "x"], "expected a whole number"), (["--threads", "100000"], "cores"),
-    (["--tiles", "0"], "must be >= 1"),
+    (["--tiles", "0"], "must be >= 1"), (["--tiles", "2000"], "at most 8"),
     (["--mqtt-tls"], "--mqtt-tls needs --mqtt"), (["--device-name", "pump"], "--device-name needs --mqtt"),
     (["--serve-fps", "5"], "--serve-fps needs --serve"),
 ])

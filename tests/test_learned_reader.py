@@ -202,7 +202,8 @@ def test_the_classic_readers_options_are_gone_in_one_line():
 
 @pytest.mark.parametrize("image", [np.zeros((0, 0), np.uint8), np.zeros((1, 1, 3), np.uint8),
                                    np.full((7, 900), 255, np.uint8), np.zeros((480, 640, 4), np.uint16),
-                                   np.full((200, 300), np.nan, np.float32), np.zeros((3000, 20), bool)])
+                                   np.full((200, 300), np.nan, np.float32), np.zeros((3000, 20), bool),
+                                   np.full((2, 1000), 255, np.uint8), np.full((1000, 2), 255, np.uint8)])
 def test_frames_of_any_shape_and_type_never_raise(image):
     from edge.line_reader import LineReader
     from edge.types import Frame
