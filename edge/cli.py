@@ -287,7 +287,7 @@ def run(args, stop: StopFlag, snapshot: SnapshotSignal | None = None) -> int:
         if log:
             opened.callback(log.close)
         from edge.share import open_shared  # the web view and MQTT, each given a FrameResult a frame
-        shared = open_shared(args, say, lambda: make_reader(args, pictures=True)[0])  # its own, for uploaded photos
+        shared = open_shared(args, say, lambda: make_reader(args, uploads=True)[0])  # its own, for uploaded photos
         opened.callback(shared.close)
         window = None
         if not args.no_display:
@@ -309,9 +309,11 @@ def run(args, stop: StopFlag, snapshot: SnapshotSignal | None = None) -> int:
         return read_loop(args, source, reader, log, video, window, stop, say, snapshot, shared)
 
 
-def make_reader(args, pictures: bool = False):
+def make_reader(args, pictures: bool = False, uploads: bool = False):
     """(the reader the options ask for, its runtime's name); a bad model is a ModelError.
-    `pictures`: it reads still pictures, so it looks closer (--tiles)."""
+    `pictures`: it reads still pictures, so it looks closer (--tiles). `uploads`: pictures sent
+    to the web view, read whole: the camera's --roi is no place in them."""
+    pictures = pictures or uploads
     from edge.detect import MAX_LINES, TextDetector
     from edge.infer.recognizer import LineRecognizer
     from edge.line_reader import PICTURE_MAX_LINES, PICTURE_TILES, LineReader
@@ -319,7 +321,8 @@ def make_reader(args, pictures: bool = False):
                             max_lines=PICTURE_MAX_LINES if pictures else MAX_LINES)
     recognizer = LineRecognizer(args.recognizer, num_threads=args.threads)
     tiles = args.tiles or (PICTURE_TILES if pictures else 1)
-    return (LineReader(detector, recognizer, args.charset, args.roi, args.threshold, tiles=tiles),
+    roi = None if uploads else args.roi
+    return (LineReader(detector, recognizer, args.charset, roi, args.threshold, tiles=tiles),
             recognizer.runtime)
 
 

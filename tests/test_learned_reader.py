@@ -454,3 +454,7 @@ def test_uploaded_photos_get_the_closer_look_live_video_does_not():
     args = build_parser().parse_args(["--tiles", "2"])
     assert make_reader(args, pictures=True)[0].tiles == 2
     assert make_reader(args)[0].detector.max_lines == MAX_LINES  # a tiled video still reads at most MAX_LINES a frame
+    args = build_parser().parse_args(["--roi", "0,0,320,240"])
+    assert make_reader(args)[0].roi == make_reader(args, pictures=True)[0].roi == (0, 0, 320, 240)
+    upload = make_reader(args, uploads=True)[0]  # a photo sent to the web view is read whole
+    assert upload.roi is None and upload.tiles == PICTURE_TILES
