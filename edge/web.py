@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import json
+import secrets
 import socket
 import threading
 import time
@@ -67,6 +68,7 @@ class LiveFeed:
         self._jpeg_wanted = 0  # a snapshot waits for this frame's JPEG
         self._events: deque[tuple[int, dict]] = deque(maxlen=EVENTS_KEPT)
         self._event_seq = 0
+        self.run = secrets.token_hex(4)  # in every event id: an id from an earlier run is not resumed from
         self.slots = {"video": 0, "events": 0}
         self.encoded = 0  # JPEGs made (once per frame shown, whatever the number of viewers)
         self.closed = False
@@ -362,15 +364,18 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Connection", "close")
         self.end_headers()
         self.wfile.write(b": stable readings, one event each\n\n")
-        try:  # a reconnecting EventSource resumes after the last event it saw; a new one gets the recent ones
-            seq = int(self.headers.get("Last-Event-ID", ""))
-        except ValueError:
+        # a reconnecting EventSource resumes after the last event it saw; a new one, or one from an
+        # earlier run (its numbers started again), gets the recent ones
+        run, _, seen = self.headers.get("Last-Event-ID", "").partition(".")
+        if run == self.feed.run and seen.isdigit():
+            seq = int(seen)
+        else:
             seq = max(0, self.feed.event_seq() - EVENTS_REPLAYED)
         quiet_since = time.monotonic()
         while not self.feed.closed:
             events, last = self.feed.next_events(seq, timeout=1.0)
             for i, event in enumerate(events, start=last - len(events) + 1):
-                self.wfile.write(f"id: {i}\ndata: {json.dumps(event)}\n\n".encode())
+                self.wfile.write(f"id: {self.feed.run}.{i}\ndata: {json.dumps(event)}\n\n".encode())
             if events:
                 quiet_since = time.monotonic()
             elif time.monotonic() - quiet_since > 15:  # a comment now and then finds clients that left
