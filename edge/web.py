@@ -403,6 +403,9 @@ class Handler(BaseHTTPRequestHandler):
         except ValueError:
             self._error(411, "Content-Length required")
             return
+        if length < 0:  # read(-1) would wait for the client to close
+            self._error(400, f"Content-Length {length} is negative")
+            return
         if length > MAX_UPLOAD_BYTES:
             self._error(413, f"upload of {length} bytes is over the limit of {MAX_UPLOAD_BYTES // 2**20} MB")
             self._discard(min(length, 8 * MAX_UPLOAD_BYTES))  # so the client, still sending, reads the answer

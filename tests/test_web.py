@@ -122,6 +122,13 @@ def test_upload_errors_are_one_line_json(app, data, status):
     assert app.proc.poll() is None
 
 
+def test_a_negative_content_length_is_answered_at_once(app):
+    with socket.create_connection(("127.0.0.1", int(app.base.rsplit(":", 1)[1].strip("/"))), timeout=3) as s:
+        s.sendall(b"POST /read HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n")
+        answer = s.recv(65536)  # before the fix: no answer until the server's 5 s timeout
+    assert answer.startswith(b"HTTP/1.0 400") or answer.startswith(b"HTTP/1.1 400"), answer[:40]
+
+
 def stream_request(port, rcvbuf=None):
     s = socket.socket()
     if rcvbuf:
