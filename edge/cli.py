@@ -181,8 +181,9 @@ def build_parser() -> argparse.ArgumentParser:
     det.add_argument("--recognizer", metavar="PATH",
                      help="line recognizer (default: models/lines.tflite, or $EDGE_DIGITS_LINES_MODEL)")
     det.add_argument("--threads", type=_thread_count, default=1, help="interpreter threads (default 1)")
-    det.add_argument("--threshold", type=_fraction, help="least confidence a line is read at (default: the "
-                                                          "detector's metadata)")
+    det.add_argument("--min-confidence", "--threshold", dest="min_confidence", type=_fraction, metavar="C",
+                     help="least confidence a line is read at, 0-1 (default: min_confidence in the "
+                          "detector's metadata); --threshold is its old name")
     det.add_argument("--roi", type=_roi, help="only read inside x,y,w,h (pixels)")
     out = p.add_argument_group("output")
     out.add_argument("--json", metavar="PATH", help="write one JSON line per frame to PATH (- for stdout); "
@@ -322,7 +323,7 @@ def make_reader(args, pictures: bool = False, uploads: bool = False):
     recognizer = LineRecognizer(args.recognizer, num_threads=args.threads)
     tiles = args.tiles or (PICTURE_TILES if pictures else 1)
     roi = None if uploads else args.roi
-    return (LineReader(detector, recognizer, args.charset, roi, args.threshold, tiles=tiles),
+    return (LineReader(detector, recognizer, args.charset, roi, args.min_confidence, tiles=tiles),
             recognizer.runtime)
 
 

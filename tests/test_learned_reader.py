@@ -458,3 +458,5 @@ def test_uploaded_photos_get_the_closer_look_live_video_does_not():
     assert make_reader(args)[0].roi == make_reader(args, pictures=True)[0].roi == (0, 0, 320, 240)
     upload = make_reader(args, uploads=True)[0]  # a photo sent to the web view is read whole
     assert upload.roi is None and upload.tiles == PICTURE_TILES
+    for option in ("--min-confidence", "--threshold"):  # the option and its old name
+        assert make_reader(build_parser().parse_args([option, "0.7"]))[0].min_confidence == 0.7
