@@ -49,7 +49,8 @@ def test_help():
 
 @pytest.mark.parametrize("args", [
     ["--max-frames", "-1"], ["--max-frames", "x"], ["--roi", "1,2,3"], ["--roi", "0,0,-5,10"],
-    ["--threads", "0"], ["--charset", "greek"], ["--width", "-640"], ["--threshold", "2"], ["--min-confidence", "-0.1"], ["--bogus"],
+    ["--threads", "0"], ["--charset", "greek"], ["--width", "-640"], ["--threshold", "2"],
+    ["--min-confidence", "-0.1"], ["--bogus"],
 ])
 def test_argument_errors_are_one_line_and_status_2(args):
     r = run_app(*args)
