@@ -150,7 +150,7 @@ def draw_result(result: FrameResult, fps: float | None = None, debug: bool = Fal
         colour = STABLE if number.stable else TENTATIVE
         for x, y, w, h in number.digits.boxes.tolist():
             cv2.rectangle(img, (x, y), (x + w, y + h), DIGIT_BOX, 1)
-        x, y, w, h = number.box  # this frame's digits' box, whatever the vote says
+        x, y, w, h = number.box  # this frame's characters' box, whatever the vote says
         cv2.rectangle(img, (x - 3, y - 3), (x + w + 3, y + h + 3), colour, 2)
     for label in layout(result, img.shape, fps):
         _draw_label(img, label, 0.5 if label.kind == "status" else 0.8)

@@ -128,7 +128,7 @@ class LineReader:
                         labels=np.array([int(c.char) for c in chars if c.char.isdigit()], np.int16),
                         confidence=np.array([c.confidence for c in chars if c.char.isdigit()], np.float32))
         text = "".join(c.char for c in chars)
-        return Number(text, float(confidence), line.box, digits, read=text, chars=read)
+        return Number(text, float(confidence), _union(boxes), digits, read=text, chars=read)
 
 
 RULE_LENGTH = 1.5  # lines long: an ink run this long is a rule (underline, frame), not a stroke of a glyph
@@ -232,6 +232,12 @@ def _span_ink(ink: np.ndarray, x0: float, x1: float) -> tuple[int, int, int, int
     if not rows.size or not cols.size:
         return None
     return max(0, int(x0)) + int(cols[0]), int(rows[0]), int(cols[-1] - cols[0] + 1), int(rows[-1] - rows[0] + 1)
+
+
+def _union(boxes) -> tuple[int, int, int, int]:
+    """The x, y, w, h around all of boxes (a number's: its characters', not its line's)."""
+    x0, y0 = min(b[0] for b in boxes), min(b[1] for b in boxes)
+    return x0, y0, max(b[0] + b[2] for b in boxes) - x0, max(b[1] + b[3] for b in boxes) - y0
 
 
 def _clip(box, outer) -> tuple[int, int, int, int]:

@@ -41,12 +41,12 @@ class Digits:
 @dataclass
 class Number:
     """One number in one frame. Everything but `text` describes this frame alone: `read` is
-    what this frame's digits say, `box` surrounds them, `confidence` is the least sure of
+    what this frame's characters say, `box` surrounds them, `confidence` is the least sure of
     them. `text` starts equal to `read`; the tracker may replace it with the vote over the
     track's recent frames, so a misread frame still reports the settled reading."""
     text: str  # the reading to report: this frame's, or once tracked, the vote
-    confidence: float  # the lowest confidence of this frame's digits
-    box: tuple[int, int, int, int]  # around this frame's digits
+    confidence: float  # the lowest confidence of this frame's characters
+    box: tuple[int, int, int, int]  # around this frame's characters kept (dropped letters are out)
     digits: Digits  # this frame's digits, left to right
     stable: bool = False
     track_id: int | None = None

@@ -460,3 +460,21 @@ def test_uploaded_photos_get_the_closer_look_live_video_does_not():
     assert upload.roi is None and upload.tiles == PICTURE_TILES
     for option in ("--min-confidence", "--threshold"):  # the option and its old name
         assert make_reader(build_parser().parse_args([option, "0.7"]))[0].min_confidence == 0.7
+
+
+def test_a_numbers_box_is_around_its_characters_not_its_line():
+    """With --charset digits the letters of 'KWH 4821' are read and dropped; the number's box
+    (JSON, MQTT, the overlay) surrounds the digits kept."""
+    from edge.line_reader import LineReader
+    from edge.types import Frame
+    image = np.full((240, 320), 90, np.uint8)
+    line = rendered("KWH 4821", height=36)
+    image[90:90 + line.shape[0], 10:10 + min(300, line.shape[1])] = line[:, :300]
+    numbers = LineReader(keep_mask=False).process(Frame(image, 0, 0.0, "meter")).numbers
+    (number,) = [n for n in numbers if n.read == "4821"]
+    x, y, w, h = number.box
+    left = min(c.box[0] for c in number.chars)
+    assert (x, y, x + w, y + h) == (left, min(c.box[1] for c in number.chars),
+                                    max(c.box[0] + c.box[2] for c in number.chars),
+                                    max(c.box[1] + c.box[3] for c in number.chars))
+    assert x > 10 + line.shape[1] * 0.3  # right of 'KWH'
