@@ -282,7 +282,7 @@ def run(args, stop: StopFlag, snapshot: SnapshotSignal | None = None) -> int:
             raise SourceError(f"--roi {','.join(map(str, args.roi))} lies outside the "
                               f"{source.size[0]}x{source.size[1]} frames of {source.name}")
         if video:
-            video.fps = source.fps or args.fps
+            video.fps, video.paced = source.fps or args.fps, source.live
             opened.callback(video.close)
         log = JsonLinesWriter(args.json, args.overwrite) if args.json else None
         if log:
@@ -372,7 +372,7 @@ def read_loop(args, source, reader, log, video, window, stop, say, snapshot=None
                     ticker.update(count, result.numbers)
                 annotated = draw_result(result, fps, roi=args.roi) if (video or window is not None) else None
                 if video:
-                    video.write(annotated)
+                    video.write(annotated, frame.t)
                 if (args.snapshot_every and count % args.snapshot_every == 0) or (snapshot and snapshot.wanted):
                     if snapshot:
                         snapshot.wanted = False

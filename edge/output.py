@@ -122,17 +122,34 @@ def _ends_with_newline(path: str) -> bool:
         return f.read(1) == b"\n"
 
 
-class VideoSink:
-    """Annotated video, opened at the first frame (its size is known only then)."""
+MAX_HOLD_SECONDS = 2.0  # a longer gap between live frames (a camera lost) is cut, not held as a still
 
-    def __init__(self, path: str, fps: float, overwrite: bool = False):
+
+class VideoSink:
+    """Annotated video, opened at the first frame (its size is known only then).
+
+    `paced` (a live source, which drops the frames the reader has no time for): each frame is
+    held for as long as it was the newest, by its capture time, so the video plays in real time."""
+
+    def __init__(self, path: str, fps: float, overwrite: bool = False, paced: bool = False):
         ext = Path(path).suffix.lower()
         if ext not in FOURCC:
             raise OutputError(f"cannot write video {path}: use one of {', '.join(VIDEO_EXTENSIONS)}")
         check_writable(path, overwrite, refuse_existing=True)
         self.path, self.fps, self.writer, self.size, self.frames = path, fps, None, None, 0
+        self.paced, self._start = paced, None
 
-    def write(self, image):
+    def copies(self, t: float | None) -> int:
+        """How many video frames a frame captured at `t` fills: at least one, so none is lost."""
+        rate = float(self.fps or 30.0)
+        if not self.paced or t is None:
+            return 1
+        if self._start is None or (t - self._start) * rate - self.frames > MAX_HOLD_SECONDS * rate:
+            self._start = t - self.frames / rate  # the first frame, or after a gap: the clock starts here
+        return max(1, int((t - self._start) * rate + 1e-6) + 1 - self.frames)  # 1e-6: 0.1 s is 3 frames, not 2.999
+
+    def write(self, image, t: float | None = None):
+        """One annotated frame (`t`: its capture time, for a paced video)."""
         h, w = image.shape[:2]
         if self.writer is None:
             self.size = (w, h)
@@ -142,8 +159,9 @@ class VideoSink:
                 raise OutputError(f"cannot write video {self.path}: OpenCV has no encoder for it here")
         if (w, h) != self.size:  # frames of a folder differ in size: fit them to the first, unstretched
             image = letterbox(image, self.size)
-        self.writer.write(image)
-        self.frames += 1
+        for _ in range(self.copies(t)):
+            self.writer.write(image)
+            self.frames += 1
 
     def close(self):
         if self.writer is not None:

@@ -162,6 +162,28 @@ def test_mixed_sizes_are_letterboxed_in_the_video(tmp_path):
     assert gray[:, 150:490].min() > 190  # the photo, 360 px wide at 480 high (3:4 kept)
 
 
+def test_a_live_sources_video_plays_in_real_time(tmp_path):
+    """A camera drops the frames the reader has no time for: at 10 read a second, a 30 FPS video
+    holds each for three frames, so it plays in real time; a long gap is not held as a still."""
+    import cv2
+    import numpy as np
+
+    from edge.output import MAX_HOLD_SECONDS, VideoSink
+    path = tmp_path / "live.avi"
+    sink = VideoSink(str(path), 30, paced=True)
+    t = [1000.0 + i / 10 for i in range(20)] + [1002.0 + 60 + i / 10 for i in range(10)]  # then a minute lost
+    for i, ti in enumerate(t):
+        sink.write(np.full((48, 64, 3), 8 * i, np.uint8), ti)
+    sink.close()
+    assert sink.frames == (19 * 3 + 1) + (9 * 3 + 1)  # 3 each; across the lost minute, one
+    cap = cv2.VideoCapture(str(path))
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == sink.frames
+    files = VideoSink(str(tmp_path / "file.avi"), 30)  # a file's frames are all read: one each
+    for ti in t:
+        files.write(np.zeros((48, 64, 3), np.uint8), ti)
+    assert files.frames == len(t) and MAX_HOLD_SECONDS * 30 < 60 * 30
+
+
 # 12. one list of video extensions; every option in the README's table; one Python range; headless snapshots
 def test_video_extensions_options_and_python_range_agree():
     import configparser

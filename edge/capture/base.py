@@ -28,6 +28,7 @@ class FrameSource:
     name = "source"
     say = staticmethod(warn)  # how it reports skipped files and a lost camera (the app passes its own, for -q)
     still = False  # frames are separate pictures (a window waits for a key on each)
+    live = False  # a camera or stream: frames the reader has no time for are dropped
     total: int | None = None  # frames in a file source, when known
     fps: float | None = None  # the source's own frame rate, when known (a video file's)
     size: tuple[int, int] | None = None  # (width, height) of every frame, when known before the first

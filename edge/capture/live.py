@@ -17,6 +17,8 @@ from edge.types import Frame
 
 
 class LiveSource(FrameSource):
+    live = True
+
     def __init__(self, open_device: Callable[[], object], name: str, exit_on_loss: bool = False,
                  stall_seconds: float = 3.0, backoff=(0.25, 5.0), poll_seconds: float = 0.05, say=warn):
         """open_device() returns an object with read() -> (ok, image) and release(), or raises
