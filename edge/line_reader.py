@@ -128,7 +128,7 @@ class LineReader:
                         labels=np.array([int(c.char) for c in chars if c.char.isdigit()], np.int16),
                         confidence=np.array([c.confidence for c in chars if c.char.isdigit()], np.float32))
         text = "".join(c.char for c in chars)
-        return Number(text, float(confidence), _union(boxes), digits, read=text, chars=read)
+        return Number(text, float(confidence), _union(boxes), digits, read=text, chars=read, line_box=line.box)
 
 
 RULE_LENGTH = 1.5  # lines long: an ink run this long is a rule (underline, frame), not a stroke of a glyph

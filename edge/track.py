@@ -44,7 +44,7 @@ class Tracker:
         """Set text (voted), stable and track_id on this frame's numbers; returns the numbers
         whose reading just became stable (the events). Each number's read, box, digits and
         confidence stay this frame's."""
-        overlaps = iou_matrix([t.box for t in self.tracks], [n.box for n in numbers])
+        overlaps = iou_matrix([t.box for t in self.tracks], [_where(n) for n in numbers])
         ti_all, ni_all = np.nonzero(overlaps >= self.min_iou)
         order = np.argsort(-overlaps[ti_all, ni_all], kind="stable")
         matched_t, matched_n = set(), set()
@@ -60,7 +60,7 @@ class Tracker:
         self.tracks = [t for t in self.tracks if t.misses <= self.max_misses]
         for ni, num in enumerate(numbers):
             if ni not in matched_n:
-                track = Track(self._next_id, num.box, deque(maxlen=self.window))
+                track = Track(self._next_id, _where(num), deque(maxlen=self.window))
                 self._next_id += 1
                 self.tracks.append(track)
                 self._assign(track, num)
@@ -75,7 +75,7 @@ class Tracker:
 
     def _assign(self, track: Track, num: Number):
         track.history.append(num.read)
-        track.box, track.misses = num.box, 0
+        track.box, track.misses = _where(num), 0
         text, count = track.vote()
         held = track.history.count(track.stable_text) if track.stable_text else 0
         # hysteresis: a stable reading gives way only to one that clearly outvotes it, so a
@@ -89,3 +89,7 @@ class Tracker:
         # a misread frame reports the settled reading as text; read, digits, box stay this frame's
         num.text = track.stable_text if num.stable else num.read
 
+
+def _where(num: Number) -> tuple:
+    """The box a number is matched by: its line's (a digit missed in one frame does not move it), else its own."""
+    return num.line_box or num.box

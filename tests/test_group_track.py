@@ -58,6 +58,18 @@ def test_a_digit_missed_now_and_then_does_not_flip_the_reading():
     assert set(seen[3:]) == {"1258"}
 
 
+def test_a_number_is_tracked_by_its_line_so_a_dropped_end_digit_keeps_its_track():
+    """'10' read as '1' in one frame: its own box shrinks to the '1' (IoU 0.1), its line's does not."""
+    tracker = Tracker()
+    ids = []
+    for text, box in [("10", (100, 50, 44, 30)), ("1", (100, 50, 5, 30)), ("10", (100, 50, 44, 30))]:
+        n = number(text, box)
+        n.line_box = (96, 46, 52, 38)
+        tracker.update([n])
+        ids.append(n.track_id)
+    assert len(set(ids)) == 1
+
+
 def test_a_misread_frame_keeps_its_own_digits_box_and_confidence():
     """Issue 17.2: the voted text may differ from this frame's characters, but read, digits,
     box and confidence all describe this frame, and the JSON says which is which."""
