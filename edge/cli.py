@@ -406,7 +406,7 @@ def read_loop(args, source, reader, log, video, window, stop, say, snapshot=None
     finally:
         if progress:
             print(file=sys.stderr)
-    say(f"processed {plural(count, 'frame')}" + (f"; video saved to {args.save_video}" if video and video.frames else ""))
+    say(f"processed {plural(count, 'frame')}" + (f"; video saved to {args.save_video}" if video and video.received else ""))
     return status
 
 

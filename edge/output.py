@@ -123,30 +123,32 @@ def _ends_with_newline(path: str) -> bool:
 
 
 MAX_HOLD_SECONDS = 2.0  # a longer gap between live frames (a camera lost) is cut, not held as a still
+MAX_PACED_FPS = 60.0  # a camera's video rate at most: at --fps 1000 each held frame would be written hundreds of times
 
 
 class VideoSink:
     """Annotated video, opened at the first frame (its size is known only then).
 
     `paced` (a live source, which drops the frames the reader has no time for): each frame is
-    held for as long as it was the newest, by its capture time, so the video plays in real time."""
+    held until the next one arrives, for the time between their capture times, so the video
+    plays in real time; frames arriving faster than the video's rate may take no video frame."""
 
     def __init__(self, path: str, fps: float, overwrite: bool = False, paced: bool = False):
         ext = Path(path).suffix.lower()
         if ext not in FOURCC:
             raise OutputError(f"cannot write video {path}: use one of {', '.join(VIDEO_EXTENSIONS)}")
         check_writable(path, overwrite, refuse_existing=True)
-        self.path, self.fps, self.writer, self.size, self.frames = path, fps, None, None, 0
-        self.paced, self._start = paced, None
+        self.path, self.fps, self.writer, self.size = path, fps, None, None
+        self.frames = 0  # video frames written
+        self.received = 0  # annotated frames given
+        self.paced = paced
+        self._held: tuple | None = None  # (image, capture time): a paced video's newest frame, not yet written
+        self._clock = 0.0  # seconds of a paced video due so far
 
-    def copies(self, t: float | None) -> int:
-        """How many video frames a frame captured at `t` fills: at least one, so none is lost."""
-        rate = float(self.fps or 30.0)
-        if not self.paced or t is None:
-            return 1
-        if self._start is None or (t - self._start) * rate - self.frames > MAX_HOLD_SECONDS * rate:
-            self._start = t - self.frames / rate  # the first frame, or after a gap: the clock starts here
-        return max(1, int((t - self._start) * rate + 1e-6) + 1 - self.frames)  # 1e-6: 0.1 s is 3 frames, not 2.999
+    @property
+    def rate(self) -> float:
+        fps = float(self.fps or 30.0)
+        return min(fps, MAX_PACED_FPS) if self.paced else fps
 
     def write(self, image, t: float | None = None):
         """One annotated frame (`t`: its capture time, for a paced video)."""
@@ -154,17 +156,33 @@ class VideoSink:
         if self.writer is None:
             self.size = (w, h)
             self.writer = cv2.VideoWriter(self.path, cv2.VideoWriter_fourcc(*FOURCC[Path(self.path).suffix.lower()]),
-                                          float(self.fps or 30.0), self.size)
+                                          self.rate, self.size)
             if not self.writer.isOpened():
                 raise OutputError(f"cannot write video {self.path}: OpenCV has no encoder for it here")
         if (w, h) != self.size:  # frames of a folder differ in size: fit them to the first, unstretched
             image = letterbox(image, self.size)
-        for _ in range(self.copies(t)):
+        self.received += 1
+        if not self.paced or t is None:
+            self._emit(image, 1)
+            return
+        if self._held is not None:
+            held, since = self._held
+            gap = t - since
+            # a camera lost for a while, or a clock stepped back: one frame
+            self._clock += gap if 0 <= gap <= MAX_HOLD_SECONDS else 1 / self.rate
+            self._emit(held, int(self._clock * self.rate + 1e-6) - self.frames)  # 1e-6: 0.1 s is 3 frames, not 2.999
+        self._held = (image, t)
+
+    def _emit(self, image, copies: int):
+        for _ in range(copies):
             self.writer.write(image)
             self.frames += 1
 
     def close(self):
         if self.writer is not None:
+            if self._held is not None:  # the last frame, once
+                self._emit(self._held[0], 1)
+                self._held = None
             self.writer.release()
             self.writer = None
 

@@ -164,24 +164,28 @@ def test_mixed_sizes_are_letterboxed_in_the_video(tmp_path):
 
 def test_a_live_sources_video_plays_in_real_time(tmp_path):
     """A camera drops the frames the reader has no time for: at 10 read a second, a 30 FPS video
-    holds each for three frames, so it plays in real time; a long gap is not held as a still."""
+    holds each for three frames, so it plays in real time; a minute lost, or the clock stepped
+    back, is one frame, not a still; frames faster than the video's rate share its frames."""
     import cv2
     import numpy as np
 
-    from edge.output import MAX_HOLD_SECONDS, VideoSink
-    path = tmp_path / "live.avi"
-    sink = VideoSink(str(path), 30, paced=True)
-    t = [1000.0 + i / 10 for i in range(20)] + [1002.0 + 60 + i / 10 for i in range(10)]  # then a minute lost
-    for i, ti in enumerate(t):
-        sink.write(np.full((48, 64, 3), 8 * i, np.uint8), ti)
-    sink.close()
-    assert sink.frames == (19 * 3 + 1) + (9 * 3 + 1)  # 3 each; across the lost minute, one
-    cap = cv2.VideoCapture(str(path))
-    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == sink.frames
-    files = VideoSink(str(tmp_path / "file.avi"), 30)  # a file's frames are all read: one each
-    for ti in t:
-        files.write(np.zeros((48, 64, 3), np.uint8), ti)
-    assert files.frames == len(t) and MAX_HOLD_SECONDS * 30 < 60 * 30
+    from edge.output import VideoSink
+
+    def video(times, fps=30, paced=True):
+        sink = VideoSink(str(tmp_path / "v.avi"), fps, overwrite=True, paced=paced)
+        for i, t in enumerate(times):
+            sink.write(np.full((48, 64, 3), i % 250, np.uint8), t)
+        sink.close()
+        return sink
+
+    tenth = [1000 + i / 10 for i in range(20)] + [1062 + i / 10 for i in range(10)]  # a minute lost between
+    sink = video(tenth)
+    assert sink.frames == 19 * 3 + 1 + 9 * 3 + 1 and sink.received == 30
+    assert int(cv2.VideoCapture(str(tmp_path / "v.avi")).get(cv2.CAP_PROP_FRAME_COUNT)) == sink.frames
+    assert video([100.0, 100.1, 40.0, 40.1, 40.2]).frames == 3 + 1 + 3 + 3 + 1  # the clock stepped back 60 s
+    assert video([1000 + i / 60 for i in range(60)]).frames == 30  # 60 a second into a 30 FPS video: 1 s
+    assert video([1000 + i / 10 for i in range(5)], fps=1000).frames == 4 * 6 + 1  # at most 60 FPS
+    assert video(tenth, paced=False).frames == 30  # a file's frames are all read: one video frame each
 
 
 # 12. one list of video extensions; every option in the README's table; one Python range; headless snapshots
