@@ -293,7 +293,7 @@ class MixSizes:
     clutter: int = 50000
     orand_copies: int = 16  # cuts of each real handwritten crop (convert.train stages use 8, then 16)
     sudoku_copies: int = 3
-    mnist_raw: int | None = None  # None: all of MNIST train as is
+    mnist_raw: int | None = None  # None: all of MNIST train's training part as is (mnist_part)
     mnist_raw_copies: int = 3  # MNIST as is, three times (the per-batch jitter makes the copies differ)
 
     def scaled(self, f: float) -> "MixSizes":

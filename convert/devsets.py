@@ -138,7 +138,7 @@ def orand(reader, limit=None, save_dir: Path | None = None) -> dict:
                 "string_f1": prf(s["str_tp"], s["str_fp"], s["str_fn"])["f1"]} for k, s in stats.items()}
 
 
-PLATE_ROW_SHARE = 0.7  # of the tallest line's height: a plate's rows are alike; a state name is a third of them
+PLATE_ROW_SHARE = 0.7  # of the tallest number's height: a plate's rows are alike; a state name is a third of them
 
 
 def plate_read(numbers) -> str:

@@ -367,7 +367,7 @@ class Handler(BaseHTTPRequestHandler):
         # a reconnecting EventSource resumes after the last event it saw; a new one, or one from an
         # earlier run (its numbers started again), gets the recent ones
         run, _, seen = self.headers.get("Last-Event-ID", "").partition(".")
-        if run == self.feed.run and seen.isdigit():
+        if run == self.feed.run and seen.isascii() and seen.isdigit():  # not '²': int() refuses it
             seq = int(seen)
         else:
             seq = max(0, self.feed.event_seq() - EVENTS_REPLAYED)

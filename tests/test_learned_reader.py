@@ -211,6 +211,13 @@ def test_frames_of_any_shape_and_type_never_raise(image):
     assert result.numbers == [] or all(n.chars for n in result.numbers)
 
 
+def test_no_tiles_asked_through_the_api_is_one_look():
+    from edge.line_reader import LineReader
+    from edge.types import Frame
+    frame = Frame(np.full((480, 640), 200, np.uint8), 0, 0.0, "t")
+    assert LineReader(tiles=0).process(frame).numbers == LineReader(tiles=1).process(frame).numbers == []
+
+
 def test_lines_read_per_frame_are_capped_the_surest_first(monkeypatch):
     from edge.detect import MAX_LINES, TextDetector
     detector = TextDetector()
