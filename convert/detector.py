@@ -544,9 +544,14 @@ def main(argv=None) -> int:
     a = p.parse_args(argv)
     if a.epochs < 1 or a.scenes < 1 or a.batch < 1:
         p.error("--epochs, --scenes and --batch must be >= 1")
+    if a.out.suffix != ".keras":  # found by Keras only when it saves, after an epoch
+        p.error(f"--out {a.out} must end in .keras")
+    from convert.export import peek_keras
     log = lambda m: print(m, flush=True)  # noqa: E731
     started = time.time()
     try:
+        if a.init:
+            peek_keras(a.init)  # a broken file is said now, not after the scenes are built
         x, y, _, _ = load_mnist()
         pool = scene_pool("train", (x, y))
         warning = fonts_warning()
@@ -609,12 +614,12 @@ def export(keras_path, tflite_path, threshold: float = 0.5, log=print) -> dict:
     import datetime
     import json
 
+    from convert.export import _without_history, peek_keras, read_keras, tensor_metadata
+
+    peek_keras(keras_path)
     samples = representative_scenes(keras_path, log)  # before TensorFlow starts its threads
-    import keras
 
-    from convert.export import _without_history, tensor_metadata
-
-    model = keras.models.load_model(keras_path, compile=False)
+    model = read_keras(keras_path, (INPUT_SIZE[1], INPUT_SIZE[0], 1), "detector")
     data = to_int8_tflite(model, samples)
     tflite_path.write_bytes(data)
     _, out = tensor_metadata(data)

@@ -17,7 +17,7 @@ import numpy as np
 
 from convert.datasets import (CLASS_NAMES, REJECT, DataError, heldout_clutter, load_mnist, mnist_part,
                               orand_heldout_crops)
-from convert.export import DEFAULT_KERAS, DEFAULT_TFLITE
+from convert.export import DEFAULT_KERAS, DEFAULT_TFLITE, peek_keras, read_keras
 from edge.normalize import normalize_crop
 
 
@@ -103,13 +103,14 @@ def evaluate(tflite_path: Path = DEFAULT_TFLITE, keras_path: Path = DEFAULT_KERA
     from edge.infer import DigitClassifier
 
     classifier = DigitClassifier(tflite_path)
+    if keras_path.is_file():
+        peek_keras(keras_path)  # before the timing: a broken file is said at once
     threshold = classifier.threshold
     # timed first: once TensorFlow has run, its idle worker threads still take CPU for a while
     us_per_digit = timing_us_per_digit(classifier)
     float_model = None
     if keras_path.is_file():
-        import keras
-        float_model = keras.models.load_model(keras_path, compile=False)
+        float_model = read_keras(keras_path, (28, 28, 1), "digit classifier")
     x_train, y_train, x_test, y_test = mnist if mnist is not None else load_mnist()
     x_tune, y_tune = (a[:limit] for a in mnist_part(x_train, y_train, "tune"))
     x_test, y_test = x_test[:limit], y_test[:limit]

@@ -48,6 +48,38 @@ def full_int8(model, inputs) -> bytes:
     return converter.convert()
 
 
+def peek_keras(path: Path):
+    """DataError unless `path` looks like a saved Keras model (a .keras zip holding its config),
+    checked without TensorFlow: before minutes of calibration data are built for it."""
+    import zipfile
+
+    if Path(path).suffix == ".h5":
+        return
+    try:
+        with zipfile.ZipFile(path) as z:
+            if "config.json" in z.namelist():
+                return
+    except (OSError, zipfile.BadZipFile):
+        pass
+    raise DataError(f"{path} is not a readable Keras model")
+
+
+def read_keras(path: Path, inputs: tuple, what: str):
+    """A saved Keras model taking `inputs` (None: any size there), or DataError saying what is
+    wrong: a file that is no model, or another model's (a recognizer given for the digits)."""
+    peek_keras(path)
+    import keras
+
+    try:
+        model = keras.models.load_model(path, compile=False)
+    except Exception as e:  # Keras raises many kinds for a missing, broken or foreign file
+        raise DataError(f"{path} is not a readable Keras model ({type(e).__name__})") from None
+    shape = tuple(model.input_shape[1:])
+    if len(shape) != len(inputs) or any(want is not None and got != want for got, want in zip(shape, inputs)):
+        raise DataError(f"{path} takes {shape}, not the {what}'s {inputs}: another model?")
+    return model
+
+
 def to_int8_tflite(model, samples: np.ndarray) -> bytes:
     return full_int8(model, [x.reshape(1, 28, 28, 1).astype(np.float32) for x in samples])
 
@@ -96,9 +128,7 @@ def _without_history(info):
 
 def export(keras_path: Path, tflite_path: Path, samples: np.ndarray | None = None,
            threshold: float = DEFAULT_THRESHOLD) -> dict:
-    import keras
-
-    model = keras.models.load_model(keras_path, compile=False)
+    model = read_keras(keras_path, (28, 28, 1), "digit classifier")
     samples = representative_samples(keras_path) if samples is None else samples
     data = to_int8_tflite(model, samples)
     tflite_path.parent.mkdir(parents=True, exist_ok=True)

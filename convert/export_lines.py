@@ -45,12 +45,10 @@ def representative_lines(keras_path: Path, n: int = 500, log=print) -> list[np.n
 
 
 def export(keras_path: Path = DEFAULT_KERAS, tflite_path: Path = DEFAULT_TFLITE) -> dict:
-    import keras
-
-    from convert.export import _without_history, tensor_metadata
+    from convert.export import _without_history, read_keras, tensor_metadata
     from convert.recognizer import to_int8_tflite
 
-    model = keras.models.load_model(keras_path, compile=False)
+    model = read_keras(keras_path, (HEIGHT, None, 1), "line recognizer")
     data = to_int8_tflite(model, representative_lines(keras_path))
     tflite_path.parent.mkdir(parents=True, exist_ok=True)
     tflite_path.write_bytes(data)
@@ -106,16 +104,20 @@ def evaluate(tflite_path: Path = DEFAULT_TFLITE, keras_path: Path = DEFAULT_KERA
     from convert.recognizer import line_scores
     from edge.infer.recognizer import LineRecognizer
 
+    from convert.export import peek_keras, read_keras
+
     recognizer = LineRecognizer(tflite_path)
+    if keras_path.is_file():
+        peek_keras(keras_path)  # a broken file is said at once, not after the int8 scores
     report = {"model": tflite_path.name, "runtime": recognizer.runtime, "size_bytes": tflite_path.stat().st_size,
               "ms_per_line_1_thread": ms_per_line(recognizer), "int8": {}, "float": {}}
+    # timed before TensorFlow starts: its idle threads take CPU for a while
+    model = read_keras(keras_path, (HEIGHT, None, 1), "line recognizer") if keras_path.is_file() else None
 
     int8 = int8_predict(recognizer)
     for split in splits:
         report["int8"][split] = line_scores(int8, split)
-    if keras_path.is_file():
-        import keras
-        model = keras.models.load_model(keras_path, compile=False)
+    if model is not None:
         for split in splits:
             report["float"][split] = line_scores(lambda b: model.predict(b, verbose=0), split)
     return report

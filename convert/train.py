@@ -20,6 +20,7 @@ import numpy as np
 
 from convert import distill
 from convert.datasets import CLASS_NAMES, PROJECT_ROOT, DataError, MixSizes, assemble_mix, mix_parts
+from convert.export import peek_keras
 
 DEFAULT_OUT = PROJECT_ROOT / "models" / "digits.keras"
 
@@ -309,8 +310,10 @@ def main(argv=None) -> int:
     one_stage = {"lr": a.lr, "mnist_copies": a.mnist_copies, "orand_copies": a.orand_copies}
     if a.epochs is None and any(v is not None for v in one_stage.values()):
         p.error("--lr, --mnist-copies and --orand-copies shape one stage: give --epochs too")
-    if any(v is not None and v < 1 for v in (a.mnist_copies, a.orand_copies)):
-        p.error("--mnist-copies and --orand-copies must be >= 1")
+    if any(v is not None and v < 1 for v in (a.mnist_copies, a.orand_copies)) or a.batch < 1:
+        p.error("--mnist-copies, --orand-copies and --batch must be >= 1")
+    if a.out.suffix != ".keras":  # found by Keras only when it saves, after the training
+        p.error(f"--out {a.out} must end in .keras")
     if not a.teachers and (a.temperature is not None or a.soft_weight is not None):
         p.error("--temperature and --soft-weight shape distillation: give --teachers too")
     a.temperature = distill.TEMPERATURE if a.temperature is None else a.temperature
@@ -321,6 +324,13 @@ def main(argv=None) -> int:
         if path is not None and not path.is_file():
             print(f"convert.train: error: {path} not found", file=sys.stderr)
             return 2
+    try:
+        for path in [a.init, *(a.teachers or [])]:
+            if path is not None:
+                peek_keras(path)  # a broken file is said now, not after the training mix is built
+    except DataError as e:
+        print(f"convert.train: error: {e}", file=sys.stderr)
+        return 2
     try:
         teachers, teacher_infos = zip(*[load_teacher(path) for path in a.teachers]) if a.teachers else ((), ())
     except ValueError as e:
@@ -348,6 +358,12 @@ def main(argv=None) -> int:
         return 2
     print(f"built in {time.time() - started:.0f} s", flush=True)
     model, history, mixes = a.init, {}, []
+    if a.init is not None:
+        try:
+            model = load_teacher(a.init)[0]  # a digit classifier, not another model
+        except ValueError as e:
+            print(f"convert.train: error: --init {e}", file=sys.stderr)
+            return 2
     for i, stage in enumerate(stages):
         x, y, counts = assemble_mix(parts, stage.mnist_copies, cuts(stage))
         mixes.append(counts)

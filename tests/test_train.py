@@ -126,6 +126,40 @@ def test_missing_or_corrupt_mnist_is_one_clear_line(tmp_path, module):
         assert str(path) in errors[0]
 
 
+def test_a_file_that_is_no_model_or_another_model_is_one_clear_line(tmp_path):
+    from convert.datasets import DataError
+    from convert.export import read_keras
+    garbage = tmp_path / "digits.keras"
+    garbage.write_bytes(b"not a model")
+    with pytest.raises(DataError, match="not a readable Keras model"):
+        read_keras(garbage, (28, 28, 1), "digit classifier")
+    with pytest.raises(DataError, match="another model"):
+        read_keras(ROOT / "models" / "digits.keras", (32, None, 1), "line recognizer")
+    assert read_keras(ROOT / "models" / "lines.keras", (32, None, 1), "line recognizer").output_shape[-1] == 41
+    for model in ([], ["--model", "recognizer"], ["--model", "detector"]):
+        r = subprocess.run([sys.executable, "-m", "convert.export", *model, "--keras", str(garbage),
+                            "--out", str(tmp_path / "x.tflite")], cwd=ROOT, capture_output=True, text=True, timeout=300)
+        assert r.returncode == 2 and "Traceback" not in r.stderr and "not a readable Keras model" in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--batch", "0"], "--batch must be >= 1"), (["--out", "runs/tiny"], "must end in .keras"),
+    (["--init", "{garbage}"], "not a readable Keras model"),
+    (["--model", "recognizer", "--out", "runs/tiny"], "must end in .keras"),
+    (["--model", "detector", "--out", "runs/tiny"], "must end in .keras"),
+    (["--model", "detector", "--init", "{garbage}", "--out", "{tmp}/d.keras"], "not a readable Keras model"),
+])
+def test_training_options_that_would_fail_late_are_refused_at_once(tmp_path, args, words):
+    """Found before the data is built (minutes), not when Keras saves (after the training)."""
+    garbage = tmp_path / "old.keras"
+    garbage.write_bytes(b"not a model")
+    args = [a.format(garbage=garbage, tmp=tmp_path) for a in args]
+    r = subprocess.run([sys.executable, "-m", "convert.train", *args], cwd=ROOT, capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 2 and words in r.stderr and "Traceback" not in r.stderr, r.stderr[-2000:]
+    assert "building" not in r.stdout
+
+
 def test_fused_batch_norm_trains_and_infers_as_keras_batch_norm():
     """The training layer must be a drop-in: same outputs, gradients and moving statistics as
     keras.layers.BatchNormalization, so its weights can be saved into the plain model."""
