@@ -187,6 +187,10 @@ def main(argv=None) -> int:
     p.add_argument("--save-dir", type=Path, help="write annotated images (all sudoku photos, orand misses)")
     p.add_argument("--out", type=Path, help="write the figures as JSON here")
     a = p.parse_args(argv)
+    if a.limit is not None and a.limit < 1:
+        p.error("--limit must be >= 1")
+    if a.out and not a.out.parent.is_dir():  # said now, not after ten minutes of reading
+        p.error(f"--out {a.out}: folder {a.out.parent} not found")
     from edge.detect import TextDetector
     from edge.infer import ModelError
     from edge.line_reader import PICTURE_MAX_LINES, PICTURE_TILES, LineReader

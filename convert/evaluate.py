@@ -174,6 +174,8 @@ def main(argv=None) -> int:
     p.add_argument("--limit", type=int, help="only the first N MNIST test images (quick check)")
     p.add_argument("--no-metadata", action="store_true", help="do not write the figures into the model's .json")
     a = p.parse_args(argv)
+    if a.limit is not None and a.limit < 1:
+        p.error("--limit must be >= 1")
     from edge.infer import ModelError
     try:
         report = evaluate(a.model, a.keras, mnist=load_mnist(a.mnist), limit=a.limit)

@@ -33,7 +33,10 @@ def load(root: Path = ROOT) -> dict:
     for key, rel in REPORTS.items():
         path = root / rel
         if path.exists():
-            found[key] = json.loads(path.read_text())
+            try:
+                found[key] = json.loads(path.read_text())
+            except (OSError, ValueError) as e:
+                raise ValueError(f"{rel} is unreadable ({type(e).__name__}): make it again") from None
     return found
 
 
@@ -304,9 +307,17 @@ def main(argv=None) -> int:
     p.add_argument("--check", action="store_true", help="only compare; exit 1 when a file is out of date")
     p.add_argument("--root", type=Path, default=ROOT, help=argparse.SUPPRESS)
     a = p.parse_args(argv)
-    reports = load(a.root)
     readme_path, doc_path = a.root / "README.md", a.root / "docs" / "measurements.md"
-    wanted = {doc_path: measurements(reports), readme_path: readme_with_results(readme_path.read_text(), reports)}
+    try:
+        reports = load(a.root)
+        wanted = {doc_path: measurements(reports), readme_path: readme_with_results(readme_path.read_text(), reports)}
+    except ValueError as e:
+        print(f"convert.report: error: {e}", file=sys.stderr)
+        return 2
+    except (KeyError, TypeError, AttributeError) as e:  # a report of an older or broken run
+        print(f"convert.report: error: a JSON report lacks what the tables need ({type(e).__name__}: {e}); "
+              "make it again with its command (docs/measurements.md)", file=sys.stderr)
+        return 2
     stale = [path for path, text in wanted.items() if not path.exists() or path.read_text() != text]
     if a.check:
         for path in stale:

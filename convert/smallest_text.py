@@ -74,6 +74,10 @@ def main(argv=None) -> int:
     a = p.parse_args(argv)
     if a.tries < 1 or min(a.heights) < 1:
         p.error("--tries and --heights must be >= 1")
+    if a.threshold is not None and not 0 < a.threshold < 1:
+        p.error(f"--threshold must be between 0 and 1, got {a.threshold:g}")
+    if a.json and not a.json.parent.is_dir():  # said now, not after the run
+        p.error(f"--json {a.json}: folder {a.json.parent} not found")
     from edge.detect import TextDetector
     from edge.infer import ModelError
     from edge.infer.recognizer import LineRecognizer

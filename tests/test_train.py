@@ -594,3 +594,15 @@ def test_an_orand_cut_that_leaves_out_a_labelled_digit_is_not_used():
     assert app_cut(line, Detector(24)) is None  # 81% of the amount's width, but its cut leaves out the 1
     assert app_cut(line, Detector(30)) is None  # under APP_CUT_COVER of it
     assert app_cut(line, Detector(0)) is None  # no line found
+
+
+@pytest.mark.parametrize("args, words", [
+    (["convert.smallest_text", "--threshold", "5"], "between 0 and 1"),
+    (["convert.smallest_text", "--json", "/nonexistent/x.json"], "not found"),
+    (["convert.devsets", "--out", "/nonexistent/x.json"], "not found"),
+    (["convert.devsets", "--limit", "0"], "--limit must be >= 1"),
+    (["convert.evaluate", "--limit", "0"], "--limit must be >= 1"),
+])
+def test_evaluation_options_that_would_fail_late_are_refused_at_once(args, words):
+    r = subprocess.run([sys.executable, "-m", *args], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and words in r.stderr and "Traceback" not in r.stderr, r.stderr[-2000:]
