@@ -37,6 +37,16 @@ def test_picam_without_picamera2():
     assert_one_line_error(r, "python3-picamera2")
 
 
+def test_picam_that_fails_to_import_for_numpys_sake(tmp_path):
+    """Debian's simplejpeg is built for numpy 1.x: Picamera2 raises ValueError on import beside numpy 2."""
+    fake = tmp_path / "picamera2"
+    fake.mkdir()
+    (fake / "__init__.py").write_text('raise ValueError("numpy.dtype size changed, may indicate binary '
+                                      'incompatibility. Expected 96 from C header, got 88 from PyObject")\n')
+    r = run_app("--source", "picam", "--max-frames", "1", env={"PYTHONPATH": str(tmp_path)})
+    assert_one_line_error(r, "numpy.dtype size changed", "pip install simplejpeg")
+
+
 def test_undecodable_video_and_image(tmp_path):
     rng = np.random.default_rng(0)
     (tmp_path / "broken.mp4").write_bytes(rng.integers(0, 255, 5000, dtype=np.uint8).tobytes())

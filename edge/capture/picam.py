@@ -7,6 +7,10 @@ INSTALL_HINT = ("Picamera2 is not installed: on Raspberry Pi OS run 'sudo apt in
                 "and create the venv with 'python3 -m venv --system-site-packages .venv'")
 
 
+NUMPY_HINT = ("if it says numpy.dtype size changed, run '.venv/bin/pip install simplejpeg': Debian's simplejpeg, "
+              "which Picamera2 imports, is built for Debian's numpy 1.x and this app needs numpy 2")
+
+
 class _PicamDevice:
     """Adapts Picamera2 to the read()/release() shape LiveSource expects. The main stream
     is BGR ('RGB888' in libcamera's naming) at the size asked for."""
@@ -16,6 +20,9 @@ class _PicamDevice:
             from picamera2 import Picamera2
         except ImportError:
             raise SourceError(INSTALL_HINT) from None
+        except Exception as e:  # "numpy.dtype size changed": Debian's simplejpeg is built for its numpy 1.x
+            raise SourceError(f"Picamera2 cannot be imported ({str(e).splitlines()[0] if str(e) else e!r}); "
+                              f"{NUMPY_HINT}") from None
         self.cam = None
         try:
             self.cam = Picamera2()
