@@ -120,6 +120,45 @@ def test_stalled_source_is_reported_as_lost():
     source.close()
 
 
+def test_a_hung_driver_is_left_behind_and_the_camera_opened_again(capsys):
+    """A Pi camera's read() can block for good: after hung_seconds a new device is opened and
+    frames come again; the hung one is released when its read() returns at last."""
+    world = {"opens": 0, "released": 0, "wake": threading.Event()}
+
+    class Hangs:
+        def __init__(self, n):
+            self.n, self.read_count = n, 0
+
+        def read(self):
+            self.read_count += 1
+            if self.n == 1 and self.read_count > 3:
+                world["wake"].wait(10)  # the first device hangs after 3 frames
+                return False, None
+            time.sleep(0.005)
+            return True, np.full((8, 8, 3), self.n, np.uint8)
+
+        def release(self):
+            world["released"] += 1
+
+    def opener():
+        world["opens"] += 1
+        return Hangs(world["opens"])
+    source = LiveSource(opener, "hangs", backoff=(0.01, 0.05), stall_seconds=0.1, hung_seconds=0.3)
+    seen, deadline = [], time.monotonic() + 10
+    for frame in source:
+        if frame is not None:
+            seen.append(int(frame.image[0, 0, 0]))
+        if 2 in seen or time.monotonic() > deadline:
+            break
+    world["wake"].set()
+    time.sleep(0.1)
+    source.close()
+    assert seen[0] == 1 and 2 in seen and world["opens"] == 2
+    assert world["released"] >= 1  # the hung device, once its read returned
+    err = capsys.readouterr().err
+    assert err.count("driver hung") == 1 and "back" in err
+
+
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_signal_stops_at_a_frame_boundary_with_every_line_and_the_video_intact(tmp_path, signum):
     import cv2

@@ -16,23 +16,46 @@ from edge.capture.base import FrameSource, SourceError, SourceLost, warn
 from edge.types import Frame
 
 
+HUNG_READ_SECONDS = 10.0  # a driver read() blocked this long has hung: its device is opened again
+
+
 class LiveSource(FrameSource):
     live = True
 
     def __init__(self, open_device: Callable[[], object], name: str, exit_on_loss: bool = False,
-                 stall_seconds: float = 3.0, backoff=(0.25, 5.0), poll_seconds: float = 0.05, say=warn):
+                 stall_seconds: float = 3.0, backoff=(0.25, 5.0), poll_seconds: float = 0.05, say=warn,
+                 hung_seconds: float = HUNG_READ_SECONDS):
         """open_device() returns an object with read() -> (ok, image) and release(), or raises
         SourceError. It is called once here (errors reach the caller) and again to reconnect."""
         self.name, self.exit_on_loss, self.say = name, exit_on_loss, say  # say: before the thread can use it
         self.stall_seconds, self.backoff, self.poll_seconds = stall_seconds, backoff, poll_seconds
+        self.hung_seconds = hung_seconds
         self._open_device = open_device
         self._device = open_device()
         self._cond = threading.Condition()
         self._latest: tuple[int, float, object] | None = None  # (sequence, time, image)
         self._lost = False
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"capture:{name}", daemon=True)
-        self._thread.start()
+        self._generation = 0  # a capture thread whose read() hung is left behind: a newer one reads
+        self._reading_since: float | None = None  # when the current thread's read() began
+        self._seq = 0
+        self._thread = self._start_thread()
+
+    def _start_thread(self) -> threading.Thread:
+        thread = threading.Thread(target=self._run, args=(self._generation,), name=f"capture:{self.name}",
+                                  daemon=True)
+        thread.start()
+        return thread
+
+    def _abandon_hung_read(self):
+        """The driver's read() has not returned for hung_seconds (a Pi camera can wait forever):
+        leave that thread and its device behind, and open the device again in a new one."""
+        self._generation += 1
+        self._reading_since, self._device = None, None
+        with self._cond:
+            self._lost = True
+        self.say(f"{self.name}: the driver hung for {self.hung_seconds:.0f} s; opening it again")
+        self._thread = self._start_thread()
 
     def _set_lost(self, lost: bool, why: str = ""):
         with self._cond:
@@ -41,9 +64,9 @@ class LiveSource(FrameSource):
         if changed:
             self.say(f"{self.name}: {why}" if lost else f"{self.name}: source is back")
 
-    def _run(self):
-        seq, delay = 0, self.backoff[0]
-        while not self._stop.is_set():
+    def _run(self, generation: int):
+        delay = self.backoff[0]
+        while not self._stop.is_set() and generation == self._generation:
             device = self._device
             if device is None:
                 if self._stop.wait(delay):
@@ -53,20 +76,28 @@ class LiveSource(FrameSource):
                     device = self._open_device()
                 except SourceError:
                     continue
-                if self._stop.is_set():  # closed while we were reconnecting
+                if self._stop.is_set() or generation != self._generation:  # closed or left behind meanwhile
                     device.release()
                     break
                 self._device = device
                 continue
+            self._reading_since = time.monotonic()
             try:
                 ok, image = device.read()
             except Exception:  # a driver error is a lost source, not a crash
                 ok, image = False, None
+            if generation != self._generation:  # it hung and was left behind: a newer thread reads
+                try:
+                    device.release()
+                except Exception:
+                    pass
+                return
+            self._reading_since = None
             if ok and image is not None:
-                seq += 1
+                self._seq += 1
                 delay = self.backoff[0]
                 with self._cond:
-                    self._latest = (seq, time.time(), image)
+                    self._latest = (self._seq, time.time(), image)
                     self._cond.notify_all()
                 if self._lost:
                     self._set_lost(False)
@@ -90,6 +121,10 @@ class LiveSource(FrameSource):
                 yield Frame(latest[2], index, latest[1], self.name)
                 index += 1
                 continue
+            since = self._reading_since
+            if since is not None and time.monotonic() - since > self.hung_seconds and not self._stop.is_set():
+                self._abandon_hung_read()
+                lost = True
             stalled = time.monotonic() - last_time > self.stall_seconds
             if stalled and not lost:
                 self._set_lost(True, f"no new frame for {self.stall_seconds:.0f} s; waiting")
