@@ -340,11 +340,14 @@ def read_loop(args, source, reader, log, video, window, stop, say, snapshot=None
     progress = on_terminal and source.total  # a file of known length: a percentage
     ticker = Progress() if on_terminal and not source.total else None  # else a line every few seconds
     count, fps, last, paused, debug, status, result = 0, 0.0, time.perf_counter(), False, False, 0, None
-    roi_warned = False
+    roi_warned, source_up = False, True
     try:
         for frame in source:
             if stop.raised:
                 break
+            if shared and source.lost == source_up:  # lost, or back: MQTT's availability follows
+                source_up = not source.lost
+                shared.source_available(source_up)
             if frame is not None:
                 if args.roi and not roi_warned and roi_outside(args.roi, frame.image.shape[1], frame.image.shape[0]):
                     roi_warned = True  # a live source's size may change: a warning, once

@@ -3,7 +3,7 @@
 Topics (prefix `edge-digits` unless --mqtt-topic, device from --device-name):
     <prefix>/<device>/reading        every stable reading, JSON (edge.output.stable_reading), QoS 1
     <prefix>/<device>/state          the latest stable reading and all numbers stable now, retained
-    <prefix>/<device>/availability   online / offline (the last will), retained
+    <prefix>/<device>/availability   online / offline (camera lost, exit, the last will), retained
     homeassistant/sensor/<device>/reading/config   Home Assistant discovery, retained
 
 Start-up: a host that does not resolve, a refused login (CONNACK "not authorized" or "bad
@@ -63,6 +63,7 @@ class MqttPublisher:
         self._connected = False
         self._refusal_said = False
         self._closing = False  # our own disconnect is no outage
+        self._source_up = True  # availability is 'online' while the app runs and its camera delivers
         try:
             socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         except (socket.gaierror, UnicodeError) as e:
@@ -103,7 +104,7 @@ class MqttPublisher:
                 self._refusal_said = True
             self._first.set()
             return
-        client.publish(self.availability_topic, "online", qos=1, retain=True)
+        client.publish(self.availability_topic, "online" if self._source_up else "offline", qos=1, retain=True)
         client.publish(self.discovery_topic, json.dumps(self.discovery_config()), qos=1, retain=True)
         with self._lock:
             state, dropped, self._outage_dropped = self._state, self._outage_dropped, 0
@@ -134,6 +135,14 @@ class MqttPublisher:
             self._unacked.discard(mid)
 
     # -- the capture loop's side: publish() only queues; paho's thread does the network
+    def source_available(self, up: bool):
+        """The camera lost (False) or delivering again (True): the sensor goes unavailable with it."""
+        if up == self._source_up:
+            return
+        self._source_up = up
+        if self._connected:  # else said on (re)connect
+            self.client.publish(self.availability_topic, "online" if up else "offline", qos=1, retain=True)
+
     def publish(self, result: FrameResult):
         if not result.events:
             return

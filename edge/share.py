@@ -112,6 +112,11 @@ class SharedOutputs:
         if self.mqtt:
             self.mqtt.publish(result)
 
+    def source_available(self, up: bool):
+        """The source lost or back: MQTT's availability follows it (the web page shows the frames)."""
+        if self.mqtt:
+            self.mqtt.source_available(up)
+
     def close(self):
         if self.mqtt:
             self.mqtt.close()

@@ -63,6 +63,28 @@ def test_readings_state_availability_and_discovery(broker):
     assert config["device"]["identifiers"] == ["edge-digits-meter_1"] and config["device"]["name"]
 
 
+def test_availability_follows_the_camera(broker):
+    """The sensor goes unavailable while the camera is lost, and available again when it is back:
+    here the camera is another app's MJPEG stream, stopped and started again."""
+    port = free_port()
+    camera = App("--source", "demo", "--fps", "15", "--serve", f"127.0.0.1:{port}")
+    stream = camera.url() + "stream.mjpg"
+    live = Subscriber(broker.port).wait_subscribed()
+    app = App("--source", stream, "--mqtt", f"127.0.0.1:{broker.port}", "--device-name", "door")
+    said = lambda: [p for p, _, _ in live.on("edge-digits/door/availability")]  # noqa: E731
+    try:
+        live.wait_for(lambda: said() == ["online"], 30, "online")
+        camera.stop()
+        live.wait_for(lambda: said() == ["online", "offline"], 30, "offline while the camera is lost")
+        camera = App("--source", "demo", "--fps", "15", "--serve", f"127.0.0.1:{port}")
+        live.wait_for(lambda: said() == ["online", "offline", "online"], 60, "online when it is back")
+        assert app.proc.poll() is None
+    finally:
+        app.stop()
+        camera.stop()
+        live.close()
+
+
 def fake_result(index: int):
     from edge.types import Digits, Frame, FrameResult, Number
     number = Number(str(index), 0.99, (0, 0, 10, 10), Digits(), stable=True)

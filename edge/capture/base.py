@@ -29,6 +29,7 @@ class FrameSource:
     say = staticmethod(warn)  # how it reports skipped files and a lost camera (the app passes its own, for -q)
     still = False  # frames are separate pictures (a window waits for a key on each)
     live = False  # a camera or stream: frames the reader has no time for are dropped
+    lost = False  # a live source that stopped delivering (said on stderr; reconnecting)
     total: int | None = None  # frames in a file source, when known
     fps: float | None = None  # the source's own frame rate, when known (a video file's)
     size: tuple[int, int] | None = None  # (width, height) of every frame, when known before the first

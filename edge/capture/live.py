@@ -57,6 +57,10 @@ class LiveSource(FrameSource):
         self.say(f"{self.name}: the driver hung for {self.hung_seconds:.0f} s; opening it again")
         self._thread = self._start_thread()
 
+    @property
+    def lost(self) -> bool:
+        return self._lost
+
     def _set_lost(self, lost: bool, why: str = ""):
         with self._cond:
             changed, self._lost = self._lost != lost, lost
