@@ -50,7 +50,20 @@ def display_unavailable_reason(probe=probe_window) -> str | None:
     return None
 
 
-KEY_QUIT = {ord("q"), ord("Q"), 27}  # q, Q, Esc
+KEY_QUIT = {ord("q"), 27}  # q (Q too: letters come lower-cased), Esc
+OTHER_KEY = 256  # an arrow, F-key and such: "any other key" (the next picture), never a letter's command
+MODIFIERS = range(0xFFE1, 0xFFEF)  # Shift, Ctrl, Caps Lock, Alt ... pressed alone: no key
+
+
+def key_code(k: int) -> int:
+    """cv2.waitKeyEx's code -> the key the loop acts on: letters lower-cased, keys beyond ASCII
+    (GTK and Qt give X keysyms: Left is 0xFF51, whose low byte is 'Q') as OTHER_KEY, a modifier
+    alone as none (-1)."""
+    if k < 0 or k in MODIFIERS:
+        return -1
+    if k > 0xFF:
+        return OTHER_KEY
+    return ord(chr(k).lower()) if chr(k).isascii() and chr(k).isalpha() else k
 
 
 class Window:
@@ -69,13 +82,13 @@ class Window:
 
     def key(self, wait_ms: int = 1) -> int:
         """The key pressed (-1 for none); closing the window counts as 'q'."""
-        k = cv2.waitKey(wait_ms)
+        k = cv2.waitKeyEx(wait_ms)
         try:
             if cv2.getWindowProperty(self.title, cv2.WND_PROP_VISIBLE) < 1:
                 return ord("q")
         except cv2.error:
             return ord("q")
-        return k & 0xFF if k >= 0 else -1
+        return key_code(k)
 
     def close(self):
         cv2.destroyWindow(self.title)

@@ -375,3 +375,13 @@ def test_overlay_outlines_the_roi():
     from edge.draw import ROI, draw_result
     image = draw_result(_dense_result(False), 30.0, roi=(5, 300, 600, 170))
     assert tuple(image[300, 320]) == ROI and tuple(image[469, 320]) == ROI and tuple(image[400, 5]) == ROI
+
+
+def test_window_keys_arrows_and_shift_are_no_commands():
+    """An arrow's keysym (Left 0xFF51) once came out as 'Q' (its low byte) and quit; Shift
+    skipped a picture; S and D with Caps Lock did nothing."""
+    from edge.display import KEY_QUIT, OTHER_KEY, key_code
+    assert key_code(0xFF51) == OTHER_KEY and OTHER_KEY not in KEY_QUIT  # Left: the next picture
+    assert key_code(0xFFE1) == -1 and key_code(-1) == -1  # Shift alone, no key
+    assert [key_code(ord(c)) for c in "qQsSdD "] == [ord(c) for c in "qqssdd "]
+    assert key_code(27) in KEY_QUIT and key_code(ord("Q")) in KEY_QUIT
