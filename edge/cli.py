@@ -25,6 +25,7 @@ def catch_early_signals():
 
 
 import argparse  # noqa: E402
+import itertools  # noqa: E402
 import os  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
@@ -262,7 +263,7 @@ def run(args, stop: StopFlag, snapshot: SnapshotSignal | None = None) -> int:
 
     from edge.capture import SourceError, open_source
     from edge.display import Window, display_unavailable_reason
-    from edge.output import JsonLinesWriter, VideoSink
+    from edge.output import JsonLinesWriter, VideoSink, check_folder
 
     def say(message):
         if not args.quiet:
@@ -275,6 +276,8 @@ def run(args, stop: StopFlag, snapshot: SnapshotSignal | None = None) -> int:
     with contextlib.ExitStack() as opened:  # closed in reverse: window, outputs, then the source
         # Everything that can fail on bad input fails here, before the first frame.
         video = VideoSink(args.save_video, args.fps, args.overwrite) if args.save_video else None
+        if args.snapshot_every:
+            check_folder(args.snapshot_dir, "--snapshot-dir")
         source = open_source(args.source, args.width, args.height, args.fps, args.exit_on_source_loss, say)
         opened.callback(source.close)
         reader, runtime = make_reader(args, pictures=source.still)
@@ -423,6 +426,9 @@ def image_line(path: str, numbers) -> str:
     return f"{path}: {read or 'no numbers read'}"
 
 
+_SNAPSHOT_ERRORS_SAID: set[str] = set()
+
+
 def save_snapshot(folder, result, image, say):
     import json
 
@@ -430,14 +436,21 @@ def save_snapshot(folder, result, image, say):
 
     from edge.output import reading_record
 
-    stem = Path(folder) / f"snapshot-{time.strftime('%Y%m%d-%H%M%S')}-{result.frame.index}"
+    base = f"snapshot-{time.strftime('%Y%m%d-%H%M%S')}-{result.frame.index}"
     try:
-        stem.parent.mkdir(parents=True, exist_ok=True)
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        stem = next(Path(folder) / (base if n == 1 else f"{base}-{n}") for n in itertools.count(1)
+                    if not any((Path(folder) / f"{base if n == 1 else f'{base}-{n}'}{ext}").exists()
+                               for ext in (".png", ".json")))  # a second 's' on a paused frame: -2
+        with open(stem.with_suffix(".json"), "x") as f:  # "x": another app saving the same name is not overwritten
+            f.write(json.dumps(reading_record(result)) + "\n")
         if not cv2.imwrite(str(stem.with_suffix(".png")), image):
             raise OSError("the image could not be written")
-        stem.with_suffix(".json").write_text(json.dumps(reading_record(result)) + "\n")
     except OSError as e:
-        say(f"snapshot not saved to {folder}: {e.strerror or e}")
+        message = f"snapshot not saved in {folder}: {e.strerror or e}"
+        if message not in _SNAPSHOT_ERRORS_SAID:  # once, not every --snapshot-every frame; -q or not
+            _SNAPSHOT_ERRORS_SAID.add(message)
+            print(f"{PROG}: error: {message}", file=sys.stderr, flush=True)
         return
     say(f"saved {stem}.png and .json")
 

@@ -77,6 +77,23 @@ def check_writable(path: str, overwrite: bool, refuse_existing: bool):
             raise OutputError(f"cannot write {path}: {e.strerror or e}") from None
 
 
+def check_folder(folder: str, what: str):
+    """A folder outputs go to: made if missing; OutputError if it cannot be (a file in the way,
+    no permission), said before the first frame rather than on every frame after."""
+    p = Path(folder)
+    try:
+        p.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise OutputError(f"cannot make {what} folder {folder}: {e.strerror or e}") from None
+    probe = p / f".edge-digits-probe-{os.getpid()}"
+    try:
+        with open(probe, "wb"):
+            pass
+        probe.unlink()
+    except OSError as e:
+        raise OutputError(f"cannot write in {what} folder {folder}: {e.strerror or e}") from None
+
+
 class JsonLinesWriter:
     def __init__(self, path: str, overwrite: bool = False):
         self.path = path

@@ -221,6 +221,27 @@ def test_headless_snapshots(tmp_path):
         assert json.loads(f.read_text())["source"] == "demo"
 
 
+def test_a_snapshot_folder_that_cannot_be_written_is_one_line_at_start(tmp_path):
+    (tmp_path / "afile").write_text("in the way")
+    r = run_app("--source", "demo", "--fps", "0", "--max-frames", "4", "--snapshot-every", "1",
+                "--snapshot-dir", tmp_path / "afile", "-q")
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "--snapshot-dir" in r.stderr, r.stderr
+
+
+def test_two_snapshots_of_one_frame_keep_both(tmp_path):
+    """A second 's' on a paused frame (the debug view, say) once overwrote the first."""
+    import numpy as np
+
+    from edge.cli import save_snapshot
+    from edge.types import Digits, Frame, FrameResult
+    result = FrameResult(Frame(np.zeros((8, 8, 3), np.uint8), 7, 0.0, "t"), Digits(), [], {}, None, [])
+    said = []
+    for shade in (0, 255):
+        save_snapshot(tmp_path, result, np.full((8, 8, 3), shade, np.uint8), said.append)
+    assert len(list(tmp_path.glob("*.png"))) == 2 and len(list(tmp_path.glob("*.json"))) == 2
+    assert said[0] != said[1]
+
+
 def test_sigusr1_saves_a_snapshot(tmp_path):
     import os
     import signal
