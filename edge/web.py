@@ -240,10 +240,14 @@ table {{ border-collapse: collapse }} td, th {{ padding: 2px 10px; text-align: l
 <script>
 const $ = id => document.getElementById(id);
 function cell(row, text, cls) {{ const td = row.insertCell(); td.textContent = text; if (cls) td.className = cls; }}
+let away = false;  // the app was unreachable: its readings are greyed, its video is asked for again on return
+function gone() {{ away = true; $('readings').style.opacity = 0.35; $('status').textContent = 'no connection to the app'; }}
 async function poll() {{
   try {{
     const r = await fetch('/readings', {{cache: 'no-store'}});
+    if (!r.ok && r.status !== 503) gone();
     if (r.ok) {{
+      if (away) {{ away = false; $('readings').style.opacity = 1; $('video').src = '/stream.mjpg?' + Date.now(); }}
       const rec = await r.json(), body = $('readings');
       body.replaceChildren();
       const age = Math.max(0, Date.now() / 1000 - rec.t).toFixed(1) + ' s';
@@ -255,7 +259,7 @@ async function poll() {{
       $('source').textContent = rec.source;
       $('status').textContent = 'frame ' + rec.frame + ', ' + rec.latency_ms.toFixed(1) + ' ms';
     }}
-  }} catch (e) {{ $('status').textContent = 'no connection to the app'; }}
+  }} catch (e) {{ gone(); }}
   setTimeout(poll, 500);
 }}
 poll();
@@ -268,8 +272,14 @@ new EventSource('/events').onmessage = e => {{
 $('upload').onsubmit = async e => {{
   e.preventDefault();
   $('result').textContent = 'reading...'; $('drawn').removeAttribute('src');
-  const r = await fetch('/read', {{method: 'POST', body: new FormData($('upload'))}});
-  const j = await r.json();
+  let r, j;
+  try {{
+    r = await fetch('/read', {{method: 'POST', body: new FormData($('upload'))}});
+    j = await r.json();
+  }} catch (err) {{
+    $('result').textContent = 'not read: ' + (r ? 'the app answered ' + r.status : 'no connection to the app');
+    return;
+  }}
   if (!r.ok) {{ $('result').textContent = j.error; return; }}
   $('drawn').src = 'data:image/jpeg;base64,' + j.annotated_jpeg;
   delete j.annotated_jpeg;
@@ -422,7 +432,11 @@ class Handler(BaseHTTPRequestHandler):
         if not data:
             self._error(400, "no file in the upload (send a form field 'image' or the image itself)")
             return
-        read = self.uploads.read(data, name)
+        try:
+            read = self.uploads.read(data, name)
+        except Exception as e:  # the upload reader failed (its model, memory): an answer, not a dropped connection
+            self._error(500, f"could not read {name}: {(str(e) or type(e).__name__).splitlines()[0]}")
+            return
         if read is None:
             self._error(415, f"{name} is not an image OpenCV can read (JPEG, PNG, BMP, WebP, TIFF ...)")
             return

@@ -313,3 +313,50 @@ def test_the_video_is_encoded_at_most_at_its_rate_and_a_snapshot_does_not_wait_f
         assert feed.snapshot(timeout=2.0) is not None and time.monotonic() - t1 < 0.1
     finally:
         feed.close()
+
+
+def test_an_upload_the_reader_fails_on_gets_a_json_500_not_a_dropped_connection():
+    from edge.web import WebServer
+
+    def broken_reader():
+        raise RuntimeError("cannot load the recognizer\nsecond line")
+    server = WebServer("127.0.0.1", 0, broken_reader)
+    try:
+        png = cv2.imencode(".png", np.zeros((20, 20, 3), np.uint8))[1].tobytes()
+        body, headers = multipart("image", "meter.png", png)
+        code, kind, answer = get(f"http://127.0.0.1:{server.port}/read", body, headers)
+        assert code == 500 and kind == "application/json"
+        assert json.loads(answer)["error"] == "could not read meter.png: cannot load the recognizer"
+    finally:
+        server.close()
+
+
+def test_the_page_greys_old_readings_and_gets_the_video_back_after_a_restart(tmp_path):
+    """The app stopped: the page greys its last readings and says so; the app back on the same
+    port: the readings and the live video come back without reloading the page."""
+    port = free_port()
+    app = App("--source", "demo", "--fps", "20", "--serve", f"127.0.0.1:{port}")
+    browser = WebDriver(tmp_path)
+    state = ("const v = document.getElementById('video'), t = document.getElementById('readings');"
+             "return {width: v.naturalWidth, src: v.src, opacity: t.style.opacity, readings: t.innerText,"
+             " status: document.getElementById('status').innerText};")
+
+    def wait(check, what, timeout=30):
+        deadline, seen = time.monotonic() + timeout, {}
+        while time.monotonic() < deadline:
+            seen = browser.run(state)
+            if check(seen):
+                return seen
+            time.sleep(0.3)
+        raise AssertionError(f"{what}: {seen}")
+    try:
+        browser.call("POST", f"/session/{browser.session}/url", {"url": app.url()})
+        wait(lambda s: s["width"] == 640 and any(t in s["readings"] for t in TRUTH), "the page never read")
+        app.stop()
+        wait(lambda s: s["opacity"] == "0.35" and "no connection" in s["status"], "the break was not shown")
+        app = App("--source", "demo", "--fps", "20", "--serve", f"127.0.0.1:{port}")
+        back = wait(lambda s: s["opacity"] == "1" and "?" in s["src"] and s["width"] == 640, "not back", 60)
+        assert any(t in back["readings"] for t in TRUTH)
+    finally:
+        browser.close()
+        app.stop()
