@@ -21,6 +21,8 @@ TENTATIVE = (0, 190, 255)
 DIGIT_BOX = (255, 160, 0)
 ROI = (255, 0, 255)
 STATUS = (255, 255, 255)
+VIEW_PX = 480  # a frame's shorter side at which labels have their usual sizes (a window shows larger frames shrunk)
+MIN_STATUS_SCALE = 0.25  # the FPS line no smaller than this on a tiny frame
 
 
 @dataclass
@@ -88,9 +90,10 @@ def layout(result: FrameResult, shape, fps: float | None = None) -> list[Label]:
     taken = [tuple(int(v) for v in b) for n in result.numbers for b in n.digits.boxes]
     taken += [(n.box[0] - 3, n.box[1] - 3, n.box[2] + 6, n.box[3] + 6) for n in result.numbers]
     labels = []
+    grow = max(1.0, min(shape[:2]) / VIEW_PX)  # a big frame is seen shrunk: its labels' caps grow with it
     for n in result.numbers:  # the numbers' labels first: they matter most
         text = number_text(n)
-        rect, scale = None, float(np.clip(0.3 * n.box[3] / FONT_PX, 0.3, 1.2))
+        rect, scale = None, float(np.clip(0.3 * n.box[3] / FONT_PX, 0.3, 1.2 * grow))
         for shrink in (1.0, 0.75, 0.55):  # the digits' size, smaller only where that is crowded
             rect = next((r for r in _number_spots(n.box, text, scale * shrink, shape) if _fits(r, shape, taken)), None)
             if rect is not None:
@@ -105,7 +108,7 @@ def layout(result: FrameResult, shape, fps: float | None = None) -> list[Label]:
         below = n.box[1] + n.box[3] + 4
         for (x, y, w, h), c in zip(n.digits.boxes.tolist(), n.digits.confidence.tolist()):
             text = f"{c:.2f}".removeprefix("0")  # ".97": narrow, so neighbours' labels stay apart
-            scale = float(np.clip(0.22 * h / FONT_PX, 0.25, 0.6))
+            scale = float(np.clip(0.22 * h / FONT_PX, 0.25, 0.6 * grow))
             r = _text_rect(text, scale, 0, 0)
             rect = (int(x + w / 2 - r[2] / 2), below, r[2], r[3])
             if not _fits(rect, shape, taken + [m.rect for m in mine]):
@@ -117,6 +120,9 @@ def layout(result: FrameResult, shape, fps: float | None = None) -> list[Label]:
     status = f"{result.latency_ms:.1f} ms" if not fps else f"{fps:.1f} FPS  {result.latency_ms:.1f} ms"
     scale = max(0.4, min(shape[:2]) / 900) * 1.2
     r = _text_rect(status, scale, 0, 0)
+    while r[2] > shape[1] - 8 and scale > MIN_STATUS_SCALE:  # a tiny frame: the status smaller, to fit its width
+        scale = max(MIN_STATUS_SCALE, scale * 0.8)
+        r = _text_rect(status, scale, 0, 0)
     corners = [(4, 4), (shape[1] - r[2] - 4, 4), (4, shape[0] - r[3] - 4), (shape[1] - r[2] - 4, shape[0] - r[3] - 4)]
     readings = taken  # digits, numbers and their labels
     spots = [(cx, cy, r[2], r[3]) for cx, cy in corners]

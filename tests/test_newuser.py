@@ -392,6 +392,26 @@ def test_overlay_labels_stay_apart_on_a_dense_photo():
     assert not any(_overlaps(status.rect, b) for b in boxes)  # moved off the reading in its corner
 
 
+def test_overlay_labels_grow_on_a_big_frame_and_the_status_fits_a_small_one():
+    """A 4000x3000 photo is seen shrunk to a window or page: its labels' caps grow with it. A
+    160x120 frame's status line is made smaller to fit its width; a 32x24 one draws without error."""
+    import numpy as np
+
+    from edge.draw import draw_result, layout
+    from edge.types import Digits, Frame, FrameResult, Number
+    boxes = np.array([[1000 + i * 420, 1200, 400, 600] for i in range(4)])
+    digits = Digits(boxes, labels=np.array([4, 8, 2, 1]), confidence=np.full(4, 0.99))
+    big = FrameResult(Frame(np.full((3000, 4000, 3), 200, np.uint8), 0, 0.0, "big.jpg"), digits,
+                      [Number("4821", 0.99, (1000, 1200, 1660, 600), digits, stable=True)], {})
+    labels = {lab.kind: lab for lab in layout(big, (3000, 4000, 3), 30.0)}
+    assert labels["number"].scale > 3 * 1.2 and labels["digit"].scale > 3 * 0.6  # 1.2 and 0.6 at 640x480
+    small = FrameResult(Frame(np.full((120, 160, 3), 200, np.uint8), 0, 0.0, "s"), Digits(), [], {})
+    (status,) = layout(small, (120, 160, 3), 30.0)
+    assert status.rect[0] >= 0 and status.rect[0] + status.rect[2] <= 160
+    tiny = FrameResult(Frame(np.full((24, 32, 3), 200, np.uint8), 0, 0.0, "t"), Digits(), [], {})
+    assert draw_result(tiny, 30.0).shape == (24, 32, 3)
+
+
 def test_overlay_outlines_the_roi():
     from edge.draw import ROI, draw_result
     image = draw_result(_dense_result(False), 30.0, roi=(5, 300, 600, 170))
