@@ -16,7 +16,14 @@ from edge.capture.base import FrameSource, SourceError, SourceLost, warn
 from edge.types import Frame
 
 
-HUNG_READ_SECONDS = 10.0  # a driver read() blocked this long has hung: its device is opened again
+HUNG_READ_SECONDS = 15.0  # a driver call blocked this long has hung (V4L2 gives up on its own at 10 s)
+
+
+def _release_quietly(device):
+    try:
+        device.release()
+    except Exception:
+        pass
 
 
 class LiveSource(FrameSource):
@@ -48,14 +55,24 @@ class LiveSource(FrameSource):
         return thread
 
     def _abandon_hung_read(self):
-        """The driver's read() has not returned for hung_seconds (a Pi camera can wait forever):
-        leave that thread and its device behind, and open the device again in a new one."""
-        self._generation += 1
-        self._reading_since, self._device = None, None
-        with self._cond:
-            self._lost = True
+        """The driver's read() or open has not returned for hung_seconds (a Pi camera can wait
+        forever): leave that thread behind, release its device (on a thread of its own: that may
+        hang too; a Pi camera held open cannot be opened again), and open it anew in a new thread."""
+        with self._cond:  # atomic with the reader's own check: a left-behind thread writes nothing more
+            self._generation += 1
+            hung, self._device, self._reading_since, self._lost = self._device, None, None, True
+        if hung is not None:
+            threading.Thread(target=_release_quietly, args=(hung,), name=f"release:{self.name}", daemon=True).start()
         self.say(f"{self.name}: the driver hung for {self.hung_seconds:.0f} s; opening it again")
         self._thread = self._start_thread()
+
+    def _current(self, generation: int, reading_since: float | None = None) -> bool:
+        """Whether this thread still reads (not left behind); sets when its driver call began."""
+        with self._cond:
+            if generation != self._generation:
+                return False
+            self._reading_since = reading_since
+            return True
 
     @property
     def lost(self) -> bool:
@@ -70,39 +87,42 @@ class LiveSource(FrameSource):
 
     def _run(self, generation: int):
         delay = self.backoff[0]
-        while not self._stop.is_set() and generation == self._generation:
+        while not self._stop.is_set() and self._current(generation):
             device = self._device
             if device is None:
                 if self._stop.wait(delay):
                     break
                 delay = min(delay * 2, self.backoff[1])
+                if not self._current(generation, time.monotonic()):  # an open can hang too (a Pi camera's)
+                    return
                 try:
                     device = self._open_device()
                 except SourceError:
                     continue
-                if self._stop.is_set() or generation != self._generation:  # closed or left behind meanwhile
-                    device.release()
-                    break
-                self._device = device
+                with self._cond:
+                    current = generation == self._generation and not self._stop.is_set()
+                    if current:
+                        self._device, self._reading_since = device, None
+                if not current:  # closed, or left behind while it opened
+                    _release_quietly(device)
+                    return
                 continue
-            self._reading_since = time.monotonic()
+            if not self._current(generation, time.monotonic()):
+                return
             try:
                 ok, image = device.read()
             except Exception:  # a driver error is a lost source, not a crash
                 ok, image = False, None
-            if generation != self._generation:  # it hung and was left behind: a newer thread reads
-                try:
-                    device.release()
-                except Exception:
-                    pass
-                return
-            self._reading_since = None
-            if ok and image is not None:
-                self._seq += 1
-                delay = self.backoff[0]
-                with self._cond:
+            with self._cond:  # it hung and was left behind meanwhile: a newer thread reads; its device is released
+                if generation != self._generation:
+                    return
+                self._reading_since = None
+                if ok and image is not None:
+                    self._seq += 1
                     self._latest = (self._seq, time.time(), image)
                     self._cond.notify_all()
+            if ok and image is not None:
+                delay = self.backoff[0]
                 if self._lost:
                     self._set_lost(False)
                 continue
@@ -125,7 +145,8 @@ class LiveSource(FrameSource):
                 yield Frame(latest[2], index, latest[1], self.name)
                 index += 1
                 continue
-            since = self._reading_since
+            with self._cond:
+                since = self._reading_since
             if since is not None and time.monotonic() - since > self.hung_seconds and not self._stop.is_set():
                 self._abandon_hung_read()
                 lost = True
