@@ -64,6 +64,7 @@ class MqttPublisher:
         self._refusal_said = False
         self._closing = False  # our own disconnect is no outage
         self._source_up = True  # availability is 'online' while the app runs and its camera delivers
+        self._availability_lock = threading.Lock()  # paho's publish never takes it: no deadlock with _lock
         try:
             socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         except (socket.gaierror, UnicodeError) as e:
@@ -104,11 +105,12 @@ class MqttPublisher:
                 self._refusal_said = True
             self._first.set()
             return
-        client.publish(self.availability_topic, "online" if self._source_up else "offline", qos=1, retain=True)
+        with self._availability_lock:  # with source_available: the last availability sent is the camera's now
+            with self._lock:
+                state, dropped, self._outage_dropped = self._state, self._outage_dropped, 0
+                self._connected, self._refusal_said = True, False
+            client.publish(self.availability_topic, "online" if self._source_up else "offline", qos=1, retain=True)
         client.publish(self.discovery_topic, json.dumps(self.discovery_config()), qos=1, retain=True)
-        with self._lock:
-            state, dropped, self._outage_dropped = self._state, self._outage_dropped, 0
-            self._connected, self._refusal_said = True, False
         if state is not None:
             client.publish(self.state_topic, json.dumps(state), qos=1, retain=True)
         if self._was_connected:
@@ -137,11 +139,12 @@ class MqttPublisher:
     # -- the capture loop's side: publish() only queues; paho's thread does the network
     def source_available(self, up: bool):
         """The camera lost (False) or delivering again (True): the sensor goes unavailable with it."""
-        if up == self._source_up:
-            return
-        self._source_up = up
-        if self._connected:  # else said on (re)connect
-            self.client.publish(self.availability_topic, "online" if up else "offline", qos=1, retain=True)
+        with self._availability_lock:
+            if up == self._source_up:
+                return
+            self._source_up = up
+            if self._connected:  # else said on (re)connect
+                self.client.publish(self.availability_topic, "online" if up else "offline", qos=1, retain=True)
 
     def publish(self, result: FrameResult):
         if not result.events:
