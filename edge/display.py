@@ -52,14 +52,17 @@ def display_unavailable_reason(probe=probe_window) -> str | None:
 
 KEY_QUIT = {ord("q"), 27}  # q (Q too: letters come lower-cased), Esc
 OTHER_KEY = 256  # an arrow, F-key and such: "any other key" (the next picture), never a letter's command
-MODIFIERS = range(0xFFE1, 0xFFEF)  # Shift, Ctrl, Caps Lock, Alt ... pressed alone: no key
+MODIFIERS = {*range(0xFFE1, 0xFFEF), 0xFE03, 0xFF7F, 0xFF14}  # Shift ... Alt, AltGr, Num and Scroll Lock alone: no key
 
 
 def key_code(k: int) -> int:
     """cv2.waitKeyEx's code -> the key the loop acts on: letters lower-cased, keys beyond ASCII
     (GTK and Qt give X keysyms: Left is 0xFF51, whose low byte is 'Q') as OTHER_KEY, a modifier
     alone as none (-1)."""
-    if k < 0 or k in MODIFIERS:
+    if k < 0:
+        return -1
+    k &= 0xFFFF  # OpenCV's GTK build adds the modifier state above: q with Num Lock on is 0x100071
+    if k in MODIFIERS:
         return -1
     if k > 0xFF:
         return OTHER_KEY

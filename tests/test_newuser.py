@@ -426,3 +426,5 @@ def test_window_keys_arrows_and_shift_are_no_commands():
     assert key_code(0xFFE1) == -1 and key_code(-1) == -1  # Shift alone, no key
     assert [key_code(ord(c)) for c in "qQsSdD "] == [ord(c) for c in "qqssdd "]
     assert key_code(27) in KEY_QUIT and key_code(ord("Q")) in KEY_QUIT
+    assert key_code(0x100071) == ord("q") and key_code(0x20053) == ord("s")  # GTK: Num Lock, Caps Lock bits
+    assert key_code(0xFE03) == key_code(0xFF7F) == -1  # AltGr, Num Lock alone
