@@ -53,7 +53,7 @@ def peek_keras(path: Path):
     checked without TensorFlow: before minutes of calibration data are built for it."""
     import zipfile
 
-    if Path(path).suffix == ".h5":
+    if Path(path).suffix in (".h5", ".hdf5"):  # Keras's older format: no zip to look into
         return
     try:
         with zipfile.ZipFile(path) as z:

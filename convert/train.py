@@ -333,6 +333,7 @@ def main(argv=None) -> int:
         return 2
     try:
         teachers, teacher_infos = zip(*[load_teacher(path) for path in a.teachers]) if a.teachers else ((), ())
+        start = load_teacher(a.init)[0] if a.init is not None else None  # a digit classifier, not another model
     except ValueError as e:
         print(f"convert.train: error: {e}", file=sys.stderr)
         return 2
@@ -357,13 +358,7 @@ def main(argv=None) -> int:
         print(f"convert.train: error: {e}", file=sys.stderr)
         return 2
     print(f"built in {time.time() - started:.0f} s", flush=True)
-    model, history, mixes = a.init, {}, []
-    if a.init is not None:
-        try:
-            model = load_teacher(a.init)[0]  # a digit classifier, not another model
-        except ValueError as e:
-            print(f"convert.train: error: --init {e}", file=sys.stderr)
-            return 2
+    model, history, mixes = start, {}, []
     for i, stage in enumerate(stages):
         x, y, counts = assemble_mix(parts, stage.mnist_copies, cuts(stage))
         mixes.append(counts)

@@ -145,6 +145,7 @@ def test_a_file_that_is_no_model_or_another_model_is_one_clear_line(tmp_path):
 @pytest.mark.parametrize("args, words", [
     (["--batch", "0"], "--batch must be >= 1"), (["--out", "runs/tiny"], "must end in .keras"),
     (["--init", "{garbage}"], "not a readable Keras model"),
+    (["--init", "models/lines.keras"], "not (28, 28, 1)"),  # a model, of another kind
     (["--model", "recognizer", "--out", "runs/tiny"], "must end in .keras"),
     (["--model", "detector", "--out", "runs/tiny"], "must end in .keras"),
     (["--model", "detector", "--init", "{garbage}", "--out", "{tmp}/d.keras"], "not a readable Keras model"),
