@@ -265,6 +265,8 @@ def run(args, stop: StopFlag, snapshot: SnapshotSignal | None = None) -> int:
     from edge.display import Window, display_unavailable_reason
     from edge.output import JsonLinesWriter, VideoSink, check_folder
 
+    _SNAPSHOT_ERRORS_SAID.clear()  # said once a run
+
     def say(message):
         if not args.quiet:
             print(f"{PROG}: {message}", file=sys.stderr, flush=True)
@@ -439,12 +441,18 @@ def save_snapshot(folder, result, image, say):
     base = f"snapshot-{time.strftime('%Y%m%d-%H%M%S')}-{result.frame.index}"
     try:
         Path(folder).mkdir(parents=True, exist_ok=True)
-        stem = next(Path(folder) / (base if n == 1 else f"{base}-{n}") for n in itertools.count(1)
-                    if not any((Path(folder) / f"{base if n == 1 else f'{base}-{n}'}{ext}").exists()
-                               for ext in (".png", ".json")))  # a second 's' on a paused frame: -2
-        with open(stem.with_suffix(".json"), "x") as f:  # "x": another app saving the same name is not overwritten
-            f.write(json.dumps(reading_record(result)) + "\n")
+        for n in itertools.count(1):  # a second 's' on a paused frame, or another app: -2, -3 ...
+            stem = Path(folder) / (base if n == 1 else f"{base}-{n}")
+            if stem.with_suffix(".png").exists():
+                continue
+            try:
+                with open(stem.with_suffix(".json"), "x") as f:  # the name is ours once this exists
+                    f.write(json.dumps(reading_record(result)) + "\n")
+                break
+            except FileExistsError:
+                continue
         if not cv2.imwrite(str(stem.with_suffix(".png")), image):
+            stem.with_suffix(".json").unlink(missing_ok=True)  # no record without its image
             raise OSError("the image could not be written")
     except OSError as e:
         message = f"snapshot not saved in {folder}: {e.strerror or e}"

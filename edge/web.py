@@ -245,7 +245,8 @@ function gone() {{ away = true; $('readings').style.opacity = 0.35; $('status').
 async function poll() {{
   try {{
     const r = await fetch('/readings', {{cache: 'no-store'}});
-    if (!r.ok && r.status !== 503) gone();
+    if (r.status === 503 && away) $('status').textContent = 'waiting for the first frame';  // back, no frame yet
+    else if (!r.ok && r.status !== 503) gone();
     if (r.ok) {{
       if (away) {{ away = false; $('readings').style.opacity = 1; $('video').src = '/stream.mjpg?' + Date.now(); }}
       const rec = await r.json(), body = $('readings');
