@@ -232,8 +232,11 @@ class TextDetector:
         lines = self._lines_in(gray, ox, oy)
         h, w = gray.shape
         view_scale = min(INPUT_SIZE[0] / w, INPUT_SIZE[1] / h)
-        tw, th = (min(w, int(w / tiles * TILE_OVERLAP)), min(h, int(h / tiles * TILE_OVERLAP))) if tiles > 1 else (w, h)
-        if tiles > 1 and view_scale < TILE_BELOW and min(tw, th) >= 2:  # a strip's tiles would be empty
+        tiled = tiles > 1 and view_scale < TILE_BELOW
+        if tiled:
+            tw, th = min(w, int(w / tiles * TILE_OVERLAP)), min(h, int(h / tiles * TILE_OVERLAP))
+            tiled = min(tw, th) >= 2  # a strip's tiles would be empty
+        if tiled:
             origins = [((w - tw) * tx // (tiles - 1), (h - th) * ty // (tiles - 1))
                        for ty in range(tiles) for tx in range(tiles)]
             # a line tiny in the whole view is left to a tile that holds it whole: it sees it closer

@@ -43,8 +43,8 @@ class LiveSource(FrameSource):
         self._latest: tuple[int, float, object] | None = None  # (sequence, time, image)
         self._lost = False
         self._stop = threading.Event()
-        self._generation = 0  # a capture thread whose read() hung is left behind: a newer one reads
-        self._reading_since: float | None = None  # when the current thread's read() began
+        self._generation = 0  # a capture thread whose driver call hung is left behind: a newer one reads
+        self._reading_since: float | None = None  # when the current thread's driver call (read or open) began
         self._seq = 0
         self._thread = self._start_thread()
 
