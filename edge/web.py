@@ -240,6 +240,8 @@ table {{ border-collapse: collapse }} td, th {{ padding: 2px 10px; text-align: l
 <script>
 const $ = id => document.getElementById(id);
 function cell(row, text, cls) {{ const td = row.insertCell(); td.textContent = text; if (cls) td.className = cls; }}
+let lastFrame = null, lastChange = Date.now();
+const STILL_S = 3;  // the capture loop's own stall report comes after 3 s too
 let away = false;  // the app was unreachable: its readings are greyed, its video is asked for again on return
 function gone() {{ away = true; $('readings').style.opacity = 0.35; $('status').textContent = 'no connection to the app'; }}
 async function poll() {{
@@ -258,7 +260,10 @@ async function poll() {{
         cell(row, n.confidence.toFixed(2)); cell(row, n.stable ? 'yes' : 'no'); cell(row, age);
       }}
       $('source').textContent = rec.source;
-      $('status').textContent = 'frame ' + rec.frame + ', ' + rec.latency_ms.toFixed(1) + ' ms';
+      if (rec.frame !== lastFrame) {{ lastFrame = rec.frame; lastChange = Date.now(); }}
+      const still = (Date.now() - lastChange) / 1000;  // a lost camera or a pause: the same frame again
+      $('status').textContent = still > STILL_S ? 'no new frame for ' + still.toFixed(0) + ' s (camera lost or paused?)'
+        : 'frame ' + rec.frame + ', ' + rec.latency_ms.toFixed(1) + ' ms';
     }}
   }} catch (e) {{ gone(); }}
   setTimeout(poll, 500);

@@ -360,3 +360,28 @@ def test_the_page_greys_old_readings_and_gets_the_video_back_after_a_restart(tmp
     finally:
         browser.close()
         app.stop()
+
+
+def test_the_page_says_when_no_new_frame_comes(tmp_path):
+    """A lost camera or a pause: /readings keeps the last frame, and the page says the frame is
+    not new (here a demo at one frame in 5 s), then reads on when the next one comes."""
+    app = App("--source", "demo", "--fps", "0.2", "--serve", "127.0.0.1:0")
+    browser = WebDriver(tmp_path)
+    status = "return document.getElementById('status').innerText;"
+
+    def wait(check, what, timeout=20):
+        deadline, seen = time.monotonic() + timeout, ""
+        while time.monotonic() < deadline:
+            seen = browser.run(status)
+            if check(seen):
+                return seen
+            time.sleep(0.2)
+        raise AssertionError(f"{what}: {seen!r}")
+    try:
+        browser.call("POST", f"/session/{browser.session}/url", {"url": app.url()})
+        wait(lambda s: s.startswith("frame 0"), "the first frame")
+        wait(lambda s: s.startswith("no new frame for"), "the still frame was not said")
+        wait(lambda s: s.startswith("frame 1"), "the next frame was not shown")
+    finally:
+        browser.close()
+        app.stop()
