@@ -8,7 +8,7 @@ import pytest
 
 from edge.detect import DEFAULT_DETECTOR as DETECTOR_MODEL
 from edge.infer.recognizer import DEFAULT_LINES_MODEL as LINES_MODEL
-from tests.conftest import run_app
+from tests.conftest import need_module, run_app
 
 
 def assert_one_line_error(r, *words):
@@ -118,8 +118,8 @@ def test_missing_or_broken_metadata(tmp_path):
 
 
 def test_wrong_shape_model(tmp_path):
-    tf = pytest.importorskip("tensorflow")
-    keras = pytest.importorskip("keras")
+    tf = need_module("tensorflow")
+    keras = need_module("keras")
     inputs = keras.Input((32, 32, 1))
     model = keras.Model(inputs, keras.layers.Dense(11)(keras.layers.Flatten()(inputs)))
     path = tmp_path / "other.tflite"
@@ -144,7 +144,7 @@ def test_unusable_outputs(tmp_path):
 
 
 def test_quiet_runs_say_nothing_but_errors(tmp_path):
-    cv2 = pytest.importorskip("cv2")
+    cv2 = need_module("cv2")
     cv2.imwrite(str(tmp_path / "a.png"), np.full((60, 80), 200, np.uint8))
     (tmp_path / "b.png").write_bytes(b"not a png")
     r = run_app("--source", tmp_path, "-q")
@@ -166,3 +166,40 @@ def test_existing_json_log_is_appended_never_truncated(tmp_path):
     assert [json.loads(line)["frame"] for line in lines[2:]] == [0, 1, 2]
     r = run_app("--source", "demo", "--fps", "0", "--max-frames", "1", "--json", log, "--overwrite", "-q")
     assert [json.loads(line)["frame"] for line in log.read_text().splitlines()] == [0]
+
+
+def test_a_file_name_that_is_not_utf8_is_one_line_not_a_crash(tmp_path):
+    """OpenCV's imread and VideoCapture end the process (SIGSEGV) on such a name."""
+    import cv2
+    odd = os.fsdecode(bytes(tmp_path) + b"/\xff\xfename.png")
+    cv2.imwrite(str(tmp_path / "good.png"), np.full((48, 64, 3), 200, np.uint8))
+    shutil.copy(tmp_path / "good.png", odd)
+    assert_one_line_error(run_app("--source", odd, "--max-frames", "1"), "not valid UTF-8")
+    r = run_app("--source", tmp_path, "--no-display")  # in a folder: said, skipped, the rest read
+    assert r.returncode == 0 and "not valid UTF-8" in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert "good.png" in r.stdout
+
+
+def test_an_unreadable_folder_is_one_line(monkeypatch, tmp_path):
+    from pathlib import Path
+
+    from edge.capture import SourceError, open_source
+
+    def refuse(self):
+        raise PermissionError(13, "Permission denied")
+    monkeypatch.setattr(Path, "iterdir", refuse)  # chmod 000 does not stop root, who runs CI
+    with pytest.raises(SourceError, match="permission denied"):
+        open_source(str(tmp_path))
+
+
+def test_a_photo_is_read_upright_by_its_exif_orientation(tmp_path):
+    """A phone's portrait photo is stored sideways with EXIF Orientation 6."""
+    PIL = need_module("PIL.Image")
+    from edge.capture import open_source
+    image = np.zeros((48, 64, 3), np.uint8)
+    im = PIL.fromarray(image)
+    exif = im.getexif()
+    exif[0x0112] = 6
+    im.save(tmp_path / "portrait.jpg", exif=exif)
+    (frame,) = [f for f in open_source(str(tmp_path / "portrait.jpg")) if f is not None]
+    assert frame.image.shape[:2] == (64, 48)

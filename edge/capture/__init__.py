@@ -41,18 +41,44 @@ def open_source(spec: str = "auto", width: int = 0, height: int = 0, fps: float 
         return LiveSource(open_camera(device, width, height, fps), f"camera {spec}", **live)
     if "://" in spec:
         return LiveSource(open_stream(spec), spec, **live)
+    if not _utf8(spec):  # OpenCV crashes the process on such a name
+        raise SourceError(f"cannot open {spec!r}: its name is not valid UTF-8; rename it")
     path = Path(spec).expanduser()
-    if path.is_dir():
-        images = sorted(str(p) for p in path.iterdir() if p.is_file() and is_image_path(p))
-        return ImageFilesSource(images, spec, say)
-    if not path.exists() and any(ch in spec for ch in "*?["):
-        images = sorted(p for p in glob.glob(os.path.expanduser(spec)) if is_image_path(p))
-        return ImageFilesSource(images, spec, say)
-    if path.is_file():
-        if not os.access(path, os.R_OK):
-            raise SourceError(f"cannot read {spec}: permission denied")
-        if is_image_path(path):
-            return ImageFilesSource([str(path)], spec, say)
-        return VideoFileSource(str(path), say)
+    try:
+        if path.is_dir():
+            images = _named_images(path.iterdir(), say)
+            return ImageFilesSource(images, spec, say)
+        if not path.exists() and any(ch in spec for ch in "*?["):
+            images = _named_images(map(Path, glob.glob(os.path.expanduser(spec))), say)
+            return ImageFilesSource(images, spec, say)
+        if path.is_file():
+            if not os.access(path, os.R_OK):
+                raise SourceError(f"cannot read {spec}: permission denied")
+            if is_image_path(path):
+                return ImageFilesSource([str(path)], spec, say)
+            return VideoFileSource(str(path), say)
+    except PermissionError:
+        raise SourceError(f"cannot read {spec}: permission denied") from None
     raise SourceError(f"no such file, folder or camera: {spec!r} (try --source demo, a camera index, "
                       "a video, an image, a folder, or a URL)")
+
+
+def _utf8(name: str) -> bool:
+    try:
+        name.encode("utf-8")
+        return True
+    except UnicodeEncodeError:  # bytes the file system holds that are no UTF-8 (argv's surrogates)
+        return False
+
+
+def _named_images(paths, say) -> list[str]:
+    """The image files among paths, sorted; a name that is not UTF-8 is said and left out."""
+    images = []
+    for p in paths:
+        if not (p.is_file() and is_image_path(p)):
+            continue
+        if _utf8(str(p)):
+            images.append(str(p))
+        else:
+            say(f"skipping {str(p)!r}: its name is not valid UTF-8; rename it")
+    return sorted(images)

@@ -5,6 +5,7 @@ import time
 from pathlib import Path
 
 import cv2
+import numpy as np
 
 from edge.capture.base import FrameSource, SourceError, warn
 from edge.types import Frame
@@ -68,9 +69,11 @@ class ImageFilesSource(FrameSource):
 
     @staticmethod
     def _read(path):
+        """The image, upright by its EXIF orientation, 16-bit kept; None when it cannot be read.
+        Read as bytes, then decoded: cv2.imread crashes the process on a name that is not UTF-8."""
         try:
-            image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-        except cv2.error:
+            image = cv2.imdecode(np.fromfile(path, np.uint8), cv2.IMREAD_ANYCOLOR | cv2.IMREAD_ANYDEPTH)
+        except (OSError, ValueError, cv2.error):
             return None
         return image if image is not None and image.size else None
 
@@ -81,7 +84,7 @@ class ImageFilesSource(FrameSource):
             if i == self._start:
                 self._first = None
             if image is None:
-                self.say(f"skipping {path}: cannot decode it as an image")
+                self.say(f"skipping {path}: cannot read or decode it as an image")
                 continue
             yield Frame(image, index, time.time(), str(path))
             index += 1
