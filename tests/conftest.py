@@ -19,6 +19,15 @@ def need(path: Path, what: str) -> Path:
     return path
 
 
+def need_module(name: str):
+    """The module, or a skip where the extra that brings it is not installed; in CI (which
+    installs every extra) its absence fails."""
+    if IN_CI:
+        import importlib
+        return importlib.import_module(name)
+    return pytest.importorskip(name, reason=f"{name} is not installed (pip install -e '.[train,dev]')")
+
+
 @pytest.fixture(scope="session")
 def data_root() -> Path:
     from convert.datasets import data_roots

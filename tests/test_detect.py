@@ -3,7 +3,7 @@ charset, and the detector's training targets read back by the runtime's own deco
 import numpy as np
 import pytest
 
-from conftest import with_random_stem
+from conftest import need_module, with_random_stem
 from edge.detect import INPUT_SIZE, OUTPUT_STRIDE, Line, cut_line, letterbox, lines_from_map
 from edge.infer.recognizer import Char, LineReading
 from edge.line_reader import keep_chars
@@ -183,7 +183,7 @@ def test_small_text_in_a_large_picture_needs_tiles(tmp_path):
 
 
 def test_tiny_detector_trains_exports_and_its_int8_model_agrees_with_keras(tmp_path):
-    pytest.importorskip("tensorflow")
+    need_module("tensorflow")
     from convert.detector import _scene_chunk, export, train
     from edge.detect import TextDetector
 
@@ -209,7 +209,7 @@ def test_tiny_detector_trains_exports_and_its_int8_model_agrees_with_keras(tmp_p
 def test_the_sub_pixel_output_lays_each_quarter_cell_out_as_its_two_by_two_cells():
     """The last conv's 4 channels are a 1/4 cell's top-left, top-right, bottom-left and
     bottom-right cells of the 1/2 map: a mix-up would shift every core by a cell."""
-    pytest.importorskip("tensorflow")
+    need_module("tensorflow")
     import keras
     from convert.detector import build_model
     model = build_model()
@@ -227,7 +227,7 @@ def test_the_sub_pixel_output_lays_each_quarter_cell_out_as_its_two_by_two_cells
 def test_the_blocked_stem_computes_what_the_trained_stem_does():
     """The export's stem, one conv on 4x4 blocks of pixels giving each block's 2x2 outputs, is
     the trained stride-2 conv (padded at the bottom and right): a misplaced tap shifts the map."""
-    pytest.importorskip("tensorflow")
+    need_module("tensorflow")
     import keras
     from convert.detector import build_model
     from convert.stem import blocked_weights
@@ -270,7 +270,7 @@ def _half_resolution_detector():
 def test_a_detector_of_the_earlier_design_is_grafted_onto_the_sub_pixel_head(tmp_path):
     """--init with a 1/2-resolution detector: its backbone and last block copied, its 1/2
     lateral left out, its output kernel repeated for each sub-pixel; a model of neither design refused."""
-    pytest.importorskip("tensorflow")
+    need_module("tensorflow")
     import keras
     from convert.detector import build_model, start_from
     old = _half_resolution_detector()

@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import rendered, with_random_stem
+from conftest import need_module, rendered, with_random_stem
 from edge.ctc import greedy_decode
 from edge.lines import (BLANK, CHARSET, HEIGHT, STEP, WIDTHS, bucket, encode, line_batch, normalize_line, pad_line,
                         percentiles_u8)
@@ -100,7 +100,7 @@ def test_greedy_decode_stops_at_the_line_length_and_handles_empty():
 
 # -- a tiny model, trained and exported here -------------------------------------------------
 def test_tiny_recognizer_trains_and_its_int8_model_agrees_with_keras(tmp_path):
-    pytest.importorskip("tensorflow")
+    need_module("tensorflow")
     from convert.line_synth import synthetic_lines
     from convert.recognizer import SIZES, build_model, to_int8_tflite, train
     from edge.infer.runtime import interpreter_class
@@ -131,7 +131,7 @@ def test_tiny_recognizer_trains_and_its_int8_model_agrees_with_keras(tmp_path):
 def test_a_student_learns_its_teachers_probabilities():
     """With a teacher (distillation) a network ends nearer the teacher's per-step probabilities
     than the same training without one: the KL term is applied, and with its sign."""
-    pytest.importorskip("tensorflow")
+    need_module("tensorflow")
     import keras
     from convert.line_synth import synthetic_lines
     from convert.recognizer import SIZES, build_model, divergence, train
@@ -157,7 +157,7 @@ def test_a_student_learns_its_teachers_probabilities():
 def test_the_blocked_stem_computes_what_the_trained_stem_does(stride):
     """The export's first conv on blocks of pixels (convert.stem) is the trained conv and its
     max pool (stride 1) or the strided conv: a misplaced kernel tap would shift every line."""
-    pytest.importorskip("tensorflow")
+    need_module("tensorflow")
     import keras
     from convert.recognizer import SIZES, build_model
     from convert.stem import blocked_weights

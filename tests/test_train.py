@@ -5,9 +5,9 @@ import sys
 import numpy as np
 import pytest
 
-from tests.conftest import ROOT, need
+from tests.conftest import ROOT, need, need_module
 
-tf = pytest.importorskip("tensorflow", reason="the train extra is not installed")
+tf = need_module("tensorflow")
 
 
 def test_tiny_training_run_exports_an_agreeing_int8_model(tmp_path, mnist, data_root):
