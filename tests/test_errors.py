@@ -203,3 +203,26 @@ def test_a_photo_is_read_upright_by_its_exif_orientation(tmp_path):
     im.save(tmp_path / "portrait.jpg", exif=exif)
     (frame,) = [f for f in open_source(str(tmp_path / "portrait.jpg")) if f is not None]
     assert frame.image.shape[:2] == (64, 48)
+
+
+def test_damaged_frames_inside_a_video_are_skipped_not_its_end(tmp_path):
+    """Three frames of 60 with no JPEG data: the other 57 are read and the three are counted."""
+    import cv2
+
+    from edge.capture.files import VideoFileSource
+    path = tmp_path / "v.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (64, 48))
+    for i in range(60):
+        writer.write(np.full((48, 64, 3), i * 4, np.uint8))
+    writer.release()
+    data = bytearray(path.read_bytes())
+    starts = [i for i in range(len(data) - 1) if data[i] == 0xFF and data[i + 1] == 0xD8]  # each frame's JPEG
+    assert len(starts) == 60
+    for k in (31, 35, 36):
+        data[starts[k]:starts[k + 1] - 8] = b"\xff" * (starts[k + 1] - 8 - starts[k])
+    path.write_bytes(data)
+    said = []
+    source = VideoFileSource(str(path), said.append)
+    frames = list(source)
+    source.close()
+    assert len(frames) == 57 and said == [f"{path}: 3 damaged frames skipped"]

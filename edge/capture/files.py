@@ -10,6 +10,7 @@ import numpy as np
 from edge.capture.base import FrameSource, SourceError, warn
 from edge.types import Frame
 
+MAX_BAD_FRAMES = 25  # damaged frames in a row a video may hold before the rest is taken as lost
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".pbm"}
 
 
@@ -24,6 +25,7 @@ class VideoFileSource(FrameSource):
         if not self.cap.isOpened():
             raise SourceError(f"cannot open video {path}: not a format OpenCV can decode")
         ok, self._first = self.cap.read()
+        self._taken = 1  # frames taken from the file, damaged ones too
         if not ok or self._first is None:
             self.cap.release()
             raise SourceError(f"cannot read frames from {path}: the file is empty or damaged")
@@ -33,16 +35,30 @@ class VideoFileSource(FrameSource):
         rate = float(self.cap.get(cv2.CAP_PROP_FPS) or 0)
         self.fps = rate if 0 < rate < 1000 else None
 
+    def _next(self):
+        """The next frame that decodes (None at the end), and the damaged frames passed on the way:
+        a frame that fails inside the file's length is skipped, not taken for the end."""
+        bad = 0
+        while True:
+            ok, image = self.cap.read()
+            self._taken += 1
+            if ok and image is not None:
+                return image, bad
+            if not self.total or self._taken >= self.total or bad >= MAX_BAD_FRAMES:
+                return None, bad
+            bad += 1
+
     def __iter__(self):
-        index, image = 0, self._first
+        index, image, skipped = 0, self._first, 0
         while image is not None:
             yield Frame(image, index, time.time(), self.name)
             index += 1
-            ok, image = self.cap.read()
-            if not ok:
-                image = None
-        if self.total and index < self.total - 1:
-            self.say(f"{self.name} ended after {index} of {self.total} frames (damaged file?)")
+            image, bad = self._next()
+            skipped += bad if image is not None else 0
+        if skipped:
+            self.say(f"{self.name}: {skipped} damaged {'frame' if skipped == 1 else 'frames'} skipped")
+        if self.total and index + skipped < self.total - 1:
+            self.say(f"{self.name} ended after {index + skipped} of {self.total} frames (damaged file?)")
 
     def close(self):
         self.cap.release()
