@@ -69,12 +69,17 @@ def check_writable(path: str, overwrite: bool, refuse_existing: bool):
     if refuse_existing and p.exists() and not overwrite:
         raise OutputError(f"{path} exists; choose another name or pass --overwrite")
     if not p.exists():  # the surest test: create it (and remove it again)
-        try:
-            with open(p, "ab"):
-                pass
-            p.unlink()
-        except OSError as e:
-            raise OutputError(f"cannot write {path}: {e.strerror or e}") from None
+        _create_and_remove(p, f"cannot write {path}")
+
+
+def _create_and_remove(p: Path, failure: str):
+    """Make the file p and remove it again: OutputError(failure: why) if the system refuses."""
+    try:
+        with open(p, "ab"):
+            pass
+        p.unlink()
+    except OSError as e:
+        raise OutputError(f"{failure}: {e.strerror or e}") from None
 
 
 def check_folder(folder: str, what: str):
@@ -85,13 +90,7 @@ def check_folder(folder: str, what: str):
         p.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise OutputError(f"cannot make {what} folder {folder}: {e.strerror or e}") from None
-    probe = p / f".edge-digits-probe-{os.getpid()}"
-    try:
-        with open(probe, "wb"):
-            pass
-        probe.unlink()
-    except OSError as e:
-        raise OutputError(f"cannot write in {what} folder {folder}: {e.strerror or e}") from None
+    _create_and_remove(p / f".edge-digits-probe-{os.getpid()}", f"cannot write in {what} folder {folder}")
 
 
 class JsonLinesWriter:

@@ -230,6 +230,16 @@ class WebDriver:
     def run(self, script):
         return self.call("POST", f"/session/{self.session}/execute/sync", {"script": script, "args": []})
 
+    def wait(self, script, check, what: str, timeout: float):
+        """The script's value once check(value) holds; AssertionError(what) with the last value after timeout."""
+        deadline, seen = time.monotonic() + timeout, None
+        while time.monotonic() < deadline:
+            seen = self.run(script)
+            if check(seen):
+                return seen
+            time.sleep(0.2)
+        raise AssertionError(f"{what}: {seen!r}")
+
     def close(self):
         try:
             self.call("DELETE", f"/session/{self.session}")
@@ -342,13 +352,7 @@ def test_the_page_greys_old_readings_and_gets_the_video_back_after_a_restart(tmp
              " status: document.getElementById('status').innerText};")
 
     def wait(check, what, timeout=30):
-        deadline, seen = time.monotonic() + timeout, {}
-        while time.monotonic() < deadline:
-            seen = browser.run(state)
-            if check(seen):
-                return seen
-            time.sleep(0.3)
-        raise AssertionError(f"{what}: {seen}")
+        return browser.wait(state, check, what, timeout)
     try:
         browser.call("POST", f"/session/{browser.session}/url", {"url": app.url()})
         wait(lambda s: s["width"] == 640 and any(t in s["readings"] for t in TRUTH), "the page never read")
@@ -369,14 +373,8 @@ def test_the_page_says_when_no_new_frame_comes(tmp_path):
     browser = WebDriver(tmp_path)
     status = "return document.getElementById('status').innerText;"
 
-    def wait(check, what, timeout=20):
-        deadline, seen = time.monotonic() + timeout, ""
-        while time.monotonic() < deadline:
-            seen = browser.run(status)
-            if check(seen):
-                return seen
-            time.sleep(0.2)
-        raise AssertionError(f"{what}: {seen!r}")
+    def wait(check, what):
+        return browser.wait(status, check, what, 20)
     try:
         browser.call("POST", f"/session/{browser.session}/url", {"url": app.url()})
         wait(lambda s: s.startswith("frame 0"), "the first frame")
