@@ -36,6 +36,24 @@ UNSURE, NOT_A_DIGIT = -1, -2  # labels of rejected crops
 # 0.7: 97.0% / 0.45% / 0.921 / 64.5%, 0.890. Printed digits gain as it rises, handwriting loses
 # past 0.55; over all images of both sets (training split included) the order is the same.
 DEFAULT_THRESHOLD = 0.55
+# A crop is read as is and shifted 1 px each way, the probabilities averaged: MNIST tuning
+# errors 20 -> 14 for 5x the model (classify is not on the frame path).
+SHIFTS = ((0, 0), (0, 1), (0, -1), (1, 0), (-1, 0))
+
+
+def shifted_views(batch: np.ndarray, shifts=SHIFTS) -> np.ndarray:
+    """(N, H, W, ...) -> (len(shifts) * N, H, W, ...): each shift (dy, dx) of the whole batch, zero-filled."""
+    views = np.zeros((len(shifts),) + batch.shape, batch.dtype)
+    h, w = batch.shape[1:3]
+    for view, (dy, dx) in zip(views, shifts):
+        view[:, max(dy, 0):h + min(dy, 0), max(dx, 0):w + min(dx, 0)] = \
+            batch[:, max(-dy, 0):h + min(-dy, 0), max(-dx, 0):w + min(-dx, 0)]
+    return views.reshape((-1,) + batch.shape[1:])
+
+
+def average_views(probs: np.ndarray, n: int) -> np.ndarray:
+    """The probabilities of `shifted_views`' batch -> (N, classes), averaged over the views."""
+    return probs.reshape(-1, n, probs.shape[-1]).mean(axis=0)
 
 
 def default_model_path() -> Path:
@@ -159,12 +177,18 @@ class DigitClassifier:
             out[start:start + len(part)] = (raw.astype(np.float32) - zero_point) * scale if scale else raw
         return out
 
+    def averaged_probabilities(self, batch: np.ndarray) -> np.ndarray:
+        """As `probabilities`, averaged over the crop and its shifts (SHIFTS): what classify reads."""
+        if len(batch) == 0:
+            return np.zeros((0, len(self.classes)), np.float32)
+        return average_views(self.probabilities(shifted_views(batch)), len(batch))
+
     def predict(self, batch: np.ndarray, allow_reject: bool = True) -> tuple[np.ndarray, np.ndarray]:
         """Normalized batch -> (labels, confidences). Labels are 0-9, NOT_A_DIGIT where the
         "not a digit" class wins, or UNSURE where the best digit is below the threshold."""
         if len(batch) == 0:
             return np.zeros(0, np.int16), np.zeros(0, np.float32)
-        return self.decide(self.probabilities(batch), allow_reject)
+        return self.decide(self.averaged_probabilities(batch), allow_reject)
 
     def decide(self, probs: np.ndarray, allow_reject: bool = True) -> tuple[np.ndarray, np.ndarray]:
         """(N, classes) probabilities -> (labels, confidences), as `predict` gives them."""
