@@ -101,7 +101,9 @@ class LineReader:
         t2 = time.perf_counter()
         readings = self.recognizer.read(cuts)
         t3 = time.perf_counter()
-        numbers = [n for n in (self._number(line, crop, r) for line, crop, r in zip(lines, cuts, readings)) if n]
+        frame_box = (0, 0, gray.shape[1], gray.shape[0])
+        numbers = [n for n in (self._number(line, crop, r, frame_box) for line, crop, r in zip(lines, cuts, readings))
+                   if n]
         numbers = reading_order(numbers)
         if frame.source != self._last_source:  # a new image of a folder is a new scene
             self.tracker.reset()
@@ -113,7 +115,7 @@ class LineReader:
         timings = {"detect": t1 - t0, "cut": t2 - t1, "recognize": t3 - t2, "group_track": t4 - t3}
         return FrameResult(frame, digits, numbers, {k: v * 1000 for k, v in timings.items()}, mask, events)
 
-    def _number(self, line: Line, crop: np.ndarray, reading: LineReading) -> Number | None:
+    def _number(self, line: Line, crop: np.ndarray, reading: LineReading, frame_box: tuple) -> Number | None:
         keep = trim_unsure(reading, keep_chars(reading, self.charset), self.edge_confidence)
         if not keep or (self.charset == "digits" and not any(reading.chars[i].char.isdigit() for i in keep)):
             return None
@@ -121,14 +123,15 @@ class LineReader:
         confidence = min(c.confidence for c in chars)
         if confidence < self.min_confidence:
             return None
-        boxes = _char_boxes(line, crop, [(c.x0, c.x1) for c in chars], reading.line)
+        line_box = _clip(line.box, frame_box)  # a tilted line's corners may lie outside the frame
+        boxes = _char_boxes(line, crop, [(c.x0, c.x1) for c in chars], reading.line, line_box)
         read = [ReadChar(c.char, float(c.confidence), b) for c, b in zip(chars, boxes)]
         is_digit = [c.char.isdigit() for c in chars]
         digits = Digits(boxes=np.array([b for b, d in zip(boxes, is_digit) if d], np.int32).reshape(-1, 4),
                         labels=np.array([int(c.char) for c in chars if c.char.isdigit()], np.int16),
                         confidence=np.array([c.confidence for c in chars if c.char.isdigit()], np.float32))
         text = "".join(c.char for c in chars)
-        return Number(text, float(confidence), _union(boxes), digits, read=text, chars=read, line_box=line.box)
+        return Number(text, float(confidence), _union(boxes), digits, read=text, chars=read, line_box=line_box)
 
 
 RULE_LENGTH = 1.5  # lines long: an ink run this long is a rule (underline, frame), not a stroke of a glyph
@@ -136,19 +139,20 @@ GLYPH_HEIGHT = 0.4  # of the line's height: ink blobs lower than this (dots, spe
 
 
 def _char_boxes(line: Line, crop: np.ndarray, spans: list[tuple[float, float]],
-                small: np.ndarray | None = None) -> list[tuple[int, int, int, int]]:
+                small: np.ndarray | None = None, outer: tuple | None = None) -> list[tuple[int, int, int, int]]:
     """Characters' spans along their cut line -> axis-aligned boxes in frame pixels, each cut
     to the line's box: the ink blobs centred in a span (its columns of a blob of touching
     glyphs), else the ink between its columns, else the span's band of the line. Boxed in the
     straightened cut, then mapped back: a tilted line's glyphs are boxed as tightly as a level one's.
-    `small`: the cut as the recognizer read it (edge.lines.normalize_line), made here if not given."""
+    `small`: the cut as the recognizer read it (edge.lines.normalize_line), made here if not given;
+    `outer`: the box they are cut to (default: the line's)."""
     (x_tl, y_tl), (x_tr, y_tr), _, (x_bl, y_bl) = line.corners.tolist()
     ax, ay, dx, dy = x_tr - x_tl, y_tr - y_tl, x_bl - x_tl, y_bl - y_tl
     length, height = math.hypot(ax, ay), math.hypot(dx, dy)
-    outer = line.box
     pad = LINE_MARGIN * height
     level = abs(ay) <= 0.03 * length  # a plain slice (edge.detect.cut_line): crop pixels shifted
-    left, top = max(0, int(outer[0] - pad)), max(0, int(outer[1] - pad))
+    cut = line.box  # the level cut's origin (edge.detect.cut_line)
+    left, top = max(0, int(cut[0] - pad)), max(0, int(cut[1] - pad))
     ax, ay, dx, dy = ax / max(length, 1e-6), ay / max(length, 1e-6), dx / max(height, 1e-6), dy / max(height, 1e-6)
     ox, oy = x_tl - (ax + dx) * pad, y_tl - (ay + dy) * pad  # a warped cut's (0, 0) in the frame
     inked = [None] * len(spans)
@@ -169,7 +173,7 @@ def _char_boxes(line: Line, crop: np.ndarray, spans: list[tuple[float, float]],
             ys = [oy + ay * uu + dy * vv for uu in (u, u + w) for vv in (v, v + h)]
             box = (int(min(xs)), int(min(ys)), max(1, int(round(max(xs) - min(xs)))),
                    max(1, int(round(max(ys) - min(ys)))))
-        boxes.append(_clip(box, outer))
+        boxes.append(_clip(box, cut if outer is None else outer))
     return boxes
 
 

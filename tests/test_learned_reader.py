@@ -211,6 +211,19 @@ def test_frames_of_any_shape_and_type_never_raise(image):
     assert result.numbers == [] or all(n.chars for n in result.numbers)
 
 
+def test_boxes_of_a_tilted_line_at_the_frames_edge_stay_inside_the_frame():
+    from edge.capture.demo import DemoSource
+    from edge.line_reader import LineReader
+    from edge.types import Frame
+    turn = cv2.getRotationMatrix2D((320, 240), -6, 1)
+    turn[0, 2] -= 110  # the demo's first number pushed against the left edge, tilted
+    image = cv2.warpAffine(DemoSource().render(0), turn, (640, 480), borderMode=cv2.BORDER_REPLICATE)
+    numbers = LineReader().process(Frame(image, 0, 0.0, "x")).numbers
+    boxes = [n.box for n in numbers] + [n.line_box for n in numbers] + [c.box for n in numbers for c in n.chars]
+    assert numbers and min(x for x, *_ in boxes) == 0  # read up to the edge
+    assert all(x >= 0 and y >= 0 and x + w <= 640 and y + h <= 480 for x, y, w, h in boxes), boxes
+
+
 def test_no_tiles_asked_through_the_api_is_one_look():
     from edge.line_reader import LineReader
     from edge.types import Frame
