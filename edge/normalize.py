@@ -15,15 +15,21 @@ SIZE = 28  # model input side (MNIST convention)
 BOX = 20  # the digit's longest side inside the 28x28 image
 WORK = 64  # larger crops are halved until they fit this side
 MIN_CONTRAST = 12  # grey levels between background and ink below which a crop is blank
+FLOAT_UNIT_MAX = 2.0  # a float image brighter than this is 0..255; under it 0..1 (processing overshoots 1 a little)
 BACKGROUND_WINDOW = 0.5  # of the crop's side: wider than a bold stroke (at 0.3, 166 MNIST train digits lost ink)
 
 
 def as_gray_u8(image: np.ndarray) -> np.ndarray:
     """Any image (2-D or HxWxC with 1/3/4 channels; bool, 8/16-bit, float) -> 2-D uint8.
 
-    Floats are taken as 0..1 when their maximum is <= 1, else as 0..255; NaN and inf become 0.
+    Integers wider than 8 bits keep the top 8 bits of their brightest pixel (12-bit data in
+    uint16 is not black); floats are 0..1 when their brightest pixel is under FLOAT_UNIT_MAX,
+    0..255 up to 255, else scaled to it; NaN and inf become 0. A leading axis of 1 (a batch of
+    one) is dropped.
     """
     a = np.asarray(image)
+    while a.ndim > 3 and a.shape[0] == 1:
+        a = a[0]
     if a.dtype == np.uint8 and a.ndim == 2:  # the common case, kept cheap
         return a if a.flags.c_contiguous or a.strides[1] == 1 else np.ascontiguousarray(a)
     if a.ndim == 3:
@@ -48,13 +54,20 @@ def _to_u8(a: np.ndarray) -> np.ndarray:
         return a
     if a.dtype == np.bool_:
         return a.astype(np.uint8) * 255
-    if a.dtype == np.uint16:
-        return (a >> 8).astype(np.uint8)
     if np.issubdtype(a.dtype, np.integer):
-        return np.clip(a, 0, 255).astype(np.uint8)
+        if not a.size:
+            return np.zeros(a.shape, np.uint8)
+        low = min(int(a.min()), 0)  # signed data is shifted up to start at 0
+        shift = max(0, (int(a.max()) - low).bit_length() - 8)
+        if low:
+            return np.clip((a.astype(np.float64) - low) / (1 << shift), 0, 255).astype(np.uint8)
+        return (a >> shift).astype(np.uint8)
     f = np.nan_to_num(a.astype(np.float32), nan=0.0, posinf=0.0, neginf=0.0)
-    if f.size and float(f.max()) <= 1.0:
+    top = float(f.max()) if f.size else 0.0
+    if top < FLOAT_UNIT_MAX:
         f = f * 255.0
+    elif top > 255.0:
+        f = f * (255.0 / top)
     return np.clip(f, 0, 255).astype(np.uint8)
 
 

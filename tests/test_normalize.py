@@ -108,14 +108,24 @@ def test_single_dot_is_defined():
 @pytest.mark.parametrize("image", [
     np.zeros((4, 5, 3), np.uint8), np.zeros((4, 5, 4), np.uint8), np.zeros((4, 5, 1), np.uint8),
     np.zeros((4, 5), np.uint16), np.zeros((4, 5), np.float32), np.zeros((4, 5), bool),
-    np.zeros((4, 5), np.int32), np.zeros((4, 5, 2), np.uint8),
+    np.zeros((4, 5), np.int32), np.zeros((4, 5, 2), np.uint8), np.zeros((1, 4, 5, 3), np.uint8),
+    np.zeros((4, 5), np.int64), np.zeros((4, 5), np.uint64), np.zeros((0, 5), np.uint16),
 ])
 def test_as_gray_u8_accepts_any_frame(image):
     out = as_gray_u8(image)
-    assert out.shape == (4, 5) and out.dtype == np.uint8
+    assert out.shape == ((0, 5) if image.size == 0 else (4, 5)) and out.dtype == np.uint8
 
 
 def test_as_gray_u8_scales_16_bit_and_float():
     assert as_gray_u8(np.full((2, 2), 65535, np.uint16)).max() == 255
     assert as_gray_u8(np.full((2, 2), 1.0, np.float32)).max() == 255
     assert as_gray_u8(np.full((2, 2), np.nan, np.float32)).max() == 0
+
+
+def test_as_gray_u8_keeps_the_contrast_of_12_bit_signed_and_overshooting_data():
+    ramp = np.arange(0, 4096, 16, dtype=np.uint16).reshape(16, 16)  # 12-bit data in uint16
+    assert as_gray_u8(ramp).max() == 255 and as_gray_u8(ramp).min() == 0
+    assert as_gray_u8(np.array([[-1000, 0, 1000]], np.int16)).tolist() == [[0, 125, 250]]
+    unit = np.array([[0.0, 0.5, 1.02]], np.float32)  # 0..1 with one pixel a little over
+    assert as_gray_u8(unit).tolist() == [[0, 127, 255]]
+    assert as_gray_u8(np.array([[0.0, 510.0]])).tolist() == [[0, 255]]
