@@ -37,6 +37,8 @@ class Label:
 def to_bgr(image: np.ndarray) -> np.ndarray:
     """Any frame -> 8-bit BGR for display and video."""
     a = np.asarray(image)
+    if a.size == 0:
+        return np.zeros(as_gray_u8(a).shape + (3,), np.uint8)
     if a.ndim == 3 and a.shape[2] == 3 and a.dtype == np.uint8:
         return a.copy()
     if a.ndim == 3 and a.shape[2] == 4 and a.dtype == np.uint8:
@@ -145,6 +147,8 @@ def _draw_label(img, label: Label, alpha: float = 1.0):
 
 def draw_result(result: FrameResult, fps: float | None = None, debug: bool = False, roi=None) -> np.ndarray:
     """Boxes, each digit with its confidence, the numbers, the ROI, FPS and latency."""
+    if np.asarray(result.frame.image).size == 0:
+        return to_bgr(result.frame.image)  # nothing to draw on
     if debug and result.mask is not None:
         img = cv2.cvtColor(result.mask, cv2.COLOR_GRAY2BGR)
     else:

@@ -143,7 +143,8 @@ def _square(k: int) -> np.ndarray:
 
 
 def normalize_batch(crops, dark_ink=None) -> np.ndarray:
-    """A list of crops -> (N, 28, 28, 1) uint8, the model's input batch."""
+    """Crops (a list, or any iterable) -> (N, 28, 28, 1) uint8, the model's input batch."""
+    crops = list(crops)
     batch = np.zeros((len(crops), SIZE, SIZE, 1), np.uint8)
     for i, crop in enumerate(crops):
         polarity = None if dark_ink is None else dark_ink[i]

@@ -68,6 +68,11 @@ def test_classify_api_reads_printed_digits_of_either_polarity(classifier):
     assert all(0.5 <= c <= 1.0 for _, c in results)
 
 
+def test_classify_takes_any_iterable_of_crops(classifier):
+    assert classifier.classify(crop_of(str(d)) for d in (4, 2)) == classifier.classify([crop_of("4"), crop_of("2")])
+    assert classifier.classify(iter([])) == []
+
+
 def test_classify_rejects_clutter_unless_told_not_to(classifier):
     blank = np.full((40, 30), 128, np.uint8)
     letters = [crop_of(ch) for ch in "AKX#"]

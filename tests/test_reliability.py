@@ -188,7 +188,7 @@ def test_signal_stops_at_a_frame_boundary_with_every_line_and_the_video_intact(t
 
 # -- hostile frames ----------------------------------------------------------
 
-DTYPES = st.sampled_from([np.uint8, np.uint16, np.float32, np.bool_])
+DTYPES = st.sampled_from([np.uint8, np.uint16, np.float32, np.bool_, np.int16, np.float64])
 
 
 @st.composite
@@ -201,14 +201,14 @@ def frames(draw):
     kind = draw(st.sampled_from(["random", "constant", "noise"]))
     if kind == "constant":
         value = draw(st.sampled_from([0, 1, 255, 65535, 0.5, np.nan]))
-        if dtype != np.float32:
+        if dtype not in (np.float32, np.float64):
             value = 0 if np.isnan(value) else min(value, np.iinfo(dtype).max if dtype != np.bool_ else 1)
         return np.full(shape, value).astype(dtype)
     if kind == "noise":
         rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
         return (rng.random(shape) * (65535 if dtype == np.uint16 else 255 if dtype == np.uint8 else 1)).astype(dtype)
     elements = None
-    if dtype == np.float32:
+    if dtype in (np.float32, np.float64):
         elements = st.one_of(st.floats(-10, 1000, width=32), st.just(float("nan")), st.just(float("inf")))
     return draw(hnp.arrays(dtype, shape, elements=elements))
 
@@ -237,8 +237,11 @@ def reader():
                                                                    HealthCheck.function_scoped_fixture])
 @given(frames())
 def test_whole_frame_step_never_raises(reader, image):
-    result = reader.process(Frame(image, 0, 0.0, "hypothesis"))
+    from edge.draw import draw_result
+    result = reader.process(Frame(image[None] if image.ndim == 3 else image, 0, 0.0, "hypothesis"))
     assert all(n.text and set(n.text) <= set("0123456789.,-/") for n in result.numbers)
+    for debug in (False, True):  # what the window and --save-video show
+        assert draw_result(result, 30.0, debug).shape == image.shape[:2] + (3,)
 
 
 def test_huge_and_speckled_frames_finish(reader):
