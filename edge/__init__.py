@@ -1,4 +1,9 @@
 """edge-digits: read digits live from a camera on small devices."""
+import os
+
+# Before OpenCV loads (it reads this once): a 20000x20000 PNG would take 1.2 GB to decode, a
+# Pi's whole memory. 2**27 pixels keeps any phone photo up to 134 megapixels.
+os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(2**27))
 
 PROG = "edge-digits"
 VERSION = "0.1.0"  # the version when not installed (a checkout); keep equal to setup.cfg's

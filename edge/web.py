@@ -31,6 +31,7 @@ from urllib.parse import parse_qs, urlsplit
 import cv2
 import numpy as np
 
+from edge.capture.files import ImageError, decode_image
 from edge.draw import draw_result
 from edge.output import OutputError, reading_record, stable_reading
 from edge.share import STREAM_FPS
@@ -181,11 +182,9 @@ class UploadReader:
         self._lock = threading.Lock()
         self._count = 0
 
-    def read(self, data: bytes, name: str) -> tuple[dict, bytes] | None:
-        """The record and the drawn JPEG, or None when `data` is not an image."""
-        image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED) if data else None
-        if image is None or image.size == 0:
-            return None
+    def read(self, data: bytes, name: str) -> tuple[dict, bytes]:
+        """The record and the drawn JPEG; ImageError when `data` is not an image it can decode."""
+        image = decode_image(np.frombuffer(data, np.uint8))  # upright by EXIF, as a --source photo
         with self._lock:
             if self._reader is None:
                 self._reader = self._make_reader()
@@ -439,14 +438,13 @@ class Handler(BaseHTTPRequestHandler):
             self._error(400, "no file in the upload (send a form field 'image' or the image itself)")
             return
         try:
-            read = self.uploads.read(data, name)
+            record, jpeg = self.uploads.read(data, name)
+        except ImageError as e:
+            self._error(415, f"{name}: {e} (JPEG, PNG, BMP, WebP, TIFF ...)")
+            return
         except Exception as e:  # the upload reader failed (its model, memory): an answer, not a dropped connection
             self._error(500, f"could not read {name}: {(str(e) or type(e).__name__).splitlines()[0]}")
             return
-        if read is None:
-            self._error(415, f"{name} is not an image OpenCV can read (JPEG, PNG, BMP, WebP, TIFF ...)")
-            return
-        record, jpeg = read
         if parse_qs(url.query).get("format") == ["jpeg"]:
             self._send(200, jpeg, "image/jpeg")
         else:

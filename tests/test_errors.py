@@ -2,13 +2,15 @@
 import json
 import os
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
 from edge.detect import DEFAULT_DETECTOR as DETECTOR_MODEL
 from edge.infer.recognizer import DEFAULT_LINES_MODEL as LINES_MODEL
-from tests.conftest import need_module, run_app
+from tests.conftest import ROOT, need_module, run_app
 
 
 def assert_one_line_error(r, *words):
@@ -53,7 +55,7 @@ def test_undecodable_video_and_image(tmp_path):
     (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"garbage" * 50)
     (tmp_path / "empty").mkdir()
     assert_one_line_error(run_app("--source", tmp_path / "broken.mp4"), "broken.mp4")
-    assert_one_line_error(run_app("--source", tmp_path / "broken.png"), "cannot decode")
+    assert_one_line_error(run_app("--source", tmp_path / "broken.png"), "broken.png: not an image OpenCV can decode")
     assert_one_line_error(run_app("--source", tmp_path / "empty"), "no images")
     junk = tmp_path / "junk"
     junk.mkdir()
@@ -203,6 +205,25 @@ def test_a_photo_is_read_upright_by_its_exif_orientation(tmp_path):
     im.save(tmp_path / "portrait.jpg", exif=exif)
     (frame,) = [f for f in open_source(str(tmp_path / "portrait.jpg")) if f is not None]
     assert frame.image.shape[:2] == (64, 48)
+
+
+def test_an_image_over_the_pixel_limit_is_one_line_and_a_folder_goes_on(tmp_path):
+    """A huge image is refused before it is decoded (the app sets OpenCV's limit, 2**27 pixels)."""
+    import cv2
+    cv2.imwrite(str(tmp_path / "a-big.png"), np.zeros((40, 50), np.uint8))
+    cv2.imwrite(str(tmp_path / "b-small.png"), np.zeros((20, 30), np.uint8))
+    env = {"OPENCV_IO_MAX_IMAGE_PIXELS": "1000"}  # 40x50 is over it
+    r = run_app("--source", str(tmp_path / "a-big.png"), env=env)
+    assert r.returncode == 2 and r.stderr.strip().splitlines() == [
+        f"edge-digits: error: cannot read image {tmp_path / 'a-big.png'}: over the 1,000 pixels OpenCV decodes "
+        "(OPENCV_IO_MAX_IMAGE_PIXELS sets the limit)"], r.stderr
+    r = run_app("--source", str(tmp_path), "--json", "-", env=env)
+    assert r.returncode == 0 and "skipping" in r.stderr and "over the 1,000 pixels" in r.stderr
+    assert [json.loads(line)["source"] for line in r.stdout.splitlines()] == [str(tmp_path / "b-small.png")]
+    env = {k: v for k, v in os.environ.items() if k != "OPENCV_IO_MAX_IMAGE_PIXELS"}  # set by `import edge` here
+    probe = "import edge, os; print(os.environ['OPENCV_IO_MAX_IMAGE_PIXELS'])"
+    out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True).stdout
+    assert out.strip() == str(2**27)
 
 
 def test_damaged_frames_inside_a_video_are_skipped_not_its_end(tmp_path):

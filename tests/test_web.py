@@ -14,7 +14,7 @@ import pytest
 
 from edge.capture.demo import TRUTH
 from edge.web import MAX_UPLOAD_BYTES, MAX_VIEWERS
-from tests.conftest import run_app
+from tests.conftest import need_module, run_app
 from tests.pages import render_page
 from tests.servers import App, free_port, need_program, wait_for_port
 from tests.test_cli import check_record
@@ -323,6 +323,23 @@ def test_the_video_is_encoded_at_most_at_its_rate_and_a_snapshot_does_not_wait_f
         assert feed.snapshot(timeout=2.0) is not None and time.monotonic() - t1 < 0.1
     finally:
         feed.close()
+
+
+def test_an_uploaded_phone_photo_is_read_upright_by_its_exif_orientation():
+    """Stored sideways with EXIF Orientation 6, as a phone stores a portrait photo (a --source photo too)."""
+    import io
+
+    from edge.line_reader import LineReader
+    from edge.web import UploadReader
+    PIL = need_module("PIL.Image")
+    page, _ = render_page([("2024", 60, 200, 70), ("86", 100, 350, 80)])
+    im = PIL.fromarray(np.rot90(page).copy())  # turned a quarter left; the tag turns it back
+    exif = im.getexif()
+    exif[0x0112] = 6
+    jpeg = io.BytesIO()
+    im.save(jpeg, "JPEG", quality=95, exif=exif)
+    record, _ = UploadReader(LineReader).read(jpeg.getvalue(), "portrait.jpg")
+    assert [n["text"] for n in record["numbers"]] == ["2024", "86"]
 
 
 def test_an_upload_the_reader_fails_on_gets_a_json_500_not_a_dropped_connection():

@@ -1,6 +1,7 @@
 """Video files and image files: every frame read in order, nothing dropped."""
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -16,6 +17,26 @@ IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", "
 
 def is_image_path(path: str | Path) -> bool:
     return Path(path).suffix.lower() in IMAGE_EXTENSIONS
+
+
+class ImageError(ValueError):
+    """An image's bytes that cannot be decoded; the message says why."""
+
+
+def decode_image(data: np.ndarray) -> np.ndarray:
+    """An encoded image's bytes -> the image, upright by its EXIF orientation, 16-bit kept.
+    Raises ImageError saying why it cannot be decoded (not an image, or too many pixels)."""
+    try:
+        image = cv2.imdecode(data, cv2.IMREAD_ANYCOLOR | cv2.IMREAD_ANYDEPTH) if data.size else None
+    except cv2.error as e:
+        if "MAX_IMAGE_PIXELS" in str(e):
+            limit = int(os.environ.get("OPENCV_IO_MAX_IMAGE_PIXELS", 1 << 30))
+            raise ImageError(f"over the {limit:,} pixels OpenCV decodes "
+                             "(OPENCV_IO_MAX_IMAGE_PIXELS sets the limit)") from None
+        image = None
+    if image is None or not image.size:
+        raise ImageError("not an image OpenCV can decode")
+    return image
 
 
 class VideoFileSource(FrameSource):
@@ -75,32 +96,42 @@ class ImageFilesSource(FrameSource):
             raise SourceError(f"no images found at {name} (looked for {', '.join(sorted(IMAGE_EXTENSIONS))})")
         self.paths, self.name, self.total, self.say = paths, name, len(paths), say
         # the first image that decodes, found now: a folder of broken files fails before any output opens
-        self._start, self._first = next(((i, image) for i, image in enumerate(map(self._read, paths))
-                                         if image is not None), (len(paths), None))
+        self._start, self._first, self._why = len(paths), None, []
+        for i, path in enumerate(paths):
+            self._first, why = self._read(path)
+            if self._first is not None:
+                self._start = i
+                break
+            if len(paths) == 1:
+                raise SourceError(f"cannot read image {path}: {why}")
+            self._why.append(why)  # said in turn, as the frames go out
         if self._first is None:
-            raise SourceError(f"cannot decode image {paths[0]}" if len(paths) == 1 else
-                              f"none of the {len(paths)} images in {name} could be decoded")
+            raise SourceError(f"none of the {len(paths)} images in {name} could be decoded")
         if len(paths) == 1:  # one image: its size is known (a folder's may differ)
             self.size = (self._first.shape[1], self._first.shape[0])
 
     @staticmethod
-    def _read(path):
-        """The image, upright by its EXIF orientation, 16-bit kept; None when it cannot be read.
-        Read as bytes, then decoded: cv2.imread crashes the process on a name that is not UTF-8."""
+    def _read(path) -> tuple[np.ndarray | None, str]:
+        """(the image, "") or (None, why not). Read as bytes, then decoded: cv2.imread crashes
+        the process on a name that is not UTF-8."""
         try:
-            image = cv2.imdecode(np.fromfile(path, np.uint8), cv2.IMREAD_ANYCOLOR | cv2.IMREAD_ANYDEPTH)
-        except (OSError, ValueError, cv2.error):
-            return None
-        return image if image is not None and image.size else None
+            return decode_image(np.fromfile(path, np.uint8)), ""
+        except OSError as e:
+            return None, f"cannot read it ({e.strerror or e})"
+        except ImageError as e:
+            return None, str(e)
 
     def __iter__(self):
         index = 0
         for i, path in enumerate(self.paths):
-            image = None if i < self._start else self._first if i == self._start else self._read(path)
+            if i < self._start:
+                image, why = None, self._why[i]
+            else:
+                image, why = (self._first, "") if i == self._start else self._read(path)
             if i == self._start:
                 self._first = None
             if image is None:
-                self.say(f"skipping {path}: cannot read or decode it as an image")
+                self.say(f"skipping {path}: {why}")
                 continue
             yield Frame(image, index, time.time(), str(path))
             index += 1
