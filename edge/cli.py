@@ -9,16 +9,20 @@ from __future__ import annotations
 
 import signal
 
-_EARLY_SIGNALS: list[int] = []  # SIGINT/SIGTERM received while the app was still loading
+_EARLY_SIGNALS: list[int] = []  # stop signals received while the app was still loading
 
 
 def _early_stop(signum, _frame):
     _EARLY_SIGNALS.append(signum)
 
 
+# Ctrl-C, kill, and a closed terminal (an SSH session dropped): each ends the run cleanly
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
 def catch_early_signals():
     """Called first by the launchers: a Ctrl-C during the imports must not print a traceback."""
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in STOP_SIGNALS:
         signal.signal(sig, _early_stop)
     if hasattr(signal, "SIGUSR1"):  # a snapshot asked for too early is not worth dying of
         signal.signal(signal.SIGUSR1, signal.SIG_IGN)
@@ -206,12 +210,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 class StopFlag:
-    """SIGINT/SIGTERM end the loop at the next frame boundary (so every JSON line is whole
+    """SIGINT/SIGTERM/SIGHUP end the loop at the next frame boundary (so every JSON line is whole
     and the video is finalized); a second signal stops at once, except during clean-up."""
 
     def __init__(self):
         self.raised = bool(_EARLY_SIGNALS)
-        self._previous = {sig: signal.signal(sig, self._handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+        self._previous = {sig: signal.signal(sig, self._handle) for sig in STOP_SIGNALS}
 
     def _handle(self, signum, _frame):
         if self.raised:

@@ -162,7 +162,7 @@ def test_a_hung_driver_is_left_behind_and_the_camera_opened_again(capsys):
     assert err.count("driver hung") == 1 and "back" in err
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
 def test_signal_stops_at_a_frame_boundary_with_every_line_and_the_video_intact(tmp_path, signum):
     import cv2
     log, video = tmp_path / "r.jsonl", tmp_path / "v.avi"
