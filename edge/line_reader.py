@@ -27,6 +27,7 @@ PICTURE_MAX_LINES = 64  # lines a picture's detector keeps (read once): at 32 a 
 EDGE_CONFIDENCE = 0.5  # trim_unsure's level where the detector's metadata has none
 MIN_CONFIDENCE = 0.5  # a line's least sure kept character, below which it is dropped, where the metadata has none
 LINE_MARGIN = 0.15  # of a line's height, cut around it: the recognizer learned loose crops
+TRACK_GAP_SECONDS = 2.0  # frames further apart start a new scene: a reading from before an outage is not voted on
 
 
 @dataclass
@@ -90,7 +91,7 @@ class LineReader:
                                 if edge_confidence is None else edge_confidence)
         self.min_confidence = (float(self.detector.metadata.get("min_confidence", MIN_CONFIDENCE))
                                if min_confidence is None else min_confidence)
-        self._last_source = None
+        self._last_source, self._last_t = None, 0.0
 
     def process(self, frame: Frame) -> FrameResult:
         t0 = time.perf_counter()
@@ -105,9 +106,9 @@ class LineReader:
         numbers = [n for n in (self._number(line, crop, r, frame_box) for line, crop, r in zip(lines, cuts, readings))
                    if n]
         numbers = reading_order(numbers)
-        if frame.source != self._last_source:  # a new image of a folder is a new scene
-            self.tracker.reset()
-            self._last_source = frame.source
+        if frame.source != self._last_source or abs(frame.t - self._last_t) > TRACK_GAP_SECONDS:
+            self.tracker.reset()  # a new image of a folder, or the camera back after an outage: a new scene
+        self._last_source, self._last_t = frame.source, frame.t
         events = self.tracker.update(numbers)
         digits = _concat([n.digits for n in numbers])
         t4 = time.perf_counter()

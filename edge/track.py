@@ -2,7 +2,9 @@
 
 A track's reading becomes *stable* once the same voted text has been seen in
 `stable_hits` of its recent frames; the overlay then stops flickering and the
-console prints one event per stable reading.
+console prints one event per stable reading. A track lost for a moment (a hand
+passing in front) comes back under its id, its votes taken anew, and its reading
+is not announced again.
 """
 from __future__ import annotations
 
@@ -34,11 +36,16 @@ class Tracker:
     window: int = 8  # frames a vote looks back over
     stable_hits: int = 3  # votes the winning text needs
     max_misses: int = 5  # frames a track survives unseen
+    recall: int = 30  # frames after that in which a number at its place takes its id back (1 s at 30 FPS)
     tracks: list[Track] = field(default_factory=list)
+    ended: list[tuple[int, Track]] = field(default_factory=list)  # (frame it ended, track), newest last
     _next_id: int = 1
+    _frame: int = 0
 
     def reset(self):
+        """A new scene (another picture, or after an outage): nothing carries over."""
         self.tracks.clear()
+        self.ended.clear()
 
     def update(self, numbers: list[Number]) -> list[Number]:
         """Set text (voted), stable and track_id on this frame's numbers; returns the numbers
@@ -54,14 +61,20 @@ class Tracker:
             matched_t.add(ti)
             matched_n.add(ni)
             self._assign(self.tracks[ti], numbers[ni])
+        self._frame += 1
         for ti, track in enumerate(self.tracks):
             if ti not in matched_t:
                 track.misses += 1
+                if track.misses > self.max_misses:
+                    self.ended.append((self._frame, track))
         self.tracks = [t for t in self.tracks if t.misses <= self.max_misses]
+        self.ended = [(f, t) for f, t in self.ended if self._frame - f <= self.recall]
         for ni, num in enumerate(numbers):
             if ni not in matched_n:
-                track = Track(self._next_id, _where(num), deque(maxlen=self.window))
-                self._next_id += 1
+                track = self._recalled(_where(num))
+                if track is None:
+                    track = Track(self._next_id, _where(num), deque(maxlen=self.window))
+                    self._next_id += 1
                 self.tracks.append(track)
                 self._assign(track, num)
         events = []
@@ -72,6 +85,19 @@ class Tracker:
                 track.announced = num.text
                 events.append(num)
         return events
+
+    def _recalled(self, box) -> Track | None:
+        """The ended track at this box that overlaps it most, with fresh votes; None if there is none."""
+        if not self.ended:
+            return None
+        overlaps = iou_matrix([t.box for _, t in self.ended], [box])[:, 0]
+        best = int(np.argmax(overlaps))
+        if overlaps[best] < self.min_iou:
+            return None
+        _, track = self.ended.pop(best)
+        track.history.clear()
+        track.stable_text, track.misses = None, 0
+        return track
 
     def _assign(self, track: Track, num: Number):
         track.history.append(num.read)

@@ -35,15 +35,32 @@ def test_tracker_votes_and_marks_stable_once():
 
 
 def test_tracker_separates_objects_and_forgets_lost_ones():
-    tracker = Tracker(max_misses=2)
+    tracker = Tracker(max_misses=2, recall=4)
     a, b = number("1", (0, 0, 20, 40)), number("2", (300, 0, 20, 40))
     tracker.update([a, b])
     assert a.track_id != b.track_id
-    for _ in range(3):
+    for _ in range(3 + 5):  # ended after 3 frames, past recall 5 frames later
         tracker.update([])
     c = number("1", (0, 0, 20, 40))
     tracker.update([c])
     assert c.track_id not in (a.track_id, b.track_id)
+    assert tracker.ended == [] and [t.id for t in tracker.tracks] == [c.track_id]
+
+
+def test_a_number_hidden_for_a_moment_comes_back_under_its_id_and_is_not_announced_again():
+    """A hand passes in front for 0.3 s at 30 FPS: the reading is the same, so no second event."""
+    tracker = Tracker(stable_hits=3, max_misses=5, recall=30)
+    events, ids = [], []
+    frames = [["4821"]] * 6 + [[]] * 10 + [["4821"]] * 6 + [[]] * 10 + [["4827"]] * 6
+    for texts in frames:
+        numbers = [number(t, (100, 50, 80, 30)) for t in texts]
+        events += tracker.update(numbers)
+        ids += [n.track_id for n in numbers]
+    assert set(ids) == {1}
+    assert [e.text for e in events] == ["4821", "4827"]  # a new reading at its place is announced
+    other = number("55", (400, 300, 40, 30))  # elsewhere: a track of its own
+    tracker.update([other])
+    assert other.track_id == 2
 
 
 def test_a_digit_missed_now_and_then_does_not_flip_the_reading():
