@@ -38,7 +38,7 @@ class Tracker:
     max_misses: int = 5  # frames a track survives unseen
     recall: int = 30  # frames after that in which a number at its place takes its id back (1 s at 30 FPS)
     tracks: list[Track] = field(default_factory=list)
-    ended: list[tuple[int, Track]] = field(default_factory=list)  # (frame it ended, track), newest last
+    ended: list[tuple[int, Track]] = field(default_factory=list)  # (frame it ended, track) of announced ones
     _next_id: int = 1
     _frame: int = 0
 
@@ -51,32 +51,30 @@ class Tracker:
         """Set text (voted), stable and track_id on this frame's numbers; returns the numbers
         whose reading just became stable (the events). Each number's read, box, digits and
         confidence stay this frame's."""
-        overlaps = iou_matrix([t.box for t in self.tracks], [_where(n) for n in numbers])
-        ti_all, ni_all = np.nonzero(overlaps >= self.min_iou)
-        order = np.argsort(-overlaps[ti_all, ni_all], kind="stable")
+        boxes = [_where(n) for n in numbers]
+        self._frame += 1
+        self.ended = [(f, t) for f, t in self.ended if self._frame - f <= self.recall]
+        live = len(self.tracks)  # one overlap matrix for the live tracks and the ended ones below them
+        overlaps = iou_matrix([t.box for t in self.tracks] + [t.box for _, t in self.ended], boxes)
         matched_t, matched_n = set(), set()
-        for ti, ni in zip(ti_all[order].tolist(), ni_all[order].tolist()):
-            if ti in matched_t or ni in matched_n:
-                continue
+        for ti, ni in _pairs(overlaps[:live], self.min_iou):
             matched_t.add(ti)
             matched_n.add(ni)
             self._assign(self.tracks[ti], numbers[ni])
-        self._frame += 1
+        new = [ni for ni in range(len(numbers)) if ni not in matched_n]
+        recalled = self._recalled(overlaps[live:, new])
         for ti, track in enumerate(self.tracks):
             if ti not in matched_t:
                 track.misses += 1
-                if track.misses > self.max_misses:
-                    self.ended.append((self._frame, track))
+                if track.misses > self.max_misses and track.announced is not None:
+                    self.ended.append((self._frame, track))  # an announced reading may come back
         self.tracks = [t for t in self.tracks if t.misses <= self.max_misses]
-        self.ended = [(f, t) for f, t in self.ended if self._frame - f <= self.recall]
-        for ni, num in enumerate(numbers):
-            if ni not in matched_n:
-                track = self._recalled(_where(num))
-                if track is None:
-                    track = Track(self._next_id, _where(num), deque(maxlen=self.window))
-                    self._next_id += 1
-                self.tracks.append(track)
-                self._assign(track, num)
+        for ni, track in zip(new, recalled):
+            if track is None:
+                track = Track(self._next_id, boxes[ni], deque(maxlen=self.window))
+                self._next_id += 1
+            self.tracks.append(track)
+            self._assign(track, numbers[ni])
         events = []
         by_id = {t.id: t for t in self.tracks}
         for num in numbers:
@@ -86,18 +84,20 @@ class Tracker:
                 events.append(num)
         return events
 
-    def _recalled(self, box) -> Track | None:
-        """The ended track at this box that overlaps it most, with fresh votes; None if there is none."""
-        if not self.ended:
-            return None
-        overlaps = iou_matrix([t.box for _, t in self.ended], [box])[:, 0]
-        best = int(np.argmax(overlaps))
-        if overlaps[best] < self.min_iou:
-            return None
-        _, track = self.ended.pop(best)
-        track.history.clear()
-        track.stable_text, track.misses = None, 0
-        return track
+    def _recalled(self, overlaps: np.ndarray) -> list[Track | None]:
+        """For each new number (a column of overlaps with the ended tracks), the ended track that
+        overlaps it (best pairs first), its votes cleared; else None."""
+        found: list[Track | None] = [None] * overlaps.shape[1]
+        if not overlaps.size:
+            return found
+        taken = set()
+        for ei, ni in _pairs(overlaps, self.min_iou):
+            track = found[ni] = self.ended[ei][1]
+            track.history.clear()
+            track.stable_text, track.misses = None, 0
+            taken.add(ei)
+        self.ended = [e for ei, e in enumerate(self.ended) if ei not in taken]
+        return found
 
     def _assign(self, track: Track, num: Number):
         track.history.append(num.read)
@@ -114,6 +114,19 @@ class Tracker:
         num.stable = track.stable_text is not None
         # a misread frame reports the settled reading as text; read, digits, box stay this frame's
         num.text = track.stable_text if num.stable else num.read
+
+
+def _pairs(overlaps: np.ndarray, min_iou: float) -> list[tuple[int, int]]:
+    """(row, column) pairs of at least min_iou, the best first, each row and column used once."""
+    rows, cols = np.nonzero(overlaps >= min_iou)
+    order = np.argsort(-overlaps[rows, cols], kind="stable")
+    used_r, used_c, pairs = set(), set(), []
+    for r, c in zip(rows[order].tolist(), cols[order].tolist()):
+        if r not in used_r and c not in used_c:
+            used_r.add(r)
+            used_c.add(c)
+            pairs.append((r, c))
+    return pairs
 
 
 def _where(num: Number) -> tuple:
