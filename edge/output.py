@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 import cv2
@@ -138,6 +139,7 @@ def _ends_with_newline(path: str) -> bool:
         return f.read(1) == b"\n"
 
 
+VIDEO_RESERVE_BYTES = 8 * 2**20  # free disk under which a video is closed, still playable: its index goes last
 MAX_HOLD_SECONDS = 2.0  # a longer gap between live frames (a camera lost) is cut, not held as a still
 MAX_PACED_FPS = 60.0  # a camera's video rate at most: at --fps 1000 each held frame would be written hundreds of times
 
@@ -160,6 +162,8 @@ class VideoSink:
         self.paced = paced
         self._held: tuple | None = None  # (image, capture time): a paced video's newest frame, not yet written
         self._clock = 0.0  # seconds of a paced video due so far
+        self._space_checked = -1.0  # when the disk's free space was last looked at (monotonic seconds)
+        self._size = 0  # the file's size then
 
     @property
     def rate(self) -> float:
@@ -167,7 +171,9 @@ class VideoSink:
         return min(fps, MAX_PACED_FPS) if self.paced else fps
 
     def write(self, image, t: float | None = None):
-        """One annotated frame (`t`: its capture time, for a paced video)."""
+        """One annotated frame (`t`: its capture time, for a paced video). OutputError when the
+        disk is nearly full: the video is then closed while it can still be finalized."""
+        self._check_space()
         h, w = image.shape[:2]
         if self.writer is None:
             self.size = (w, h)
@@ -188,6 +194,23 @@ class VideoSink:
             self._clock += gap if 0 <= gap <= MAX_HOLD_SECONDS else 1 / self.rate
             self._emit(held, int(self._clock * self.rate + 1e-6) - self.frames)  # 1e-6: 0.1 s is 3 frames, not 2.999
         self._held = (image, t)
+
+    def _check_space(self, every_s: float = 1.0):
+        now = time.monotonic()
+        if self._space_checked >= 0 and now - self._space_checked < every_s:
+            return
+        self._space_checked = now
+        try:
+            st = os.statvfs(os.path.dirname(os.path.abspath(self.path)))
+        except (OSError, AttributeError):  # no statvfs (Windows): the check is skipped
+            return
+        free = st.f_bavail * st.f_frsize
+        size = os.path.getsize(self.path) if os.path.isfile(self.path) else 0
+        growth, self._size = size - self._size, size  # a fast, large video needs the room of a few more checks
+        if free < max(VIDEO_RESERVE_BYTES, 4 * growth):
+            self.close()
+            kept = f"; the video, {self.frames} frames, was closed and plays" if self.frames else ""
+            raise OutputError(f"cannot write video {self.path}: {free / 2**20:.1f} MB left on its disk{kept}")
 
     def _emit(self, image, copies: int):
         for _ in range(copies):

@@ -161,6 +161,32 @@ def test_mixed_sizes_are_letterboxed_in_the_video(tmp_path):
     assert gray[:, 150:490].min() > 190  # the photo, 360 px wide at 480 high (3:4 kept)
 
 
+def test_a_disk_filling_up_closes_the_video_playable_and_says_so(tmp_path, monkeypatch):
+    """Recording onto a disk that fills: before, the MP4 lost its index (unplayable) and the app said
+    'video saved' with status 0. The video is closed while there is room, and it is an output error."""
+    import os
+    import types
+
+    import cv2
+    import numpy as np
+
+    from edge import output
+    free = {"bytes": 10**9}
+    monkeypatch.setattr(output.os, "statvfs", lambda _: types.SimpleNamespace(f_bavail=free["bytes"], f_frsize=1))
+    path = tmp_path / "v.mp4"
+    sink = output.VideoSink(str(path), 30)
+    for i in range(5):
+        sink.write(np.full((48, 64, 3), i * 40, np.uint8))
+    free["bytes"] = 2**20  # 1 MB left
+    sink._space_checked = -1.0  # looked at once a second: now
+    with pytest.raises(output.OutputError, match=r"v.mp4: 1.0 MB left on its disk; the video, 5 frames, was closed"):
+        sink.write(np.zeros((48, 64, 3), np.uint8))
+    sink.close()  # the app's clean-up closes it again: harmless
+    cap = cv2.VideoCapture(str(path))
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 5 and cap.read()[0]
+    assert os.path.getsize(path) > 0
+
+
 def test_a_live_sources_video_plays_in_real_time(tmp_path):
     """A camera drops the frames the reader has no time for: at 10 read a second, a 30 FPS video
     holds each for three frames, so it plays in real time; a minute lost, or the clock stepped
