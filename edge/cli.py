@@ -44,6 +44,20 @@ class ArgumentParser(argparse.ArgumentParser):
         self.exit(2, f"{PROG}: error: {message} (see --help)\n")
 
 
+class StdoutError(Exception):
+    """Standard output failed (a full disk, a closed device): said in one line, status 2."""
+
+
+def to_stdout(text: str):
+    """One line on standard output (readings, --version); a pipe closed by its reader is not an error."""
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        raise
+    except OSError as e:
+        raise StdoutError(f"cannot write to standard output: {e.strerror or e}") from None
+
+
 class _Version(argparse.Action):
     """--version, looked up only when asked (importlib.metadata costs start-up time)."""
 
@@ -51,7 +65,7 @@ class _Version(argparse.Action):
         super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kw)
 
     def __call__(self, parser, namespace, values, option_string=None):
-        print(f"{PROG} {version()}")
+        to_stdout(f"{PROG} {version()}")
         parser.exit()
 
 
@@ -373,10 +387,10 @@ def read_loop(args, source, reader, log, video, window, stop, say, snapshot=None
                 if shared:
                     shared.write(result, fps)
                 if print_events and source.still:  # a picture never becomes stable: say what it shows
-                    print(image_line(frame.source, result.numbers), flush=True)
+                    to_stdout(image_line(frame.source, result.numbers))
                 elif print_events:
                     for number in result.events:
-                        print(f"{frame.source} frame {frame.index}: {number.text} ({number.confidence:.2f})", flush=True)
+                        to_stdout(f"{frame.source} frame {frame.index}: {number.text} ({number.confidence:.2f})")
                 if progress and (count % 10 == 0 or count == source.total):
                     print(f"\r{count}/{source.total} frames ({100 * count // source.total}%) {fps:5.1f} FPS",
                           end="", file=sys.stderr, flush=True)
@@ -472,7 +486,17 @@ def main(argv=None) -> int:
     snapshot = SnapshotSignal()  # likewise: SIGUSR1's default action would end the process
     try:
         parser = build_parser()
-        args = parser.parse_args(_glue_negative_values(sys.argv[1:] if argv is None else list(argv)))
+        try:
+            args = parser.parse_args(_glue_negative_values(sys.argv[1:] if argv is None else list(argv)))
+        except SystemExit:  # --help (or an argument error) written: a stdout that failed is said
+            if sys.stdout is not None:
+                try:
+                    sys.stdout.flush()
+                except BrokenPipeError:
+                    raise
+                except OSError as e:
+                    raise StdoutError(f"cannot write to standard output: {e.strerror or e}") from None
+            raise
         from edge.share import stray_option
         if stray_option(args):
             parser.error(stray_option(args))
@@ -494,6 +518,9 @@ def main(argv=None) -> int:
         except (SourceError, ModelError, OutputError) as e:
             print(f"{PROG}: error: {e}", file=sys.stderr)
             return 2
+    except StdoutError as e:
+        print(f"{PROG}: error: {e}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:  # a second Ctrl-C: stop at once
         return 130
     except BrokenPipeError:  # e.g. `--json - | head`

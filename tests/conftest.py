@@ -55,8 +55,9 @@ def run_app(*args, timeout=120, **kw):
     import subprocess
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
     env.update(kw.pop("env", {}))
+    kw.setdefault("stdout", subprocess.PIPE)  # or a file of the test's
     return subprocess.run([sys.executable, str(ROOT / "main.py"), *map(str, args)], cwd=kw.pop("cwd", ROOT),
-                          capture_output=True, text=True, timeout=timeout, env=env, **kw)
+                          stderr=subprocess.PIPE, text=True, timeout=timeout, env=env, **kw)
 
 
 def rendered(text: str, dark_ink: bool = True, height: int = 48):

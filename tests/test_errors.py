@@ -247,3 +247,13 @@ def test_damaged_frames_inside_a_video_are_skipped_not_its_end(tmp_path):
     frames = list(source)
     source.close()
     assert len(frames) == 57 and said == [f"{path}: 3 damaged frames skipped"]
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs Linux's /dev/full")
+@pytest.mark.parametrize("args", [["--version"], ["--source", "demo", "--no-display", "--max-frames", "10"]])
+def test_a_full_standard_output_is_one_line_and_status_2(args):
+    """The readings (or --version) to a device that is full: before, a traceback and status 1."""
+    with open("/dev/full", "w") as full:
+        r = run_app(*args, stdout=full)
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    assert r.stderr.strip().splitlines()[-1] == "edge-digits: error: cannot write to standard output: No space left on device"
