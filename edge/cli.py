@@ -360,7 +360,14 @@ def read_loop(args, source, reader, log, video, window, stop, say, snapshot=None
     from edge.progress import Progress, progress_wanted
 
     on_terminal = progress_wanted(args.quiet, window is None)
-    progress = on_terminal and source.total  # a file of known length: a percentage
+    total = min(source.total, args.max_frames or source.total) if source.total else None
+    progress = on_terminal and total  # a file of known length: a percentage
+
+    def tell(line: str):
+        if progress:  # the percentage line is taken off first (it is written again at the next update)
+            print("\r\033[K", end="", file=sys.stderr, flush=True)
+        to_stdout(line)
+
     ticker = Progress() if on_terminal and not source.total else None  # else a line every few seconds
     count, fps, last, paused, debug, status, result = 0, 0.0, time.perf_counter(), False, False, 0, None
     roi_warned, source_up = False, True
@@ -387,12 +394,12 @@ def read_loop(args, source, reader, log, video, window, stop, say, snapshot=None
                 if shared:
                     shared.write(result, fps)
                 if print_events and source.still:  # a picture never becomes stable: say what it shows
-                    to_stdout(image_line(frame.source, result.numbers))
+                    tell(image_line(frame.source, result.numbers))
                 elif print_events:
                     for number in result.events:
-                        to_stdout(f"{frame.source} frame {frame.index}: {number.text} ({number.confidence:.2f})")
-                if progress and (count % 10 == 0 or count == source.total):
-                    print(f"\r{count}/{source.total} frames ({100 * count // source.total}%) {fps:5.1f} FPS",
+                        tell(f"{frame.source} frame {frame.index}: {number.text} ({number.confidence:.2f})")
+                if progress and (count % 10 == 0 or count == total):
+                    print(f"\r{count}/{total} frames ({100 * count // total}%) {fps:5.1f} FPS",
                           end="", file=sys.stderr, flush=True)
                 if ticker:
                     ticker.update(count, result.numbers)

@@ -453,3 +453,42 @@ def test_window_keys_arrows_and_shift_are_no_commands():
     assert key_code(27) in KEY_QUIT and key_code(ord("Q")) in KEY_QUIT
     assert key_code(0x100071) == ord("q") and key_code(0x20053) == ord("s")  # GTK: Num Lock, Caps Lock bits
     assert key_code(0xFE03) == key_code(0xFF7F) == -1  # AltGr, Num Lock alone
+
+
+def test_on_a_terminal_the_percentage_line_gives_way_to_readings_and_counts_to_max_frames(tmp_path):
+    """Before, a reading was glued to the percentage line ('10/60 frames (16%) 235.0 FPSdemo frame 14:
+    4821'), and with --max-frames 40 the count went on to '40/60 frames (66%)'."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    import cv2
+    import numpy as np
+
+    from edge.capture.demo import DemoSource
+    video = tmp_path / "demo.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 30, (640, 480))
+    for i in range(60):  # blank at first: the readings come after the first percentage line
+        writer.write(DemoSource().render(i) if i >= 15 else np.full((480, 640, 3), 128, np.uint8))
+    writer.release()
+    leader, follower = pty.openpty()
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    p = subprocess.Popen([sys.executable, str(ROOT / "main.py"), "--source", str(video), "--max-frames", "40"],
+                         cwd=ROOT, env=env, stdout=follower, stderr=follower)
+    os.close(follower)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # the app ended: the terminal is gone
+            break
+        if not chunk:
+            break
+        out += chunk
+    assert p.wait(timeout=60) == 0
+    text = out.decode()
+    shown = [line.split("\r")[-1].replace("\x1b[K", "") for line in text.replace("\r\n", "\n").split("\n")]
+    readings = [line for line in shown if ".avi frame" in line]  # as the terminal shows them
+    assert len(readings) == 4 and all(line.startswith(str(video)) for line in readings), readings
+    assert "40/40 frames (100%)" in text and "/60 frames" not in text
