@@ -346,7 +346,7 @@ def make_reader(args, pictures: bool = False, uploads: bool = False):
     recognizer = LineRecognizer(args.recognizer, num_threads=args.threads)
     tiles = args.tiles or (PICTURE_TILES if pictures else 1)
     roi = None if uploads else args.roi
-    return (LineReader(detector, recognizer, args.charset, roi, args.min_confidence, tiles=tiles),
+    return (LineReader(detector, recognizer, args.charset, roi, args.min_confidence, tiles=tiles, still=pictures),
             recognizer.runtime)
 
 

@@ -76,7 +76,7 @@ class LineReader:
     def __init__(self, detector: TextDetector | None = None, recognizer: LineRecognizer | None = None,
                  charset: str = "digits", roi: tuple[int, int, int, int] | None = None,
                  min_confidence: float | None = None, tracker: Tracker | None = None, keep_mask: bool = True,
-                 tiles: int = 1, edge_confidence: float | None = None):
+                 tiles: int = 1, edge_confidence: float | None = None, still: bool = False):
         if charset not in CHARSETS:
             raise ValueError(f"charset must be one of {', '.join(CHARSETS)}, got {charset!r}")
         self.detector = detector or TextDetector()
@@ -86,6 +86,7 @@ class LineReader:
         self.tracker = tracker or Tracker()
         self.keep_mask = keep_mask
         self.tiles = tiles  # a closer look at large pictures (edge.detect.TextDetector.detect)
+        self.still = still  # every frame a picture of its own, read once: its readings are final (stable, events)
         # trim_unsure's level and the least line confidence: as chosen with the detector on the tuning split
         self.edge_confidence = (float(self.detector.metadata.get("edge_confidence", EDGE_CONFIDENCE))
                                 if edge_confidence is None else edge_confidence)
@@ -106,10 +107,14 @@ class LineReader:
         numbers = [n for n in (self._number(line, crop, r, frame_box) for line, crop, r in zip(lines, cuts, readings))
                    if n]
         numbers = reading_order(numbers)
-        if frame.source != self._last_source or abs(frame.t - self._last_t) > TRACK_GAP_SECONDS:
+        if self.still or frame.source != self._last_source or abs(frame.t - self._last_t) > TRACK_GAP_SECONDS:
             self.tracker.reset()  # a new image of a folder, or the camera back after an outage: a new scene
         self._last_source, self._last_t = frame.source, frame.t
         events = self.tracker.update(numbers)
+        if self.still:  # nothing to vote with: what it reads is the reading
+            for number in numbers:
+                number.stable, number.text = True, number.read
+            events = list(numbers)
         digits = _concat([n.digits for n in numbers])
         t4 = time.perf_counter()
         mask = _lines_mask(gray.shape, lines) if self.keep_mask else None

@@ -63,6 +63,27 @@ def test_readings_state_availability_and_discovery(broker):
     assert config["device"]["identifiers"] == ["edge-digits-meter_1"] and config["device"]["name"]
 
 
+def test_a_folder_of_pictures_publishes_each_pictures_readings(broker, tmp_path):
+    """A picture is read once, so its readings are final: before, they never became stable and a
+    folder of photos published nothing."""
+    import cv2
+
+    from tests.pages import render_page
+    for name, texts in (("a.png", [("2024", 60, 200, 70)]), ("b.png", [("86", 100, 350, 80)])):
+        cv2.imwrite(str(tmp_path / name), render_page(texts)[0])
+    live = Subscriber(broker.port).wait_subscribed()
+    r = run_app("--source", tmp_path, "--mqtt", f"127.0.0.1:{broker.port}", "--json", tmp_path / "r.jsonl",
+                "--device-name", "desk")
+    live.wait_for(lambda: len(live.on("edge-digits/desk/reading")) >= 2, 10, "the two readings")
+    live.close()
+    assert r.returncode == 0, r.stderr
+    readings = [json.loads(p) for p, _, _ in live.on("edge-digits/desk/reading")]
+    assert [(rec["text"], rec["source"]) for rec in readings] == [("2024", str(tmp_path / "a.png")),
+                                                                 ("86", str(tmp_path / "b.png"))]
+    records = [json.loads(line) for line in (tmp_path / "r.jsonl").read_text().splitlines()]
+    assert [[(n["text"], n["stable"]) for n in rec["numbers"]] for rec in records] == [[("2024", True)], [("86", True)]]
+
+
 def test_availability_follows_the_camera(broker):
     """The sensor goes unavailable while the camera is lost, and available again when it is back:
     here the camera is another app's MJPEG stream, stopped and started again."""
