@@ -2,7 +2,6 @@
 import sys
 
 if __name__ == "__main__":
-    from edge.cli import catch_early_signals, main  # light: cv2 and the models load later
+    from edge.launch import main  # its first step catches Ctrl-C: cv2 and the models load after
 
-    catch_early_signals()  # first thing after that: a Ctrl-C while the app loads ends it quietly
     sys.exit(main())

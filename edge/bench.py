@@ -179,7 +179,7 @@ def startup() -> dict:
     # was forked from; VmHWM belongs to the new program alone.
     code = ("import sys, time; t0=time.time(); sys.argv=['main.py','--source','demo','--max-frames','30',"
             "'--no-display','--json','-','-q'];"
-            "from edge.cli import main; rc=main();"
+            "from edge.launch import main; rc=main();"
             "from edge.bench import peak_rss_kb;"
             "print('TF', 'tensorflow' in sys.modules, file=sys.stderr);"
             "print('RSS', peak_rss_kb(), file=sys.stderr); sys.exit(rc)")

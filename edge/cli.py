@@ -3,40 +3,21 @@
 The whole flow:  source (edge.capture) -> LineReader (edge.line_reader: detect lines ->
 cut -> CTC recognizer -> track) -> outputs (edge.output: JSON lines, annotated video;
 edge.share: web view, MQTT) and the window (edge.draw + edge.display), or headless.
-`edge-digits`, `python -m edge` and the checkout's main.py run main().
+`edge-digits`, `python -m edge` and the checkout's main.py run main() (through edge.launch).
 """
 from __future__ import annotations
 
+import argparse
+import itertools
+import os
 import signal
+import sys
+import time
+from pathlib import Path
 
-_EARLY_SIGNALS: list[int] = []  # stop signals received while the app was still loading
-
-
-def _early_stop(signum, _frame):
-    _EARLY_SIGNALS.append(signum)
-
-
-# Ctrl-C, kill, and a closed terminal (an SSH session dropped): each ends the run cleanly
-STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
-
-
-def catch_early_signals():
-    """Called first by the launchers: a Ctrl-C during the imports must not print a traceback."""
-    for sig in STOP_SIGNALS:
-        signal.signal(sig, _early_stop)
-    if hasattr(signal, "SIGUSR1"):  # a snapshot asked for too early is not worth dying of
-        signal.signal(signal.SIGUSR1, signal.SIG_IGN)
-
-
-import argparse  # noqa: E402
-import itertools  # noqa: E402
-import os  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-from edge import PROG, version  # noqa: E402
-from edge.video_formats import VIDEO_EXTENSIONS  # noqa: E402
+from edge import PROG, version
+from edge.launch import EARLY_SIGNALS, STOP_SIGNALS
+from edge.video_formats import VIDEO_EXTENSIONS
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -228,7 +209,7 @@ class StopFlag:
     and the video is finalized); a second signal stops at once, except during clean-up."""
 
     def __init__(self):
-        self.raised = bool(_EARLY_SIGNALS)
+        self.raised = bool(EARLY_SIGNALS)
         self._previous = {sig: signal.signal(sig, self._handle) for sig in STOP_SIGNALS}
 
     def _handle(self, signum, _frame):
@@ -443,6 +424,11 @@ def read_loop(args, source, reader, log, video, window, stop, say, snapshot=None
     return status
 
 
+def same_file(a: str, b: str) -> bool:
+    """Whether two output paths are one file (through links and relative paths too)."""
+    return os.path.realpath(a) == os.path.realpath(b)
+
+
 def plural(n: int, noun: str) -> str:
     return f"{n} {noun}" + ("" if n == 1 else "s")
 
@@ -507,6 +493,8 @@ def main(argv=None) -> int:
         from edge.share import stray_option
         if stray_option(args):
             parser.error(stray_option(args))
+        if args.json and args.json != "-" and args.save_video and same_file(args.json, args.save_video):
+            parser.error(f"--json and --save-video name the same file ({args.save_video}): one would overwrite the other")
 
         # FFmpeg's own log lines ("moov atom not found", "Connection refused") off, read when its
         # backend loads: the app says what went wrong in one line of its own

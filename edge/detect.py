@@ -163,7 +163,7 @@ def cut_line(gray: np.ndarray, line: Line, margin: float = 0.15) -> np.ndarray:
 
 
 def default_detector_path() -> Path:
-    return Path(os.environ.get("EDGE_DIGITS_DETECTOR", DEFAULT_DETECTOR))
+    return Path(os.environ.get("EDGE_DIGITS_DETECTOR") or DEFAULT_DETECTOR)  # set but empty: the default
 
 
 class TextDetector:

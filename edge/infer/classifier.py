@@ -57,7 +57,7 @@ def average_views(probs: np.ndarray, n: int) -> np.ndarray:
 
 
 def default_model_path() -> Path:
-    return Path(os.environ.get("EDGE_DIGITS_MODEL", DEFAULT_MODEL))
+    return Path(os.environ.get("EDGE_DIGITS_MODEL") or DEFAULT_MODEL)  # set but empty: the default
 
 
 def _tensor_summary(detail: dict) -> dict:

@@ -40,7 +40,7 @@ class LineReading:
 
 
 def default_lines_model_path() -> Path:
-    return Path(os.environ.get("EDGE_DIGITS_LINES_MODEL", DEFAULT_LINES_MODEL))
+    return Path(os.environ.get("EDGE_DIGITS_LINES_MODEL") or DEFAULT_LINES_MODEL)  # set but empty: the default
 
 
 class LineRecognizer:

@@ -1,0 +1,25 @@
+"""The launchers' first step (`edge-digits`, `python -m edge`, main.py): stop signals are caught
+before the app's modules load, so a Ctrl-C while they do ends the run quietly (status 0)."""
+import signal
+
+# Ctrl-C, kill, and a closed terminal (an SSH session dropped): each ends the run cleanly
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
+EARLY_SIGNALS: list[int] = []  # stop signals received while the app was still loading
+
+
+def _early_stop(signum, _frame):
+    EARLY_SIGNALS.append(signum)
+
+
+def catch_early_signals():
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, _early_stop)
+    if hasattr(signal, "SIGUSR1"):  # a snapshot asked for too early is not worth dying of
+        signal.signal(signal.SIGUSR1, signal.SIG_IGN)
+
+
+def main() -> int:
+    """The app, its signals caught first."""
+    catch_early_signals()
+    from edge.cli import main as run_app  # argparse and the rest: ~10 ms, now covered
+    return run_app()
