@@ -257,3 +257,16 @@ def test_a_full_standard_output_is_one_line_and_status_2(args):
         r = run_app(*args, stdout=full)
     assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
     assert r.stderr.strip().splitlines()[-1] == "edge-digits: error: cannot write to standard output: No space left on device"
+
+
+def test_json_and_video_on_one_file_is_one_line(tmp_path):
+    (tmp_path / "sub").mkdir()
+    r = run_app("--source", "demo", "--json", tmp_path / "same.avi", "--save-video", tmp_path / "sub" / ".." / "same.avi")
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "name the same file" in r.stderr, r.stderr
+    assert not (tmp_path / "same.avi").exists()
+
+
+def test_an_empty_model_variable_means_the_default_model():
+    env = {"EDGE_DIGITS_DETECTOR": "", "EDGE_DIGITS_LINES_MODEL": ""}
+    r = run_app("--source", "demo", "--max-frames", "3", "--no-display", "-q", env=env)
+    assert r.returncode == 0, r.stderr
