@@ -18,8 +18,23 @@ def catch_early_signals():
         signal.signal(signal.SIGUSR1, signal.SIG_IGN)
 
 
+def keep_std_streams():
+    """A standard stream closed at launch (`2>&-`): /dev/null takes its descriptor (else the app's next
+    file would, and OpenCV's warnings land in the JSON log), and messages go nowhere, not to stdout."""
+    import os
+    import sys
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            os.open(os.devnull, os.O_RDWR)  # the lowest free descriptor: this one
+    if sys.stderr is None:  # print(file=None) would write to stdout
+        sys.stderr = open(os.devnull, "w")
+
+
 def main() -> int:
     """The app, its signals caught first."""
     catch_early_signals()
+    keep_std_streams()
     from edge.cli import main as run_app  # argparse and the rest: ~10 ms, now covered
     return run_app()

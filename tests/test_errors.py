@@ -270,3 +270,13 @@ def test_an_empty_model_variable_means_the_default_model():
     env = {"EDGE_DIGITS_DETECTOR": "", "EDGE_DIGITS_LINES_MODEL": ""}
     r = run_app("--source", "demo", "--max-frames", "3", "--no-display", "-q", env=env)
     assert r.returncode == 0, r.stderr
+
+
+def test_with_standard_error_closed_messages_stay_out_of_the_json_stream():
+    import os
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    r = subprocess.run([sys.executable, str(ROOT / "main.py"), "--source", "demo", "--json", "-", "--max-frames", "2"],
+                       cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True, timeout=120,
+                       preexec_fn=lambda: os.close(2))  # as `2>&-`
+    assert r.returncode == 0
+    assert [json.loads(line)["frame"] for line in r.stdout.splitlines()] == [0, 1], r.stdout
