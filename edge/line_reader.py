@@ -93,8 +93,14 @@ class LineReader:
         self.min_confidence = (float(self.detector.metadata.get("min_confidence", MIN_CONFIDENCE))
                                if min_confidence is None else min_confidence)
         self._last_source, self._last_t = None, 0.0
+        self._images = 0  # bare images processed: their frame index
 
-    def process(self, frame: Frame) -> FrameResult:
+    def process(self, frame: Frame | np.ndarray) -> FrameResult:
+        """One frame's readings. A bare image (e.g. cv2.imread's) is taken as the next frame of a
+        source named 'image'."""
+        if not isinstance(frame, Frame):
+            frame = Frame(np.asarray(frame), self._images, time.time(), "image")
+            self._images += 1
         t0 = time.perf_counter()
         gray = as_gray_u8(frame.image)
         lines = self.detector.detect(gray, self.roi, self.tiles)

@@ -239,6 +239,14 @@ def test_after_a_gap_in_the_frames_the_old_reading_is_not_held_as_stable():
     assert [(n.text, n.stable) for n in numbers] == [("4827", False)]
 
 
+def test_the_reader_takes_a_bare_image_as_well_as_a_frame():
+    from edge.line_reader import LineReader
+    reader = LineReader()
+    results = [reader.process(rendered("4821", height=60)) for _ in range(2)]
+    assert [[n.read for n in r.numbers] for r in results] == [["4821"], ["4821"]]
+    assert [(r.frame.index, r.frame.source) for r in results] == [(0, "image"), (1, "image")]
+
+
 def test_no_tiles_asked_through_the_api_is_one_look():
     from edge.line_reader import LineReader
     from edge.types import Frame
