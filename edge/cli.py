@@ -292,7 +292,8 @@ def run(args, stop: StopFlag, snapshot: SnapshotSignal | None = None) -> int:
         if log:
             opened.callback(log.close)
         from edge.share import open_shared  # the web view and MQTT, each given a FrameResult a frame
-        shared = open_shared(args, say, lambda: make_reader(args, uploads=True)[0])  # its own, for uploaded photos
+        shared = open_shared(args, say, lambda: make_reader(args, uploads=True)[0],  # its own, for uploaded photos
+                             lambda: stop.raised)
         opened.callback(shared.close)
         window = None
         if not args.no_display:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
+import time
 
 from edge import PROG
 from edge.output import OutputError, stable_reading
@@ -40,7 +41,7 @@ AUTH_REFUSED = {"Bad user name or password", "Not authorized", "Bad username or 
 class MqttPublisher:
     def __init__(self, host: str, port: int, device: str, user: str | None = None, password: str | None = None,
                  prefix: str = DEFAULT_PREFIX, tls: str | None = None, buffer: int = DEFAULT_BUFFER,
-                 say=print, version: str = "", startup_wait: float = STARTUP_WAIT_S):
+                 say=print, version: str = "", startup_wait: float = STARTUP_WAIT_S, stopped=lambda: False):
         try:
             import paho.mqtt.client as mqtt
         except ImportError:
@@ -86,7 +87,12 @@ class MqttPublisher:
         self.client = client
         client.connect_async(host, port, keepalive=KEEPALIVE_S)
         client.loop_start()
-        if not self._first.wait(startup_wait):
+        deadline = time.monotonic() + startup_wait
+        while not self._first.wait(0.1) and time.monotonic() < deadline and not stopped():
+            pass  # in slices: a Ctrl-C (`stopped`) while an unreachable broker is waited for ends it now
+        if stopped():
+            return
+        if not self._first.is_set():
             say(f"MQTT broker {host}:{port} does not answer yet: reading on, connecting when it does")
         elif self._refused:
             self._stop()
@@ -195,7 +201,6 @@ class MqttPublisher:
 
     def close(self):
         """Wait a little for readings on their way, say goodbye (offline, retained), disconnect."""
-        import time
         deadline = time.monotonic() + CLOSE_FLUSH_S
         while self._connected and self.unsent() and time.monotonic() < deadline:
             time.sleep(0.05)

@@ -124,9 +124,9 @@ class SharedOutputs:
             self.web.close()
 
 
-def open_shared(args, say, make_reader) -> SharedOutputs:
+def open_shared(args, say, make_reader, stopped=lambda: False) -> SharedOutputs:
     """Start what --serve and --mqtt ask for; bad input raises an OutputError (one line, exit 2).
-    `make_reader` builds a second reader, for uploaded photos."""
+    `make_reader` builds a second reader, for uploaded photos; `stopped`: a Ctrl-C came meanwhile."""
     shared = SharedOutputs()
     try:
         if args.mqtt:
@@ -136,7 +136,7 @@ def open_shared(args, say, make_reader) -> SharedOutputs:
             shared.mqtt = MqttPublisher(
                 host, port or (DEFAULT_MQTTS_PORT if args.mqtt_tls else DEFAULT_MQTT_PORT), device, user=user,
                 password=os.environ.get(PASSWORD_ENV), prefix=args.mqtt_topic, tls=args.mqtt_tls,
-                buffer=args.mqtt_buffer, say=say, version=_version())
+                buffer=args.mqtt_buffer, say=say, version=_version(), stopped=stopped)
         if args.serve:
             from edge.web import MAX_VIEWERS, WebServer
             shared.web = WebServer(*args.serve, make_reader, max_fps=args.serve_fps)

@@ -216,3 +216,41 @@ def test_without_paho_one_line_and_status_2(tmp_path):
                 env={"PYTHONPATH": str(tmp_path)})
     assert r.returncode == 2
     assert r.stderr.count("\n") == 1 and "edge-digits[mqtt]" in r.stderr, r.stderr
+
+
+def test_ctrl_c_while_waiting_for_a_silent_broker_stops_at_once():
+    """A broker that takes the connection and never answers: start-up waits up to 10 s for it;
+    a Ctrl-C meanwhile ended the app only when that wait was over."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(1)  # connections queue; nothing ever answers them
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    p = subprocess.Popen([sys.executable, str(ROOT / "main.py"), "--source", "demo", "--no-display",
+                          "--mqtt", f"127.0.0.1:{silent.getsockname()[1]}"], cwd=ROOT, env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while not silent_got_a_connection(silent) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)
+        t0 = time.monotonic()
+        p.send_signal(signal.SIGINT)
+        p.wait(timeout=30)
+        took = time.monotonic() - t0
+    finally:
+        p.kill()
+        silent.close()
+    assert p.returncode == 0 and "Traceback" not in p.stderr.read()
+    assert took < 4, took  # before: the rest of the 10 s wait
+
+
+def silent_got_a_connection(server) -> bool:
+    import select
+    return bool(select.select([server], [], [], 0)[0])
