@@ -45,7 +45,7 @@ class MqttPublisher:
         try:
             import paho.mqtt.client as mqtt
         except ImportError:
-            raise MqttError("--mqtt needs paho-mqtt: pip install 'edge-digits[mqtt]'") from None
+            raise MqttError("--mqtt needs paho-mqtt: pip install 'paho-mqtt>=2' (or the '[mqtt]' extra)") from None
         self._mqtt = mqtt
         self.host, self.port, self.device, self.say = host, port, device, say
         base = f"{prefix}/{device}"
@@ -99,7 +99,8 @@ class MqttPublisher:
             raise MqttError(f"MQTT broker {host}:{port} refused the login: {self._refused}"
                             + ("" if password else f" (password from ${PASSWORD_ENV})" if user else ""))
         elif not self._connected:
-            say(f"MQTT broker {host}:{port} is not reachable: reading on, reconnecting with backoff")
+            why = "is not reachable, or its TLS handshake failed" if tls else "is not reachable"
+            say(f"MQTT broker {host}:{port} {why}: reading on, reconnecting with backoff")
 
     # -- paho's thread
     def _on_connect(self, client, userdata, flags, reason_code, properties):

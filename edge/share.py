@@ -74,7 +74,7 @@ def add_arguments(parser: argparse.ArgumentParser):
                    help=f"the live video's frame rate at most (default {STREAM_FPS}); readings are every frame's")
     g.add_argument("--mqtt", metavar="[USER@]HOST[:PORT]", type=mqtt_target,
                    help=f"publish stable readings to this MQTT broker (password from ${PASSWORD_ENV}); "
-                        "needs pip install 'edge-digits[mqtt]'")
+                        "needs pip install 'paho-mqtt>=2'")
     g.add_argument("--mqtt-topic", metavar="PREFIX", type=topic_prefix, default=DEFAULT_PREFIX,
                    help=f"topic prefix (default {DEFAULT_PREFIX}): PREFIX/DEVICE/reading, /state, /availability")
     g.add_argument("--device-name", type=topic_part, help="this device in topics and Home Assistant "

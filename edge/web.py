@@ -475,7 +475,9 @@ class WebServer:
 
     @property
     def url(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
+        """Where to open it; on all interfaces (0.0.0.0, ::) by this machine's name, which others can reach."""
+        host = socket.gethostname() if self.host in ("0.0.0.0", "::", "") else self.host
+        host = f"[{host}]" if ":" in host else host
         return f"http://{host}:{self.port}/"
 
     def publish(self, result: FrameResult, fps: float = 0.0):

@@ -215,7 +215,7 @@ def test_without_paho_one_line_and_status_2(tmp_path):
     r = run_app("--source", "demo", "--max-frames", "1", "--mqtt", f"127.0.0.1:{free_port()}",
                 env={"PYTHONPATH": str(tmp_path)})
     assert r.returncode == 2
-    assert r.stderr.count("\n") == 1 and "edge-digits[mqtt]" in r.stderr, r.stderr
+    assert r.stderr.count("\n") == 1 and "pip install 'paho-mqtt>=2'" in r.stderr, r.stderr
 
 
 def test_ctrl_c_while_waiting_for_a_silent_broker_stops_at_once():

@@ -400,3 +400,13 @@ def test_the_page_says_when_no_new_frame_comes(tmp_path):
     finally:
         browser.close()
         app.stop()
+
+
+def test_on_all_interfaces_the_address_said_is_this_machines_name():
+    """'http://0.0.0.0:8080/' opens nothing on another machine."""
+    from edge.web import WebServer
+    server = WebServer("0.0.0.0", 0, lambda: None)
+    try:
+        assert server.url == f"http://{socket.gethostname()}:{server.port}/"
+    finally:
+        server.close()
