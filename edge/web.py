@@ -322,6 +322,13 @@ class Handler(BaseHTTPRequestHandler):
     def _error(self, status: int, message: str):
         self._json(status, {"error": message}, close=True)
 
+    def send_error(self, code, message=None, explain=None):
+        """What the server answers itself (an unknown method, a bad request line): one JSON line too."""
+        try:
+            self._error(code, message or HTTPStatus(code).phrase)
+        except OSError:
+            self.close_connection = True
+
     def do_GET(self):
         path = urlsplit(self.path).path
         try:
@@ -344,6 +351,8 @@ class Handler(BaseHTTPRequestHandler):
                 self._stream("video", self._video)
             elif path == "/events":
                 self._stream("events", self._events)
+            elif path == "/read":
+                self._error(405, "POST a photo to /read (a form field 'image', or the image itself as the body)")
             else:
                 self._error(404, f"no page {path}; try / /stream.mjpg /readings /events /snapshot.jpg")
         except OSError:  # the viewer went away or stalled past the timeout

@@ -410,3 +410,21 @@ def test_on_all_interfaces_the_address_said_is_this_machines_name():
         assert server.url == f"http://{socket.gethostname()}:{server.port}/"
     finally:
         server.close()
+
+
+def test_a_wrong_method_is_one_json_line_too():
+    from edge.web import WebServer
+    server = WebServer("127.0.0.1", 0, lambda: None)
+    try:
+        base = f"http://127.0.0.1:{server.port}/"
+        code, kind, answer = get(base + "read")  # a GET where a POST belongs
+        assert code == 405 and kind == "application/json" and "POST a photo" in json.loads(answer)["error"]
+        request = urllib.request.Request(base, method="DELETE")
+        try:
+            urllib.request.urlopen(request, timeout=20)
+        except urllib.error.HTTPError as e:
+            code, kind, answer = e.code, e.headers.get("Content-Type"), e.read()
+        assert code == 501 and kind == "application/json" and answer.count(b"\n") == 1
+        assert json.loads(answer)["error"].startswith("Unsupported method")
+    finally:
+        server.close()
