@@ -357,9 +357,12 @@ def read_loop(args, source, reader, log, video, window, stop, say, snapshot=None
         for frame in source:
             if stop.raised:
                 break
-            if shared and source.lost == source_up:  # lost, or back: MQTT's availability follows
+            if source.lost == source_up:  # lost, or back
                 source_up = not source.lost
-                shared.source_available(source_up)
+                if not source_up:  # after an outage the scene is read anew: no reading held from before it
+                    reader.tracker.reset()
+                if shared:  # MQTT's availability follows
+                    shared.source_available(source_up)
             if frame is not None:
                 if args.roi and not roi_warned and roi_outside(args.roi, frame.image.shape[1], frame.image.shape[0]):
                     roi_warned = True  # a live source's size may change: a warning, once

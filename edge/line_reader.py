@@ -27,7 +27,6 @@ PICTURE_MAX_LINES = 64  # lines a picture's detector keeps (read once): at 32 a 
 EDGE_CONFIDENCE = 0.5  # trim_unsure's level where the detector's metadata has none
 MIN_CONFIDENCE = 0.5  # a line's least sure kept character, below which it is dropped, where the metadata has none
 LINE_MARGIN = 0.15  # of a line's height, cut around it: the recognizer learned loose crops
-TRACK_GAP_SECONDS = 2.0  # frames further apart start a new scene: a reading from before an outage is not voted on
 
 
 @dataclass
@@ -92,12 +91,13 @@ class LineReader:
                                 if edge_confidence is None else edge_confidence)
         self.min_confidence = (float(self.detector.metadata.get("min_confidence", MIN_CONFIDENCE))
                                if min_confidence is None else min_confidence)
-        self._last_source, self._last_t = None, 0.0
+        self._last_source = None
         self._images = 0  # bare images processed: their frame index
 
     def process(self, frame: Frame | np.ndarray) -> FrameResult:
-        """One frame's readings. A bare image (e.g. cv2.imread's) is taken as the next frame of a
-        source named 'image'."""
+        """One frame's readings. A bare image (e.g. cv2.imread's) is read as a picture of its own:
+        no votes with the ones before, its readings final (as with still=True)."""
+        still = self.still or not isinstance(frame, Frame)
         if not isinstance(frame, Frame):
             frame = Frame(np.asarray(frame), self._images, time.time(), "image")
             self._images += 1
@@ -113,11 +113,11 @@ class LineReader:
         numbers = [n for n in (self._number(line, crop, r, frame_box) for line, crop, r in zip(lines, cuts, readings))
                    if n]
         numbers = reading_order(numbers)
-        if self.still or frame.source != self._last_source or abs(frame.t - self._last_t) > TRACK_GAP_SECONDS:
-            self.tracker.reset()  # a new image of a folder, or the camera back after an outage: a new scene
-        self._last_source, self._last_t = frame.source, frame.t
+        if still or frame.source != self._last_source:
+            self.tracker.reset()  # a picture of its own, or a new image of a folder: a new scene
+        self._last_source = frame.source
         events = self.tracker.update(numbers)
-        if self.still:  # nothing to vote with: what it reads is the reading
+        if still:  # nothing to vote with: what it reads is the reading
             for number in numbers:
                 number.stable, number.text = True, number.read
             events = list(numbers)

@@ -266,3 +266,35 @@ def test_the_soak_reports_memory_speed_and_what_was_read():
     assert report["frames"] == 60 and len(report["windows"]) == 2
     assert report["frames_with_all_numbers"] == 60 and report["other_readings"] == {}
     assert 0 < report["rss_start_mb"] and abs(report["rss_growth_mb"]) < 50
+
+
+def test_after_an_outage_the_scene_is_read_anew():
+    """A camera lost and back: the reading from before the outage is not held as the stable
+    reading of what the camera shows now (the tracker is reset when the source is lost)."""
+    from edge.cli import build_parser, read_loop
+    from edge.line_reader import LineReader
+    from tests.conftest import rendered
+
+    class Outage:
+        still, live, total, fps, size, name, lost = False, True, None, None, None, "camera", False
+
+        def __iter__(self):
+            for i in range(5):
+                yield Frame(rendered("4821", height=60), i, float(i), self.name)
+            self.lost = True
+            yield None
+            self.lost = False
+            yield Frame(rendered("4827", height=60), 5, 99.0, self.name)
+
+    class Log:
+        results = []
+
+        def write(self, result):
+            self.results.append(result)
+
+    args = build_parser().parse_args(["--source", "demo", "-q", "--no-display"])
+    log, stop = Log(), type("Stop", (), {"raised": False})()
+    assert read_loop(args, Outage(), LineReader(), log, None, None, stop, print) == 0
+    seen = [[(n.text, n.read, n.stable) for n in r.numbers] for r in log.results]
+    assert seen[4] == [("4821", "4821", True)]
+    assert seen[5] == [("4827", "4827", False)]  # before: ("4821", "4827", True), the old reading held
