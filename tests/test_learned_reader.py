@@ -224,6 +224,16 @@ def test_boxes_of_a_tilted_line_at_the_frames_edge_stay_inside_the_frame():
     assert all(x >= 0 and y >= 0 and x + w <= 640 and y + h <= 480 for x, y, w, h in boxes), boxes
 
 
+def test_frames_seconds_apart_still_settle_a_reading():
+    """A camera read every 10 s (a slow --fps, an API polling): the votes add up as at 30 FPS."""
+    from edge.line_reader import LineReader
+    from edge.types import Frame
+    reader = LineReader()
+    stable = [[n.stable for n in reader.process(Frame(rendered("4821", height=60), i, 10.0 * i, "cam")).numbers]
+              for i in range(4)]
+    assert stable == [[False], [False], [True], [True]]
+
+
 def test_a_bare_image_is_read_as_a_picture_of_its_own():
     """Not voted with the images before it (a review found one photo's reading carried into the next)."""
     from edge.line_reader import LineReader
