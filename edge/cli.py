@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from edge import PROG, version
-from edge.launch import EARLY_SIGNALS, STOP_SIGNALS
+from edge.launch import EARLY_SIGNALS, STOP_SIGNALS, hung_up
 from edge.video_formats import VIDEO_EXTENSIONS
 
 
@@ -210,9 +210,11 @@ class StopFlag:
 
     def __init__(self):
         self.raised = bool(EARLY_SIGNALS)
-        self._previous = {sig: signal.signal(sig, self._handle) for sig in STOP_SIGNALS}
+        self._previous = {sig: signal.signal(sig, self._handle) for sig in STOP_SIGNALS
+                          if signal.getsignal(sig) is not signal.SIG_IGN}  # nohup's SIGHUP stays ignored
 
     def _handle(self, signum, _frame):
+        hung_up(signum)
         if self.raised:
             raise KeyboardInterrupt
         self.raised = True
@@ -268,7 +270,10 @@ def run(args, stop: StopFlag, snapshot: SnapshotSignal | None = None) -> int:
 
     def say(message):
         if not args.quiet:
-            print(f"{PROG}: {message}", file=sys.stderr, flush=True)
+            try:
+                print(f"{PROG}: {message}", file=sys.stderr, flush=True)
+            except OSError:  # stderr gone (a terminal hung up): a message is not worth the run
+                pass
 
     # OpenCV's own warnings off (e.g. V4L2 probing camera 0): the app reports problems itself
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)

@@ -5,15 +5,34 @@ import signal
 # Ctrl-C, kill, and a closed terminal (an SSH session dropped): each ends the run cleanly
 STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
 EARLY_SIGNALS: list[int] = []  # stop signals received while the app was still loading
+ON_TERMINAL: list[int] = []  # stdout and stderr if on a terminal at launch (a hung-up one no longer says so)
 
 
 def _early_stop(signum, _frame):
     EARLY_SIGNALS.append(signum)
+    hung_up(signum)
+
+
+def hung_up(signum):
+    """After SIGHUP the terminal is gone: writes to it would fail (EIO) on the way out, so the
+    standard streams that were on it go to /dev/null. Pipes and files keep theirs."""
+    if signum != getattr(signal, "SIGHUP", None):
+        return
+    import os
+    null = os.open(os.devnull, os.O_WRONLY)
+    for fd in ON_TERMINAL:
+        try:
+            os.dup2(null, fd)
+        except OSError:
+            pass
+    os.close(null)
 
 
 def catch_early_signals():
+    ON_TERMINAL[:] = [fd for fd in (1, 2) if _isatty(fd)]
     for sig in STOP_SIGNALS:
-        signal.signal(sig, _early_stop)
+        if signal.getsignal(sig) is not signal.SIG_IGN:  # ignored on purpose (nohup, a background job): left so
+            signal.signal(sig, _early_stop)
     if hasattr(signal, "SIGUSR1"):  # a snapshot asked for too early is not worth dying of
         signal.signal(signal.SIGUSR1, signal.SIG_IGN)
 
@@ -30,6 +49,14 @@ def keep_std_streams():
             os.open(os.devnull, os.O_RDWR)  # the lowest free descriptor: this one
     if sys.stderr is None:  # print(file=None) would write to stdout
         sys.stderr = open(os.devnull, "w")
+
+
+def _isatty(fd: int) -> bool:
+    import os
+    try:
+        return os.isatty(fd)
+    except OSError:
+        return False
 
 
 def main() -> int:

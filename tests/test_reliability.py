@@ -298,3 +298,44 @@ def test_after_an_outage_the_scene_is_read_anew():
     seen = [[(n.text, n.read, n.stable) for n in r.numbers] for r in log.results]
     assert seen[4] == [("4821", "4821", True)]
     assert seen[5] == [("4827", "4827", False)]  # before: ("4821", "4827", True), the old reading held
+
+
+def _start_demo(tmp_path, **kw):
+    log, video = tmp_path / "r.jsonl", tmp_path / "v.avi"
+    proc = subprocess.Popen([sys.executable, str(ROOT / "main.py"), "--source", "demo", "--fps", "15",
+                             "--json", str(log), "--save-video", str(video), "--no-display"], cwd=ROOT, **kw)
+    deadline = time.monotonic() + 30
+    while (not log.exists() or log.read_text().count("\n") < 10) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return proc, log, video
+
+
+def test_a_terminal_hung_up_ends_the_run_cleanly_with_status_0(tmp_path):
+    """A dropped SSH session: SIGHUP, and the terminal gone (its writes fail with EIO). Before, the
+    last message raised on the way out: a traceback and status 1."""
+    import os
+    import pty
+    leader, follower = pty.openpty()
+    proc, log, video = _start_demo(tmp_path, stdout=follower, stderr=follower)
+    os.close(follower)
+    os.close(leader)  # the terminal goes away
+    proc.send_signal(signal.SIGHUP)
+    assert proc.wait(timeout=30) == 0
+    frames = [json.loads(line)["frame"] for line in log.read_text().splitlines()]
+    assert frames == list(range(len(frames))) and len(frames) >= 10
+
+
+def test_under_nohup_a_hangup_is_ignored(tmp_path):
+    def as_nohup():
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    proc, log, _ = _start_demo(tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, preexec_fn=as_nohup)
+    try:
+        proc.send_signal(signal.SIGHUP)
+        lines = log.read_text().count("\n")
+        deadline = time.monotonic() + 30
+        while log.read_text().count("\n") < lines + 10 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert proc.poll() is None  # still reading
+    finally:
+        proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=30) == 0
