@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -140,6 +141,7 @@ def _ends_with_newline(path: str) -> bool:
 
 
 VIDEO_RESERVE_BYTES = 8 * 2**20  # free disk under which a video is closed, still playable: its index goes last
+INDEX_BYTES_PER_FRAME = 32  # and the room its index takes (AVI 16, MP4 7.5 bytes a frame, measured)
 MAX_HOLD_SECONDS = 2.0  # a longer gap between live frames (a camera lost) is cut, not held as a still
 MAX_PACED_FPS = 60.0  # a camera's video rate at most: at --fps 1000 each held frame would be written hundreds of times
 
@@ -199,15 +201,16 @@ class VideoSink:
         now = time.monotonic()
         if self._space_checked >= 0 and now - self._space_checked < every_s:
             return
+        first = self._space_checked < 0
         self._space_checked = now
         try:
-            st = os.statvfs(os.path.dirname(os.path.abspath(self.path)))
-        except (OSError, AttributeError):  # no statvfs (Windows): the check is skipped
+            free = shutil.disk_usage(os.path.dirname(os.path.abspath(self.path))).free
+            size = os.path.getsize(self.path) if self.writer is not None else 0
+        except OSError:
             return
-        free = st.f_bavail * st.f_frsize
-        size = os.path.getsize(self.path) if os.path.isfile(self.path) else 0
-        growth, self._size = size - self._size, size  # a fast, large video needs the room of a few more checks
-        if free < max(VIDEO_RESERVE_BYTES, 4 * growth):
+        growth, self._size = (0 if first else size - self._size), size  # a fast, large video needs more room
+        reserve = VIDEO_RESERVE_BYTES + INDEX_BYTES_PER_FRAME * self.frames  # the index, written last, grows
+        if free < max(reserve, 4 * growth):
             self.close()
             kept = f"; the video, {self.frames} frames, was closed and plays" if self.frames else ""
             raise OutputError(f"cannot write video {self.path}: {free / 2**20:.1f} MB left on its disk{kept}")

@@ -172,9 +172,11 @@ def test_a_disk_filling_up_closes_the_video_playable_and_says_so(tmp_path, monke
 
     from edge import output
     free = {"bytes": 10**9}
-    monkeypatch.setattr(output.os, "statvfs", lambda _: types.SimpleNamespace(f_bavail=free["bytes"], f_frsize=1))
+    monkeypatch.setattr(output.shutil, "disk_usage", lambda _: types.SimpleNamespace(free=free["bytes"]))
     path = tmp_path / "v.mp4"
-    sink = output.VideoSink(str(path), 30)
+    path.write_bytes(bytes(3 * 2**20))  # an old video, overwritten: its size is no growth of the new one
+    free["bytes"] = 9 * 2**20
+    sink = output.VideoSink(str(path), 30, overwrite=True)
     for i in range(5):
         sink.write(np.full((48, 64, 3), i * 40, np.uint8))
     free["bytes"] = 2**20  # 1 MB left
