@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from edge.normalize import as_gray_u8
+from edge.normalize import as_gray_u8, to_u8
 from edge.types import FrameResult
 
 FONT = cv2.FONT_HERSHEY_SIMPLEX
@@ -43,10 +43,9 @@ def to_bgr(image: np.ndarray) -> np.ndarray:
         return a.copy()
     if a.ndim == 3 and a.shape[2] == 4 and a.dtype == np.uint8:
         return cv2.cvtColor(a, cv2.COLOR_BGRA2BGR)
-    gray = as_gray_u8(a) if a.ndim != 3 or a.shape[2] != 3 else None
-    if gray is None:  # 3-channel but not uint8
-        return np.stack([as_gray_u8(a[..., i]) for i in range(3)], axis=2)
-    return cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR)
+    if a.ndim == 3 and a.shape[2] == 3:  # colour, not uint8: one scale for all three channels
+        return np.ascontiguousarray(to_u8(a))
+    return cv2.cvtColor(as_gray_u8(a), cv2.COLOR_GRAY2BGR)
 
 
 def _overlaps(a, b) -> bool:

@@ -37,7 +37,7 @@ def as_gray_u8(image: np.ndarray) -> np.ndarray:
         if channels == 1:
             a = a[:, :, 0]
         elif channels in (3, 4):
-            a = _to_u8(a)
+            a = to_u8(a)
             code = cv2.COLOR_BGR2GRAY if channels == 3 else cv2.COLOR_BGRA2GRAY
             if a.size == 0:
                 return np.zeros(a.shape[:2], np.uint8)
@@ -46,10 +46,11 @@ def as_gray_u8(image: np.ndarray) -> np.ndarray:
             a = a.mean(axis=2) if channels else np.zeros(a.shape[:2])
     elif a.ndim != 2:
         raise ValueError(f"expected a 2-D or HxWxC image, got shape {a.shape}")
-    return np.ascontiguousarray(_to_u8(a))
+    return np.ascontiguousarray(to_u8(a))
 
 
-def _to_u8(a: np.ndarray) -> np.ndarray:
+def to_u8(a: np.ndarray) -> np.ndarray:
+    """Any dtype -> uint8, one scale for the whole array (a colour image keeps its colours)."""
     if a.dtype == np.uint8:
         return a
     if a.dtype == np.bool_:

@@ -129,3 +129,10 @@ def test_as_gray_u8_keeps_the_contrast_of_12_bit_signed_and_overshooting_data():
     unit = np.array([[0.0, 0.5, 1.02]], np.float32)  # 0..1 with one pixel a little over
     assert as_gray_u8(unit).tolist() == [[0, 127, 255]]
     assert as_gray_u8(np.array([[0.0, 510.0]])).tolist() == [[0, 255]]
+
+
+def test_a_16_bit_colour_frame_is_drawn_in_its_colours():
+    """One scale for the three channels: a blue 16-bit pixel stays blue (each channel scaled alone
+    made (4000, 4000, 60000) nearly white)."""
+    from edge.draw import to_bgr
+    assert to_bgr(np.array([[[4000, 4000, 60000]]], np.uint16)).tolist() == [[[15, 15, 234]]]
