@@ -1,8 +1,8 @@
 """edge-digits: read digits live from a camera on small devices."""
 import os
 
-# Before OpenCV loads (it reads this once): a 20000x20000 PNG would take 1.2 GB to decode, a
-# Pi's whole memory. 2**27 pixels keeps any phone photo up to 134 megapixels.
+# Before OpenCV loads (it reads this once; code that imports cv2 before edge keeps OpenCV's 2**30):
+# a 20000x20000 PNG would take 1.2 GB to decode, a Pi's whole memory. 2**27 keeps 134-MP photos.
 os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(2**27))
 
 PROG = "edge-digits"

@@ -30,8 +30,9 @@ def decode_image(data: np.ndarray) -> np.ndarray:
         image = cv2.imdecode(data, cv2.IMREAD_ANYCOLOR | cv2.IMREAD_ANYDEPTH) if data.size else None
     except cv2.error as e:
         if "MAX_IMAGE_PIXELS" in str(e):
-            limit = int(os.environ.get("OPENCV_IO_MAX_IMAGE_PIXELS", 1 << 30))
-            raise ImageError(f"over the {limit:,} pixels OpenCV decodes "
+            raw = os.environ.get("OPENCV_IO_MAX_IMAGE_PIXELS", str(1 << 30)).strip()  # OpenCV also takes "1MB"
+            limit = f"{int(raw):,}" if raw.isdigit() else raw
+            raise ImageError(f"over the {limit} pixels OpenCV decodes "
                              "(OPENCV_IO_MAX_IMAGE_PIXELS sets the limit)") from None
         image = None
     if image is None or not image.size:
