@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from edge import PROG, version
-from edge.launch import EARLY_SIGNALS, STOP_SIGNALS, hung_up
+from edge.launch import EARLY_SIGNALS, STOP_SIGNALS, hung_up, nohup
 from edge.video_formats import VIDEO_EXTENSIONS
 
 
@@ -210,8 +210,7 @@ class StopFlag:
 
     def __init__(self):
         self.raised = bool(EARLY_SIGNALS)
-        self._previous = {sig: signal.signal(sig, self._handle) for sig in STOP_SIGNALS
-                          if signal.getsignal(sig) is not signal.SIG_IGN}  # nohup's SIGHUP stays ignored
+        self._previous = {sig: signal.signal(sig, self._handle) for sig in STOP_SIGNALS if not nohup(sig)}
 
     def _handle(self, signum, _frame):
         hung_up(signum)
@@ -220,8 +219,9 @@ class StopFlag:
         self.raised = True
 
     def ignore(self):
-        for sig in self._previous:
-            signal.signal(sig, signal.SIG_IGN)
+        for sig in self._previous:  # a hang-up during clean-up still moves the streams off the dead terminal
+            signal.signal(sig, (lambda signum, _frame: hung_up(signum)) if sig == getattr(signal, "SIGHUP", None)
+                          else signal.SIG_IGN)
 
     def restore(self):
         for sig, handler in self._previous.items():
@@ -357,17 +357,17 @@ def read_loop(args, source, reader, log, video, window, stop, say, snapshot=None
 
     ticker = Progress() if on_terminal and not source.total else None  # else a line every few seconds
     count, fps, last, paused, debug, status, result = 0, 0.0, time.perf_counter(), False, False, 0, None
-    roi_warned, source_up = False, True
+    roi_warned, source_up, outages = False, True, source.outages
     try:
         for frame in source:
             if stop.raised:
                 break
-            if source.lost == source_up:  # lost, or back
+            if source.outages != outages:  # after an outage the scene is read anew: no reading held from before it
+                outages = source.outages
+                reader.tracker.reset()
+            if shared and source.lost == source_up:  # lost, or back: MQTT's availability follows
                 source_up = not source.lost
-                if not source_up:  # after an outage the scene is read anew: no reading held from before it
-                    reader.tracker.reset()
-                if shared:  # MQTT's availability follows
-                    shared.source_available(source_up)
+                shared.source_available(source_up)
             if frame is not None:
                 if args.roi and not roi_warned and roi_outside(args.roi, frame.image.shape[1], frame.image.shape[0]):
                     roi_warned = True  # a live source's size may change: a warning, once

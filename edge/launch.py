@@ -31,10 +31,16 @@ def hung_up(signum):
 def catch_early_signals():
     ON_TERMINAL[:] = [fd for fd in (1, 2) if _isatty(fd)]
     for sig in STOP_SIGNALS:
-        if signal.getsignal(sig) is not signal.SIG_IGN:  # ignored on purpose (nohup, a background job): left so
+        if not nohup(sig):
             signal.signal(sig, _early_stop)
     if hasattr(signal, "SIGUSR1"):  # a snapshot asked for too early is not worth dying of
         signal.signal(signal.SIGUSR1, signal.SIG_IGN)
+
+
+def nohup(sig) -> bool:
+    """SIGHUP ignored at launch (`nohup`): it stays ignored. SIGINT and SIGTERM always stop the run
+    (a shell starts background jobs with SIGINT ignored; `kill -INT` must still work)."""
+    return sig == getattr(signal, "SIGHUP", None) and signal.getsignal(sig) is signal.SIG_IGN
 
 
 def keep_std_streams():

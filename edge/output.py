@@ -205,9 +205,11 @@ class VideoSink:
         self._space_checked = now
         try:
             free = shutil.disk_usage(os.path.dirname(os.path.abspath(self.path))).free
-            size = os.path.getsize(self.path) if self.writer is not None else 0
+            size = os.path.getsize(self.path) if os.path.isfile(self.path) else 0
         except OSError:
             return
+        if self.writer is None:  # before the first frame: a video about to be overwritten frees its room
+            free, size = free + size, 0
         growth, self._size = (0 if first else size - self._size), size  # a fast, large video needs more room
         reserve = VIDEO_RESERVE_BYTES + INDEX_BYTES_PER_FRAME * self.frames  # the index, written last, grows
         if free < max(reserve, 4 * growth):

@@ -174,8 +174,8 @@ def test_a_disk_filling_up_closes_the_video_playable_and_says_so(tmp_path, monke
     free = {"bytes": 10**9}
     monkeypatch.setattr(output.shutil, "disk_usage", lambda _: types.SimpleNamespace(free=free["bytes"]))
     path = tmp_path / "v.mp4"
-    path.write_bytes(bytes(3 * 2**20))  # an old video, overwritten: its size is no growth of the new one
-    free["bytes"] = 9 * 2**20
+    path.write_bytes(bytes(3 * 2**20))  # an old video, overwritten: its room is free, its size no growth
+    free["bytes"] = 6 * 2**20  # 9 MB once the old video is gone
     sink = output.VideoSink(str(path), 30, overwrite=True)
     for i in range(5):
         sink.write(np.full((48, 64, 3), i * 40, np.uint8))

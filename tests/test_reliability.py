@@ -72,6 +72,7 @@ def test_live_source_survives_unplug_and_resumes(capsys):
     assert [f.index for f in got] == list(range(10))
     assert nones_while_lost > 0  # the loop kept turning (window alive) while the camera was gone
     assert world["opens"] >= 2  # it reconnected
+    assert source.outages == 1 and not source.lost  # counted once, however many retries
     err = capsys.readouterr().err
     assert err.count("retrying") == 1 and err.count("back") == 1  # said once each
 
@@ -276,15 +277,19 @@ def test_after_an_outage_the_scene_is_read_anew():
     from tests.conftest import rendered
 
     class Outage:
-        still, live, total, fps, size, name, lost = False, True, None, None, None, "camera", False
+        still, live, total, fps, size, name, lost, outages = False, True, None, None, None, "camera", False, 0
 
         def __iter__(self):
             for i in range(5):
                 yield Frame(rendered("4821", height=60), i, float(i), self.name)
-            self.lost = True
+            self.lost, self.outages = True, 1
             yield None
             self.lost = False
             yield Frame(rendered("4827", height=60), 5, 99.0, self.name)
+            for i in range(6, 11):
+                yield Frame(rendered("4821", height=60), i, float(i), self.name)
+            self.outages = 2  # lost and back while the reader was busy: no None between the frames
+            yield Frame(rendered("4827", height=60), 11, 199.0, self.name)
 
     class Log:
         results = []
@@ -298,6 +303,7 @@ def test_after_an_outage_the_scene_is_read_anew():
     seen = [[(n.text, n.read, n.stable) for n in r.numbers] for r in log.results]
     assert seen[4] == [("4821", "4821", True)]
     assert seen[5] == [("4827", "4827", False)]  # before: ("4821", "4827", True), the old reading held
+    assert seen[10] == [("4821", "4821", True)] and seen[11] == [("4827", "4827", False)]
 
 
 def _start_demo(tmp_path, **kw):
@@ -339,3 +345,16 @@ def test_under_nohup_a_hangup_is_ignored(tmp_path):
     finally:
         proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=30) == 0
+
+
+def test_a_background_job_started_with_sigint_ignored_still_stops_on_it(tmp_path):
+    """A shell starts `app &` with SIGINT ignored; only nohup's SIGHUP is left ignored on purpose."""
+    def as_background_job():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    proc, log, _ = _start_demo(tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               preexec_fn=as_background_job)
+    proc.send_signal(signal.SIGINT)
+    try:
+        assert proc.wait(timeout=30) == 0
+    finally:
+        proc.kill()

@@ -30,6 +30,7 @@ class FrameSource:
     still = False  # frames are separate pictures (a window waits for a key on each)
     live = False  # a camera or stream: frames the reader has no time for are dropped
     lost = False  # a live source that stopped delivering (said on stderr; reconnecting)
+    outages = 0  # times it was lost so far: one lost and back between two frames still counts
     total: int | None = None  # frames in a file source, when known
     fps: float | None = None  # the source's own frame rate, when known (a video file's)
     size: tuple[int, int] | None = None  # (width, height) of every frame, when known before the first

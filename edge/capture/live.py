@@ -60,6 +60,7 @@ class LiveSource(FrameSource):
         hang too; a Pi camera held open cannot be opened again), and open it anew in a new thread."""
         with self._cond:  # atomic with the reader's own check: a left-behind thread writes nothing more
             self._generation += 1
+            self.outages += int(not self._lost)
             hung, self._device, self._reading_since, self._lost = self._device, None, None, True
         if hung is not None:
             threading.Thread(target=_release_quietly, args=(hung,), name=f"release:{self.name}", daemon=True).start()
@@ -81,6 +82,7 @@ class LiveSource(FrameSource):
     def _set_lost(self, lost: bool, why: str = ""):
         with self._cond:
             changed, self._lost = self._lost != lost, lost
+            self.outages += int(changed and lost)
             self._cond.notify_all()
         if changed:
             self.say(f"{self.name}: {why}" if lost else f"{self.name}: source is back")
