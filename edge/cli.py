@@ -29,10 +29,15 @@ class StdoutError(Exception):
     """Standard output failed (a full disk, a closed device): said in one line, status 2."""
 
 
-def to_stdout(text: str):
-    """One line on standard output (readings, --version); a pipe closed by its reader is not an error."""
+def to_stdout(text: str | None = None):
+    """One line on standard output (readings, --version); None: only flush what is there (--help).
+    A pipe closed by its reader is not an error; a failing stdout (a full disk) is a StdoutError."""
+    if sys.stdout is None:  # started with stdout closed
+        return
     try:
-        print(text, flush=True)
+        if text is not None:
+            sys.stdout.write(text + "\n")
+        sys.stdout.flush()
     except BrokenPipeError:
         raise
     except OSError as e:
@@ -383,7 +388,7 @@ def read_loop(args, source, reader, log, video, window, stop, say, snapshot=None
                     log.write(result)
                 if shared:
                     shared.write(result, fps)
-                if print_events and source.still:  # a picture never becomes stable: say what it shows
+                if print_events and source.still:  # a picture: one line of all it shows
                     tell(image_line(frame.source, result.numbers))
                 elif print_events:
                     for number in result.events:
@@ -491,13 +496,7 @@ def main(argv=None) -> int:
         try:
             args = parser.parse_args(_glue_negative_values(sys.argv[1:] if argv is None else list(argv)))
         except SystemExit:  # --help (or an argument error) written: a stdout that failed is said
-            if sys.stdout is not None:
-                try:
-                    sys.stdout.flush()
-                except BrokenPipeError:
-                    raise
-                except OSError as e:
-                    raise StdoutError(f"cannot write to standard output: {e.strerror or e}") from None
+            to_stdout()
             raise
         from edge.share import stray_option
         if stray_option(args):
