@@ -1,6 +1,8 @@
 """The launchers' first step (`edge-digits`, `python -m edge`, main.py): stop signals are caught
 before the app's modules load, so a Ctrl-C while they do ends the run quietly (status 0)."""
+import os
 import signal
+import sys
 
 # Ctrl-C, kill, and a closed terminal (an SSH session dropped): each ends the run cleanly
 STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
@@ -18,7 +20,6 @@ def hung_up(signum):
     standard streams that were on it go to /dev/null. Pipes and files keep theirs."""
     if signum != getattr(signal, "SIGHUP", None):
         return
-    import os
     null = os.open(os.devnull, os.O_WRONLY)
     for fd in ON_TERMINAL:
         try:
@@ -46,8 +47,6 @@ def nohup(sig) -> bool:
 def keep_std_streams():
     """A standard stream closed at launch (`2>&-`): /dev/null takes its descriptor (else the app's next
     file would, and OpenCV's warnings land in the JSON log), and messages go nowhere, not to stdout."""
-    import os
-    import sys
     for fd in (0, 1, 2):
         try:
             os.fstat(fd)
@@ -58,7 +57,6 @@ def keep_std_streams():
 
 
 def _isatty(fd: int) -> bool:
-    import os
     try:
         return os.isatty(fd)
     except OSError:
