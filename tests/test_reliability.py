@@ -331,6 +331,20 @@ def test_a_terminal_hung_up_ends_the_run_cleanly_with_status_0(tmp_path):
     assert frames == list(range(len(frames))) and len(frames) >= 10
 
 
+def test_a_message_to_a_dead_terminal_is_dropped_not_a_traceback(tmp_path):
+    """The terminal gone without a hang-up signal (stderr there fails with EIO), then SIGTERM: the
+    last message cannot be written; the run still ends cleanly with status 0."""
+    import os
+    import pty
+    leader, follower = pty.openpty()
+    proc, log, _ = _start_demo(tmp_path, stdout=subprocess.DEVNULL, stderr=follower)
+    os.close(follower)
+    os.close(leader)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 0
+    assert log.read_text().endswith("\n")
+
+
 def test_under_nohup_a_hangup_is_ignored(tmp_path):
     def as_nohup():
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
