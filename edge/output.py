@@ -201,7 +201,6 @@ class VideoSink:
         now = time.monotonic()
         if self._space_checked >= 0 and now - self._space_checked < every_s:
             return
-        first = self._space_checked < 0
         self._space_checked = now
         try:
             free = shutil.disk_usage(os.path.dirname(os.path.abspath(self.path))).free
@@ -210,7 +209,7 @@ class VideoSink:
             return
         if self.writer is None:  # before the first frame: a video about to be overwritten frees its room
             free, size = free + size, 0
-        growth, self._size = (0 if first else size - self._size), size  # a fast, large video needs more room
+        growth, self._size = size - self._size, size  # a fast, large video needs more room
         reserve = VIDEO_RESERVE_BYTES + INDEX_BYTES_PER_FRAME * self.frames  # the index, written last, grows
         if free < max(reserve, 4 * growth):
             self.close()
