@@ -9,6 +9,15 @@ PROG = "edge-digits"
 VERSION = "0.1.0"  # the version when not installed (a checkout); keep equal to setup.cfg's
 
 
+def utf8_name(name) -> bool:
+    """False for a name holding bytes that are not UTF-8 (argv's surrogates): OpenCV crashes the process on one."""
+    try:
+        str(name).encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
+
+
 def version() -> str:
     """The installed distribution's version, else VERSION."""
     from importlib.metadata import PackageNotFoundError

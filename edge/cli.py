@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from edge import PROG, version
+from edge import PROG, utf8_name, version
 from edge.launch import EARLY_SIGNALS, STOP_SIGNALS, hung_up, nohup
 from edge.video_formats import VIDEO_EXTENSIONS
 
@@ -465,6 +465,8 @@ def save_snapshot(folder, result, image, say):
 
     base = f"snapshot-{time.strftime('%Y%m%d-%H%M%S')}-{result.frame.index}"
     try:
+        if not utf8_name(folder):  # OpenCV would crash the process writing the image
+            raise OSError("its name is not valid UTF-8; rename it")
         Path(folder).mkdir(parents=True, exist_ok=True)
         for n in itertools.count(1):  # a second 's' on a paused frame, or another app: -2, -3 ...
             stem = Path(folder) / (base if n == 1 else f"{base}-{n}")

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import cv2
 
+from edge import utf8_name
 from edge.types import FrameResult
 from edge.video_formats import FOURCC, VIDEO_EXTENSIONS
 
@@ -87,6 +88,8 @@ def _create_and_remove(p: Path, failure: str):
 def check_folder(folder: str, what: str):
     """A folder outputs go to: made if missing; OutputError if it cannot be (a file in the way,
     no permission), said before the first frame rather than on every frame after."""
+    if not utf8_name(folder):  # OpenCV would crash the process writing in it
+        raise OutputError(f"cannot use {what} folder {folder!r}: its name is not valid UTF-8; rename it")
     p = Path(folder)
     try:
         p.mkdir(parents=True, exist_ok=True)
@@ -157,6 +160,8 @@ class VideoSink:
         ext = Path(path).suffix.lower()
         if ext not in FOURCC:
             raise OutputError(f"cannot write video {path}: use one of {', '.join(VIDEO_EXTENSIONS)}")
+        if not utf8_name(path):  # OpenCV crashes the process on such a name
+            raise OutputError(f"cannot write video {path!r}: its name is not valid UTF-8; rename it")
         check_writable(path, overwrite, refuse_existing=True)
         self.path, self.fps, self.writer, self.size = path, fps, None, None
         self.frames = 0  # video frames written

@@ -182,6 +182,21 @@ def test_a_file_name_that_is_not_utf8_is_one_line_not_a_crash(tmp_path):
     assert "good.png" in r.stdout
 
 
+def test_an_output_name_that_is_not_utf8_is_one_line_not_a_crash(tmp_path):
+    """OpenCV's VideoWriter and imwrite end the process (SIGSEGV) on such a name."""
+    odd = os.fsdecode(bytes(tmp_path) + b"/\xff")
+    assert_one_line_error(run_app("--source", "demo", "--max-frames", "2", "--save-video", odd + ".avi"),
+                          "not valid UTF-8")
+    assert_one_line_error(run_app("--source", "demo", "--max-frames", "2", "--snapshot-every", "1",
+                                  "--snapshot-dir", odd), "not valid UTF-8")
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("index", ["2147483648", "99999999999999999999", "\u00b2"])
+def test_a_camera_index_past_a_c_int_or_not_ascii_is_one_line(index):
+    assert_one_line_error(run_app("--source", index, "--max-frames", "1"), "no ")
+
+
 def test_an_unreadable_folder_is_one_line(monkeypatch, tmp_path):
     from pathlib import Path
 

@@ -9,6 +9,7 @@ import glob
 import os
 from pathlib import Path
 
+from edge import utf8_name
 from edge.capture.base import FrameSource, SourceError, SourceLost, warn
 from edge.capture.demo import DemoSource
 from edge.capture.files import ImageFilesSource, VideoFileSource, is_image_path
@@ -36,12 +37,12 @@ def open_source(spec: str = "auto", width: int = 0, height: int = 0, fps: float 
     if spec == "picam":
         from edge.capture.picam import open_picamera
         return LiveSource(open_picamera(width, height, fps), "picam", **live)
-    if spec.isdigit() or spec.startswith("/dev/video"):
+    if (spec.isascii() and spec.isdigit()) or spec.startswith("/dev/video"):  # not '²': a file of that name
         device = int(spec) if spec.isdigit() else spec
         return LiveSource(open_camera(device, width, height, fps), f"camera {spec}", **live)
     if "://" in spec:
         return LiveSource(open_stream(spec), spec, **live)
-    if not _utf8(spec):  # OpenCV crashes the process on such a name
+    if not utf8_name(spec):  # OpenCV crashes the process on such a name
         raise SourceError(f"cannot open {spec!r}: its name is not valid UTF-8; rename it")
     path = Path(spec).expanduser()
     try:
@@ -63,21 +64,13 @@ def open_source(spec: str = "auto", width: int = 0, height: int = 0, fps: float 
                       "a video, an image, a folder, or a URL)")
 
 
-def _utf8(name: str) -> bool:
-    try:
-        name.encode("utf-8")
-        return True
-    except UnicodeEncodeError:  # bytes the file system holds that are no UTF-8 (argv's surrogates)
-        return False
-
-
 def _named_images(paths, say) -> list[str]:
     """The image files among paths, sorted; a name that is not UTF-8 is said and left out."""
     images = []
     for p in paths:
         if not (p.is_file() and is_image_path(p)):
             continue
-        if _utf8(str(p)):
+        if utf8_name(str(p)):
             images.append(str(p))
         else:
             say(f"skipping {str(p)!r}: its name is not valid UTF-8; rename it")

@@ -172,7 +172,10 @@ def open_camera(index_or_path, width: int, height: int, fps: float):
     """A V4L2 (or the platform's default) camera, with the size and rate asked for."""
     def open_device():
         backend = cv2.CAP_V4L2 if hasattr(cv2, "CAP_V4L2") and _is_linux() else cv2.CAP_ANY
-        cap = cv2.VideoCapture(index_or_path, backend)
+        try:
+            cap = cv2.VideoCapture(index_or_path, backend)
+        except (cv2.error, OverflowError):  # an index past a C int
+            cap = cv2.VideoCapture()
         if not cap.isOpened():
             cap.release()
             raise SourceError(f"no camera at {index_or_path!r}; try another --source index, a video file, "
