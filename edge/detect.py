@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from edge.infer.classifier import MODELS_DIR, _same, _tensor_summary
-from edge.infer.runtime import ModelError, interpreter_class, native_stderr_silenced, read_tflite
+from edge.infer.runtime import ModelError, check_metadata, interpreter_class, native_stderr_silenced, read_tflite
 from edge.normalize import as_gray_u8
 
 INPUT_SIZE = (320, 240)  # (w, h) the detector sees: text from ~7-8 px tall there (14-16 px at 640x480)
@@ -176,7 +176,8 @@ class TextDetector:
         meta_path = self.model_path.with_suffix(".json")
         try:
             self.metadata = json.loads(meta_path.read_text())
-            if list(self.metadata.get("input_size", [])) != list(INPUT_SIZE):
+            check_metadata(self.metadata, ("output",), ("threshold", "min_confidence", "edge_confidence"))
+            if self.metadata.get("input_size") != list(INPUT_SIZE):
                 raise ValueError(f"it was made for {self.metadata.get('input_size')}, this app feeds {list(INPUT_SIZE)}")
         except FileNotFoundError:
             raise ModelError(f"detector metadata {meta_path} not found; it is written by 'python -m convert.export "

@@ -1,6 +1,7 @@
 """The shipped learned reader: its two models load and match their metadata, read rendered
 lines and plates, keep the held-out orand rate above a guard, and run end to end in the app."""
 import json
+import re
 
 import cv2
 import numpy as np
@@ -130,6 +131,38 @@ def test_detector_metadata_that_does_not_match_is_one_clear_error(tmp_path):
     model.with_suffix(".json").unlink()
     with pytest.raises(ModelError, match="not found"):
         TextDetector(model)
+
+
+@pytest.mark.parametrize("change,words", [
+    ({"threshold": "high"}, "'threshold' must be a number from 0 to 1"),
+    ({"threshold": None}, "'threshold' must be"),
+    ({"threshold": 1.5}, "'threshold' must be"),  # would read nothing, silently
+    ({"min_confidence": "x"}, "'min_confidence' must be"),
+    ({"edge_confidence": [1]}, "'edge_confidence' must be"),
+    ({"output": "scale"}, "'output' must be an object"),
+    ({"input_size": 5}, "made for 5"),
+])
+def test_detector_metadata_of_the_wrong_types_is_one_clear_error(tmp_path, change, words):
+    from edge.detect import TextDetector
+    from edge.infer import ModelError
+    model = tmp_path / "detector.tflite"
+    model.write_bytes(DETECTOR_MODEL.read_bytes())
+    meta = json.loads(DETECTOR_MODEL.with_suffix(".json").read_text())
+    model.with_suffix(".json").write_text(json.dumps({**meta, **change}))
+    with pytest.raises(ModelError, match=re.escape(words)):
+        TextDetector(model)
+
+
+def test_line_model_metadata_of_the_wrong_types_is_one_clear_error(tmp_path):
+    from edge.infer import ModelError
+    from edge.infer.recognizer import LineRecognizer
+    model = tmp_path / "lines.tflite"
+    model.write_bytes(LINES_MODEL.read_bytes())
+    meta = json.loads(LINES_MODEL.with_suffix(".json").read_text())
+    for bad, words in (({**meta, "input": [1]}, "'input' must be an object"), ([1], "expected a JSON object")):
+        model.with_suffix(".json").write_text(json.dumps(bad))
+        with pytest.raises(ModelError, match=re.escape(words)):
+            LineRecognizer(model)
 
 
 def test_the_edge_of_the_demos_sheet_is_not_read():

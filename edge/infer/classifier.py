@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.infer.runtime import ModelError, interpreter_class, native_stderr_silenced, read_tflite
+from edge.infer.runtime import ModelError, check_metadata, interpreter_class, native_stderr_silenced, read_tflite
 from edge.normalize import SIZE, normalize_batch
 
 
@@ -101,19 +101,12 @@ class DigitClassifier:
             raise ModelError(f"model metadata {p} not found; it is written by 'python -m convert.export'")
         try:
             meta = json.loads(p.read_text())
-            if not isinstance(meta, dict):
-                raise ValueError("expected a JSON object")
+            check_metadata(meta, levels=("reject_threshold",))
             if not isinstance(meta.get("classes"), list) or len(meta["classes"]) < 10:
                 raise ValueError("'classes' must list at least the ten digits")
-            threshold = meta.get("reject_threshold", DEFAULT_THRESHOLD)
-            if not isinstance(threshold, (int, float)) or not 0 <= threshold <= 1:
-                raise ValueError("'reject_threshold' must be a number from 0 to 1")
             reject = meta.get("reject_class")
             if reject is not None and (not isinstance(reject, int) or not 0 <= reject < len(meta["classes"])):
                 raise ValueError("'reject_class' must be the index of a class")
-            for key in ("input", "output"):
-                if not isinstance(meta.get(key, {}), dict):
-                    raise ValueError(f"'{key}' must be an object")
         except OSError as e:
             raise ModelError(f"cannot read model metadata {p}: {e.strerror or e}") from None
         except ValueError as e:

@@ -11,7 +11,7 @@ import numpy as np
 
 from edge.ctc import greedy_decode
 from edge.infer.classifier import MODELS_DIR, _same, _tensor_summary
-from edge.infer.runtime import ModelError, interpreter_class, native_stderr_silenced, read_tflite
+from edge.infer.runtime import ModelError, check_metadata, interpreter_class, native_stderr_silenced, read_tflite
 from edge.lines import BLANK, CHARSET, HEIGHT, STEP, WIDTHS, by_bucket, line_batch, normalize_line
 
 DEFAULT_LINES_MODEL = MODELS_DIR / "lines.tflite"
@@ -74,8 +74,7 @@ class LineRecognizer:
                              "--model recognizer'")
         try:
             meta = json.loads(p.read_text())
-            if not isinstance(meta, dict):
-                raise ValueError("expected a JSON object")
+            check_metadata(meta)
             if meta.get("charset") != CHARSET:
                 raise ValueError(f"its charset {meta.get('charset')!r} is not this app's {CHARSET!r}")
             if meta.get("height") != HEIGHT or meta.get("step") != STEP:

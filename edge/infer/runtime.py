@@ -14,6 +14,20 @@ class ModelError(Exception):
     """The model (or its runtime) cannot be used; the message says why and what to do."""
 
 
+def check_metadata(meta, objects=("input", "output"), levels=()) -> None:
+    """ValueError unless a model's metadata is a JSON object whose `objects` keys, where given,
+    hold objects and whose `levels` keys hold numbers from 0 to 1: said at load, not mid-run."""
+    if not isinstance(meta, dict):
+        raise ValueError("expected a JSON object")
+    for key in objects:
+        if not isinstance(meta.get(key, {}), dict):
+            raise ValueError(f"'{key}' must be an object")
+    for key in levels:
+        value = meta.get(key, 0)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+            raise ValueError(f"'{key}' must be a number from 0 to 1")
+
+
 def read_tflite(p, option: str, make: str) -> bytes:
     """A TFLite model's bytes, or a one-line ModelError naming the option that sets it and
     the command that makes it."""
