@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import json
 import secrets
+import select
 import socket
 import threading
 import time
@@ -111,7 +112,11 @@ class LiveFeed:
                     return
                 result, fps, seq = self._result, self._fps, self._seq  # the newest: frames between are skipped
             due = time.monotonic() + 1.0 / self.max_fps
-            jpeg = encode_jpeg(draw_result(result, fps))
+            try:
+                jpeg = encode_jpeg(draw_result(result, fps))
+            except Exception:  # noqa: BLE001 -- one frame it cannot show must not end the video for good
+                done = seq
+                continue
             with self._lock:
                 self._jpeg, self._jpeg_seq = jpeg, seq
                 self.encoded += 1
@@ -165,7 +170,14 @@ class LiveFeed:
             self.slots[kind] -= 1
 
 
+JPEG_MAX_SIDE = 65500  # JPEG's limit: a longer frame is scaled down to it
+
+
 def encode_jpeg(image: np.ndarray) -> bytes:
+    if max(image.shape[:2]) > JPEG_MAX_SIDE:
+        f = JPEG_MAX_SIDE / max(image.shape[:2])
+        image = cv2.resize(image, (max(1, int(image.shape[1] * f)), max(1, int(image.shape[0] * f))),
+                           interpolation=cv2.INTER_AREA)
     ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
     if not ok:
         raise ValueError("JPEG encoding failed")
@@ -375,7 +387,7 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Connection", "close")
         self.end_headers()
         seq = 0
-        while not self.feed.closed:
+        while not self.feed.closed and not self._client_left():
             jpeg, seq = self.feed.next_jpeg(seq, timeout=1.0)
             if jpeg is not None:
                 self.wfile.write(b"--" + BOUNDARY.encode() + b"\r\nContent-Type: image/jpeg\r\nContent-Length: "
@@ -396,7 +408,7 @@ class Handler(BaseHTTPRequestHandler):
         else:
             seq = max(0, self.feed.event_seq() - EVENTS_REPLAYED)
         quiet_since = time.monotonic()
-        while not self.feed.closed:
+        while not self.feed.closed and not self._client_left():
             events, last = self.feed.next_events(seq, timeout=1.0)
             for i, event in enumerate(events, start=last - len(events) + 1):
                 self.wfile.write(f"id: {self.feed.run}.{i}\ndata: {json.dumps(event)}\n\n".encode())
@@ -406,6 +418,16 @@ class Handler(BaseHTTPRequestHandler):
                 self.wfile.write(b": keep-alive\n\n")
                 quiet_since = time.monotonic()
             seq = last
+
+    def _client_left(self) -> bool:
+        """The viewer closed its end (a page reloaded): its slot is freed within a second, not
+        at the next write, which may not come while no frames or events do."""
+        try:
+            if not select.select([self.connection], [], [], 0)[0]:
+                return False
+            return self.connection.recv(1, socket.MSG_PEEK) == b""
+        except (OSError, ValueError):
+            return True
 
     def _discard(self, length: int):
         try:

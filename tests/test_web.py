@@ -325,6 +325,50 @@ def test_the_video_is_encoded_at_most_at_its_rate_and_a_snapshot_does_not_wait_f
         feed.close()
 
 
+def test_a_frame_the_encoder_cannot_show_does_not_end_the_video(monkeypatch):
+    """A frame longer than JPEG allows is scaled down; one whose encoding fails is skipped."""
+    import edge.web
+    from edge.types import Digits, Frame, FrameResult
+    from edge.web import LiveFeed
+    feed = LiveFeed(max_fps=100)
+    try:
+        def publish(image, i):
+            feed.publish(FrameResult(Frame(image, i, time.time(), "test"), Digits(), [], {}))
+        publish(np.zeros((20, 70000, 3), np.uint8), 0)
+        jpeg = feed.snapshot(timeout=5.0)
+        assert jpeg is not None and cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR).shape[1] == 65500
+        encode = edge.web.encode_jpeg
+        monkeypatch.setattr(edge.web, "encode_jpeg", lambda image: 1 / 0)
+        publish(np.zeros((48, 64, 3), np.uint8), 1)
+        assert feed.snapshot(timeout=0.5) is None
+        monkeypatch.setattr(edge.web, "encode_jpeg", encode)
+        publish(np.zeros((48, 64, 3), np.uint8), 2)
+        jpeg = feed.snapshot(timeout=5.0)
+        assert jpeg is not None and cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR).shape[:2] == (48, 64)
+    finally:
+        feed.close()
+
+
+@pytest.mark.parametrize("path", ["/events", "/stream.mjpg"])
+def test_viewers_that_leave_free_their_slots_with_no_frames_coming(path):
+    """Page reloads: 20 viewers come and go while nothing new is shown; the next one is let in."""
+    from edge.web import WebServer
+    server = WebServer("127.0.0.1", 0, lambda: None)
+    try:
+        def status():
+            with socket.create_connection(("127.0.0.1", server.port), timeout=10) as s:
+                s.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+                return s.recv(200).split(b"\r\n")[0]
+        assert all(status() == b"HTTP/1.1 200 OK" for _ in range(MAX_VIEWERS))
+        deadline = time.monotonic() + 5
+        while max(server.feed.slots.values()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert server.feed.slots == {"video": 0, "events": 0}
+        assert status() == b"HTTP/1.1 200 OK"
+    finally:
+        server.close()
+
+
 def test_an_uploaded_phone_photo_is_read_upright_by_its_exif_orientation():
     """Stored sideways with EXIF Orientation 6, as a phone stores a portrait photo (a --source photo too)."""
     import io
