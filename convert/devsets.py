@@ -191,18 +191,16 @@ def main(argv=None) -> int:
         p.error("--limit must be >= 1")
     if a.out and not a.out.parent.is_dir():  # said now, not after ten minutes of reading
         p.error(f"--out {a.out}: folder {a.out.parent} not found")
-    from edge.detect import TextDetector
     from edge.infer import ModelError
-    from edge.line_reader import PICTURE_MAX_LINES, PICTURE_TILES, LineReader
+    from edge.line_reader import LineReader
     try:
-        # the photos are pictures, read as the app reads them
-        reader = LineReader(TextDetector(max_lines=PICTURE_MAX_LINES), keep_mask=False, tiles=PICTURE_TILES)
+        reader = LineReader(keep_mask=False, still=True)  # pictures, read as the app reads them (PICTURE_*)
         if a.save_dir:
             a.save_dir.mkdir(parents=True, exist_ok=True)
         started = time.time()
         report = {"sudoku_train": sudoku(reader, a.limit, a.save_dir),
                   "orand_car_a_train": orand(reader, a.limit, a.save_dir)}
-        plate_reader = LineReader(reader.detector, reader.recognizer, a.charset, keep_mask=False)
+        plate_reader = LineReader(reader.detector, reader.recognizer, a.charset, keep_mask=False, still=True)
         report["plates_train"] = plates(plate_reader, "heldout", a.limit)
     except (DataError, ModelError) as e:
         print(f"convert.devsets: error: {e}", file=sys.stderr)

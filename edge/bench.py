@@ -6,7 +6,7 @@
 The reader's stages are detect, cut, recognize and group_track; around them, capture
 (render/decode) and draw.
 "end to end" is one frame through everything but drawing (what a headless Pi pays).
-Also the web view's cost: the loop's frame rate with 0 and with 20 MJPEG viewers (--viewers).
+Also photo files read as pictures (a closer look, as the app reads a file), and the web view's cost: the loop's frame rate with 0 and with 20 MJPEG viewers (--viewers).
 Also measures start-up (process start to first processed frame) and resident memory of
 `main.py` in a subprocess, and checks that TensorFlow is never imported; and how long the
 app takes to stop after SIGINT (tests/test_reliability.py checks only that it stops).
@@ -220,6 +220,27 @@ def stop_time(repeats: int = 3) -> dict:
     return {"stop_s": max(times), "runs": times}
 
 
+PICTURES = 20  # photo files read as the app reads a picture: the first this many of --photos
+
+
+def pictures_cost(paths, repeats: int) -> dict:
+    """Photo files at full size read as the app reads a picture (still: tiles, up to 64 lines,
+    each line at two cuts), one thread; decoding not counted. The least disturbed repeat."""
+    images = [cv2.imread(str(p)) for p in paths[:PICTURES]]
+    reader = LineReader(keep_mask=False, still=True)
+    runs, digits = [], []
+    for _ in range(repeats):
+        results = [reader.process(Frame(image, i, time.time(), "pictures")) for i, image in enumerate(images)]
+        runs.append([r.latency_ms for r in results])
+        digits = [len(r.digits) for r in results]
+    best = min(runs, key=np.median)
+    return {"pictures": len(images), "median_ms": round(float(np.median(best)), 2),
+            "p95_ms": round(float(np.percentile(best, 95)), 2),
+            "medians_of_repeats": [round(float(np.median(r)), 2) for r in runs],
+            "digits_per_picture": round(float(np.mean(digits)), 1),
+            "size": f"{images[0].shape[1]}x{images[0].shape[0]}"}
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m edge.bench", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -267,6 +288,10 @@ def main(argv=None) -> int:
               f"medians of the {len(e['medians_of_repeats'])} runs {', '.join(f'{v:.2f}' for v in e['medians_of_repeats'])}), "
               f"{r['fps_all_stages']} FPS with capture+draw, {r['digits_per_frame']} digits/frame | "
               + " ".join(f"{k} {v:.2f}" for k, v in m.items()) + " ms", flush=True)
+    if photos:
+        v = report["pictures"] = pictures_cost(photos, a.repeats)
+        print(f"pictures: {v['pictures']} photo files ({v['size']} the first) read as pictures, 1 thread: median "
+              f"{v['median_ms']:.1f} ms (p95 {v['p95_ms']:.1f}), {v['digits_per_picture']} digits each", flush=True)
     if a.viewers:
         v = report["web_viewers"] = viewer_cost(a.threads[0], a.frames, a.viewers, a.repeats)
         print(f"web view, demo 640x480: {v['fps_no_viewer']} FPS with no viewer, "

@@ -217,9 +217,10 @@ class TextDetector:
         raw = self._it.get_tensor(self._out["index"])[0, :, :, 0]
         return (raw.astype(np.float32) - self._zero) * self._scale
 
-    def detect(self, image: np.ndarray, roi: tuple[int, int, int, int] | None = None, tiles: int = 1) -> list[Line]:
+    def detect(self, image: np.ndarray, roi: tuple[int, int, int, int] | None = None, tiles: int = 1,
+               max_lines: int | None = None) -> list[Line]:
         """Lines in the frame (or inside roi = x, y, w, h), in frame pixels, the surest first,
-        at most max_lines. tiles > 1 also looks at a tiles x tiles grid of overlapping parts,
+        at most max_lines (default: the detector's). tiles > 1 also looks at a tiles x tiles grid of overlapping parts,
         each scaled into the input on its own, when the image is larger than the input: text
         that many times smaller is found, at tiles^2 + 1 times the cost."""
         gray = as_gray_u8(image)
@@ -250,7 +251,7 @@ class TextDetector:
         centres = np.array([ln.corners for ln in lines], np.float32).reshape(-1, 4, 2).mean(axis=1)
         inside = [ln for ln, (cx, cy) in zip(lines, centres.tolist()) if ox <= cx < ox + w and oy <= cy < oy + h]
         inside.sort(key=lambda ln: -ln.score)
-        return inside[:self.max_lines]
+        return inside[:max_lines or self.max_lines]
 
     def _lines_in(self, gray: np.ndarray, ox: int, oy: int) -> list[Line]:
         small, scale = letterbox(gray)

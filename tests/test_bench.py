@@ -44,3 +44,18 @@ def test_the_web_views_cost_is_measured_with_and_without_viewers():
     from edge.bench import viewer_cost
     v = viewer_cost(1, frames=10, viewers=2, repeats=2)
     assert v["fps_no_viewer"] > 0 and v["fps_2_viewers"] > 0 and len(v["runs"]["2"]) == 2
+
+
+def test_picture_files_are_timed_as_the_app_reads_a_picture(tmp_path):
+    """Full size, read once each (a closer look): small text a camera frame would miss is read."""
+    import cv2
+    from edge.bench import pictures_cost
+    image = np.full((1500, 2000, 3), 230, np.uint8)
+    for k in range(6):
+        cv2.putText(image, "4711", (150 + 300 * k, 200 + 200 * k), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (20, 20, 20), 2)
+    paths = [tmp_path / f"{i}.jpg" for i in range(2)]
+    for p in paths:
+        cv2.imwrite(str(p), image)
+    r = pictures_cost(paths, repeats=2)
+    assert (r["pictures"], r["size"], len(r["medians_of_repeats"])) == (2, "2000x1500", 2)
+    assert r["digits_per_picture"] >= 20 and 0 < r["median_ms"] <= r["p95_ms"]

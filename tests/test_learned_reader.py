@@ -552,3 +552,69 @@ def test_a_numbers_box_is_around_its_characters_not_its_line():
                                     max(c.box[0] + c.box[2] for c in number.chars),
                                     max(c.box[1] + c.box[3] for c in number.chars))
     assert x > 10 + line.shape[1] * 0.3  # right of 'KWH'
+
+
+class _Likelier:
+    """The shipped recognizer, its readings' scores set so that a picture's tight cuts (the
+    second half of its crops) are likelier than its usual ones, or less likely."""
+
+    def __init__(self, tight_wins: bool):
+        from edge.infer.recognizer import LineRecognizer
+        self.inner, self.tight_wins, self.batches = LineRecognizer(), tight_wins, []
+
+    def read(self, crops):
+        self.batches.append([c.shape for c in crops])
+        readings = self.inner.read(crops)
+        for i, r in enumerate(readings):
+            r.score = float((i >= len(readings) // 2) == self.tight_wins)
+        return readings
+
+
+def _picture_of_4821():
+    frame = np.full((240, 320), 230, np.uint8)
+    line = rendered("4821", height=30)
+    frame[100:100 + line.shape[0], 40:40 + line.shape[1]] = line
+    return frame
+
+
+def test_a_picture_reads_each_line_at_two_cuts_and_keeps_the_likelier_reading():
+    """Video reads a line once; a picture also reads it cut tight (PICTURE_MARGIN), in the
+    same call, and keeps the reading whose probability is higher. Its boxes land on the glyphs
+    either way: they are mapped back with the margin the line was cut with."""
+    from edge.line_reader import LineReader
+    from edge.types import Frame
+    frame = _picture_of_4821()
+    video_rec = _Likelier(True)
+    usual = LineReader(recognizer=video_rec, keep_mask=False).process(Frame(frame, 0, 0.0, "t"))
+    assert len(video_rec.batches) == 1 and len(video_rec.batches[0]) == 1
+    tight_rec = _Likelier(True)
+    tight = LineReader(recognizer=tight_rec, keep_mask=False, still=True).process(Frame(frame, 0, 0.0, "t"))
+    (normal_cut, tight_cut), = tight_rec.batches
+    assert tight_cut[0] < normal_cut[0] and tight_cut[1] < normal_cut[1]  # the second crop is the tight one
+    assert [n.read for n in tight.numbers] == [n.read for n in usual.numbers] == ["4821"]
+    for a, b in zip(usual.digits.boxes.tolist(), tight.digits.boxes.tolist()):
+        assert max(abs(p - q) for p, q in zip(a, b)) <= 1, (a, b)
+    kept_usual = LineReader(recognizer=_Likelier(False), keep_mask=False, still=True).process(Frame(frame, 0, 0.0, "t"))
+    assert kept_usual.digits.boxes.tolist() == usual.digits.boxes.tolist()
+
+
+def test_a_bare_image_gets_a_pictures_closer_look():
+    """`process(image)` reads as the app reads a picture file: tiles and PICTURE_MAX_LINES."""
+    from edge.line_reader import LineReader
+    from edge.types import Frame
+    image = np.full((1500, 2000), 230, np.uint8)
+    for k in range(6):
+        cv2.putText(image, "4711", (150 + 300 * k, 200 + 200 * k), cv2.FONT_HERSHEY_SIMPLEX, 0.7, 20, 2)
+    reader = LineReader(keep_mask=False)
+    assert reader.process(Frame(image, 0, 0.0, "video")).numbers == []  # 3 px tall in the detector's view
+    assert [n.read for n in reader.process(image).numbers].count("4711") >= 5
+
+
+def test_a_readings_score_is_the_mean_log_of_its_steps_best_probabilities(recognizer):
+    from edge.lines import normalize_line
+    crop = rendered("3705", height=30)
+    probs, = recognizer.probabilities([normalize_line(crop)])
+    reading, = recognizer.read([crop])
+    assert reading.text == "3705"
+    assert reading.score == pytest.approx(float(np.log(probs.max(axis=1)).mean()), abs=1e-6)
+    assert reading.score < 0
