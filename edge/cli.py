@@ -269,7 +269,7 @@ def run(args, stop: StopFlag, snapshot: SnapshotSignal | None = None) -> int:
 
     from edge.capture import SourceError, open_source
     from edge.display import Window, display_unavailable_reason
-    from edge.output import JsonLinesWriter, VideoSink, check_folder
+    from edge.output import JsonLinesWriter, OutputError, VideoSink, check_folder
 
     _SNAPSHOT_ERRORS_SAID.clear()  # said once a run
 
@@ -291,6 +291,9 @@ def run(args, stop: StopFlag, snapshot: SnapshotSignal | None = None) -> int:
             check_folder(args.snapshot_dir, "--snapshot-dir")
         source = open_source(args.source, args.width, args.height, args.fps, args.exit_on_source_loss, say)
         opened.callback(source.close)
+        for option, path in (("--json", args.json), ("--save-video", args.save_video)):
+            if path and path != "-" and any(same_file(path, f) for f in source.files):
+                raise OutputError(f"{option} {path} is a file the source reads; choose another name")
         reader, runtime = make_reader(args, pictures=source.still)
         if args.roi and source.size and roi_outside(args.roi, *source.size):
             raise SourceError(f"--roi {','.join(map(str, args.roi))} lies outside the "
@@ -439,7 +442,7 @@ def read_loop(args, source, reader, log, video, window, stop, say, snapshot=None
 
 
 def same_file(a: str, b: str) -> bool:
-    """Whether two output paths are one file (through links and relative paths too)."""
+    """Whether two paths are one file (through links and relative paths too)."""
     return os.path.realpath(a) == os.path.realpath(b)
 
 
@@ -503,6 +506,9 @@ def main(argv=None) -> int:
         from edge.share import stray_option
         if stray_option(args):
             parser.error(stray_option(args))
+        for option, path in (("--json", args.json), ("--save-video", args.save_video), ("--snapshot-dir", args.snapshot_dir)):
+            if path is not None and not path.strip():
+                parser.error(f"{option} needs a name, not an empty one")
         if args.json and args.json != "-" and args.save_video and same_file(args.json, args.save_video):
             parser.error(f"--json and --save-video name the same file ({args.save_video}): one would overwrite the other")
 

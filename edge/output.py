@@ -62,7 +62,7 @@ def stable_reading(result: FrameResult, number) -> dict:
 
 def check_writable(path: str, overwrite: bool, refuse_existing: bool):
     p = Path(path)
-    if p.is_dir():
+    if p.is_dir() or path.endswith(("/", os.sep)):
         raise OutputError(f"{path} is a folder; give a file name")
     parent = p.parent if str(p.parent) else Path(".")
     if not parent.is_dir():

@@ -197,6 +197,35 @@ def test_a_camera_index_past_a_c_int_or_not_ascii_is_one_line(index):
     assert_one_line_error(run_app("--source", index, "--max-frames", "1"), "no ")
 
 
+def test_an_output_that_is_a_file_the_source_reads_is_refused_and_the_file_kept(tmp_path):
+    import cv2
+    image, video = tmp_path / "page.png", tmp_path / "clip.avi"
+    cv2.imwrite(str(image), np.full((48, 64, 3), 200, np.uint8))
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 10, (64, 48))
+    for _ in range(5):
+        writer.write(np.zeros((48, 64, 3), np.uint8))
+    writer.release()
+    kept = {p: p.read_bytes() for p in (image, video)}
+    for args in (["--source", image, "--json", image],
+                 ["--source", tmp_path, "--json", tmp_path / "." / "page.png"],  # inside a folder read
+                 ["--source", str(tmp_path / "*.png"), "--json", image],
+                 ["--source", video, "--save-video", video, "--overwrite"]):
+        assert_one_line_error(run_app(*args), "is a file the source reads")
+    assert {p: p.read_bytes() for p in kept} == kept
+
+
+@pytest.mark.parametrize("args,words", [
+    (["--json", ""], "--json needs a name"),
+    (["--save-video", ""], "--save-video needs a name"),
+    (["--save-video", "clip.mp4/"], "is a folder"),
+    (["--json", "log/"], "is a folder"),
+])
+def test_empty_or_folder_output_names_are_refused_before_the_first_frame(tmp_path, args, words):
+    r = run_app("--source", "demo", "--max-frames", "1", *args, cwd=tmp_path)
+    assert_one_line_error(r, words)
+    assert os.listdir(tmp_path) == []
+
+
 def test_an_unreadable_folder_is_one_line(monkeypatch, tmp_path):
     from pathlib import Path
 

@@ -34,6 +34,7 @@ class FrameSource:
     total: int | None = None  # frames in a file source, when known
     fps: float | None = None  # the source's own frame rate, when known (a video file's)
     size: tuple[int, int] | None = None  # (width, height) of every frame, when known before the first
+    files: tuple[str, ...] = ()  # the files it reads: no output may overwrite one
 
     def __iter__(self) -> Iterator[Frame | None]:
         raise NotImplementedError

@@ -42,7 +42,7 @@ def decode_image(data: np.ndarray) -> np.ndarray:
 
 class VideoFileSource(FrameSource):
     def __init__(self, path: str, say=warn):
-        self.name, self.say = str(path), say
+        self.name, self.say, self.files = str(path), say, (str(path),)
         self.cap = cv2.VideoCapture(str(path))
         if not self.cap.isOpened():
             raise SourceError(f"cannot open video {path}: not a format OpenCV can decode")
@@ -96,6 +96,7 @@ class ImageFilesSource(FrameSource):
         if not paths:
             raise SourceError(f"no images found at {name} (looked for {', '.join(sorted(IMAGE_EXTENSIONS))})")
         self.paths, self.name, self.total, self.say = paths, name, len(paths), say
+        self.files = tuple(str(p) for p in paths)
         # the first image that decodes, found now: a folder of broken files fails before any output opens
         self._start, self._first, self._why = len(paths), None, []
         for i, path in enumerate(paths):
