@@ -16,6 +16,7 @@ once per outage (and in the closing line), never silently.
 from __future__ import annotations
 
 import json
+import secrets
 import socket
 import threading
 import time
@@ -70,7 +71,9 @@ class MqttPublisher:
             socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         except (socket.gaierror, UnicodeError) as e:
             raise MqttError(f"MQTT broker host {host!r} does not resolve ({getattr(e, 'strerror', None) or e})") from None
-        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"{PROG}-{device}",
+        # a client id of its own: two apps of one device name (two cameras on a host, two Pis
+        # called raspberrypi) would otherwise take the broker's connection from each other, endlessly
+        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"{PROG}-{device}-{secrets.token_hex(4)}",
                              protocol=mqtt.MQTTv311)
         if user:
             client.username_pw_set(user, password)

@@ -150,6 +150,21 @@ def test_outage_readings_arrive_in_order_and_overflow_is_counted(tmp_path):
         broker.stop()
 
 
+def test_two_apps_of_one_device_name_both_stay_connected(broker):
+    """Two cameras on one host (or two hosts of one name) with the default device name: the
+    broker must not hand one app's connection to the other, back and forth."""
+    from edge.mqtt import MqttPublisher
+    said = [[], []]
+    pubs = [MqttPublisher("127.0.0.1", broker.port, "pi", prefix="t", say=said[i].append) for i in range(2)]
+    try:
+        time.sleep(3)
+        assert all(p._connected for p in pubs)
+        assert not any("lost" in line or "reconnected" in line for lines in said for line in lines), said
+    finally:
+        for p in pubs:
+            p.close()
+
+
 def test_broker_down_at_start_then_up_then_restarted(tmp_path):
     """The app starts with the broker down (one warning, reading on); the readings it made
     meanwhile arrive once the broker is up; the broker restarts mid-run and the app reconnects."""
