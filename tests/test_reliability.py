@@ -92,14 +92,15 @@ def test_live_source_keeps_only_the_newest_frame():
     assert second.index == first.index + 1
 
 
-def test_exit_on_source_loss_raises():
-    world = new_world()
-    source = LiveSource(flaky_opener(world), "fake camera", exit_on_loss=True, backoff=(0.01, 0.05))
+def test_exit_on_source_loss_raises_and_says_no_retrying():
+    world, said = new_world(), []
+    source = LiveSource(flaky_opener(world), "fake camera", exit_on_loss=True, backoff=(0.01, 0.05), say=said.append)
     with pytest.raises(SourceLost):
         for i, frame in enumerate(source):
             if frame is not None and frame.index == 3:
                 world["unplugged"] = True
     source.close()
+    assert said == []  # the run ends on SourceLost's line: "retrying" would be untrue
 
 
 def test_stalled_source_is_reported_as_lost():

@@ -64,7 +64,8 @@ class LiveSource(FrameSource):
             hung, self._device, self._reading_since, self._lost = self._device, None, None, True
         if hung is not None:
             threading.Thread(target=_release_quietly, args=(hung,), name=f"release:{self.name}", daemon=True).start()
-        self.say(f"{self.name}: the driver hung for {self.hung_seconds:.0f} s; opening it again")
+        if not self.exit_on_loss:
+            self.say(f"{self.name}: the driver hung for {self.hung_seconds:.0f} s; opening it again")
         self._thread = self._start_thread()
 
     def _current(self, generation: int, reading_since: float | None = None) -> bool:
@@ -84,7 +85,7 @@ class LiveSource(FrameSource):
             changed, self._lost = self._lost != lost, lost
             self.outages += int(changed and lost)
             self._cond.notify_all()
-        if changed:
+        if changed and not (lost and self.exit_on_loss):  # then the run ends on SourceLost's own line
             self.say(f"{self.name}: {why}" if lost else f"{self.name}: source is back")
 
     def _run(self, generation: int):
