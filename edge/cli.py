@@ -438,6 +438,14 @@ def read_loop(args, source, reader, log, video, window, stop, say, snapshot=None
         if progress:
             print(file=sys.stderr)
     say(f"processed {plural(count, 'frame')}" + (f"; video saved to {args.save_video}" if video and video.received else ""))
+    ran_out = status == 0 and not stop.raised and not (args.max_frames and count >= args.max_frames)
+    if ran_out and shared and shared.web:  # pictures or a video read: the web view is how they are looked at
+        for output in (video, log):
+            if output:
+                output.close()  # finished now: the wait may end in a kill
+        say(f"{source.name} ended; the web view stays up until Ctrl-C")
+        while not stop.raised:
+            time.sleep(0.1)
     return status
 
 

@@ -122,7 +122,7 @@ class LineReader:
             del readings[n:], cuts[n:]
         t3 = time.perf_counter()
         frame_box = (0, 0, gray.shape[1], gray.shape[0])
-        numbers = [n for n in (self._number(*args, frame_box) for args in zip(lines, cuts, readings, margins)) if n]
+        numbers = [n for args in zip(lines, cuts, readings, margins) for n in self._numbers(*args, frame_box)]
         numbers = reading_order(numbers)
         if still or frame.source != self._last_source:
             self.tracker.reset()  # a picture of its own, or a new image of a folder: a new scene
@@ -138,24 +138,36 @@ class LineReader:
         timings = {"detect": t1 - t0, "cut": t2 - t1, "recognize": t3 - t2, "group_track": t4 - t3}
         return FrameResult(frame, digits, numbers, {k: v * 1000 for k, v in timings.items()}, mask, events)
 
-    def _number(self, line: Line, crop: np.ndarray, reading: LineReading, margin: float,
-                frame_box: tuple) -> Number | None:
-        keep = trim_unsure(reading, keep_chars(reading, self.charset), self.edge_confidence)
-        if not keep or (self.charset == "digits" and not any(reading.chars[i].char.isdigit() for i in keep)):
-            return None
-        chars = [reading.chars[i] for i in keep]
-        confidence = min(c.confidence for c in chars)
-        if confidence < self.min_confidence:
-            return None
+    def _numbers(self, line: Line, crop: np.ndarray, reading: LineReading, margin: float,
+                 frame_box: tuple) -> list[Number]:
+        """A line's numbers: its kept characters, parted where a dropped letter stood between
+        them ('A1B2' holds 1 and 2, not 12), each kept only at the least confidence or above."""
+        groups: list[list[int]] = []
+        for i in trim_unsure(reading, keep_chars(reading, self.charset), self.edge_confidence):
+            if groups and not any(c.char.isalpha() for c in reading.chars[groups[-1][-1] + 1:i]):
+                groups[-1].append(i)
+            else:
+                groups.append([i])
+        groups = [g for g in groups if min(reading.chars[i].confidence for i in g) >= self.min_confidence
+                  and (self.charset != "digits" or any(reading.chars[i].char.isdigit() for i in g))]
+        if not groups:
+            return []
         line_box = _clip(line.box, frame_box)  # a tilted line's corners may lie outside the frame
-        boxes = _char_boxes(line, crop, [(c.x0, c.x1) for c in chars], reading.line, line_box, margin)
-        read = [ReadChar(c.char, float(c.confidence), b) for c, b in zip(chars, boxes)]
-        is_digit = [c.char.isdigit() for c in chars]
-        digits = Digits(boxes=np.array([b for b, d in zip(boxes, is_digit) if d], np.int32).reshape(-1, 4),
-                        labels=np.array([int(c.char) for c in chars if c.char.isdigit()], np.int16),
-                        confidence=np.array([c.confidence for c in chars if c.char.isdigit()], np.float32))
-        text = "".join(c.char for c in chars)
-        return Number(text, float(confidence), _union(boxes), digits, read=text, chars=read, line_box=line_box)
+        kept = [i for g in groups for i in g]
+        boxes = dict(zip(kept, _char_boxes(line, crop, [(reading.chars[i].x0, reading.chars[i].x1) for i in kept],
+                                           reading.line, line_box, margin)))
+        return [_number([reading.chars[i] for i in g], [boxes[i] for i in g], line_box) for g in groups]
+
+
+def _number(chars: list, boxes: list, line_box: tuple) -> Number:
+    read = [ReadChar(c.char, float(c.confidence), b) for c, b in zip(chars, boxes)]
+    is_digit = [c.char.isdigit() for c in chars]
+    digits = Digits(boxes=np.array([b for b, d in zip(boxes, is_digit) if d], np.int32).reshape(-1, 4),
+                    labels=np.array([int(c.char) for c in chars if c.char.isdigit()], np.int16),
+                    confidence=np.array([c.confidence for c in chars if c.char.isdigit()], np.float32))
+    text = "".join(c.char for c in chars)
+    confidence = float(min(c.confidence for c in chars))
+    return Number(text, confidence, _union(boxes), digits, read=text, chars=read, line_box=line_box)
 
 
 RULE_LENGTH = 1.5  # lines long: an ink run this long is a rule (underline, frame), not a stroke of a glyph

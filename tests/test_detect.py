@@ -376,3 +376,35 @@ def test_a_grid_page_boxes_each_number_tight_on_its_ink_and_off_the_rules():
             assert all(e.any() for e in edges), (seed, b)
             assert not any(y0 - 1 <= r <= y1 for r in rule_rows), (seed, b)
             assert not any(x0 - 1 <= c <= x1 for c in rule_cols), (seed, b)
+
+
+@pytest.mark.parametrize("text,confidences,digits,alnum", [
+    ("A1B2", None, ["1", "2"], ["A1B2"]),  # a letter between digits parts them: no '12' read
+    ("KWH4821", None, ["4821"], ["KWH4821"]),
+    ("SN12A34", None, ["12", "34"], ["SN12A34"]),
+    ("12.58", [.9, .9, .3, .9, .9], ["1258"], ["1258"]),  # an unsure symbol dropped parts nothing
+    ("12X55", [.9, .9, .9, .3, .9], ["12"], []),  # the unsure part alone falls below the least confidence
+])
+def test_a_lines_numbers_are_parted_where_a_dropped_letter_stood(text, confidences, digits, alnum):
+    from edge.line_reader import LineReader
+    from edge.types import Frame
+    confidences = confidences or [0.9] * len(text)
+
+    class Detector:
+        max_lines, metadata = 32, {}
+
+        def detect(self, gray, roi=None, tiles=1, max_lines=None):
+            return [Line(box(20, 40, 10 * len(text), 20), 0.9)]
+
+    class Recognizer:
+        def read(self, crops):
+            chars = [Char(c, p, 10 * i, 10 * i + 8) for i, (c, p) in enumerate(zip(text, confidences))]
+            return [LineReading(text, min(confidences), chars, None, 0.0) for _ in crops]
+
+    frame = Frame(np.full((120, 160), 200, np.uint8), 0, 0.0, "t")
+    for charset, want in (("digits", digits), ("alnum", alnum)):
+        reader = LineReader(Detector(), Recognizer(), charset, keep_mask=False, edge_confidence=0.5,
+                            min_confidence=0.5)
+        numbers = reader.process(frame).numbers
+        assert [n.read for n in numbers] == want, charset
+        assert all(n.box[0] >= 20 and n.box[0] + n.box[2] <= 20 + 10 * len(text) for n in numbers)

@@ -325,6 +325,25 @@ def test_the_video_is_encoded_at_most_at_its_rate_and_a_snapshot_does_not_wait_f
         feed.close()
 
 
+def test_a_picture_served_stays_on_view_until_ctrl_c(tmp_path):
+    """Without a window the web view is how a picture's readings are looked at: it stays up
+    after the source ends; its JSON lines are complete before the wait."""
+    page = np.full((240, 320, 3), 235, np.uint8)
+    cv2.putText(page, "4821", (60, 140), cv2.FONT_HERSHEY_SIMPLEX, 2, (20, 20, 20), 4)
+    cv2.imwrite(str(tmp_path / "page.png"), page)
+    app = App("--source", tmp_path / "page.png", "--serve", "127.0.0.1:0", "--json", tmp_path / "r.jsonl")
+    try:
+        base = app.url()
+        app.wait_line("ended; the web view stays up until Ctrl-C")
+        status, _, body = get(base + "readings")
+        assert status == 200 and "4821" in body.decode()
+        assert json.loads((tmp_path / "r.jsonl").read_text())["numbers"][0]["text"] == "4821"
+        time.sleep(1)
+        assert app.proc.poll() is None
+    finally:
+        assert app.stop() == 0, app.lines
+
+
 def test_a_frame_the_encoder_cannot_show_does_not_end_the_video(monkeypatch):
     """A frame longer than JPEG allows is scaled down; one whose encoding fails is skipped."""
     import edge.web
