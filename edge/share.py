@@ -34,7 +34,9 @@ def serve_address(text: str) -> tuple[str, int]:
 
 def mqtt_target(text: str) -> tuple[str | None, str, int | None]:
     """[USER@]HOST[:PORT] -> (user, host, port or None for the default)."""
-    user, _, rest = text.rpartition("@")
+    user, at, rest = text.rpartition("@")
+    if at and not user:
+        raise argparse.ArgumentTypeError(f"a user name before '@', or no '@', got {text!r}")
     host, port = rest, None
     if rest.startswith("["):  # [IPv6]:port
         host, _, port = rest[1:].partition("]")
@@ -42,7 +44,7 @@ def mqtt_target(text: str) -> tuple[str | None, str, int | None]:
     elif rest.count(":") == 1:
         host, port = rest.split(":")
     if port is not None:
-        if not port.isdigit() or not 1 <= int(port) <= 65535:
+        if not (port.isascii() and port.isdigit()) or not 1 <= int(port) <= 65535:
             raise argparse.ArgumentTypeError(f"port must be 1-65535, got {port!r}")
         port = int(port)
     if not host:
@@ -60,7 +62,7 @@ def topic_part(text: str) -> str:
 
 def topic_prefix(text: str) -> str:
     parts = [p for p in text.strip("/").split("/")]
-    if not all(parts) or any(c in text for c in "+#"):
+    if not all(parts) or any(c in text for c in "+#") or parts[0].startswith("$"):  # $SYS...: the broker's own
         raise argparse.ArgumentTypeError(f"a topic prefix like edge-digits or site/meters, got {text!r}")
     return "/".join(parts)
 

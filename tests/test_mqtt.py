@@ -218,6 +218,7 @@ def test_bad_credentials_are_one_line_and_status_2(tmp_path):
 
 
 @pytest.mark.parametrize("args", [["--mqtt", "host:99999"], ["--mqtt", "host:x"], ["--mqtt", "@"],
+                                  ["--mqtt", "@host"], ["--mqtt", "host:\u00b2"], ["--mqtt", "h", "--mqtt-topic", "$SYS/x"],
                                   ["--device-name", "///"], ["--mqtt-topic", "a/+/b"], ["--mqtt-buffer", "0"]])
 def test_mqtt_argument_errors(args):
     r = run_app(*args)
