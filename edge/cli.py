@@ -333,16 +333,14 @@ def make_reader(args, pictures: bool = False, uploads: bool = False):
     `pictures`: it reads still pictures, so it looks closer (--tiles). `uploads`: pictures sent
     to the web view, read whole: the camera's --roi is no place in them."""
     pictures = pictures or uploads
-    from edge.detect import MAX_LINES, TextDetector
+    from edge.detect import TextDetector
     from edge.infer.recognizer import LineRecognizer
-    from edge.line_reader import PICTURE_MAX_LINES, PICTURE_TILES, LineReader
-    detector = TextDetector(args.detector, num_threads=args.threads,
-                            max_lines=PICTURE_MAX_LINES if pictures else MAX_LINES)
+    from edge.line_reader import LineReader
+    detector = TextDetector(args.detector, num_threads=args.threads)
     recognizer = LineRecognizer(args.recognizer, num_threads=args.threads)
-    tiles = args.tiles or (PICTURE_TILES if pictures else 1)
     roi = None if uploads else args.roi
-    return (LineReader(detector, recognizer, args.charset, roi, args.min_confidence, tiles=tiles, still=pictures),
-            recognizer.runtime)
+    return (LineReader(detector, recognizer, args.charset, roi, args.min_confidence, tiles=args.tiles,
+                       still=pictures), recognizer.runtime)
 
 
 def read_loop(args, source, reader, log, video, window, stop, say, snapshot=None, shared=None) -> int:
@@ -439,7 +437,7 @@ def read_loop(args, source, reader, log, video, window, stop, say, snapshot=None
             print(file=sys.stderr)
     say(f"processed {plural(count, 'frame')}" + (f"; video saved to {args.save_video}" if video and video.received else ""))
     ran_out = status == 0 and not stop.raised and not (args.max_frames and count >= args.max_frames)
-    if ran_out and shared and shared.web:  # pictures or a video read: the web view is how they are looked at
+    if ran_out and shared and shared.web and window is None:  # the web view is how the pictures are looked at
         for output in (video, log):
             if output:
                 output.close()  # finished now: the wait may end in a kill
@@ -450,8 +448,13 @@ def read_loop(args, source, reader, log, video, window, stop, say, snapshot=None
 
 
 def same_file(a: str, b: str) -> bool:
-    """Whether two paths are one file (through links and relative paths too)."""
-    return os.path.realpath(a) == os.path.realpath(b)
+    """Whether two paths are one file (through links, hard links and relative paths too)."""
+    if os.path.realpath(a) == os.path.realpath(b):
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except (OSError, ValueError):  # one does not exist yet: not the same
+        return False
 
 
 def plural(n: int, noun: str) -> str:

@@ -251,7 +251,7 @@ class TextDetector:
         centres = np.array([ln.corners for ln in lines], np.float32).reshape(-1, 4, 2).mean(axis=1)
         inside = [ln for ln, (cx, cy) in zip(lines, centres.tolist()) if ox <= cx < ox + w and oy <= cy < oy + h]
         inside.sort(key=lambda ln: -ln.score)
-        return inside[:max_lines or self.max_lines]
+        return inside[:self.max_lines if max_lines is None else max_lines]
 
     def _lines_in(self, gray: np.ndarray, ox: int, oy: int) -> list[Line]:
         small, scale = letterbox(gray)

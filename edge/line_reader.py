@@ -40,7 +40,7 @@ class ReadChar:
 
 def keep_chars(reading: LineReading, charset: str) -> list[int]:
     """Positions of the characters a charset keeps. 'digits': digits, and the symbols of a
-    number ('.', ',', '-', '/') standing between two digits or a '-' right before one;
+    number ('.', ',', '-', '/') standing between two digits or a '-' right before one (not after a letter);
     letters are read and dropped. 'alnum': all."""
     chars = [c.char for c in reading.chars]
     if charset == "alnum":
@@ -52,7 +52,8 @@ def keep_chars(reading: LineReading, charset: str) -> list[int]:
         elif c in SYMBOLS:
             before = i > 0 and chars[i - 1].isdigit()
             after = i + 1 < len(chars) and chars[i + 1].isdigit()
-            if (before and after) or (c == "-" and after and not before):
+            lettered = i > 0 and chars[i - 1].isalpha()  # 'AB-1234': a plate's dash, no minus sign
+            if (before and after) or (c == "-" and after and not before and not lettered):
                 keep.append(i)
     return keep
 
@@ -85,7 +86,7 @@ class LineReader:
         self.roi = roi
         self.tracker = tracker or Tracker()
         self.keep_mask = keep_mask
-        self.tiles = tiles  # a closer look at large pictures (edge.detect.TextDetector.detect); None: PICTURE_TILES for pictures, 1 for video
+        self.tiles = tiles  # a closer look at large pictures (TextDetector.detect); None: as closer_look says
         self.still = still  # every frame a picture of its own, read once: readings final, a closer look (PICTURE_*)
         # trim_unsure's level and the least line confidence: as chosen with the detector on the tuning split
         self.edge_confidence = (float(self.detector.metadata.get("edge_confidence", EDGE_CONFIDENCE))
@@ -94,6 +95,13 @@ class LineReader:
                                if min_confidence is None else min_confidence)
         self._last_source = None
         self._images = 0  # bare images processed: their frame index
+
+    def closer_look(self, still: bool) -> tuple[int, int | None]:
+        """(tiles, lines kept or None for the detector's own). A picture, read once, gets
+        PICTURE_TILES (unless tiles were given) and at least PICTURE_MAX_LINES."""
+        if not still:
+            return self.tiles or 1, None
+        return self.tiles or PICTURE_TILES, max(PICTURE_MAX_LINES, self.detector.max_lines)
 
     def process(self, frame: Frame | np.ndarray) -> FrameResult:
         """One frame's readings. A bare image (e.g. cv2.imread's) is read as a picture of its own:
@@ -104,9 +112,8 @@ class LineReader:
             self._images += 1
         t0 = time.perf_counter()
         gray = as_gray_u8(frame.image)
-        tiles = self.tiles if self.tiles is not None else PICTURE_TILES if still else 1
-        lines = self.detector.detect(gray, self.roi, tiles,
-                                     max(PICTURE_MAX_LINES, self.detector.max_lines) if still else None)
+        tiles, most = self.closer_look(still)
+        lines = self.detector.detect(gray, self.roi, tiles, **({"max_lines": most} if most else {}))
         t1 = time.perf_counter()
         cuts = [cut_line(gray, line, LINE_MARGIN) for line in lines]
         margins = [LINE_MARGIN] * len(lines)
@@ -156,10 +163,16 @@ class LineReader:
         kept = [i for g in groups for i in g]
         boxes = dict(zip(kept, _char_boxes(line, crop, [(reading.chars[i].x0, reading.chars[i].x1) for i in kept],
                                            reading.line, line_box, margin)))
-        return [_number([reading.chars[i] for i in g], [boxes[i] for i in g], line_box) for g in groups]
+        part = self.charset == "digits" and any(c.char.isalpha() for c in reading.chars)  # may hold several
+        return [_number([reading.chars[i] for i in g], [boxes[i] for i in g], line_box, part) for g in groups]
 
 
-def _number(chars: list, boxes: list, line_box: tuple) -> Number:
+def _number(chars: list, boxes: list, line_box: tuple, part: bool = False) -> Number:
+    """`part`: from a line with letters dropped, which may hold several numbers: it is tracked
+    by its own stretch of the line, not the whole line (edge.track matches on Number.line_box)."""
+    if part:
+        x0, x1 = min(b[0] for b in boxes), max(b[0] + b[2] for b in boxes)
+        line_box = (x0, line_box[1], x1 - x0, line_box[3])
     read = [ReadChar(c.char, float(c.confidence), b) for c, b in zip(chars, boxes)]
     is_digit = [c.char.isdigit() for c in chars]
     digits = Digits(boxes=np.array([b for b, d in zip(boxes, is_digit) if d], np.int32).reshape(-1, 4),

@@ -122,6 +122,7 @@ def reading(text, conf=0.9):
     ("5-", "5", "5-"),
     ("KG", "", "KG"),
     ("1/2A", "1/2", "1/2A"),
+    ("AB-1234", "1234", "AB-1234"),
 ])
 def test_charsets_keep_what_they_promise(text, digits, alnum):
     r = reading(text)
@@ -382,6 +383,7 @@ def test_a_grid_page_boxes_each_number_tight_on_its_ink_and_off_the_rules():
     ("A1B2", None, ["1", "2"], ["A1B2"]),  # a letter between digits parts them: no '12' read
     ("KWH4821", None, ["4821"], ["KWH4821"]),
     ("SN12A34", None, ["12", "34"], ["SN12A34"]),
+    ("12A-34", None, ["12", "34"], ["12A-34"]),  # no minus sign after a letter
     ("12.58", [.9, .9, .3, .9, .9], ["1258"], ["1258"]),  # an unsure symbol dropped parts nothing
     ("12X55", [.9, .9, .9, .3, .9], ["12"], []),  # the unsure part alone falls below the least confidence
 ])
@@ -408,3 +410,35 @@ def test_a_lines_numbers_are_parted_where_a_dropped_letter_stood(text, confidenc
         numbers = reader.process(frame).numbers
         assert [n.read for n in numbers] == want, charset
         assert all(n.box[0] >= 20 and n.box[0] + n.box[2] <= 20 + 10 * len(text) for n in numbers)
+
+
+def test_numbers_parted_in_one_line_keep_their_own_tracks_in_video():
+    """'A1B2' with its '1' unsure at first: the '2' settles alone, then the '1' joins; neither
+    takes the other's votes, and the '2' is announced once."""
+    from edge.line_reader import LineReader
+    from edge.types import Frame
+    confidences = {"unsure": [.9, .2, .9, .9], "sure": [.9] * 4}
+    state = {"now": "unsure"}
+
+    class Detector:
+        max_lines, metadata = 32, {}
+
+        def detect(self, gray, roi=None, tiles=1, max_lines=None):
+            return [Line(box(20, 40, 80, 20), 0.9)]
+
+    class Recognizer:
+        def read(self, crops):
+            c = confidences[state["now"]]
+            chars = [Char(ch, p, 20 * i, 20 * i + 16) for i, (ch, p) in enumerate(zip("A1B2", c))]
+            return [LineReading("A1B2", min(c), chars, None, 0.0) for _ in crops]
+
+    reader = LineReader(Detector(), Recognizer(), keep_mask=False, edge_confidence=0.5, min_confidence=0.5)
+    image, tracks, events = np.full((120, 160), 200, np.uint8), {}, []
+    for i in range(8):
+        state["now"] = "unsure" if i < 3 else "sure"
+        result = reader.process(Frame(image, i, float(i), "video"))
+        for n in result.numbers:
+            tracks.setdefault(n.track_id, set()).add(n.read)
+        events += [e.text for e in result.events]
+    assert sorted(map(sorted, tracks.values())) == [["1"], ["2"]]
+    assert sorted(events) == ["1", "2"]

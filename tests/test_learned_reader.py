@@ -523,15 +523,16 @@ def test_uploaded_photos_get_the_closer_look_live_video_does_not():
     from edge.line_reader import PICTURE_MAX_LINES, PICTURE_TILES
     args = build_parser().parse_args([])
     picture, video = make_reader(args, pictures=True)[0], make_reader(args)[0]
-    assert (picture.tiles, picture.detector.max_lines) == (PICTURE_TILES, PICTURE_MAX_LINES)
-    assert (video.tiles, video.detector.max_lines) == (1, MAX_LINES) and PICTURE_MAX_LINES > MAX_LINES
+    assert picture.closer_look(picture.still) == (PICTURE_TILES, PICTURE_MAX_LINES)
+    assert video.closer_look(video.still) == (1, None) and video.detector.max_lines == MAX_LINES < PICTURE_MAX_LINES
     args = build_parser().parse_args(["--tiles", "2"])
-    assert make_reader(args, pictures=True)[0].tiles == 2
-    assert make_reader(args)[0].detector.max_lines == MAX_LINES  # a tiled video still reads at most MAX_LINES a frame
+    picture, video = make_reader(args, pictures=True)[0], make_reader(args)[0]
+    assert picture.closer_look(picture.still) == (2, PICTURE_MAX_LINES)
+    assert video.closer_look(video.still) == (2, None)  # a tiled video still reads at most MAX_LINES a frame
     args = build_parser().parse_args(["--roi", "0,0,320,240"])
     assert make_reader(args)[0].roi == make_reader(args, pictures=True)[0].roi == (0, 0, 320, 240)
     upload = make_reader(args, uploads=True)[0]  # a photo sent to the web view is read whole
-    assert upload.roi is None and upload.tiles == PICTURE_TILES
+    assert upload.roi is None and upload.closer_look(upload.still)[0] == PICTURE_TILES
     for option in ("--min-confidence", "--threshold"):  # the option and its old name
         assert make_reader(build_parser().parse_args([option, "0.7"]))[0].min_confidence == 0.7
 
@@ -556,7 +557,8 @@ def test_a_numbers_box_is_around_its_characters_not_its_line():
 
 class _Likelier:
     """The shipped recognizer, its readings' scores set so that a picture's tight cuts (the
-    second half of its crops) are likelier than its usual ones, or less likely."""
+    second half of its crops) are likelier than its usual ones, or less likely; a tight cut's
+    first character is read as '7', so the reading kept shows which cut it came from."""
 
     def __init__(self, tight_wins: bool):
         from edge.infer.recognizer import LineRecognizer
@@ -566,7 +568,10 @@ class _Likelier:
         self.batches.append([c.shape for c in crops])
         readings = self.inner.read(crops)
         for i, r in enumerate(readings):
-            r.score = float((i >= len(readings) // 2) == self.tight_wins)
+            tight = len(crops) > 1 and i >= len(readings) // 2
+            r.score = float(tight == self.tight_wins)
+            if tight:
+                r.chars[0].char = "7"
         return readings
 
 
@@ -591,10 +596,11 @@ def test_a_picture_reads_each_line_at_two_cuts_and_keeps_the_likelier_reading():
     tight = LineReader(recognizer=tight_rec, keep_mask=False, still=True).process(Frame(frame, 0, 0.0, "t"))
     (normal_cut, tight_cut), = tight_rec.batches
     assert tight_cut[0] < normal_cut[0] and tight_cut[1] < normal_cut[1]  # the second crop is the tight one
-    assert [n.read for n in tight.numbers] == [n.read for n in usual.numbers] == ["4821"]
+    assert [n.read for n in usual.numbers] == ["4821"] and [n.read for n in tight.numbers] == ["7821"]
     for a, b in zip(usual.digits.boxes.tolist(), tight.digits.boxes.tolist()):
         assert max(abs(p - q) for p, q in zip(a, b)) <= 1, (a, b)
     kept_usual = LineReader(recognizer=_Likelier(False), keep_mask=False, still=True).process(Frame(frame, 0, 0.0, "t"))
+    assert [n.read for n in kept_usual.numbers] == ["4821"]
     assert kept_usual.digits.boxes.tolist() == usual.digits.boxes.tolist()
 
 
