@@ -226,7 +226,7 @@ PICTURES = 20  # photo files read as the app reads a picture: the first this man
 def pictures_cost(paths, repeats: int) -> dict:
     """Photo files at full size read as the app reads a picture (still: tiles, up to 64 lines,
     each line at two cuts), one thread; decoding not counted. The least disturbed repeat."""
-    images = [cv2.imread(str(p)) for p in paths[:PICTURES]]
+    images = [im for im in (cv2.imread(str(p)) for p in paths[:PICTURES]) if im is not None]
     reader = LineReader(keep_mask=False, still=True)
     runs, digits = [], []
     for _ in range(repeats):

@@ -73,7 +73,8 @@ class MqttPublisher:
             raise MqttError(f"MQTT broker host {host!r} does not resolve ({getattr(e, 'strerror', None) or e})") from None
         # a client id of its own: two apps of one device name (two cameras on a host, two Pis
         # called raspberrypi) would otherwise take the broker's connection from each other, endlessly
-        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"{PROG}-{device}-{secrets.token_hex(4)}",
+        # (at most 23 bytes, all MQTT 3.1.1 promises a broker takes)
+        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"{device[:14]}-{secrets.token_hex(4)}",
                              protocol=mqtt.MQTTv311)
         if user:
             client.username_pw_set(user, password)

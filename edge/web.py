@@ -18,7 +18,6 @@ from __future__ import annotations
 import base64
 import json
 import secrets
-import select
 import socket
 import threading
 import time
@@ -170,6 +169,7 @@ class LiveFeed:
             self.slots[kind] -= 1
 
 
+WRITE_EVERY_S = 1.0  # a quiet stream writes this often (the picture again, a comment): a viewer who left frees its slot
 JPEG_MAX_SIDE = 65500  # JPEG's limit: a longer frame is scaled down to it
 
 
@@ -386,12 +386,15 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Cache-Control", "no-store")
         self.send_header("Connection", "close")
         self.end_headers()
-        seq = 0
-        while not self.feed.closed and not self._client_left():
+        seq, shown, quiet_since = 0, None, time.monotonic()
+        while not self.feed.closed:
             jpeg, seq = self.feed.next_jpeg(seq, timeout=1.0)
+            if jpeg is None and time.monotonic() - quiet_since >= WRITE_EVERY_S:
+                jpeg = shown  # the same picture again: a viewer who left is found by the write
             if jpeg is not None:
                 self.wfile.write(b"--" + BOUNDARY.encode() + b"\r\nContent-Type: image/jpeg\r\nContent-Length: "
                                  + str(len(jpeg)).encode() + b"\r\n\r\n" + jpeg + b"\r\n")
+                shown, quiet_since = jpeg, time.monotonic()
 
     def _events(self):
         self.send_response(200)
@@ -408,26 +411,16 @@ class Handler(BaseHTTPRequestHandler):
         else:
             seq = max(0, self.feed.event_seq() - EVENTS_REPLAYED)
         quiet_since = time.monotonic()
-        while not self.feed.closed and not self._client_left():
+        while not self.feed.closed:
             events, last = self.feed.next_events(seq, timeout=1.0)
             for i, event in enumerate(events, start=last - len(events) + 1):
                 self.wfile.write(f"id: {self.feed.run}.{i}\ndata: {json.dumps(event)}\n\n".encode())
             if events:
                 quiet_since = time.monotonic()
-            elif time.monotonic() - quiet_since > 15:  # a comment now and then finds clients that left
+            elif time.monotonic() - quiet_since >= WRITE_EVERY_S:  # a comment finds viewers who left
                 self.wfile.write(b": keep-alive\n\n")
                 quiet_since = time.monotonic()
             seq = last
-
-    def _client_left(self) -> bool:
-        """The viewer closed its end (a page reloaded): its slot is freed within a second, not
-        at the next write, which may not come while no frames or events do."""
-        try:
-            if not select.select([self.connection], [], [], 0)[0]:
-                return False
-            return self.connection.recv(1, socket.MSG_PEEK) == b""
-        except (OSError, ValueError):
-            return True
 
     def _discard(self, length: int):
         try:

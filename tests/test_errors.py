@@ -206,7 +206,9 @@ def test_an_output_that_is_a_file_the_source_reads_is_refused_and_the_file_kept(
         writer.write(np.zeros((48, 64, 3), np.uint8))
     writer.release()
     kept = {p: p.read_bytes() for p in (image, video)}
+    os.link(image, tmp_path / "linked.txt")
     for args in (["--source", image, "--json", image],
+                 ["--source", image, "--json", tmp_path / "linked.txt"],  # a hard link: another name, one file
                  ["--source", tmp_path, "--json", tmp_path / "." / "page.png"],  # inside a folder read
                  ["--source", str(tmp_path / "*.png"), "--json", image],
                  ["--source", video, "--save-video", video, "--overwrite"]):

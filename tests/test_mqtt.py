@@ -155,8 +155,10 @@ def test_two_apps_of_one_device_name_both_stay_connected(broker):
     broker must not hand one app's connection to the other, back and forth."""
     from edge.mqtt import MqttPublisher
     said = [[], []]
-    pubs = [MqttPublisher("127.0.0.1", broker.port, "pi", prefix="t", say=said[i].append) for i in range(2)]
+    pubs = [MqttPublisher("127.0.0.1", broker.port, "raspberrypi-kitchen", prefix="t", say=said[i].append)
+            for i in range(2)]
     try:
+        assert all(len(p.client._client_id) <= 23 for p in pubs)  # all MQTT 3.1.1 promises a broker takes
         time.sleep(3)
         assert all(p._connected for p in pubs)
         assert not any("lost" in line or "reconnected" in line for lines in said for line in lines), said

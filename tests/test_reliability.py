@@ -167,6 +167,31 @@ def test_a_hung_driver_is_left_behind_and_the_camera_opened_again(capsys):
     assert err.count("driver hung") == 1 and "back" in err
 
 
+def test_a_hung_driver_with_exit_on_source_loss_ends_the_run_saying_so():
+    wake, opens = threading.Event(), []
+
+    class Hangs:
+        def read(self):
+            wake.wait(10)  # hangs
+            return False, None
+
+        def release(self):
+            pass
+
+    def opener():
+        opens.append(1)
+        return Hangs()
+    source = LiveSource(opener, "hangs", exit_on_loss=True, stall_seconds=30, hung_seconds=0.2, say=print)
+    try:
+        with pytest.raises(SourceLost, match="driver hung"):
+            for _ in source:
+                pass
+        assert len(opens) == 1  # not opened again: the run ends
+    finally:
+        wake.set()
+        source.close()
+
+
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
 def test_signal_stops_at_a_frame_boundary_with_every_line_and_the_video_intact(tmp_path, signum):
     import cv2

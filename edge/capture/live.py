@@ -46,6 +46,7 @@ class LiveSource(FrameSource):
         self._generation = 0  # a capture thread whose driver call hung is left behind: a newer one reads
         self._reading_since: float | None = None  # when the current thread's driver call (read or open) began
         self._seq = 0
+        self._hung = ""  # with exit_on_loss: why the run ends, when a driver call hung
         self._thread = self._start_thread()
 
     def _start_thread(self) -> threading.Thread:
@@ -64,8 +65,10 @@ class LiveSource(FrameSource):
             hung, self._device, self._reading_since, self._lost = self._device, None, None, True
         if hung is not None:
             threading.Thread(target=_release_quietly, args=(hung,), name=f"release:{self.name}", daemon=True).start()
-        if not self.exit_on_loss:
-            self.say(f"{self.name}: the driver hung for {self.hung_seconds:.0f} s; opening it again")
+        if self.exit_on_loss:  # the run ends (__iter__ raises SourceLost): nothing to open again
+            self._hung = f"the driver hung for {self.hung_seconds:.0f} s"
+            return
+        self.say(f"{self.name}: the driver hung for {self.hung_seconds:.0f} s; opening it again")
         self._thread = self._start_thread()
 
     def _current(self, generation: int, reading_since: float | None = None) -> bool:
@@ -158,7 +161,7 @@ class LiveSource(FrameSource):
                 self._set_lost(True, f"no new frame for {self.stall_seconds:.0f} s; waiting")
                 lost = True
             if lost and self.exit_on_loss:
-                raise SourceLost(f"{self.name} stopped delivering frames")
+                raise SourceLost(f"{self.name} stopped delivering frames" + (f" ({self._hung})" if self._hung else ""))
             yield None
 
     def close(self):
