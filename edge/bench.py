@@ -6,7 +6,8 @@
 The reader's stages are detect, cut, recognize and group_track; around them, capture
 (render/decode) and draw.
 "end to end" is one frame through everything but drawing (what a headless Pi pays).
-Also photo files read as pictures (a closer look, as the app reads a file), and the web view's cost: the loop's frame rate with 0 and with 20 MJPEG viewers (--viewers).
+Also photo files read as pictures (a closer look, as the app reads a file), and the web
+view's cost: the loop's frame rate with 0 and with 20 MJPEG viewers (--viewers).
 Also measures start-up (process start to first processed frame) and resident memory of
 `main.py` in a subprocess, and checks that TensorFlow is never imported; and how long the
 app takes to stop after SIGINT (tests/test_reliability.py checks only that it stops).

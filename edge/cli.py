@@ -517,7 +517,8 @@ def main(argv=None) -> int:
         from edge.share import stray_option
         if stray_option(args):
             parser.error(stray_option(args))
-        for option, path in (("--json", args.json), ("--save-video", args.save_video), ("--snapshot-dir", args.snapshot_dir)):
+        for option, path in (("--json", args.json), ("--save-video", args.save_video),
+                             ("--snapshot-dir", args.snapshot_dir)):
             if path is not None and not path.strip():
                 parser.error(f"{option} needs a name, not an empty one")
         if args.json and args.json != "-" and args.save_video and same_file(args.json, args.save_video):

@@ -27,7 +27,7 @@ PICTURE_MAX_LINES = 64  # lines a picture's detector keeps (read once): at 32 a 
 EDGE_CONFIDENCE = 0.5  # trim_unsure's level where the detector's metadata has none
 MIN_CONFIDENCE = 0.5  # a line's least sure kept character, below which it is dropped, where the metadata has none
 LINE_MARGIN = 0.15  # of a line's height, cut around it: the recognizer learned loose crops
-PICTURE_MARGIN = 0.05  # a picture's lines are read cut this tight too, the likelier reading kept (tuning: +2 orand, +4 plates)
+PICTURE_MARGIN = 0.05  # a picture's lines are also cut this tight, the likelier reading kept (tuning: +0.05)
 
 
 @dataclass

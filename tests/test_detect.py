@@ -401,7 +401,7 @@ def test_a_lines_numbers_are_parted_where_a_dropped_letter_stood(text, confidenc
     class Recognizer:
         def read(self, crops):
             chars = [Char(c, p, 10 * i, 10 * i + 8) for i, (c, p) in enumerate(zip(text, confidences))]
-            return [LineReading(text, min(confidences), chars, None, 0.0) for _ in crops]
+            return [LineReading(text, min(confidences), chars) for _ in crops]
 
     frame = Frame(np.full((120, 160), 200, np.uint8), 0, 0.0, "t")
     for charset, want in (("digits", digits), ("alnum", alnum)):
@@ -430,7 +430,7 @@ def test_numbers_parted_in_one_line_keep_their_own_tracks_in_video():
         def read(self, crops):
             c = confidences[state["now"]]
             chars = [Char(ch, p, 20 * i, 20 * i + 16) for i, (ch, p) in enumerate(zip("A1B2", c))]
-            return [LineReading("A1B2", min(c), chars, None, 0.0) for _ in crops]
+            return [LineReading("A1B2", min(c), chars) for _ in crops]
 
     reader = LineReader(Detector(), Recognizer(), keep_mask=False, edge_confidence=0.5, min_confidence=0.5)
     image, tracks, events = np.full((120, 160), 200, np.uint8), {}, []

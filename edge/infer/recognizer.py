@@ -34,7 +34,21 @@ class LineReading:
     confidence: float  # the least sure character's (0 for an empty line)
     chars: list[Char] = field(default_factory=list)
     line: np.ndarray | None = None  # the normalized line it was read from: the character boxes are found on it
-    score: float = float("-inf")  # mean log of each step's best probability: how likely the whole reading is
+    probs: np.ndarray | None = field(default=None, repr=False)  # (steps, classes) it was decoded from
+
+    @property
+    def score(self) -> float:
+        """Mean log of each step's best probability: how likely the whole reading is. Worked
+        out when asked (a picture's two cuts), not for every line of every video frame."""
+        if getattr(self, "_score", None) is None:
+            p = self.probs
+            empty = p is None or not len(p)
+            self._score = float("-inf") if empty else float(np.log(np.maximum(p.max(axis=1), 1e-6)).mean())
+        return self._score
+
+    @score.setter
+    def score(self, value: float):
+        self._score = value
 
     def digits(self) -> str:
         return "".join(c.char for c in self.chars if c.char.isdigit())
@@ -159,9 +173,8 @@ class LineRecognizer:
             spans = char_spans([(c.t0, c.t1) for c in decoded], len(probs))
             chars = [Char(CHARSET[c.index], c.confidence, max(0.0, x0 - SPAN_LAG) * STEP * to_crop,
                           min(width, max(0.5, x1 - SPAN_LAG) * STEP * to_crop)) for c, (x0, x1) in zip(decoded, spans)]
-            score = float(np.log(np.maximum(probs.max(axis=1), 1e-6)).mean()) if len(probs) else float("-inf")
             readings.append(LineReading("".join(c.char for c in chars),
-                                        min((c.confidence for c in chars), default=0.0), chars, line, score))
+                                        min((c.confidence for c in chars), default=0.0), chars, line, probs))
         return readings
 
 
