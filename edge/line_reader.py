@@ -6,6 +6,7 @@ sets call it.
 from __future__ import annotations
 
 import math
+import re
 import time
 from dataclasses import dataclass
 
@@ -149,22 +150,36 @@ class LineReader:
                  frame_box: tuple) -> list[Number]:
         """A line's numbers: its kept characters, parted where a dropped letter stood between
         them ('A1B2' holds 1 and 2, not 12), each kept only at the least confidence or above."""
-        groups: list[list[int]] = []
-        for i in trim_unsure(reading, keep_chars(reading, self.charset), self.edge_confidence):
-            if groups and not any(c.char.isalpha() for c in reading.chars[groups[-1][-1] + 1:i]):
-                groups[-1].append(i)
-            else:
-                groups.append([i])
+        keep = trim_unsure(reading, keep_chars(reading, self.charset), self.edge_confidence)
+        lettered = self.charset == "digits" and not reading.text.isdigit() and _LETTER.search(reading.text) is not None
+        groups = _parted(reading, keep) if lettered else [keep] if keep else []
         groups = [g for g in groups if min(reading.chars[i].confidence for i in g) >= self.min_confidence
                   and (self.charset != "digits" or any(reading.chars[i].char.isdigit() for i in g))]
         if not groups:
             return []
         line_box = _clip(line.box, frame_box)  # a tilted line's corners may lie outside the frame
         kept = [i for g in groups for i in g]
-        boxes = dict(zip(kept, _char_boxes(line, crop, [(reading.chars[i].x0, reading.chars[i].x1) for i in kept],
-                                           reading.line, line_box, margin)))
-        part = self.charset == "digits" and any(c.char.isalpha() for c in reading.chars)  # may hold several
-        return [_number([reading.chars[i] for i in g], [boxes[i] for i in g], line_box, part) for g in groups]
+        boxes = _char_boxes(line, crop, [(reading.chars[i].x0, reading.chars[i].x1) for i in kept],
+                            reading.line, line_box, margin)
+        numbers, start = [], 0
+        for g in groups:  # a lettered line may hold several numbers: each tracked by its own stretch
+            numbers.append(_number([reading.chars[i] for i in g], boxes[start:start + len(g)], line_box, lettered))
+            start += len(g)
+        return numbers
+
+
+_LETTER = re.compile("[A-Z]")
+
+
+def _parted(reading: LineReading, keep: list[int]) -> list[list[int]]:
+    """Kept positions in runs, parted wherever a letter stands between two of them."""
+    groups: list[list[int]] = []
+    for i in keep:
+        if groups and not any(c.char.isalpha() for c in reading.chars[groups[-1][-1] + 1:i]):
+            groups[-1].append(i)
+        else:
+            groups.append([i])
+    return groups
 
 
 def _number(chars: list, boxes: list, line_box: tuple, part: bool = False) -> Number:
