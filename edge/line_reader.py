@@ -6,7 +6,6 @@ sets call it.
 from __future__ import annotations
 
 import math
-import re
 import time
 from dataclasses import dataclass
 
@@ -151,7 +150,7 @@ class LineReader:
         """A line's numbers: its kept characters, parted where a dropped letter stood between
         them ('A1B2' holds 1 and 2, not 12), each kept only at the least confidence or above."""
         keep = trim_unsure(reading, keep_chars(reading, self.charset), self.edge_confidence)
-        lettered = self.charset == "digits" and not reading.text.isdigit() and _LETTER.search(reading.text) is not None
+        lettered = self.charset == "digits" and any(c.char.isalpha() for c in reading.chars)
         groups = _parted(reading, keep) if lettered else [keep] if keep else []
         groups = [g for g in groups if min(reading.chars[i].confidence for i in g) >= self.min_confidence
                   and (self.charset != "digits" or any(reading.chars[i].char.isdigit() for i in g))]
@@ -162,13 +161,10 @@ class LineReader:
         boxes = _char_boxes(line, crop, [(reading.chars[i].x0, reading.chars[i].x1) for i in kept],
                             reading.line, line_box, margin)
         numbers, start = [], 0
-        for g in groups:  # a lettered line may hold several numbers: each tracked by its own stretch
-            numbers.append(_number([reading.chars[i] for i in g], boxes[start:start + len(g)], line_box, lettered))
+        for g in groups:
+            numbers.append(_number([reading.chars[i] for i in g], boxes[start:start + len(g)], line_box))
             start += len(g)
         return numbers
-
-
-_LETTER = re.compile("[A-Z]")
 
 
 def _parted(reading: LineReading, keep: list[int]) -> list[list[int]]:
@@ -182,12 +178,12 @@ def _parted(reading: LineReading, keep: list[int]) -> list[list[int]]:
     return groups
 
 
-def _number(chars: list, boxes: list, line_box: tuple, part: bool = False) -> Number:
-    """`part`: from a line with letters dropped, which may hold several numbers: it is tracked
-    by its own stretch of the line, not the whole line (edge.track matches on Number.line_box)."""
-    if part:
-        x0, x1 = min(b[0] for b in boxes), max(b[0] + b[2] for b in boxes)
-        line_box = (x0, line_box[1], x1 - x0, line_box[3])
+def _number(chars: list, boxes: list, line_box: tuple) -> Number:
+    """A number tracked by its stretch of its line (edge.track matches on Number.line_box): the
+    line's height, steadier than its glyphs', across its characters, so that two numbers of
+    one line, or a unit read in one frame and not the next, do not move it."""
+    x0, x1 = min(b[0] for b in boxes), max(b[0] + b[2] for b in boxes)
+    line_box = (x0, line_box[1], x1 - x0, line_box[3])
     read = [ReadChar(c.char, float(c.confidence), b) for c, b in zip(chars, boxes)]
     is_digit = [c.char.isdigit() for c in chars]
     digits = Digits(boxes=np.array([b for b, d in zip(boxes, is_digit) if d], np.int32).reshape(-1, 4),

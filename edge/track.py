@@ -130,5 +130,5 @@ def _pairs(overlaps: np.ndarray, min_iou: float) -> list[tuple[int, int]]:
 
 
 def _where(num: Number) -> tuple:
-    """The box a number is matched by: its line's (a digit missed in one frame does not move it), else its own."""
+    """The box a number is matched by: its stretch of its line (the line's height, steadier than its glyphs'), else its own."""
     return num.line_box or num.box

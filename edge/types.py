@@ -52,7 +52,7 @@ class Number:
     track_id: int | None = None
     read: str | None = None  # this frame's characters; None at creation means `text`
     chars: list = field(default_factory=list)  # every character kept (edge.line_reader.ReadChar)
-    line_box: tuple[int, int, int, int] | None = None  # the detected line's: tracks match on it, steadier than `box`
+    line_box: tuple[int, int, int, int] | None = None  # its stretch of the detected line: tracks match on it, steadier than `box`
 
     def __post_init__(self):
         if self.read is None:

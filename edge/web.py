@@ -169,8 +169,13 @@ class LiveFeed:
             self.slots[kind] -= 1
 
 
-WRITE_EVERY_S = 1.0  # a quiet stream writes this often (the picture again, a comment): a viewer who left frees its slot
+WRITE_EVERY_S = 2.0  # a quiet stream writes this often (the picture again, a comment): a viewer who left frees its slot
 JPEG_MAX_SIDE = 65500  # JPEG's limit: a longer frame is scaled down to it
+
+
+def waiting_jpeg() -> bytes:
+    """A small grey picture, shown before the first frame."""
+    return encode_jpeg(np.full((48, 64, 3), 64, np.uint8))
 
 
 def encode_jpeg(image: np.ndarray) -> bytes:
@@ -386,7 +391,7 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Cache-Control", "no-store")
         self.send_header("Connection", "close")
         self.end_headers()
-        seq, shown, quiet_since = 0, None, time.monotonic()
+        seq, shown, quiet_since = 0, waiting_jpeg(), time.monotonic()  # grey until the first frame
         while not self.feed.closed:
             jpeg, seq = self.feed.next_jpeg(seq, timeout=1.0)
             if jpeg is None and time.monotonic() - quiet_since >= WRITE_EVERY_S:

@@ -442,3 +442,30 @@ def test_numbers_parted_in_one_line_keep_their_own_tracks_in_video():
         events += [e.text for e in result.events]
     assert sorted(map(sorted, tracks.values())) == [["1"], ["2"]]
     assert sorted(events) == ["1", "2"]
+
+
+def test_a_unit_read_in_some_frames_only_does_not_start_a_new_track():
+    """'12KWHXYZ' then '12': the number keeps its track and is announced once."""
+    from edge.line_reader import LineReader
+    from edge.types import Frame
+    state = {"text": "12KWHXYZ"}
+
+    class Detector:
+        max_lines, metadata = 32, {}
+
+        def detect(self, gray, roi=None, tiles=1, max_lines=None):
+            return [Line(box(20, 40, 160, 20), 0.9)]
+
+    class Recognizer:
+        def read(self, crops):
+            chars = [Char(ch, 0.9, 20 * i, 20 * i + 16) for i, ch in enumerate(state["text"])]
+            return [LineReading(state["text"], 0.9, chars) for _ in crops]
+
+    reader = LineReader(Detector(), Recognizer(), keep_mask=False, edge_confidence=0.5, min_confidence=0.5)
+    image, ids, events = np.full((120, 240), 200, np.uint8), set(), []
+    for i in range(8):
+        state["text"] = "12KWHXYZ" if i < 4 else "12"
+        result = reader.process(Frame(image, i, float(i), "video"))
+        ids |= {n.track_id for n in result.numbers}
+        events += [e.text for e in result.events]
+    assert len(ids) == 1 and events == ["12"]

@@ -187,6 +187,9 @@ def test_a_hung_driver_with_exit_on_source_loss_ends_the_run_saying_so():
             for _ in source:
                 pass
         assert len(opens) == 1  # not opened again: the run ends
+        t0 = time.monotonic()
+        source.close()
+        assert time.monotonic() - t0 < 0.5  # the hung thread is not waited for
     finally:
         wake.set()
         source.close()

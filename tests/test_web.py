@@ -370,12 +370,9 @@ def test_a_frame_the_encoder_cannot_show_does_not_end_the_video(monkeypatch):
 
 @pytest.mark.parametrize("path", ["/events", "/stream.mjpg"])
 def test_viewers_that_leave_free_their_slots_with_no_frames_coming(path):
-    """Page reloads: 20 viewers come and go while nothing new is shown (a camera lost); the
-    next one is let in."""
-    from edge.types import Digits, Frame, FrameResult
+    """Page reloads: 20 viewers come and go while no frame comes; the next one is let in."""
     from edge.web import WebServer
-    server = WebServer("127.0.0.1", 0, lambda: None)
-    server.publish(FrameResult(Frame(np.zeros((48, 64, 3), np.uint8), 0, time.time(), "t"), Digits(), [], {}))
+    server = WebServer("127.0.0.1", 0, lambda: None)  # no frame yet: the camera slow to start, or lost
     try:
         def status():
             with socket.create_connection(("127.0.0.1", server.port), timeout=10) as s:

@@ -66,7 +66,8 @@ class LiveSource(FrameSource):
         if hung is not None:
             threading.Thread(target=_release_quietly, args=(hung,), name=f"release:{self.name}", daemon=True).start()
         if self.exit_on_loss:  # the run ends (__iter__ raises SourceLost): nothing to open again
-            self._hung = f"the driver hung for {self.hung_seconds:.0f} s"
+            self._hung = f"the driver hung for {self.hung_seconds:g} s"
+            self._thread = None  # left behind, hung: close() does not wait for it
             return
         self.say(f"{self.name}: the driver hung for {self.hung_seconds:.0f} s; opening it again")
         self._thread = self._start_thread()
@@ -166,9 +167,11 @@ class LiveSource(FrameSource):
 
     def close(self):
         self._stop.set()
-        self._thread.join(timeout=1.0)
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout=1.0)
         device, self._device = self._device, None
-        if device is not None and not self._thread.is_alive():
+        if device is not None and (thread is None or not thread.is_alive()):
             device.release()
 
 

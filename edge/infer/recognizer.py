@@ -34,7 +34,7 @@ class LineReading:
     confidence: float  # the least sure character's (0 for an empty line)
     chars: list[Char] = field(default_factory=list)
     line: np.ndarray | None = None  # the normalized line it was read from: the character boxes are found on it
-    probs: np.ndarray | None = field(default=None, repr=False)  # (steps, classes) it was decoded from
+    probs: np.ndarray | None = field(default=None, repr=False, compare=False, kw_only=True)  # (steps, classes) it came from
 
     @property
     def score(self) -> float:
@@ -174,7 +174,7 @@ class LineRecognizer:
             chars = [Char(CHARSET[c.index], c.confidence, max(0.0, x0 - SPAN_LAG) * STEP * to_crop,
                           min(width, max(0.5, x1 - SPAN_LAG) * STEP * to_crop)) for c, (x0, x1) in zip(decoded, spans)]
             readings.append(LineReading("".join(c.char for c in chars),
-                                        min((c.confidence for c in chars), default=0.0), chars, line, probs))
+                                        min((c.confidence for c in chars), default=0.0), chars, line, probs=probs))
         return readings
 
 
