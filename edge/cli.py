@@ -57,6 +57,7 @@ class _Version(argparse.Action):
 
 MAX_SIDE = 7680  # pixels: 8K UHD (7680x4320), the largest capture the app is meant for
 MAX_HEIGHT = 4320
+DEFAULT_SIZE = (640, 480)  # a camera's and the demo's size unless --width/--height say otherwise
 MAX_FPS = 1000.0
 
 
@@ -165,9 +166,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="auto (camera 0, else the demo), demo, picam, a camera index or /dev/videoN, "
                           "a video file, an image, a folder or glob of images, or an rtsp/http URL "
                           "(default: auto)")
-    src.add_argument("--width", type=_size_up_to(MAX_SIDE), default=640,
+    src.add_argument("--width", type=_size_up_to(MAX_SIDE),
                      help=f"capture width, 1-{MAX_SIDE} (default 640)")
-    src.add_argument("--height", type=_size_up_to(MAX_HEIGHT), default=480,
+    src.add_argument("--height", type=_size_up_to(MAX_HEIGHT),
                      help=f"capture height, 1-{MAX_HEIGHT} (default 480)")
     src.add_argument("--fps", type=_rate, default=30.0,
                      help=f"capture rate, 0-{MAX_FPS:.0f}; also the demo's pace, 0 = as fast as possible (default 30)")
@@ -289,8 +290,11 @@ def run(args, stop: StopFlag, snapshot: SnapshotSignal | None = None) -> int:
         video = VideoSink(args.save_video, args.fps, args.overwrite) if args.save_video else None
         if args.snapshot_every:
             check_folder(args.snapshot_dir, "--snapshot-dir")
-        source = open_source(args.source, args.width, args.height, args.fps, args.exit_on_source_loss, say)
+        source = open_source(args.source, args.width or DEFAULT_SIZE[0], args.height or DEFAULT_SIZE[1], args.fps,
+                             args.exit_on_source_loss, say)
         opened.callback(source.close)
+        if source.files and (args.width or args.height):
+            say("note: --width and --height set a camera's size; files are read at their own")
         for option, path in (("--json", args.json), ("--save-video", args.save_video)):
             if path and path != "-" and any(same_file(path, f) for f in source.files):
                 raise OutputError(f"{option} {path} is a file the source reads; choose another name")

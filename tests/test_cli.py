@@ -115,6 +115,16 @@ def test_folder_of_images_one_frame_each(tmp_path):
         assert [n["text"] for n in rec["numbers"]] == [text for text, *_ in numbers]
 
 
+def test_a_size_asked_of_files_is_said_to_do_nothing(tmp_path):
+    page, _ = render_page([("2024", 60, 200, 70)])
+    cv2.imwrite(str(tmp_path / "a.png"), page)
+    r = run_app("--source", tmp_path / "a.png", "--width", "1280")
+    assert r.returncode == 0 and "files are read at their own" in r.stderr, r.stderr
+    assert "files are read" not in run_app("--source", tmp_path / "a.png").stderr
+    r = run_app("--source", "demo", "--width", "320", "--height", "240", "--max-frames", "1", "--json", "-", "-q")
+    assert r.returncode == 0 and json.loads(r.stdout.splitlines()[0])["numbers"] is not None
+
+
 def test_light_on_dark_and_16_bit_images(tmp_path):
     page, _ = render_page([("509", 80, 240, 90)], dark_ink=False)
     cv2.imwrite(str(tmp_path / "led.png"), page.astype(np.uint16) * 257)
