@@ -1,7 +1,8 @@
 """Where the data lives, how it is read, and the training mix built from it.
 
-Looks for data in `$EDGE_DIGITS_DATA`, then `../shared/data` beside the project, then
-(MNIST only) the standard Keras cache `~/.keras/datasets/mnist.npz`.
+Looks for data in `$EDGE_DIGITS_DATA` when it is set (only there: never a silent substitute),
+else `../shared/data` beside the project, then (MNIST only) the standard Keras cache
+`~/.keras/datasets/mnist.npz`.
 """
 from __future__ import annotations
 
@@ -29,11 +30,9 @@ class DataError(Exception):
 
 
 def data_roots() -> list[Path]:
-    roots = []
-    if os.environ.get("EDGE_DIGITS_DATA"):
-        roots.append(Path(os.environ["EDGE_DIGITS_DATA"]).expanduser())
-    roots.append(PROJECT_ROOT.parent / "shared" / "data")
-    return roots
+    if os.environ.get("EDGE_DIGITS_DATA"):  # asked for: that folder or an error, not the default beside it
+        return [Path(os.environ["EDGE_DIGITS_DATA"]).expanduser()]
+    return [PROJECT_ROOT.parent / "shared" / "data"]
 
 
 def find_dataset(name: str) -> Path:

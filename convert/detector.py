@@ -421,6 +421,7 @@ def _scene_chunk(args):
 def build_scenes(n: int, seed: int = 0, pool=None, log=print, workers: int = 2):
     import multiprocessing as mp
     chunks = [(n // 20 + (1 if i < n % 20 else 0), seed * 1000 + i, pool or {}) for i in range(20)]
+    chunks = [c for c in chunks if c[0]]  # fewer than 20 scenes: no empty chunk
     xs, cores, weights = [], [], []
     with mp.get_context("fork").Pool(workers) as p:
         for x, c, w in p.imap(_scene_chunk, chunks):
@@ -542,8 +543,8 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=0, help="TensorFlow threads (default: all cores)")
     p.add_argument("--init", type=Path, help="start from this Keras model's weights (fine-tuning)")
     a = p.parse_args(argv)
-    if a.epochs < 1 or a.scenes < 1 or a.batch < 1:
-        p.error("--epochs, --scenes and --batch must be >= 1")
+    if a.epochs < 1 or a.scenes < 1 or a.batch < 1 or a.threads < 0:
+        p.error("--epochs, --scenes and --batch must be >= 1, --threads >= 0")
     if a.out.suffix != ".keras":  # found by Keras only when it saves, after an epoch
         p.error(f"--out {a.out} must end in .keras")
     from convert.export import peek_keras

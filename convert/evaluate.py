@@ -174,7 +174,8 @@ def main(argv=None) -> int:
     p.add_argument("--model", type=Path, default=DEFAULT_TFLITE)
     p.add_argument("--keras", type=Path, default=DEFAULT_KERAS)
     p.add_argument("--mnist", help="path to mnist.npz (default: ../shared/data, then ~/.keras/datasets)")
-    p.add_argument("--limit", type=int, help="only the first N MNIST test images (quick check)")
+    p.add_argument("--limit", type=int, help="only the first N images of each MNIST part and of the clutter "
+                                             "(a quick check: printed only, no report files written)")
     p.add_argument("--no-metadata", action="store_true", help="do not write the figures into the model's .json")
     a = p.parse_args(argv)
     if a.limit is not None and a.limit < 1:
@@ -185,6 +186,10 @@ def main(argv=None) -> int:
     except (DataError, ModelError) as e:
         print(f"convert.evaluate: error: {e}", file=sys.stderr)
         return 2
+    if a.limit is not None:  # a part of the sets: the report files (read by convert.report) keep the whole run's
+        report.pop("matrices")
+        print(markdown(report))
+        return 0
     stem = a.model.with_suffix("")
     plot_confusions({k: np.array(v) for k, v in report.pop("matrices").items()}, Path(f"{stem}.confusion.png"))
     Path(f"{stem}.eval.json").write_text(json.dumps(report, indent=1) + "\n")

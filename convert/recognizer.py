@@ -478,9 +478,9 @@ def main(argv=None) -> int:
                         f"{STEP} ending at {WIDTHS[-1]} (default: the app's, {','.join(map(str, WIDTHS))})")
     a = p.parse_args(argv)
     if a.epochs < 1 or a.synthetic < 0 or a.real_copies <= 0 or a.batch < 1 or a.orand_splices < 0 \
-            or not 0 <= a.orand_warp <= 1 or not 0 <= a.orand_cut <= 1 or a.teacher_weight < 0:
-        p.error("--epochs and --batch must be >= 1, --synthetic, --orand-splices and --teacher-weight >= 0, "
-                "--real-copies > 0, --orand-warp and --orand-cut in 0..1")
+            or not 0 <= a.orand_warp <= 1 or not 0 <= a.orand_cut <= 1 or a.teacher_weight < 0 or a.threads < 0:
+        p.error("--epochs and --batch must be >= 1, --synthetic, --orand-splices, --teacher-weight and --threads "
+                ">= 0, --real-copies > 0, --orand-warp and --orand-cut in 0..1")
     if a.out.suffix != ".keras":  # found by Keras only when it saves, after an epoch
         p.error(f"--out {a.out} must end in .keras")
     if a.orand_cut and a.plate_cut == "whole":  # one detector cuts both (line_data.training_lines)

@@ -72,8 +72,8 @@ def main(argv=None) -> int:
     p.add_argument("--threshold", type=float, help="the detector's threshold (default: its metadata's)")
     p.add_argument("--json", type=Path, help="also write the figures here")
     a = p.parse_args(argv)
-    if a.tries < 1 or min(a.heights) < 1:
-        p.error("--tries and --heights must be >= 1")
+    if a.tries < 1 or min(a.heights) < 1 or max(a.heights) > FRAME[1] // 2:
+        p.error(f"--tries must be >= 1, --heights 1-{FRAME[1] // 2} (text in a {FRAME[0]}x{FRAME[1]} frame)")
     if a.threshold is not None and not 0 < a.threshold < 1:
         p.error(f"--threshold must be between 0 and 1, got {a.threshold:g}")
     if a.json and not a.json.parent.is_dir():  # said now, not after the run

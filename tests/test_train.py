@@ -607,3 +607,40 @@ def test_an_orand_cut_that_leaves_out_a_labelled_digit_is_not_used():
 def test_evaluation_options_that_would_fail_late_are_refused_at_once(args, words):
     r = subprocess.run([sys.executable, "-m", *args], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and words in r.stderr and "Traceback" not in r.stderr, r.stderr[-2000:]
+
+
+def test_a_data_folder_asked_for_that_is_missing_is_an_error_not_a_fallback(monkeypatch, tmp_path):
+    from convert.datasets import DataError, find_dataset
+    monkeypatch.setenv("EDGE_DIGITS_DATA", str(tmp_path / "nowhere"))
+    with pytest.raises(DataError, match="nowhere"):
+        find_dataset("sudoku-train")
+
+
+def test_a_limited_evaluation_prints_and_writes_no_report(tmp_path, mnist):
+    """convert.report reads <model>.eval.json: a quick check on a part of the sets must not replace it."""
+    import shutil
+    from convert.evaluate import main
+    for suffix in (".tflite", ".json"):
+        shutil.copy(ROOT / "models" / f"digits{suffix}", tmp_path / f"digits{suffix}")
+    before = (tmp_path / "digits.json").read_text()
+    assert main(["--model", str(tmp_path / "digits.tflite"), "--limit", "20"]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["digits.json", "digits.tflite"]
+    assert (tmp_path / "digits.json").read_text() == before
+
+
+@pytest.mark.parametrize("module,argv", [
+    ("convert.smallest_text", ["--heights", "2000", "--tries", "1"]),  # taller than its frame
+    ("convert.train", ["--model", "recognizer", "--threads", "-1"]),  # TensorFlow aborted the process on it
+    ("convert.train", ["--model", "detector", "--threads", "-1"]),
+])
+def test_options_out_of_range_are_one_line_and_status_2(module, argv, capsys):
+    import importlib
+    with pytest.raises(SystemExit) as e:
+        importlib.import_module(module).main(argv)
+    assert e.value.code == 2 and "error:" in capsys.readouterr().err
+
+
+def test_fewer_detector_scenes_than_chunks_are_built(data_root):
+    from convert.detector import build_scenes
+    x, cores, weights = build_scenes(3, log=lambda *a: None)
+    assert len(x) == len(cores) == len(weights) == 3
