@@ -523,6 +523,7 @@ def to_int8_tflite(model, samples: np.ndarray) -> bytes:
 
 def main(argv=None) -> int:
     """python -m convert.train --model detector [--epochs N] [--scenes N]"""
+    from convert.train import partial_path
     import argparse
     import json
     import sys
@@ -577,8 +578,9 @@ def main(argv=None) -> int:
             print(f"convert.train: error: --init {a.init}: {str(e).splitlines()[0]}", file=sys.stderr)
             return 2
     model, history = train(images, core, weight, a.epochs, a.batch, a.lr, a.seed, model, log=log,
-                           checkpoint=lambda m: m.save(a.out))
+                           checkpoint=lambda m: m.save(partial_path(a.out)))
     model.save(a.out)
+    partial_path(a.out).unlink(missing_ok=True)
     rng = np.random.default_rng(a.seed)
     np.save(a.out.with_suffix(".representative.npy"), images[rng.choice(len(images), min(300, len(images)), replace=False)])
     info = {"scenes": a.scenes, "epochs": a.epochs, "batch": a.batch, "lr": a.lr, "seed": a.seed,

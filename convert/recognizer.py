@@ -432,6 +432,7 @@ def _pad_widths(text: str) -> tuple[int, ...]:
 
 def main(argv=None) -> int:
     """python -m convert.train --model recognizer [--epochs N] [--synthetic N] ..."""
+    from convert.train import partial_path
     import argparse
     import json
     import sys
@@ -524,13 +525,14 @@ def main(argv=None) -> int:
                 save_lines(a.cache, lines, texts, kinds)
         a.out.parent.mkdir(parents=True, exist_ok=True)
         model, history = train(lines, texts, a.epochs, a.batch, a.lr, a.seed, model, log,
-                               evaluate=lambda predict: line_scores(predict, "tune"), checkpoint=lambda m: m.save(a.out),
+                               evaluate=lambda predict: line_scores(predict, "tune"), checkpoint=lambda m: m.save(partial_path(a.out)),
                                teacher=teacher, teacher_weight=a.teacher_weight, pad_widths=a.pad_widths)
     except DataError as e:
         print(f"convert.train: error: {e}", file=sys.stderr)
         return 2
     a.out.parent.mkdir(parents=True, exist_ok=True)
     model.save(a.out)
+    partial_path(a.out).unlink(missing_ok=True)
     rng = np.random.default_rng(a.seed)
     representative = [lines[i] for i in rng.choice(len(lines), min(500, len(lines)), replace=False)]
     np.savez_compressed(a.out.with_suffix(".representative.npz"), *representative)

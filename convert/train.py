@@ -258,7 +258,21 @@ def train_all(rest: list[str]) -> int:
     return 0
 
 
+def partial_path(out: Path) -> Path:
+    """Where a training's per-epoch checkpoint goes: --out holds only a finished model."""
+    return out.with_name(out.stem + ".partial.keras")
+
+
 def main(argv=None) -> int:
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:  # Ctrl-C: one line, not a traceback; --out was not written
+        print("convert.train: interrupted; --out is as it was (a detector's or recognizer's finished "
+              "epochs are in its .partial.keras)", file=sys.stderr)
+        return 130
+
+
+def _main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv and argv[0].startswith("--model="):
         argv = ["--model", argv[0].split("=", 1)[1], *argv[1:]]

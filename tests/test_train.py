@@ -375,6 +375,7 @@ def test_a_one_thread_fine_tune_runs_and_records_its_plate_cut(tmp_path, data_ro
     assert done.returncode == 0, done.stderr[-2000:]
     info = json.loads(out.with_suffix(".train.json").read_text())
     assert info["init"] == "init.keras" and info["plate_cut"] == "as cached in lines.npz"
+    assert sorted(p.name for p in tmp_path.glob("*.keras")) == ["init.keras", "out.keras"]  # its checkpoint gone
 
 
 def test_plate_copies_are_cut_around_the_detected_line_most_of_the_time(data_root):
@@ -644,3 +645,21 @@ def test_fewer_detector_scenes_than_chunks_are_built(data_root):
     from convert.detector import build_scenes
     x, cores, weights = build_scenes(3, log=lambda *a: None)
     assert len(x) == len(cores) == len(weights) == 3
+
+
+def test_ctrl_c_in_a_training_is_one_line_and_status_130(monkeypatch, capsys):
+    import convert.recognizer
+    import convert.train
+
+    def interrupted(argv):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(convert.recognizer, "main", interrupted)
+    assert convert.train.main(["--model", "recognizer"]) == 130
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "interrupted" in err and "Traceback" not in err
+
+
+def test_a_trainings_checkpoint_goes_beside_out_not_over_it():
+    from pathlib import Path
+    from convert.train import partial_path
+    assert partial_path(Path("models/lines.keras")) == Path("models/lines.partial.keras")
