@@ -245,7 +245,7 @@ def bench_section(b: dict) -> list[str]:
         out += ["SIGINT to exit (demo at 15 FPS with a JSON log and a video; the slowest of the runs):", ""]
         out += table(["stop", "runs"], [[f"{s['stop_s']:.2f} s", ", ".join(f"{v:.2f}" for v in s["runs"])]])
     v = b.get("pictures")
-    if v:
+    if v and v.get("pictures"):
         out += [f"Pictures: {v['pictures']} photo files (`--photos`, sudoku-train's by default; {v['size']} the first), each read as the app "
                 f"reads a picture file (a 3x3 closer look, up to 64 lines, each line also cut tight), 1 thread, "
                 f"decoding not counted: median {v['median_ms']:.1f} ms (p95 {v['p95_ms']:.1f}), "

@@ -228,6 +228,8 @@ def pictures_cost(paths, repeats: int) -> dict:
     """Photo files at full size read as the app reads a picture (still: tiles, up to 64 lines,
     each line at two cuts), one thread; decoding not counted. The least disturbed repeat."""
     images = [im for im in (cv2.imread(str(p)) for p in paths[:PICTURES]) if im is not None]
+    if not images:
+        return {"pictures": 0}
     reader = LineReader(keep_mask=False, still=True)
     runs, digits = [], []
     for _ in range(repeats):
@@ -289,8 +291,8 @@ def main(argv=None) -> int:
               f"medians of the {len(e['medians_of_repeats'])} runs {', '.join(f'{v:.2f}' for v in e['medians_of_repeats'])}), "
               f"{r['fps_all_stages']} FPS with capture+draw, {r['digits_per_frame']} digits/frame | "
               + " ".join(f"{k} {v:.2f}" for k, v in m.items()) + " ms", flush=True)
-    if photos:
-        v = report["pictures"] = pictures_cost(photos, a.repeats)
+    v = report["pictures"] = pictures_cost(photos, a.repeats)
+    if v["pictures"]:
         print(f"pictures: {v['pictures']} photo files ({v['size']} the first) read as pictures, 1 thread: median "
               f"{v['median_ms']:.1f} ms (p95 {v['p95_ms']:.1f}), {v['digits_per_picture']} digits each", flush=True)
     if a.viewers:

@@ -150,7 +150,8 @@ class LineReader:
         """A line's numbers: its kept characters, parted where a dropped letter stood between
         them ('A1B2' holds 1 and 2, not 12), each kept only at the least confidence or above."""
         keep = trim_unsure(reading, keep_chars(reading, self.charset), self.edge_confidence)
-        lettered = self.charset == "digits" and any(c.char.isalpha() for c in reading.chars)
+        lettered = (self.charset == "digits" and not reading.text.isdigit()  # most lines: digits alone
+                    and any(c.char.isalpha() for c in reading.chars))
         groups = _parted(reading, keep) if lettered else [keep] if keep else []
         groups = [g for g in groups if min(reading.chars[i].confidence for i in g) >= self.min_confidence
                   and (self.charset != "digits" or any(reading.chars[i].char.isdigit() for i in g))]
@@ -182,8 +183,8 @@ def _number(chars: list, boxes: list, line_box: tuple) -> Number:
     """A number tracked by its stretch of its line (edge.track matches on Number.line_box): the
     line's height, steadier than its glyphs', across its characters, so that two numbers of
     one line, or a unit read in one frame and not the next, do not move it."""
-    x0, x1 = min(b[0] for b in boxes), max(b[0] + b[2] for b in boxes)
-    line_box = (x0, line_box[1], x1 - x0, line_box[3])
+    box = _union(boxes)
+    line_box = (box[0], line_box[1], box[2], line_box[3])
     read = [ReadChar(c.char, float(c.confidence), b) for c, b in zip(chars, boxes)]
     is_digit = [c.char.isdigit() for c in chars]
     digits = Digits(boxes=np.array([b for b, d in zip(boxes, is_digit) if d], np.int32).reshape(-1, 4),
@@ -191,7 +192,7 @@ def _number(chars: list, boxes: list, line_box: tuple) -> Number:
                     confidence=np.array([c.confidence for c in chars if c.char.isdigit()], np.float32))
     text = "".join(c.char for c in chars)
     confidence = float(min(c.confidence for c in chars))
-    return Number(text, confidence, _union(boxes), digits, read=text, chars=read, line_box=line_box)
+    return Number(text, confidence, box, digits, read=text, chars=read, line_box=line_box)
 
 
 RULE_LENGTH = 1.5  # lines long: an ink run this long is a rule (underline, frame), not a stroke of a glyph

@@ -16,6 +16,7 @@ holding anyone up.
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import secrets
 import socket
@@ -173,6 +174,7 @@ WRITE_EVERY_S = 2.0  # a quiet stream writes this often (the picture again, a co
 JPEG_MAX_SIDE = 65500  # JPEG's limit: a longer frame is scaled down to it
 
 
+@functools.lru_cache(maxsize=1)
 def waiting_jpeg() -> bytes:
     """A small grey picture, shown before the first frame."""
     return encode_jpeg(np.full((48, 64, 3), 64, np.uint8))

@@ -379,6 +379,26 @@ def test_a_grid_page_boxes_each_number_tight_on_its_ink_and_off_the_rules():
             assert not any(x0 - 1 <= c <= x1 for c in rule_cols), (seed, b)
 
 
+def _one_line_reader(read, width: int, pitch: int, charset: str = "digits"):
+    """A LineReader whose detector finds one line at x 20 and whose recognizer reads `read()` ->
+    (text, confidences) in it, a character every `pitch` px."""
+    from edge.line_reader import LineReader
+
+    class Detector:
+        max_lines, metadata = 32, {}
+
+        def detect(self, gray, roi=None, tiles=1, max_lines=None):
+            return [Line(box(20, 40, width, 20), 0.9)]
+
+    class Recognizer:
+        def read(self, crops):
+            text, confidences = read()
+            chars = [Char(c, p, pitch * i, pitch * i + 0.8 * pitch) for i, (c, p) in enumerate(zip(text, confidences))]
+            return [LineReading(text, min(confidences), chars) for _ in crops]
+
+    return LineReader(Detector(), Recognizer(), charset, keep_mask=False, edge_confidence=0.5, min_confidence=0.5)
+
+
 @pytest.mark.parametrize("text,confidences,digits,alnum", [
     ("A1B2", None, ["1", "2"], ["A1B2"]),  # a letter between digits parts them: no '12' read
     ("KWH4821", None, ["4821"], ["KWH4821"]),
@@ -388,25 +408,11 @@ def test_a_grid_page_boxes_each_number_tight_on_its_ink_and_off_the_rules():
     ("12X55", [.9, .9, .9, .3, .9], ["12"], []),  # the unsure part alone falls below the least confidence
 ])
 def test_a_lines_numbers_are_parted_where_a_dropped_letter_stood(text, confidences, digits, alnum):
-    from edge.line_reader import LineReader
     from edge.types import Frame
     confidences = confidences or [0.9] * len(text)
-
-    class Detector:
-        max_lines, metadata = 32, {}
-
-        def detect(self, gray, roi=None, tiles=1, max_lines=None):
-            return [Line(box(20, 40, 10 * len(text), 20), 0.9)]
-
-    class Recognizer:
-        def read(self, crops):
-            chars = [Char(c, p, 10 * i, 10 * i + 8) for i, (c, p) in enumerate(zip(text, confidences))]
-            return [LineReading(text, min(confidences), chars) for _ in crops]
-
     frame = Frame(np.full((120, 160), 200, np.uint8), 0, 0.0, "t")
     for charset, want in (("digits", digits), ("alnum", alnum)):
-        reader = LineReader(Detector(), Recognizer(), charset, keep_mask=False, edge_confidence=0.5,
-                            min_confidence=0.5)
+        reader = _one_line_reader(lambda: (text, confidences), 10 * len(text), 10, charset)
         numbers = reader.process(frame).numbers
         assert [n.read for n in numbers] == want, charset
         assert all(n.box[0] >= 20 and n.box[0] + n.box[2] <= 20 + 10 * len(text) for n in numbers)
@@ -415,24 +421,10 @@ def test_a_lines_numbers_are_parted_where_a_dropped_letter_stood(text, confidenc
 def test_numbers_parted_in_one_line_keep_their_own_tracks_in_video():
     """'A1B2' with its '1' unsure at first: the '2' settles alone, then the '1' joins; neither
     takes the other's votes, and the '2' is announced once."""
-    from edge.line_reader import LineReader
     from edge.types import Frame
     confidences = {"unsure": [.9, .2, .9, .9], "sure": [.9] * 4}
     state = {"now": "unsure"}
-
-    class Detector:
-        max_lines, metadata = 32, {}
-
-        def detect(self, gray, roi=None, tiles=1, max_lines=None):
-            return [Line(box(20, 40, 80, 20), 0.9)]
-
-    class Recognizer:
-        def read(self, crops):
-            c = confidences[state["now"]]
-            chars = [Char(ch, p, 20 * i, 20 * i + 16) for i, (ch, p) in enumerate(zip("A1B2", c))]
-            return [LineReading("A1B2", min(c), chars) for _ in crops]
-
-    reader = LineReader(Detector(), Recognizer(), keep_mask=False, edge_confidence=0.5, min_confidence=0.5)
+    reader = _one_line_reader(lambda: ("A1B2", confidences[state["now"]]), 80, 20)
     image, tracks, events = np.full((120, 160), 200, np.uint8), {}, []
     for i in range(8):
         state["now"] = "unsure" if i < 3 else "sure"
@@ -446,22 +438,9 @@ def test_numbers_parted_in_one_line_keep_their_own_tracks_in_video():
 
 def test_a_unit_read_in_some_frames_only_does_not_start_a_new_track():
     """'12KWHXYZ' then '12': the number keeps its track and is announced once."""
-    from edge.line_reader import LineReader
     from edge.types import Frame
     state = {"text": "12KWHXYZ"}
-
-    class Detector:
-        max_lines, metadata = 32, {}
-
-        def detect(self, gray, roi=None, tiles=1, max_lines=None):
-            return [Line(box(20, 40, 160, 20), 0.9)]
-
-    class Recognizer:
-        def read(self, crops):
-            chars = [Char(ch, 0.9, 20 * i, 20 * i + 16) for i, ch in enumerate(state["text"])]
-            return [LineReading(state["text"], 0.9, chars) for _ in crops]
-
-    reader = LineReader(Detector(), Recognizer(), keep_mask=False, edge_confidence=0.5, min_confidence=0.5)
+    reader = _one_line_reader(lambda: (state["text"], [0.9] * len(state["text"])), 160, 20)
     image, ids, events = np.full((120, 240), 200, np.uint8), set(), []
     for i in range(8):
         state["text"] = "12KWHXYZ" if i < 4 else "12"
