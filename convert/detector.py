@@ -523,7 +523,7 @@ def to_int8_tflite(model, samples: np.ndarray) -> bytes:
 
 def main(argv=None) -> int:
     """python -m convert.train --model detector [--epochs N] [--scenes N]"""
-    from convert.train import partial_path
+    from convert.train import out_problem, partial_path
     import argparse
     import json
     import sys
@@ -546,8 +546,8 @@ def main(argv=None) -> int:
     a = p.parse_args(argv)
     if a.epochs < 1 or a.scenes < 1 or a.batch < 1 or a.threads < 0:
         p.error("--epochs, --scenes and --batch must be >= 1, --threads >= 0")
-    if a.out.suffix != ".keras":  # found by Keras only when it saves, after an epoch
-        p.error(f"--out {a.out} must end in .keras")
+    if problem := out_problem(a.out):  # else found only when the model is saved, after an epoch
+        p.error(problem)
     from convert.export import peek_keras
     log = lambda m: print(m, flush=True)  # noqa: E731
     started = time.time()

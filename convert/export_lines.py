@@ -167,6 +167,10 @@ def evaluate_main(argv=None) -> int:
     p.add_argument("--tflite", type=Path, default=DEFAULT_TFLITE)
     p.add_argument("--keras", type=Path, default=DEFAULT_KERAS)
     a = p.parse_args(argv)
+    if not a.tflite.is_file():  # said here: the runtime's own message names the app's --recognizer
+        print(f"convert.evaluate: error: --tflite {a.tflite} not found; make it with 'python -m convert.export "
+              "--model recognizer'", file=sys.stderr)
+        return 2
     from edge.infer import ModelError
     try:
         report = evaluate(a.tflite, a.keras)

@@ -432,7 +432,7 @@ def _pad_widths(text: str) -> tuple[int, ...]:
 
 def main(argv=None) -> int:
     """python -m convert.train --model recognizer [--epochs N] [--synthetic N] ..."""
-    from convert.train import partial_path
+    from convert.train import out_problem, partial_path
     import argparse
     import json
     import sys
@@ -482,8 +482,8 @@ def main(argv=None) -> int:
             or not 0 <= a.orand_warp <= 1 or not 0 <= a.orand_cut <= 1 or a.teacher_weight < 0 or a.threads < 0:
         p.error("--epochs and --batch must be >= 1, --synthetic, --orand-splices, --teacher-weight and --threads "
                 ">= 0, --real-copies > 0, --orand-warp and --orand-cut in 0..1")
-    if a.out.suffix != ".keras":  # found by Keras only when it saves, after an epoch
-        p.error(f"--out {a.out} must end in .keras")
+    if problem := out_problem(a.out):  # else found only when the model is saved, after an epoch
+        p.error(problem)
     if a.orand_cut and a.plate_cut == "whole":  # one detector cuts both (line_data.training_lines)
         p.error("--orand-cut cuts around the detector's lines: it needs --plate-cut detector")
     log = lambda m: print(m, flush=True)  # noqa: E731

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from dataclasses import asdict, dataclass, replace
@@ -258,6 +259,20 @@ def train_all(rest: list[str]) -> int:
     return 0
 
 
+def out_problem(out: Path) -> str | None:
+    """Why a training could not save to --out, said before the training rather than after it."""
+    if out.suffix != ".keras":
+        return f"--out {out} must end in .keras"
+    if out.is_dir():
+        return f"--out {out} is a folder; give a .keras file name"
+    folder = next((d for d in out.absolute().parents if d.exists()), None)
+    if folder is None or not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+        return f"--out {out}: cannot write in {folder or out.parent}"
+    if out.exists() and not os.access(out, os.W_OK):
+        return f"--out {out} is not writable"
+    return None
+
+
 def partial_path(out: Path) -> Path:
     """Where a training's per-epoch checkpoint goes: --out holds only a finished model."""
     return out.with_name(out.stem + ".partial.keras")
@@ -326,8 +341,8 @@ def _main(argv=None) -> int:
         p.error("--lr, --mnist-copies and --orand-copies shape one stage: give --epochs too")
     if any(v is not None and v < 1 for v in (a.mnist_copies, a.orand_copies)) or a.batch < 1:
         p.error("--mnist-copies, --orand-copies and --batch must be >= 1")
-    if a.out.suffix != ".keras":  # found by Keras only when it saves, after the training
-        p.error(f"--out {a.out} must end in .keras")
+    if problem := out_problem(a.out):  # else found only when the model is saved, after the training
+        p.error(problem)
     if not a.teachers and (a.temperature is not None or a.soft_weight is not None):
         p.error("--temperature and --soft-weight shape distillation: give --teachers too")
     a.temperature = distill.TEMPERATURE if a.temperature is None else a.temperature

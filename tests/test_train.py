@@ -149,11 +149,16 @@ def test_a_file_that_is_no_model_or_another_model_is_one_clear_line(tmp_path):
     (["--model", "recognizer", "--out", "runs/tiny"], "must end in .keras"),
     (["--model", "detector", "--out", "runs/tiny"], "must end in .keras"),
     (["--model", "detector", "--init", "{garbage}", "--out", "{tmp}/d.keras"], "not a readable Keras model"),
+    (["--out", "{garbage}/digits.keras"], "cannot write in"),  # under a file: found only at the save before
+    (["--model", "recognizer", "--out", "{garbage}/lines.keras"], "cannot write in"),
+    (["--model", "detector", "--out", "{tmp}"], "must end in .keras"),
+    (["--model", "detector", "--out", "{tmp}/dir.keras"], "is a folder"),
 ])
 def test_training_options_that_would_fail_late_are_refused_at_once(tmp_path, args, words):
     """Found before the data is built (minutes), not when Keras saves (after the training)."""
     garbage = tmp_path / "old.keras"
     garbage.write_bytes(b"not a model")
+    (tmp_path / "dir.keras").mkdir()
     args = [a.format(garbage=garbage, tmp=tmp_path) for a in args]
     r = subprocess.run([sys.executable, "-m", "convert.train", *args], cwd=ROOT, capture_output=True, text=True,
                        timeout=120)
@@ -604,6 +609,7 @@ def test_an_orand_cut_that_leaves_out_a_labelled_digit_is_not_used():
     (["convert.devsets", "--out", "/nonexistent/x.json"], "not found"),
     (["convert.devsets", "--limit", "0"], "--limit must be >= 1"),
     (["convert.evaluate", "--limit", "0"], "--limit must be >= 1"),
+    (["convert.evaluate", "--model", "recognizer", "--tflite", "/nonexistent/l.tflite"], "--tflite /nonexistent"),
 ])
 def test_evaluation_options_that_would_fail_late_are_refused_at_once(args, words):
     r = subprocess.run([sys.executable, "-m", *args], cwd=ROOT, capture_output=True, text=True, timeout=120)
