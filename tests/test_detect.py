@@ -111,6 +111,14 @@ def test_letterbox_keeps_the_aspect():
     assert small.shape == (INPUT_SIZE[1], INPUT_SIZE[0]) and scale == pytest.approx(0.25)
 
 
+def test_letterbox_never_enlarges_a_small_image():
+    """The detector learned lines up to a third of its input's height: an 80x60 image stays 80x60."""
+    image = np.random.default_rng(0).integers(0, 256, (60, 80), dtype=np.uint8)
+    small, scale = letterbox(image)
+    assert scale == 1.0 and small.shape == (INPUT_SIZE[1], INPUT_SIZE[0])
+    assert np.array_equal(small[:60, :80], image)  # its own pixels, padded right and below
+
+
 def reading(text, conf=0.9):
     return LineReading(text, conf, [Char(c, conf, 10 * i, 10 * i + 8) for i, c in enumerate(text)])
 

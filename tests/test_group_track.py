@@ -111,3 +111,89 @@ def test_a_misread_frame_keeps_its_own_digits_box_and_confidence():
     assert n["text"] == "1258" and n["read"] == "58"
     assert "".join(str(d["digit"]) for d in n["digits"]) == n["read"]
     assert n["confidence"] == min(d["confidence"] for d in n["digits"])
+
+
+def test_a_number_joins_a_line_only_within_half_its_height_of_the_lines_centre():
+    """The lower number sits left: joined, it comes first; one pixel further down, a line of its own."""
+    top = number("11", (200, 40, 40, 30))  # centre 55
+    assert [n.text for n in reading_order([top, number("22", (20, 55, 40, 30))])] == ["22", "11"]  # 15 px: half
+    assert [n.text for n in reading_order([top, number("22", (20, 56, 40, 30))])] == ["11", "22"]  # 16 px
+
+
+def test_a_stable_reading_gives_way_only_to_a_rival_two_votes_ahead():
+    tracker = Tracker(stable_hits=3, window=8)
+    for _ in range(3):
+        tracker.update([number("1234", (100, 50, 80, 30))])
+    seen, events = [], []
+    for _ in range(5):  # the rival's votes: 1, 2, 3, 4 (one ahead of 1234's 3), 5 (two ahead)
+        n = number("5678", (100, 50, 80, 30))
+        events += tracker.update([n])
+        seen.append((n.text, n.stable))
+    assert seen == [("1234", True)] * 4 + [("5678", True)]
+    assert [e.text for e in events] == ["5678"]
+
+
+def test_a_stable_reading_whose_votes_left_the_window_is_no_longer_held():
+    """Misreads that agree on nothing outvote no one, but once the last vote for the reading has
+    left the window there is no reading to hold: each frame reports its own."""
+    tracker = Tracker(stable_hits=3, window=4)
+    for _ in range(3):
+        tracker.update([number("1234", (100, 50, 80, 30))])
+    seen = []
+    for text in ("5", "6", "7", "8"):  # the window of 4 then holds one 1234, then none
+        n = number(text, (100, 50, 80, 30))
+        tracker.update([n])
+        seen.append((n.text, n.stable))
+    assert seen == [("1234", True)] * 3 + [("8", False)]
+
+
+def test_a_reading_lost_past_its_recall_comes_back_as_a_new_track_and_is_announced_again():
+    """max_misses 2: ended on the 3rd frame unseen; recall 4: a number at its place takes its id
+    back up to 4 frames after that, not 5."""
+    def comes_back_after(unseen):
+        tracker = Tracker(stable_hits=3, max_misses=2, recall=4)
+        events = []
+        for _ in range(3):
+            events += tracker.update([number("42", (100, 50, 40, 30))])
+        first_id = events[0].track_id
+        for _ in range(unseen):
+            tracker.update([])
+        again = []
+        for _ in range(3):
+            n = number("42", (100, 50, 40, 30))
+            again += tracker.update([n])
+        return n.track_id == first_id, [e.text for e in again]
+    assert comes_back_after(3 + 3) == (True, [])  # back 4 frames after it ended: its id, not announced again
+    assert comes_back_after(3 + 4) == (False, ["42"])  # 5 frames after: a new track, announced
+
+
+def test_a_recalled_track_votes_anew_from_its_first_frame_back():
+    tracker = Tracker(stable_hits=3, max_misses=2, recall=30)
+    for _ in range(4):
+        tracker.update([number("4821", (100, 50, 80, 30))])
+    for _ in range(3):  # ended
+        tracker.update([])
+    seen = []
+    for _ in range(3):
+        n = number("4827", (100, 50, 80, 30))
+        tracker.update([n])
+        seen.append((n.text, n.stable, n.track_id))
+    assert seen == [("4827", False, 1), ("4827", False, 1), ("4827", True, 1)]  # no vote for 4821 left
+
+
+def test_a_track_overlapping_two_numbers_goes_to_the_better_match():
+    tracker = Tracker(min_iou=0.3)
+    first = number("1234", (100, 50, 80, 30))
+    tracker.update([first])
+    worse, better = number("1234", (130, 50, 80, 30)), number("1234", (105, 50, 80, 30))  # IoU 0.45 and 0.88
+    tracker.update([worse, better])  # the worse one listed first
+    assert better.track_id == first.track_id and worse.track_id not in (first.track_id, None)
+
+
+def test_a_number_overlapping_a_track_below_min_iou_starts_its_own():
+    tracker = Tracker(min_iou=0.3)
+    first = number("1234", (100, 50, 80, 30))
+    tracker.update([first])
+    moved = number("1234", (150, 50, 80, 30))  # IoU 30/130 = 0.23
+    tracker.update([moved])
+    assert moved.track_id != first.track_id
