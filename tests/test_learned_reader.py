@@ -201,12 +201,18 @@ def test_the_learned_reader_in_the_app_writes_characters_with_boxes():
     assert len(records) == 20
     numbers = [n for rec in records for n in rec["numbers"]]
     assert numbers and all(n["chars"] for n in numbers)
-    for n in numbers:
-        x, y, w, h = n["box"]
-        for c in n["chars"]:
-            cx, cy, cw, ch = c["box"]
-            assert x - 2 <= cx and cx + cw <= x + w + 2 and 0 < c["confidence"] <= 1
-        assert [d["digit"] for d in n["digits"]] == [int(c["char"]) for c in n["chars"] if c["char"].isdigit()]
+    from edge.capture.demo import DemoSource
+    demo = DemoSource(640, 480, fps=0)  # the frames the app read, rendered again
+    for rec in records:
+        gray = cv2.cvtColor(demo.render(rec["frame"]), cv2.COLOR_BGR2GRAY)
+        for n in rec["numbers"]:
+            boxes = [c["box"] for c in n["chars"]]
+            assert all(a[0] < b[0] for a, b in zip(boxes, boxes[1:])), boxes  # one glyph each, left to right
+            for (cx, cy, cw, ch), c in zip(boxes, n["chars"]):
+                patch = gray[cy:cy + ch, cx:cx + cw].astype(int)
+                assert ch >= n["box"][3] / 2 and patch.max() - patch.min() >= 60, (rec["frame"], n["read"], boxes)
+                assert 0 < c["confidence"] <= 1
+            assert [d["digit"] for d in n["digits"]] == [int(c["char"]) for c in n["chars"] if c["char"].isdigit()]
     texts = {n["text"] for n in numbers}
     assert {"4821", "3705", "96", "1258"} & texts
 
@@ -257,8 +263,8 @@ def test_boxes_of_a_tilted_line_at_the_frames_edge_stay_inside_the_frame():
     assert all(x >= 0 and y >= 0 and x + w <= 640 and y + h <= 480 for x, y, w, h in boxes), boxes
 
 
-def test_frames_seconds_apart_still_settle_a_reading():
-    """A camera read every 10 s (a slow --fps, an API polling): the votes add up as at 30 FPS."""
+def test_votes_count_frames_not_seconds_so_frames_10_s_apart_settle_a_reading():
+    """A guard against time-based voting (the tracker reads no Frame.t): a slow camera's frames vote as at 30 FPS."""
     from edge.line_reader import LineReader
     from edge.types import Frame
     reader = LineReader()
@@ -279,10 +285,19 @@ def test_a_bare_image_is_read_as_a_picture_of_its_own():
 
 
 def test_no_tiles_asked_through_the_api_is_one_look():
+    """A video frame with tiles 0 or None is one look of the detector, as with 1; 2 adds a 2x2 grid."""
     from edge.line_reader import LineReader
     from edge.types import Frame
-    frame = Frame(np.full((480, 640), 200, np.uint8), 0, 0.0, "t")
-    assert LineReader(tiles=0).process(frame).numbers == LineReader(tiles=1).process(frame).numbers == []
+    frame = Frame(np.full((480, 640), 200, np.uint8), 0, 0.0, "t")  # large enough to be tiled
+
+    def looks(tiles):
+        reader, seen = LineReader(tiles=tiles, keep_mask=False), []
+        core_map = reader.detector.core_map
+        reader.detector.core_map = lambda small: seen.append(small.shape) or core_map(small)
+        assert reader.process(frame).numbers == []
+        return reader.closer_look(False), len(seen)
+    assert looks(0) == looks(None) == looks(1) == ((1, None), 1)
+    assert looks(2) == ((2, None), 5)
 
 
 def test_lines_read_per_frame_are_capped_the_surest_first(monkeypatch):
@@ -624,3 +639,22 @@ def test_a_readings_score_is_the_mean_log_of_its_steps_best_probabilities(recogn
     assert reading.text == "3705"
     assert reading.score == pytest.approx(float(np.log(probs.max(axis=1)).mean()), abs=1e-6)
     assert reading.score < 0
+
+
+def test_an_roi_limits_what_is_read_and_its_boxes_are_in_frame_pixels():
+    """Only the number inside the ROI is read, boxed on its glyphs in the frame's pixels (lines
+    found in the ROI's own pixels would be cut 100 px up and left of it, from blank paper)."""
+    from edge.line_reader import LineReader
+    from edge.types import Frame
+    frame = np.full((480, 640), 230, np.uint8)
+    left, right = rendered("3705", height=40), rendered("4821", height=40)
+    frame[10:10 + left.shape[0], 30:30 + left.shape[1]] = left
+    frame[340:340 + right.shape[0], 400:400 + right.shape[1]] = right
+    ink = np.argwhere(frame[200:, 300:] < 128) + (200, 300)  # the right number's glyphs (row, column)
+    whole = LineReader(keep_mask=False).process(Frame(frame, 0, 0.0, "t")).numbers
+    assert [n.read for n in whole] == ["3705", "4821"]
+    numbers = LineReader(roi=(100, 100, 540, 380), keep_mask=False).process(Frame(frame, 0, 0.0, "t")).numbers
+    assert [n.read for n in numbers] == ["4821"]
+    x, y, w, h = numbers[0].box
+    assert np.abs(np.subtract((y, x, y + h - 1, x + w - 1), [*ink.min(axis=0), *ink.max(axis=0)])).max() <= 2, \
+        (numbers[0].box, ink.min(axis=0), ink.max(axis=0))
