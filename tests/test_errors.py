@@ -295,14 +295,36 @@ def test_damaged_frames_inside_a_video_are_skipped_not_its_end(tmp_path):
     assert len(frames) == 57 and said == [f"{path}: 3 damaged frames skipped"]
 
 
+FULL = "No space left on device"
+
+
 @pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs Linux's /dev/full")
-@pytest.mark.parametrize("args", [["--version"], ["--source", "demo", "--no-display", "--max-frames", "10"]])
-def test_a_full_standard_output_is_one_line_and_status_2(args):
+@pytest.mark.parametrize("args,error", [
+    (["--version"], f"cannot write to standard output: {FULL}"),
+    (["--source", "demo", "--no-display", "--max-frames", "10"], f"cannot write to standard output: {FULL}"),
+    (["--source", "demo", "--max-frames", "10", "-q", "--json", "-"], f"cannot write -: {FULL}"),
+    (["--source", "demo", "--max-frames", "10", "-q", "--json", "/dev/full"], f"cannot write /dev/full: {FULL}"),
+])
+def test_a_full_standard_output_or_json_file_is_one_line_and_status_2(args, error):
     """The readings (or --version) to a device that is full: before, a traceback and status 1."""
     with open("/dev/full", "w") as full:
-        r = run_app(*args, stdout=full)
+        r = run_app(*args, stdout=subprocess.PIPE if "/dev/full" in args else full)
     assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
-    assert r.stderr.strip().splitlines()[-1] == "edge-digits: error: cannot write to standard output: No space left on device"
+    assert r.stderr.strip().splitlines()[-1] == f"edge-digits: error: {error}"
+    assert "-q" not in args or r.stderr.count("\n") == 1, r.stderr
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs Linux's /dev/full")
+def test_a_json_line_that_cannot_be_written_is_said_at_that_frame():
+    """Not left to the close at the end (which says it too): the frame's own write fails in one line."""
+    from edge.output import JsonLinesWriter, OutputError
+    from edge.types import Digits, Frame, FrameResult
+    log = JsonLinesWriter("/dev/full")
+    result = FrameResult(Frame(np.zeros((4, 4), np.uint8), 0, 0.0, "t"), Digits(), [], {})
+    with pytest.raises(OutputError, match=f"^cannot write /dev/full: {FULL}$"):
+        log.write(result)
+    with pytest.raises(OutputError, match=f"^cannot write /dev/full: {FULL}$"):
+        log.close()
 
 
 def test_json_and_video_on_one_file_is_one_line(tmp_path):
