@@ -215,6 +215,33 @@ def test_a_live_sources_video_plays_in_real_time(tmp_path):
     assert video(tenth, paced=False).frames == 30  # a file's frames are all read: one video frame each
 
 
+@pytest.mark.parametrize("live,frames", [(True, 4 * 3 + 1), (False, 5)])
+def test_the_app_paces_the_video_of_a_live_source_not_of_a_file(tmp_path, monkeypatch, live, frames):
+    """Five frames a tenth of a second apart: a camera's make 1.3 s of a 30 FPS video, a file's five frames."""
+    import cv2
+    import numpy as np
+
+    import edge.capture
+    from edge.capture.base import FrameSource
+    from edge.cli import build_parser, run
+    from edge.types import Frame
+
+    class Source(FrameSource):
+        name = "fake"
+
+        def __iter__(self):
+            for i in range(5):
+                yield Frame(np.full((48, 64, 3), 200, np.uint8), i, 1000 + i / 10, self.name)
+
+    Source.live = live
+    monkeypatch.setattr(edge.capture, "open_source", lambda *a, **k: Source())
+    video = tmp_path / "v.avi"
+    args = build_parser().parse_args(["--save-video", str(video), "--no-display", "-q"])
+    stop = type("Stop", (), {"raised": False, "ignore": lambda self: None})()
+    assert run(args, stop) == 0
+    assert int(cv2.VideoCapture(str(video)).get(cv2.CAP_PROP_FRAME_COUNT)) == frames
+
+
 # 12. one list of video extensions; every option in the README's table; one Python range; headless snapshots
 def test_video_extensions_options_and_python_range_agree():
     import configparser

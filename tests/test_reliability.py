@@ -125,6 +125,40 @@ def test_stalled_source_is_reported_as_lost():
     source.close()
 
 
+def test_a_read_that_blocks_is_a_stall_reported_as_lost():
+    """read() neither returns a frame nor fails (a frozen stream): only the stall check can tell.
+    Reconnecting, it is said once and counted; with exit_on_loss it ends the run."""
+    def watch(exit_on_loss, said):
+        wake = threading.Event()
+
+        class Blocks:
+            def read(self):
+                wake.wait(10)
+                return False, None
+
+            def release(self):
+                pass
+
+        source = LiveSource(Blocks, "frozen", exit_on_loss=exit_on_loss, stall_seconds=0.2, hung_seconds=60,
+                            say=said.append)
+        deadline = time.monotonic() + 2  # 10 stalls
+        try:
+            for frame in source:
+                assert frame is None
+                if source.lost or time.monotonic() > deadline:
+                    break
+            return source.lost, source.outages
+        finally:
+            wake.set()
+            source.close()
+
+    said = []
+    assert watch(False, said) == (True, 1)
+    assert len(said) == 1 and said[0].startswith("frozen: no new frame for"), said
+    with pytest.raises(SourceLost, match="^frozen stopped delivering frames$"):
+        watch(True, said)
+
+
 def test_a_hung_driver_is_left_behind_and_the_camera_opened_again(capsys):
     """A Pi camera's read() can block for good, and while its device is open it cannot be opened
     again: after hung_seconds the hung device is released and a new one opened; frames come again."""
@@ -333,6 +367,24 @@ def test_after_an_outage_the_scene_is_read_anew():
     assert seen[4] == [("4821", "4821", True)]
     assert seen[5] == [("4827", "4827", False)]  # before: ("4821", "4827", True), the old reading held
     assert seen[10] == [("4821", "4821", True)] and seen[11] == [("4827", "4827", False)]
+
+
+def test_a_source_lost_with_exit_on_source_loss_ends_the_loop_with_status_1():
+    from edge.cli import build_parser, read_loop
+    from edge.line_reader import LineReader
+    from tests.conftest import rendered
+
+    class Lost:
+        still, live, total, fps, size, name, lost, outages = False, True, None, None, None, "camera 0", False, 0
+
+        def __iter__(self):
+            yield Frame(rendered("4821", height=60), 0, 0.0, self.name)
+            raise SourceLost("camera 0 stopped delivering frames")
+
+    args = build_parser().parse_args(["--source", "0", "--exit-on-source-loss", "--no-display"])
+    said, stop = [], type("Stop", (), {"raised": False})()
+    assert read_loop(args, Lost(), LineReader(keep_mask=False), None, None, None, stop, said.append) == 1
+    assert [m for m in said if "error" in m] == ["error: camera 0 stopped delivering frames"]
 
 
 def _start_demo(tmp_path, **kw):
