@@ -275,7 +275,7 @@ def run(args, stop: StopFlag, snapshot: SnapshotSignal | None = None) -> int:
     _SNAPSHOT_ERRORS_SAID.clear()  # said once a run
 
     def say(message):
-        if not args.quiet:
+        if not args.quiet or message.startswith("error:"):  # -q silences all but errors
             try:
                 print(f"{PROG}: {message}", file=sys.stderr, flush=True)
             except OSError:  # stderr gone (a terminal hung up): a message is not worth the run

@@ -121,7 +121,8 @@ class JsonLinesWriter:
         except BrokenPipeError:
             raise
         except OSError as e:  # disk full, device gone
-            raise OutputError(f"cannot write {self.path}: {e.strerror or e}") from None
+            where = "to standard output" if self.path == "-" else self.path  # as the readings' own message
+            raise OutputError(f"cannot write {where}: {e.strerror or e}") from None
 
     def write(self, result: FrameResult):
         self._put(json.dumps(reading_record(result), separators=(",", ":")) + "\n")

@@ -302,7 +302,7 @@ FULL = "No space left on device"
 @pytest.mark.parametrize("args,error", [
     (["--version"], f"cannot write to standard output: {FULL}"),
     (["--source", "demo", "--no-display", "--max-frames", "10"], f"cannot write to standard output: {FULL}"),
-    (["--source", "demo", "--max-frames", "10", "-q", "--json", "-"], f"cannot write -: {FULL}"),
+    (["--source", "demo", "--max-frames", "10", "-q", "--json", "-"], f"cannot write to standard output: {FULL}"),
     (["--source", "demo", "--max-frames", "10", "-q", "--json", "/dev/full"], f"cannot write /dev/full: {FULL}"),
 ])
 def test_a_full_standard_output_or_json_file_is_one_line_and_status_2(args, error):

@@ -387,6 +387,28 @@ def test_a_source_lost_with_exit_on_source_loss_ends_the_loop_with_status_1():
     assert [m for m in said if "error" in m] == ["error: camera 0 stopped delivering frames"]
 
 
+@pytest.mark.parametrize("quiet", [[], ["-q"]])
+def test_a_lost_source_is_said_even_when_quiet(monkeypatch, capsys, quiet):
+    """-q silences the app's messages, not its errors: the run ended with status 1 and said nothing."""
+    import edge.capture
+    from edge.capture.base import FrameSource
+    from edge.cli import build_parser, run
+
+    class Lost(FrameSource):
+        name, live = "camera 0", True
+
+        def __iter__(self):
+            yield Frame(np.full((48, 64, 3), 200, np.uint8), 0, 0.0, self.name)
+            raise SourceLost("camera 0 stopped delivering frames")
+
+    monkeypatch.setattr(edge.capture, "open_source", lambda *a, **k: Lost())
+    args = build_parser().parse_args(["--no-display", "--exit-on-source-loss", *quiet])
+    assert run(args, type("Stop", (), {"raised": False, "ignore": lambda self: None})()) == 1
+    err = capsys.readouterr().err
+    assert "error: camera 0 stopped delivering frames" in err
+    assert ("reading camera 0" in err) != bool(quiet)  # the other messages still follow -q
+
+
 def _start_demo(tmp_path, **kw):
     log, video = tmp_path / "r.jsonl", tmp_path / "v.avi"
     proc = subprocess.Popen([sys.executable, str(ROOT / "main.py"), "--source", "demo", "--fps", "15",
