@@ -235,7 +235,8 @@ def test_signal_stops_at_a_frame_boundary_with_every_line_and_the_video_intact(t
     log, video = tmp_path / "r.jsonl", tmp_path / "v.avi"
     proc = subprocess.Popen([sys.executable, str(ROOT / "main.py"), "--source", "demo", "--fps", "15",
                              "--json", str(log), "--save-video", str(video), "--no-display", "-q"],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=hup_stops)
     deadline = time.monotonic() + 30
     while (not log.exists() or log.read_text().count("\n") < 10) and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -409,10 +410,16 @@ def test_a_lost_source_is_said_even_when_quiet(monkeypatch, capsys, quiet):
     assert ("reading camera 0" in err) != bool(quiet)  # the other messages still follow -q
 
 
+def hup_stops():
+    """The app keeps a SIGHUP ignored at launch (nohup), so a suite run under nohup must not pass that on."""
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
+
+
 def _start_demo(tmp_path, **kw):
     log, video = tmp_path / "r.jsonl", tmp_path / "v.avi"
     proc = subprocess.Popen([sys.executable, str(ROOT / "main.py"), "--source", "demo", "--fps", "15",
-                             "--json", str(log), "--save-video", str(video), "--no-display"], cwd=ROOT, **kw)
+                             "--json", str(log), "--save-video", str(video), "--no-display"], cwd=ROOT,
+                            preexec_fn=hup_stops, **kw)
     deadline = time.monotonic() + 30
     while (not log.exists() or log.read_text().count("\n") < 10) and time.monotonic() < deadline:
         time.sleep(0.05)
