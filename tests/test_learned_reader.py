@@ -658,3 +658,28 @@ def test_an_roi_limits_what_is_read_and_its_boxes_are_in_frame_pixels():
     x, y, w, h = numbers[0].box
     assert np.abs(np.subtract((y, x, y + h - 1, x + w - 1), [*ink.min(axis=0), *ink.max(axis=0)])).max() <= 2, \
         (numbers[0].box, ink.min(axis=0), ink.max(axis=0))
+
+
+def test_one_place_read_twice_keeps_the_surer_number():
+    """A picture's tiles and its whole view can each read one place: the surer reading stays."""
+    from edge.line_reader import _one_per_place
+    from edge.types import Digits, Number
+    a = Number("2", 0.8, (637, 370, 50, 59), Digits())
+    b = Number("2", 0.9, (646, 374, 33, 49), Digits())  # inside a: one place
+    c = Number("9", 0.7, (672, 374, 33, 49), Digits())  # 15 of its 33 columns inside a: under half
+    d = Number("0", 0.95, (565, 508, 39, 33), Digits())
+    e = Number("9", 0.6, (568, 508, 31, 50), Digits())  # over half of d's box
+    assert _one_per_place([a, b, c, d, e]) == [b, c, d]
+    assert _one_per_place([c, a]) == [c, a]
+
+
+def test_a_sudoku_photo_reads_each_place_once(data_root):
+    """image1000.jpg read a cell's 2 twice, once in the whole view and once in a tile."""
+    from edge.line_reader import LineReader
+    path = need(data_root / "sudoku-train" / "image1000.jpg", "sudoku-train")
+    numbers = LineReader(keep_mask=False, still=True).process(cv2.imread(str(path))).numbers
+    boxes = [n.box for n in numbers]
+    shared = [(i, j) for i, p in enumerate(boxes) for j, q in enumerate(boxes[:i])
+              if max(0, min(p[0] + p[2], q[0] + q[2]) - max(p[0], q[0]))
+              * max(0, min(p[1] + p[3], q[1] + q[3]) - max(p[1], q[1])) > 0.5 * min(p[2] * p[3], q[2] * q[3])]
+    assert len(numbers) >= 20 and shared == []
