@@ -521,3 +521,23 @@ def test_on_a_terminal_the_percentage_line_gives_way_to_readings_and_counts_to_m
     readings = [line for line in shown if ".avi frame" in line]  # as the terminal shows them
     assert len(readings) == 4 and all(line.startswith(str(video)) for line in readings), readings
     assert "40/40 frames (100%)" in text and "/60 frames" not in text
+
+
+def test_the_readmes_python_example_reads_pictures_as_pictures(tmp_path):
+    """The README's loop, run on a folder of two pictures: each read at once, stable (as the CLI
+    reads them), where LineReader() alone voted them as video frames and reported nothing stable."""
+    import re
+    import subprocess
+    import sys
+
+    import cv2
+
+    from tests.conftest import rendered
+    cv2.imwrite(str(tmp_path / "a.png"), rendered("2024", height=60))
+    cv2.imwrite(str(tmp_path / "b.png"), rendered("315", height=60))
+    code = re.search(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), re.S).group(1)
+    assert 'open_source("demo")' in code
+    code = code.replace('open_source("demo")', f'open_source({str(tmp_path / "*.png")!r})')
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.splitlines() == ["[('2024', True)]", "[('315', True)]"], r.stdout
