@@ -57,6 +57,7 @@ class _Version(argparse.Action):
 
 MAX_SIDE = 7680  # pixels: 8K UHD (7680x4320), the largest capture the app is meant for
 MAX_HEIGHT = 4320
+DEFAULT_FPS = 30.0  # a camera's rate and the demo's pace unless --fps says otherwise
 DEFAULT_SIZE = (640, 480)  # a camera's and the demo's size unless --width/--height say otherwise
 MAX_FPS = 1000.0
 
@@ -170,7 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help=f"capture width, 1-{MAX_SIDE} (default 640)")
     src.add_argument("--height", type=_size_up_to(MAX_HEIGHT),
                      help=f"capture height, 1-{MAX_HEIGHT} (default 480)")
-    src.add_argument("--fps", type=_rate, default=30.0,
+    src.add_argument("--fps", type=_rate,
                      help=f"capture rate, 0-{MAX_FPS:.0f}; also the demo's pace, 0 = as fast as possible (default 30)")
     src.add_argument("--exit-on-source-loss", action="store_true",
                      help="stop with status 1 when a live source stops, instead of reconnecting")
@@ -287,14 +288,18 @@ def run(args, stop: StopFlag, snapshot: SnapshotSignal | None = None) -> int:
         return 0
     with contextlib.ExitStack() as opened:  # closed in reverse: window, outputs, then the source
         # Everything that can fail on bad input fails here, before the first frame.
-        video = VideoSink(args.save_video, args.fps, args.overwrite) if args.save_video else None
+        fps = DEFAULT_FPS if args.fps is None else args.fps
+        video = VideoSink(args.save_video, fps, args.overwrite) if args.save_video else None
         if args.snapshot_every:
             check_folder(args.snapshot_dir, "--snapshot-dir")
-        source = open_source(args.source, args.width or DEFAULT_SIZE[0], args.height or DEFAULT_SIZE[1], args.fps,
+        source = open_source(args.source, args.width or DEFAULT_SIZE[0], args.height or DEFAULT_SIZE[1], fps,
                              args.exit_on_source_loss, say)
         opened.callback(source.close)
-        if source.files and (args.width or args.height):
-            say("note: --width and --height set a camera's size; files are read at their own")
+        unused = [o for o, v in (("--width", args.width), ("--height", args.height)) if v]
+        unused += ["--fps"] if args.fps is not None and (source.fps or not video) else []  # an image folder's video
+        if source.files and unused:
+            say(f"note: {' and '.join(unused)} set a camera's capture; files are read at their own size, "
+                "as fast as they decode")
         for option, path in (("--json", args.json), ("--save-video", args.save_video)):
             if path and path != "-" and any(same_file(path, f) for f in source.files):
                 raise OutputError(f"{option} {path} is a file the source reads; choose another name")
@@ -303,7 +308,7 @@ def run(args, stop: StopFlag, snapshot: SnapshotSignal | None = None) -> int:
             raise SourceError(f"--roi {','.join(map(str, args.roi))} lies outside the "
                               f"{source.size[0]}x{source.size[1]} frames of {source.name}")
         if video:
-            video.fps, video.paced = source.fps or args.fps, source.live
+            video.fps, video.paced = source.fps or fps, source.live
             opened.callback(video.close)
         log = JsonLinesWriter(args.json, args.overwrite) if args.json else None
         if log:

@@ -121,6 +121,10 @@ def test_a_size_asked_of_files_is_said_to_do_nothing(tmp_path):
     r = run_app("--source", tmp_path / "a.png", "--width", "1280")
     assert r.returncode == 0 and "files are read at their own" in r.stderr, r.stderr
     assert "files are read" not in run_app("--source", tmp_path / "a.png").stderr
+    assert "--fps set a camera's" in run_app("--source", tmp_path / "a.png", "--fps", "5").stderr
+    r = run_app("--source", tmp_path / "a.png", "--fps", "5", "--save-video", tmp_path / "a.avi")
+    assert r.returncode == 0 and "files are read" not in r.stderr, r.stderr  # it sets the pictures' video rate
+    assert cv2.VideoCapture(str(tmp_path / "a.avi")).get(cv2.CAP_PROP_FPS) == 5
     video = tmp_path / "small.avi"  # the demo is no file: it is drawn at the size asked
     r = run_app("--source", "demo", "--width", "320", "--height", "240", "--max-frames", "1", "--save-video", video)
     assert r.returncode == 0 and "files are read" not in r.stderr, r.stderr

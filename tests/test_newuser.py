@@ -541,3 +541,19 @@ def test_the_readmes_python_example_reads_pictures_as_pictures(tmp_path):
     r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr[-2000:]
     assert r.stdout.splitlines() == ["[('2024', True)]", "[('315', True)]"], r.stdout
+
+
+def test_the_tensorflow_fallback_reads_the_demo_without_its_start_up_chatter(tmp_path):
+    """With neither ai-edge-litert nor tflite-runtime importable, tensorflow.lite runs the models;
+    its CUDA and oneDNN lines used to come first on the console."""
+    from tests.conftest import need_module
+    need_module("tensorflow")
+    for name in ("ai_edge_litert", "tflite_runtime"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "__init__.py").write_text("raise ImportError('not installed here')\n")
+    r = run_app("--source", "demo", "--fps", "0", "--max-frames", "20", "--json", "-", "--no-display",
+                env={"PYTHONPATH": str(tmp_path)}, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "tensorflow.lite" in r.stderr, r.stderr
+    assert [line for line in r.stderr.splitlines() if not line.startswith("edge-digits: ")] == [], r.stderr
+    assert {n["text"] for n in lines_of(r.stdout)[-1]["numbers"]} >= {"4821"}

@@ -57,7 +57,9 @@ def interpreter_class():
     except ImportError:
         pass
     try:  # the last resort, and the only place the runtime may load TensorFlow
-        tf = importlib.import_module("tensorflow")
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # its start-up chatter (CUDA, oneDNN) is no error
+        with native_stderr_silenced():  # absl's first lines ignore that level
+            tf = importlib.import_module("tensorflow")
         return tf.lite.Interpreter, "tensorflow.lite"
     except ImportError:
         raise ModelError("no TFLite runtime installed: pip install ai-edge-litert") from None
