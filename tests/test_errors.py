@@ -67,11 +67,11 @@ def test_undecodable_video_and_image(tmp_path):
     assert log.read_text() == '{"frame": 0}\n'  # failed before any output opened
 
 
-def model_copy(tmp_path, mutate_model=None, mutate_meta=None, shipped=LINES_MODEL):
+def model_copy(tmp_path, mutate_model=None, mutate_meta=None, shipped=LINES_MODEL, meta_of=None):
     model, meta = tmp_path / "m.tflite", tmp_path / "m.json"
     data = shipped.read_bytes()
     model.write_bytes(mutate_model(data) if mutate_model else data)
-    metadata = json.loads(shipped.with_suffix(".json").read_text())
+    metadata = json.loads((meta_of or shipped).with_suffix(".json").read_text())
     if mutate_meta:
         mutate_meta(metadata)
     meta.write_text(json.dumps(metadata))
@@ -93,6 +93,9 @@ def _wrong_scale(m):
     (lambda p: model_copy(p, lambda d: d[:4] + b"XXXX" + d[8:]), ["not a TFLite model"]),
     (lambda p: model_copy(p, mutate_meta=_other_charset), ["charset"]),
     (lambda p: model_copy(p, mutate_meta=_wrong_scale), ["scale", "re-export"]),
+    (lambda p: model_copy(p, shipped=DETECTOR_MODEL), ["describes a text-line detector (--detector)"]),
+    (lambda p: model_copy(p, shipped=DETECTOR_MODEL, meta_of=LINES_MODEL), ["[240, 320, 1]", "a line recognizer?"]),
+    (lambda p: model_copy(p, shipped=ROOT / "models" / "digits.tflite"), ["describes a digit classifier"]),
 ])
 def test_bad_recognizers(tmp_path, make, words):
     r = run_app("--source", "demo", "--max-frames", "1", "--recognizer", make(tmp_path))
@@ -104,7 +107,7 @@ def test_bad_recognizers(tmp_path, make, words):
     (lambda p: model_copy(p, lambda d: d[: len(d) // 3], shipped=DETECTOR_MODEL), ["cannot load"]),
     (lambda p: model_copy(p, lambda d: b"not a model at all" * 10, shipped=DETECTOR_MODEL), ["not a TFLite model"]),
     (lambda p: model_copy(p, mutate_meta=_wrong_scale, shipped=DETECTOR_MODEL), ["scale", "re-export"]),
-    (lambda p: model_copy(p), ["detector"]),  # the recognizer given as the detector
+    (lambda p: model_copy(p), ["describes a line recognizer (--recognizer), not a text-line detector"]),
 ])
 def test_bad_detectors(tmp_path, make, words):
     r = run_app("--source", "demo", "--max-frames", "1", "--detector", make(tmp_path))

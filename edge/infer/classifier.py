@@ -101,7 +101,7 @@ class DigitClassifier:
             raise ModelError(f"model metadata {p} not found; it is written by 'python -m convert.export'")
         try:
             meta = json.loads(p.read_text())
-            check_metadata(meta, levels=("reject_threshold",))
+            check_metadata(meta, levels=("reject_threshold",), kind="edge-digits/1")
             if not isinstance(meta.get("classes"), list) or len(meta["classes"]) < 10:
                 raise ValueError("'classes' must list at least the ten digits")
             reject = meta.get("reject_class")

@@ -77,6 +77,7 @@ class LineRecognizer:
         self.metadata = self._read_metadata()
         self._interpreter_cls, self.runtime = interpreter_class()
         self._interpreters: dict[tuple[int, int], tuple] = {}
+        self._check_input()
         self._check_tensors()
         for width in WIDTHS:
             for size in STARTUP_BATCHES:
@@ -89,7 +90,7 @@ class LineRecognizer:
                              "--model recognizer'")
         try:
             meta = json.loads(p.read_text())
-            check_metadata(meta)
+            check_metadata(meta, kind="edge-digits-lines/1")
             if meta.get("charset") != CHARSET:
                 raise ValueError(f"its charset {meta.get('charset')!r} is not this app's {CHARSET!r}")
             if meta.get("height") != HEIGHT or meta.get("step") != STEP:
@@ -113,6 +114,18 @@ class LineRecognizer:
                 raise ModelError(f"cannot load {self.model_path}: {(str(e) or type(e).__name__).splitlines()[0]}") from None
             self._interpreters[key] = (it, it.get_input_details()[0], it.get_output_details()[0])
         return self._interpreters[key]
+
+    def _check_input(self):
+        """Its own input shape, before it is resized to each width (another model fails there cryptically)."""
+        try:
+            with native_stderr_silenced():
+                inp = _tensor_summary(self._interpreter_cls(model_content=self._model_bytes).get_input_details()[0])
+        except (ValueError, RuntimeError, IndexError) as e:
+            raise ModelError(f"cannot load {self.model_path}: {(str(e) or type(e).__name__).splitlines()[0]}") from None
+        shape = inp["shape"]
+        if len(shape) != 3 or shape[0] != HEIGHT or shape[2] != 1:
+            raise ModelError(f"{self.model_path} takes {inp['dtype']} {shape}, not lines of uint8 [{HEIGHT}, W, 1]: "
+                             "is it a line recognizer?")
 
     def _check_tensors(self):
         it, inp, out = self._interpreter(1, WIDTHS[-1])

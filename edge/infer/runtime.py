@@ -14,11 +14,20 @@ class ModelError(Exception):
     """The model (or its runtime) cannot be used; the message says why and what to do."""
 
 
-def check_metadata(meta, objects=("input", "output"), levels=()) -> None:
+MODEL_KINDS = {"edge-digits-detector/1": "a text-line detector (--detector)",  # metadata "format" -> what it is
+               "edge-digits-lines/1": "a line recognizer (--recognizer)",
+               "edge-digits/1": "a digit classifier"}
+
+
+def check_metadata(meta, objects=("input", "output"), levels=(), kind: str | None = None) -> None:
     """ValueError unless a model's metadata is a JSON object whose `objects` keys, where given,
-    hold objects and whose `levels` keys hold numbers from 0 to 1: said at load, not mid-run."""
+    hold objects and whose `levels` keys hold numbers from 0 to 1: said at load, not mid-run.
+    `kind`: its "format"; metadata of another of the app's models is named for what it is."""
     if not isinstance(meta, dict):
         raise ValueError("expected a JSON object")
+    made = meta.get("format")
+    if kind and made != kind and isinstance(made, str) and made in MODEL_KINDS:
+        raise ValueError(f"it describes {MODEL_KINDS[made]}, not {MODEL_KINDS[kind]}")
     for key in objects:
         if not isinstance(meta.get(key, {}), dict):
             raise ValueError(f"'{key}' must be an object")
