@@ -91,6 +91,8 @@ def check_folder(folder: str, what: str):
     if not utf8_name(folder):  # OpenCV would crash the process writing in it
         raise OutputError(f"cannot use {what} folder {folder!r}: its name is not valid UTF-8; rename it")
     p = Path(folder)
+    if p.exists() and not p.is_dir():
+        raise OutputError(f"{what} {folder} is a file, not a folder")
     try:
         p.mkdir(parents=True, exist_ok=True)
     except OSError as e:

@@ -277,9 +277,10 @@ def test_headless_snapshots(tmp_path):
 
 def test_a_snapshot_folder_that_cannot_be_written_is_one_line_at_start(tmp_path):
     (tmp_path / "afile").write_text("in the way")
-    r = run_app("--source", "demo", "--fps", "0", "--max-frames", "4", "--snapshot-every", "1",
-                "--snapshot-dir", tmp_path / "afile", "-q")
-    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "--snapshot-dir" in r.stderr, r.stderr
+    for every in (["--snapshot-every", "1"], []):  # without it, the 's' key or SIGUSR1 found it mid-run
+        r = run_app("--source", "demo", "--fps", "0", "--max-frames", "4", *every,
+                    "--snapshot-dir", tmp_path / "afile", "-q")
+        assert r.returncode == 2 and r.stderr.count("\n") == 1 and "is a file, not a folder" in r.stderr, r.stderr
 
 
 def test_two_snapshots_of_one_frame_keep_both(tmp_path):
