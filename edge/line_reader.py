@@ -128,8 +128,10 @@ class LineReader:
                     readings[i], cuts[i], margins[i] = tight, cuts[n + i], PICTURE_MARGIN
             del readings[n:], cuts[n:]
         t3 = time.perf_counter()
-        frame_box = (0, 0, gray.shape[1], gray.shape[0])
-        numbers = [n for args in zip(lines, cuts, readings, margins) for n in self._numbers(*args, frame_box)]
+        bounds = (0, 0, gray.shape[1], gray.shape[0])
+        if self.roi is not None:  # boxes, like readings, end at its edge
+            bounds = _clip(self.roi, bounds)
+        numbers = [n for args in zip(lines, cuts, readings, margins) for n in self._numbers(*args, bounds)]
         numbers = reading_order(_one_per_place(numbers))
         if still or frame.source != self._last_source:
             self.tracker.reset()  # a picture of its own, or a new image of a folder: a new scene
@@ -146,7 +148,7 @@ class LineReader:
         return FrameResult(frame, digits, numbers, {k: v * 1000 for k, v in timings.items()}, mask, events)
 
     def _numbers(self, line: Line, crop: np.ndarray, reading: LineReading, margin: float,
-                 frame_box: tuple) -> list[Number]:
+                 bounds: tuple) -> list[Number]:
         """A line's numbers: its kept characters, parted where a dropped letter stood between
         them ('A1B2' holds 1 and 2, not 12), each kept only at the least confidence or above."""
         keep = trim_unsure(reading, keep_chars(reading, self.charset), self.edge_confidence)
@@ -157,7 +159,7 @@ class LineReader:
                   and (self.charset != "digits" or any(reading.chars[i].char.isdigit() for i in g))]
         if not groups:
             return []
-        line_box = _clip(line.box, frame_box)  # a tilted line's corners may lie outside the frame
+        line_box = _clip(line.box, bounds)  # a tilted line's corners may lie outside the frame
         kept = [i for g in groups for i in g]
         boxes = _char_boxes(line, crop, [(reading.chars[i].x0, reading.chars[i].x1) for i in kept],
                             reading.line, line_box, margin)

@@ -683,3 +683,19 @@ def test_a_sudoku_photo_reads_each_place_once(data_root):
               if max(0, min(p[0] + p[2], q[0] + q[2]) - max(p[0], q[0]))
               * max(0, min(p[1] + p[3], q[1] + q[3]) - max(p[1], q[1])) > 0.5 * min(p[2] * p[3], q[2] * q[3])]
     assert len(numbers) >= 20 and shared == []
+
+
+def test_boxes_stay_inside_the_roi_when_a_number_crosses_its_edge():
+    """--roi reads only inside it: a number whose glyphs reach past its edge is boxed up to the edge."""
+    from edge.line_reader import LineReader
+    from edge.types import Frame
+    frame = np.full((480, 640), 230, np.uint8)
+    number = rendered("4821", height=40)
+    frame[300:300 + number.shape[0], 200:200 + number.shape[1]] = number
+    top = int(np.argwhere(frame < 128)[:, 0].min()) + 4  # through the glyphs' tops
+    roi = (150, top, 400, 150)
+    numbers = LineReader(roi=roi, keep_mask=False).process(Frame(frame, 0, 0.0, "t")).numbers
+    assert [n.read for n in numbers] == ["4821"]
+    boxes = [numbers[0].box, *(c.box for c in numbers[0].chars), *numbers[0].digits.boxes.tolist()]
+    assert all(x >= roi[0] and y >= roi[1] and x + w <= roi[0] + roi[2] and y + h <= roi[1] + roi[3]
+               for x, y, w, h in boxes), (roi, boxes)
