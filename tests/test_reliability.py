@@ -482,3 +482,73 @@ def test_a_background_job_started_with_sigint_ignored_still_stops_on_it(tmp_path
         assert proc.wait(timeout=30) == 0
     finally:
         proc.kill()
+
+
+class _OneFrameCapture:
+    """A connection that gives `frames` frames, then ends (a snapshot URL gives one)."""
+    opened = 0
+
+    def __init__(self, frames=1):
+        type(self).opened += 1
+        self.left = frames
+
+    def read(self):
+        self.left -= 1
+        return (True, np.full((4, 4), type(self).opened, np.uint8)) if self.left >= 0 else (False, None)
+
+    def release(self):
+        pass
+
+
+def test_a_url_giving_one_picture_a_request_is_polled_not_lost():
+    from edge.capture.live import SnapshotsOrStream
+    _OneFrameCapture.opened = 0
+    device = SnapshotsOrStream(_OneFrameCapture, fps=0)
+    reads = [device.read() for _ in range(5)]
+    assert [ok for ok, _ in reads] == [True] * 5 and [int(im[0, 0]) for _, im in reads] == [1, 2, 3, 4, 5]
+
+
+def test_a_stream_that_stops_after_frames_is_lost_not_polled():
+    from edge.capture.live import SnapshotsOrStream
+    device = SnapshotsOrStream(lambda: _OneFrameCapture(frames=3))
+    assert [device.read()[0] for _ in range(5)] == [True, True, True, False, False]
+
+
+def test_a_snapshot_url_is_read_frame_after_frame_without_loss_messages():
+    """An IP camera's /snapshot.jpg through FFmpeg: each frame was a 'no frames; retrying' and a
+    'source is back', 0.25 s apart."""
+    import http.server
+
+    import cv2
+
+    from edge.capture import open_source
+    from tests.conftest import rendered
+    jpeg = cv2.imencode(".jpg", rendered("4821", height=60))[1].tobytes()
+
+    class Snapshot(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Type", "image/jpeg")
+            self.send_header("Content-Length", str(len(jpeg)))
+            self.end_headers()
+            self.wfile.write(jpeg)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Snapshot)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    said = []
+    source = open_source(f"http://127.0.0.1:{server.server_address[1]}/snapshot.jpg", 640, 480, 20, say=said.append)
+    try:
+        start, frames = time.monotonic(), []
+        for frame in source:
+            if frame is not None:
+                frames.append(frame)
+            if len(frames) == 6 or time.monotonic() - start > 20:
+                break
+    finally:
+        source.close()
+        server.shutdown()
+    assert len(frames) == 6 and frames[-1].image.shape[:2] == cv2.imdecode(np.frombuffer(jpeg, np.uint8), 0).shape
+    assert said == [] and source.outages == 0

@@ -41,7 +41,7 @@ def open_source(spec: str = "auto", width: int = 0, height: int = 0, fps: float 
         device = int(spec) if spec.isdigit() else spec
         return LiveSource(open_camera(device, width, height, fps), f"camera {spec}", **live)
     if "://" in spec:
-        return LiveSource(open_stream(spec), spec, **live)
+        return LiveSource(open_stream(spec, fps=fps), spec, **live)
     if not utf8_name(spec):  # OpenCV crashes the process on such a name
         raise SourceError(f"cannot open {spec!r}: its name is not valid UTF-8; rename it")
     path = Path(spec).expanduser()

@@ -198,15 +198,59 @@ def open_camera(index_or_path, width: int, height: int, fps: float):
     return open_device
 
 
-def open_stream(url: str, timeout_ms: int = 5000):
-    def open_device():
+def open_stream(url: str, timeout_ms: int = 5000, fps: float = 0.0):
+    def open_capture():
         params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, timeout_ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, timeout_ms]
         cap = cv2.VideoCapture(url, cv2.CAP_FFMPEG, params)
         if not cap.isOpened():
             cap.release()
             raise SourceError(f"cannot open stream {url}: unreachable, refused or not a video stream")
         return cap
-    return open_device
+    return lambda: SnapshotsOrStream(open_capture, fps)
+
+
+class SnapshotsOrStream:
+    """A stream, or a URL that gives one picture a request (an IP camera's or an ESP32-CAM's
+    snapshot URL): one that ends after its first frame is opened again for each next frame, at
+    most `fps` a second, rather than reported lost and found on every frame."""
+
+    def __init__(self, open_capture: Callable[[], object], fps: float = 0.0):
+        self._open, self._period = open_capture, 1.0 / fps if fps else 0.0
+        self._cap = open_capture()
+        self._frames = 0  # read from this connection
+        self._snapshots = False
+        self._opened = time.monotonic()
+
+    def read(self):
+        ok, image = self._cap.read()
+        if ok and image is not None:
+            self._frames += 1
+            return ok, image
+        if not (self._snapshots or self._frames == 1):  # a stream that stopped: lost (LiveSource retries)
+            return False, None
+        self._snapshots = True
+        self._cap.release()
+        time.sleep(max(0.0, self._opened + self._period - time.monotonic()))
+        self._opened = time.monotonic()
+        try:
+            self._cap = self._open()
+        except SourceError:
+            self._cap, self._frames = _Ended(), 0
+            return False, None
+        ok, image = self._cap.read()
+        self._frames = int(bool(ok) and image is not None)
+        return ok, image
+
+    def release(self):
+        self._cap.release()
+
+
+class _Ended:
+    def read(self):
+        return False, None
+
+    def release(self):
+        pass
 
 
 def _is_linux() -> bool:
