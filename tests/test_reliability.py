@@ -419,7 +419,7 @@ def _start_demo(tmp_path, **kw):
     log, video = tmp_path / "r.jsonl", tmp_path / "v.avi"
     proc = subprocess.Popen([sys.executable, str(ROOT / "main.py"), "--source", "demo", "--fps", "15",
                              "--json", str(log), "--save-video", str(video), "--no-display"], cwd=ROOT,
-                            preexec_fn=hup_stops, **kw)
+                            **{"preexec_fn": hup_stops, **kw})
     deadline = time.monotonic() + 30
     while (not log.exists() or log.read_text().count("\n") < 10) and time.monotonic() < deadline:
         time.sleep(0.05)
