@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from edge.boxes import cover_matrix
 from edge.detect import Line, TextDetector, cut_line
 from edge.group import reading_order
 from edge.infer.recognizer import LineReading, LineRecognizer
@@ -178,12 +179,8 @@ def _one_per_place(numbers: list[Number]) -> list[Number]:
     place (tuning: sudoku false readings 137 -> 66 in 104 photos, nothing else changed)."""
     if len(numbers) < 2:
         return numbers
-    b = np.array([n.box for n in numbers], np.int64)
-    x1, y1 = b[:, 0] + b[:, 2], b[:, 1] + b[:, 3]
-    across = np.minimum(x1[:, None], x1) - np.maximum(b[:, 0][:, None], b[:, 0])
-    down = np.minimum(y1[:, None], y1) - np.maximum(b[:, 1][:, None], b[:, 1])
-    area = b[:, 2] * b[:, 3]
-    twice = (across > 0) & (down > 0) & (across * down > ONE_PLACE * np.minimum(area[:, None], area))
+    boxes = [n.box for n in numbers]
+    twice = cover_matrix(boxes, boxes) > ONE_PLACE
     np.fill_diagonal(twice, False)
     if not twice.any():
         return numbers

@@ -10,6 +10,7 @@ import os
 import re
 import socket
 
+from edge import version
 from edge.cli import positive_int
 
 DEFAULT_MQTT_PORT, DEFAULT_MQTTS_PORT = 1883, 8883
@@ -138,7 +139,7 @@ def open_shared(args, say, make_reader, stopped=lambda: False) -> SharedOutputs:
             shared.mqtt = MqttPublisher(
                 host, port or (DEFAULT_MQTTS_PORT if args.mqtt_tls else DEFAULT_MQTT_PORT), device, user=user,
                 password=os.environ.get(PASSWORD_ENV), prefix=args.mqtt_topic, tls=args.mqtt_tls,
-                buffer=args.mqtt_buffer, say=say, version=_version(), stopped=stopped)
+                buffer=args.mqtt_buffer, say=say, version=version(), stopped=stopped)
         if args.serve:
             from edge.web import MAX_VIEWERS, WebServer
             shared.web = WebServer(*args.serve, make_reader, max_fps=args.serve_fps)
@@ -147,11 +148,3 @@ def open_shared(args, say, make_reader, stopped=lambda: False) -> SharedOutputs:
         shared.close()
         raise
     return shared
-
-
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-    try:
-        return version("edge-digits")
-    except PackageNotFoundError:  # run from a clone without pip install
-        return ""

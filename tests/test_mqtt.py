@@ -61,6 +61,8 @@ def test_readings_state_availability_and_discovery(broker):
     assert config["value_template"] == "{{ value_json.text }}" and "text" in state
     assert config["unique_id"] == "edge-digits-meter_1-reading"
     assert config["device"]["identifiers"] == ["edge-digits-meter_1"] and config["device"]["name"]
+    from edge import version
+    assert config["device"]["sw_version"] == version() != ""  # a checkout's too (it was empty there)
 
 
 def test_a_folder_of_pictures_publishes_each_pictures_readings(broker, tmp_path):
