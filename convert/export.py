@@ -85,12 +85,12 @@ def to_int8_tflite(model, samples: np.ndarray) -> bytes:
 
 
 def tensor_metadata(tflite_bytes: bytes) -> tuple[dict, dict]:
-    from edge.infer.classifier import _tensor_summary
+    from edge.infer.runtime import tensor_summary
     from edge.infer.runtime import interpreter_class
 
     interpreter = interpreter_class()[0](model_content=tflite_bytes)
-    return (_tensor_summary(interpreter.get_input_details()[0]),
-            _tensor_summary(interpreter.get_output_details()[0]))
+    return (tensor_summary(interpreter.get_input_details()[0]),
+            tensor_summary(interpreter.get_output_details()[0]))
 
 
 def write_metadata(tflite_path: Path, tflite_bytes: bytes, train_info: dict | None,

@@ -17,8 +17,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge.infer.classifier import MODELS_DIR, _same, _tensor_summary
-from edge.infer.runtime import ModelError, check_metadata, interpreter_class, native_stderr_silenced, read_tflite
+from edge.infer.runtime import (MODELS_DIR, ModelError, check_metadata, interpreter_class, native_stderr_silenced,
+                                read_tflite, same_value, tensor_summary)
 from edge.normalize import as_gray_u8
 
 INPUT_SIZE = (320, 240)  # (w, h) the detector sees: text from ~7-8 px tall there (14-16 px at 640x480)
@@ -195,14 +195,14 @@ class TextDetector:
         except (ValueError, RuntimeError) as e:
             raise ModelError(f"cannot load {self.model_path}: {str(e).splitlines()[0]}") from None
         self._in, self._out = self._it.get_input_details()[0], self._it.get_output_details()[0]
-        i, o = _tensor_summary(self._in), _tensor_summary(self._out)
+        i, o = tensor_summary(self._in), tensor_summary(self._out)
         want_out = [INPUT_SIZE[1] // OUTPUT_STRIDE, INPUT_SIZE[0] // OUTPUT_STRIDE, 1]
         if i["dtype"] != "uint8" or i["shape"] != [INPUT_SIZE[1], INPUT_SIZE[0], 1] or o["shape"] != want_out:
             raise ModelError(f"{self.model_path} maps {i['dtype']} {i['shape']} to {o['shape']}; this app feeds "
                              f"uint8 {[INPUT_SIZE[1], INPUT_SIZE[0], 1]} and reads {want_out}")
         declared = self.metadata.get("output", {})
         for key in ("scale", "zero_point"):
-            if key in declared and not _same(declared[key], o[key]):
+            if key in declared and not same_value(declared[key], o[key]):
                 raise ModelError(f"metadata {meta_path} says output {key} = {declared[key]}, the model has "
                                  f"{o[key]}: re-export the model")
         self._scale, self._zero = o["scale"], o["zero_point"]

@@ -1,8 +1,9 @@
 """Image conversions shared by training and the live app.
 
-`normalize_crop` is THE crop normalization: `convert/` builds every training
-sample with it and `edge.infer` runs it on every live crop, so the model sees
-the same thing in both places.
+`normalize_crop` is THE digit-crop normalization: `convert/` builds every training
+sample of the digit classifier with it and `DigitClassifier.classify` runs it on
+every crop it reads, so the model sees the same thing in both places. `as_gray_u8`
+is every stage's way to a grey uint8 frame.
 """
 from __future__ import annotations
 
@@ -94,7 +95,7 @@ def normalize_crop(crop: np.ndarray, dark_ink: bool | None = None) -> np.ndarray
     MNIST. `dark_ink` gives the polarity when the caller knows it; by default it is read
     from the crop's border. Blank or degenerate crops give an all-black image.
 
-    Every step is one OpenCV call on uint8 (it runs ~36 times per live frame).
+    Every step is one OpenCV call on uint8 (classify reads many crops a call).
     """
     gray = as_gray_u8(crop)
     out = np.zeros((SIZE, SIZE), np.uint8)

@@ -1,4 +1,5 @@
-"""Model runtime: `DigitClassifier` on ai-edge-litert (TensorFlow is never imported)."""
+"""Model runtime: the interpreter choice (`runtime`, TensorFlow only as a last resort), the line
+recognizer on every frame (`recognizer`), and `DigitClassifier` for single-digit crops (not on the frame path)."""
 from edge.infer.classifier import DigitClassifier, default_model_path
 from edge.infer.runtime import ModelError
 

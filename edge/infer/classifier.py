@@ -7,22 +7,11 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.infer.runtime import ModelError, check_metadata, interpreter_class, native_stderr_silenced, read_tflite
+from edge.infer.runtime import (MODELS_DIR, ModelError, check_metadata, interpreter_class, native_stderr_silenced,
+                                read_tflite, same_value, tensor_summary)
 from edge.normalize import SIZE, normalize_batch
 
 
-
-def _models_dir() -> Path:
-    """Where the shipped models are: package data `edge.models` when installed (pip install . or
-    a wheel; setup.cfg maps it to models/), else the checkout's models/ folder."""
-    from importlib.resources import files
-    try:
-        return Path(str(files("edge.models")))
-    except ModuleNotFoundError:  # a checkout, or an editable install that maps only `edge`
-        return Path(__file__).resolve().parents[2] / "models"
-
-
-MODELS_DIR = _models_dir()  # the one place that says where models are (recognizer, detector too)
 DEFAULT_MODEL = MODELS_DIR / "digits.tflite"
 BATCH_SIZES = (1, 2, 4, 8, 12, 16, 20, 24, 28, 32, 40, 48, 56, 64)  # a batch is padded up to the next of these
 MAX_BATCH = BATCH_SIZES[-1]
@@ -52,12 +41,6 @@ def average_views(probs: np.ndarray, n: int) -> np.ndarray:
 
 def default_model_path() -> Path:
     return Path(os.environ.get("EDGE_DIGITS_MODEL") or DEFAULT_MODEL)  # set but empty: the default
-
-
-def _tensor_summary(detail: dict) -> dict:
-    scale, zero_point = detail.get("quantization", (0.0, 0))
-    return {"shape": [int(v) for v in detail["shape"][1:]], "dtype": np.dtype(detail["dtype"]).name,
-            "scale": float(scale), "zero_point": int(zero_point)}
 
 
 class DigitClassifier:
@@ -127,8 +110,8 @@ class DigitClassifier:
         return self._interpreters[batch]
 
     def _check_tensors(self, interpreter):
-        inp = _tensor_summary(interpreter.get_input_details()[0])
-        out = _tensor_summary(interpreter.get_output_details()[0])
+        inp = tensor_summary(interpreter.get_input_details()[0])
+        out = tensor_summary(interpreter.get_output_details()[0])
         if inp["shape"] != [SIZE, SIZE, 1] or inp["dtype"] != "uint8":
             raise ModelError(f"{self.model_path} takes {inp['dtype']} {inp['shape']}; "
                              f"this app feeds uint8 [{SIZE}, {SIZE}, 1]")
@@ -138,7 +121,7 @@ class DigitClassifier:
         for name, actual in (("input", inp), ("output", out)):
             declared = self.metadata.get(name, {})
             for key in ("dtype", "scale", "zero_point"):
-                if key in declared and not _same(declared[key], actual[key]):
+                if key in declared and not same_value(declared[key], actual[key]):
                     raise ModelError(f"metadata {self.metadata_path} says {name} {key} = {declared[key]}, "
                                      f"the model has {actual[key]}: re-export the model")
         self.output_quantization = (out["scale"], out["zero_point"])
@@ -196,9 +179,3 @@ class DigitClassifier:
         One reading per crop, as the digits model learned them (MNIST-like, centred by mass)."""
         labels, confidence = self.predict(normalize_batch(crops, dark_ink), allow_reject)
         return [(int(d) if d >= 0 else None, float(c)) for d, c in zip(labels, confidence)]
-
-
-def _same(a, b) -> bool:
-    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
-        return abs(float(a) - float(b)) <= 1e-6 * max(1.0, abs(float(b)))
-    return a == b

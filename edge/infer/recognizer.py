@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 
 from edge.ctc import greedy_decode
-from edge.infer.classifier import MODELS_DIR, _same, _tensor_summary
-from edge.infer.runtime import ModelError, check_metadata, interpreter_class, native_stderr_silenced, read_tflite
+from edge.infer.runtime import (MODELS_DIR, ModelError, check_metadata, interpreter_class, native_stderr_silenced,
+                                read_tflite, same_value, tensor_summary)
 from edge.lines import BLANK, CHARSET, HEIGHT, STEP, WIDTHS, by_bucket, line_batch, normalize_line
 
 DEFAULT_LINES_MODEL = MODELS_DIR / "lines.tflite"
@@ -119,7 +119,7 @@ class LineRecognizer:
         """Its own input shape, before it is resized to each width (another model fails there cryptically)."""
         try:
             with native_stderr_silenced():
-                inp = _tensor_summary(self._interpreter_cls(model_content=self._model_bytes).get_input_details()[0])
+                inp = tensor_summary(self._interpreter_cls(model_content=self._model_bytes).get_input_details()[0])
         except (ValueError, RuntimeError, IndexError) as e:
             raise ModelError(f"cannot load {self.model_path}: {(str(e) or type(e).__name__).splitlines()[0]}") from None
         shape = inp["shape"]
@@ -129,7 +129,7 @@ class LineRecognizer:
 
     def _check_tensors(self):
         it, inp, out = self._interpreter(1, WIDTHS[-1])
-        i, o = _tensor_summary(inp), _tensor_summary(out)
+        i, o = tensor_summary(inp), tensor_summary(out)
         if i["dtype"] != "uint8" or i["shape"][0] != HEIGHT or i["shape"][2] != 1:
             raise ModelError(f"{self.model_path} takes {i['dtype']} {i['shape']}; this app feeds uint8 [{HEIGHT}, W, 1]")
         if o["shape"] != [1, WIDTHS[-1] // STEP, len(CHARSET) + 1]:
@@ -138,7 +138,7 @@ class LineRecognizer:
         for name, actual in (("input", i), ("output", o)):
             for key in ("scale", "zero_point"):
                 declared = self.metadata.get(name, {}).get(key)
-                if declared is not None and not _same(declared, actual[key]):
+                if declared is not None and not same_value(declared, actual[key]):
                     raise ModelError(f"metadata {self.metadata_path} says {name} {key} = {declared}, "
                                      f"the model has {actual[key]}: re-export the model")
         self.output_quantization = (o["scale"], o["zero_point"])

@@ -8,6 +8,9 @@ import contextlib
 import importlib
 import os
 import sys
+from pathlib import Path
+
+import numpy as np
 
 
 class ModelError(Exception):
@@ -92,3 +95,30 @@ def native_stderr_silenced():
     finally:
         os.dup2(saved, fd)
         os.close(saved)
+
+
+def _models_dir() -> Path:
+    """Where the shipped models are: package data `edge.models` when installed (pip install . or
+    a wheel; setup.cfg maps it to models/), else the checkout's models/ folder."""
+    from importlib.resources import files
+    try:
+        return Path(str(files("edge.models")))
+    except ModuleNotFoundError:  # a checkout, or an editable install that maps only `edge`
+        return Path(__file__).resolve().parents[2] / "models"
+
+
+MODELS_DIR = _models_dir()  # the one place that says where the shipped models are
+
+
+def tensor_summary(detail: dict) -> dict:
+    """A tensor's shape (without the batch), dtype and quantization, as metadata records them."""
+    scale, zero_point = detail.get("quantization", (0.0, 0))
+    return {"shape": [int(v) for v in detail["shape"][1:]], "dtype": np.dtype(detail["dtype"]).name,
+            "scale": float(scale), "zero_point": int(zero_point)}
+
+
+def same_value(a, b) -> bool:
+    """Metadata and model agree: numbers to a millionth, anything else exactly."""
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return abs(float(a) - float(b)) <= 1e-6 * max(1.0, abs(float(b)))
+    return a == b
