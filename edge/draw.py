@@ -86,9 +86,18 @@ def _number_spots(box, text, scale, shape):
             (x + w + 6, y, tw, th), (x - 6 - tw, y, tw, th)]
 
 
+def glyphs(number) -> list[tuple[tuple[int, int, int, int], float]]:
+    """(box, confidence) of each letter and digit a number shows: a plate's letters too
+    (`chars`), not its separators; `digits` when it carries no characters."""
+    if number.chars:
+        return [(tuple(int(v) for v in c.box), float(c.confidence)) for c in number.chars if c.char.isalnum()]
+    return [(tuple(int(v) for v in b), float(c)) for b, c in zip(number.digits.boxes.tolist(),
+                                                                  number.digits.confidence.tolist())]
+
+
 def layout(result: FrameResult, shape, fps: float | None = None) -> list[Label]:
-    """Where every label goes, kept off the digits and each other."""
-    taken = [tuple(int(v) for v in b) for n in result.numbers for b in n.digits.boxes]
+    """Where every label goes, kept off the characters and each other."""
+    taken = [b for n in result.numbers for b, _ in glyphs(n)]
     taken += [(n.box[0] - 3, n.box[1] - 3, n.box[2] + 6, n.box[3] + 6) for n in result.numbers]
     labels = []
     grow = max(1.0, min(shape[:2]) / VIEW_PX)  # a big frame is seen shrunk: its labels' caps grow with it
@@ -104,10 +113,10 @@ def layout(result: FrameResult, shape, fps: float | None = None) -> list[Label]:
             rect = _clamp(_text_rect(text, scale, n.box[0] - 3, n.box[1] - 5), shape)
         taken.append(rect)
         labels.append(Label(text, rect, scale, STABLE if n.stable else TENTATIVE, "number"))
-    for n in result.numbers:  # each digit's confidence under its number, only if all of them fit
+    for n in result.numbers:  # each character's confidence under its number, only if all of them fit
         mine = []
         below = n.box[1] + n.box[3] + 4
-        for (x, y, w, h), c in zip(n.digits.boxes.tolist(), n.digits.confidence.tolist()):
+        for (x, y, w, h), c in glyphs(n):
             text = f"{c:.2f}".removeprefix("0")  # ".97": narrow, so neighbours' labels stay apart
             scale = float(np.clip(0.22 * h / FONT_PX, 0.25, 0.6 * grow))
             r = _text_rect(text, scale, 0, 0)
@@ -145,7 +154,7 @@ def _draw_label(img, label: Label, alpha: float = 1.0):
 
 
 def draw_result(result: FrameResult, fps: float | None = None, debug: bool = False, roi=None) -> np.ndarray:
-    """Boxes, each digit with its confidence, the numbers, the ROI, FPS and latency."""
+    """Boxes, each letter and digit with its confidence, the numbers, the ROI, FPS and latency."""
     if np.asarray(result.frame.image).size == 0:
         return to_bgr(result.frame.image)  # nothing to draw on
     if debug and result.mask is not None:
@@ -157,7 +166,7 @@ def draw_result(result: FrameResult, fps: float | None = None, debug: bool = Fal
         cv2.rectangle(img, (x, y), (x + w - 1, y + h - 1), ROI, 1)
     for number in result.numbers:
         colour = STABLE if number.stable else TENTATIVE
-        for x, y, w, h in number.digits.boxes.tolist():
+        for (x, y, w, h), _ in glyphs(number):
             cv2.rectangle(img, (x, y), (x + w, y + h), DIGIT_BOX, 1)
         x, y, w, h = number.box  # this frame's characters' box, whatever the vote says
         cv2.rectangle(img, (x - 3, y - 3), (x + w + 3, y + h + 3), colour, 2)

@@ -142,7 +142,7 @@ def open_shared(args, say, make_reader, stopped=lambda: False) -> SharedOutputs:
                 buffer=args.mqtt_buffer, say=say, version=version(), stopped=stopped)
         if args.serve:
             from edge.web import MAX_VIEWERS, WebServer
-            shared.web = WebServer(*args.serve, make_reader, max_fps=args.serve_fps)
+            shared.web = WebServer(*args.serve, make_reader, max_fps=args.serve_fps, roi=args.roi)
             say(f"live view on {shared.web.url} (up to {MAX_VIEWERS} video viewers)")
     except BaseException:
         shared.close()

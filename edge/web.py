@@ -56,8 +56,8 @@ class WebError(OutputError):
 class LiveFeed:
     """The newest frame, its JPEG and the recent stable readings, shared by all viewers."""
 
-    def __init__(self, max_fps: float = STREAM_FPS):
-        self.max_fps = max_fps
+    def __init__(self, max_fps: float = STREAM_FPS, roi=None):
+        self.max_fps, self.roi = max_fps, roi  # roi: outlined, as in the window and the video
         self._lock = threading.Lock()
         self._new_frame = threading.Condition(self._lock)  # wakes the encoder
         self._new_jpeg = threading.Condition(self._lock)  # wakes the video viewers
@@ -113,7 +113,7 @@ class LiveFeed:
                 result, fps, seq = self._result, self._fps, self._seq  # the newest: frames between are skipped
             due = time.monotonic() + 1.0 / self.max_fps
             try:
-                jpeg = encode_jpeg(draw_result(result, fps))
+                jpeg = encode_jpeg(draw_result(result, fps, roi=self.roi))
             except Exception:  # noqa: BLE001 -- one frame it cannot show must not end the video for good
                 done = seq
                 continue
@@ -489,8 +489,8 @@ class IPv6Server(ThreadingHTTPServer):
 class WebServer:
     """The HTTP server on a daemon thread; `publish` is the loop's hand-off."""
 
-    def __init__(self, host: str, port: int, make_reader, max_fps: float = STREAM_FPS):
-        self.feed = LiveFeed(max_fps)
+    def __init__(self, host: str, port: int, make_reader, max_fps: float = STREAM_FPS, roi=None):
+        self.feed = LiveFeed(max_fps, roi)
         handler = type("BoundHandler", (Handler,), {"feed": self.feed, "uploads": UploadReader(make_reader)})
         try:
             server_class = IPv6Server if ":" in host else ThreadingHTTPServer

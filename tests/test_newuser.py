@@ -558,3 +558,21 @@ def test_the_tensorflow_fallback_reads_the_demo_without_its_start_up_chatter(tmp
     assert "tensorflow.lite" in r.stderr, r.stderr
     assert [line for line in r.stderr.splitlines() if not line.startswith("edge-digits: ")] == [], r.stderr
     assert {n["text"] for n in lines_of(r.stdout)[-1]["numbers"]} >= {"4821"}
+
+
+def test_overlay_boxes_a_plates_letters_as_well_as_its_digits():
+    """With --charset alnum the overlay drew only the digits' boxes and confidences: a plate's
+    letters had none, and labels could land on them."""
+    import numpy as np
+
+    from edge.draw import DIGIT_BOX, draw_result, layout
+    from edge.line_reader import ReadChar
+    from edge.types import Digits, Frame, FrameResult, Number
+    chars = [ReadChar(c, 0.9, (100 + 30 * i, 200, 24, 40)) for i, c in enumerate("AB-12")]
+    digits = Digits(np.array([c.box for c in chars[3:]]), np.array([1, 2]), np.array([0.9, 0.9]))
+    plate = Number("AB-12", 0.9, (100, 200, 144, 40), digits, stable=True, chars=chars)
+    result = FrameResult(Frame(np.full((480, 640, 3), 200, np.uint8), 0, 0.0, "p"), digits, [plate], {})
+    image = draw_result(result, 30.0)
+    assert tuple(image[220, 100]) == DIGIT_BOX and tuple(image[220, 130]) == DIGIT_BOX  # A and B boxed
+    assert tuple(image[220, 160]) != DIGIT_BOX  # the '-' is not
+    assert len([lab for lab in layout(result, image.shape, 30.0) if lab.kind == "digit"]) == 4

@@ -491,3 +491,20 @@ def test_a_wrong_method_is_one_json_line_too():
         assert json.loads(answer)["error"].startswith("Unsupported method")
     finally:
         server.close()
+
+
+def test_the_web_view_outlines_the_roi_as_the_window_does():
+    import cv2
+
+    from edge.draw import ROI
+    from edge.types import Digits, Frame, FrameResult
+    from edge.web import LiveFeed
+    feed = LiveFeed(max_fps=100, roi=(100, 100, 200, 150))
+    try:
+        feed.publish(FrameResult(Frame(np.full((480, 640, 3), 200, np.uint8), 0, time.time(), "t"), Digits(), [], {}))
+        image = cv2.imdecode(np.frombuffer(feed.snapshot(timeout=2.0), np.uint8), cv2.IMREAD_COLOR)
+    finally:
+        feed.close()
+    edge, inside = image[100, 150:250].astype(int), image[175, 150:250].astype(int)  # a 1-px line, JPEG-blurred
+    assert np.abs(edge - 200).mean() > 30 and np.abs(inside - 200).mean() < 5
+    assert ROI == (255, 0, 255) and edge[:, 1].mean() < edge[:, [0, 2]].mean() - 50  # magenta: green drops
