@@ -3,7 +3,8 @@
     python -m edge.bench                 # demo + photos, 640x480 and 1280x720, 1 and 2 threads
     python -m edge.bench --frames 100 --repeats 1 --photos DIR --json bench.json
 
-The reader's stages are detect, cut, recognize and group_track; around them, capture
+The reader's stages are detect, cut, recognize, chars (each character's box, numbers, reading
+order) and track; around them, capture
 (render/decode) and draw.
 "end to end" is one frame through everything but drawing (what a headless Pi pays).
 Also photo files read as pictures (a closer look, as the app reads a file), and the web

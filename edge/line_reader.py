@@ -134,6 +134,7 @@ class LineReader:
             bounds = _clip(self.roi, bounds)
         numbers = [n for args in zip(lines, cuts, readings, margins) for n in self._numbers(*args, bounds)]
         numbers = reading_order(_one_per_place(numbers))
+        t4 = time.perf_counter()
         if still or frame.source != self._last_source:
             self.tracker.reset()  # a picture of its own, or a new image of a folder: a new scene
         self._last_source = frame.source
@@ -143,9 +144,9 @@ class LineReader:
                 number.stable, number.text = True, number.read
             events = list(numbers)
         digits = _concat([n.digits for n in numbers])
-        t4 = time.perf_counter()
+        t5 = time.perf_counter()
         mask = _lines_mask(gray.shape, lines) if self.keep_mask else None
-        timings = {"detect": t1 - t0, "cut": t2 - t1, "recognize": t3 - t2, "group_track": t4 - t3}
+        timings = {"detect": t1 - t0, "cut": t2 - t1, "recognize": t3 - t2, "chars": t4 - t3, "track": t5 - t4}
         return FrameResult(frame, digits, numbers, {k: v * 1000 for k, v in timings.items()}, mask, events)
 
     def _numbers(self, line: Line, crop: np.ndarray, reading: LineReading, margin: float,

@@ -699,3 +699,12 @@ def test_boxes_stay_inside_the_roi_when_a_number_crosses_its_edge():
     boxes = [numbers[0].box, *(c.box for c in numbers[0].chars), *numbers[0].digits.boxes.tolist()]
     assert all(x >= roi[0] and y >= roi[1] and x + w <= roi[0] + roi[2] and y + h <= roi[1] + roi[3]
                for x, y, w, h in boxes), (roi, boxes)
+
+
+def test_a_frames_time_is_told_by_stage():
+    """The bench's columns: characters' boxes were counted as tracking ('group_track')."""
+    from edge.line_reader import LineReader
+    from edge.types import Frame
+    result = LineReader(keep_mask=False).process(Frame(rendered("4821"), 0, 0.0, "t"))
+    assert list(result.timings_ms) == ["detect", "cut", "recognize", "chars", "track"]
+    assert all(v >= 0 for v in result.timings_ms.values()) and result.latency_ms == sum(result.timings_ms.values())
