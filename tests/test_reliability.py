@@ -237,6 +237,7 @@ def test_signal_stops_at_a_frame_boundary_with_every_line_and_the_video_intact(t
                              "--json", str(log), "--save-video", str(video), "--no-display", "-q"],
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             preexec_fn=hup_stops)
+    _STARTED.append(proc)
     deadline = time.monotonic() + 30
     while (not log.exists() or log.read_text().count("\n") < 10) and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -410,6 +411,19 @@ def test_a_lost_source_is_said_even_when_quiet(monkeypatch, capsys, quiet):
     assert ("reading camera 0" in err) != bool(quiet)  # the other messages still follow -q
 
 
+_STARTED: list = []  # app processes a test started: killed at its end if still running (a failed wait)
+
+
+@pytest.fixture(autouse=True)
+def _no_app_left_running():
+    yield
+    while _STARTED:
+        proc = _STARTED.pop()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
 def hup_stops():
     """The app keeps a SIGHUP ignored at launch (nohup), so a suite run under nohup must not pass that on."""
     signal.signal(signal.SIGHUP, signal.SIG_DFL)
@@ -420,6 +434,7 @@ def _start_demo(tmp_path, **kw):
     proc = subprocess.Popen([sys.executable, str(ROOT / "main.py"), "--source", "demo", "--fps", "15",
                              "--json", str(log), "--save-video", str(video), "--no-display"], cwd=ROOT,
                             **{"preexec_fn": hup_stops, **kw})
+    _STARTED.append(proc)
     deadline = time.monotonic() + 30
     while (not log.exists() or log.read_text().count("\n") < 10) and time.monotonic() < deadline:
         time.sleep(0.05)
