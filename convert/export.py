@@ -85,8 +85,7 @@ def to_int8_tflite(model, samples: np.ndarray) -> bytes:
 
 
 def tensor_metadata(tflite_bytes: bytes) -> tuple[dict, dict]:
-    from edge.infer.runtime import tensor_summary
-    from edge.infer.runtime import interpreter_class
+    from edge.infer.runtime import interpreter_class, tensor_summary
 
     interpreter = interpreter_class()[0](model_content=tflite_bytes)
     return (tensor_summary(interpreter.get_input_details()[0]),
