@@ -374,14 +374,11 @@ def read_loop(args, source, reader, log, video, window, stop, say, snapshot=None
 
     ticker = Progress() if on_terminal and not source.total else None  # else a line every few seconds
     count, fps, last, paused, debug, status, result = 0, 0.0, time.perf_counter(), False, False, 0, None
-    roi_warned, source_up, outages = False, True, source.outages
+    roi_warned, source_up = False, True
     try:
         for frame in source:
             if stop.raised:
                 break
-            if source.outages != outages:  # after an outage the scene is read anew: no reading held from before it
-                outages = source.outages
-                reader.tracker.reset()
             if shared and source.lost == source_up:  # lost, or back: MQTT's availability follows
                 source_up = not source.lost
                 shared.source_available(source_up)

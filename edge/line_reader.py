@@ -135,9 +135,9 @@ class LineReader:
         numbers = [n for args in zip(lines, cuts, readings, margins) for n in self._numbers(*args, bounds)]
         numbers = reading_order(_one_per_place(numbers))
         t4 = time.perf_counter()
-        if still or frame.source != self._last_source:
+        if still or (frame.source, frame.scene) != self._last_source:
             self.tracker.reset()  # a picture of its own, or a new image of a folder: a new scene
-        self._last_source = frame.source
+        self._last_source = (frame.source, frame.scene)
         events = self.tracker.update(numbers)
         if still:  # nothing to vote with: what it reads is the reading
             for number in numbers:

@@ -17,6 +17,7 @@ class Frame:
     index: int  # 0, 1, 2 ... in the order the app received frames
     t: float  # seconds since the epoch, when the frame was captured
     source: str  # the source's name; for a folder of images, the image's path
+    scene: int = 0  # a live source's outages so far: after one, the reader votes anew (no reading held from before)
 
 
 @dataclass

@@ -345,16 +345,16 @@ def test_after_an_outage_the_scene_is_read_anew():
         still, live, total, fps, size, name, lost, outages = False, True, None, None, None, "camera", False, 0
 
         def __iter__(self):
-            for i in range(5):
-                yield Frame(rendered("4821", height=60), i, float(i), self.name)
+            for i in range(5):  # each frame carries the outages so far, as LiveSource's do
+                yield Frame(rendered("4821", height=60), i, float(i), self.name, self.outages)
             self.lost, self.outages = True, 1
             yield None
             self.lost = False
-            yield Frame(rendered("4827", height=60), 5, 99.0, self.name)
+            yield Frame(rendered("4827", height=60), 5, 99.0, self.name, self.outages)
             for i in range(6, 11):
-                yield Frame(rendered("4821", height=60), i, float(i), self.name)
+                yield Frame(rendered("4821", height=60), i, float(i), self.name, self.outages)
             self.outages = 2  # lost and back while the reader was busy: no None between the frames
-            yield Frame(rendered("4827", height=60), 11, 199.0, self.name)
+            yield Frame(rendered("4827", height=60), 11, 199.0, self.name, self.outages)
 
     class Log:
         results = []
@@ -369,6 +369,33 @@ def test_after_an_outage_the_scene_is_read_anew():
     assert seen[4] == [("4821", "4821", True)]
     assert seen[5] == [("4827", "4827", False)]  # before: ("4821", "4827", True), the old reading held
     assert seen[10] == [("4821", "4821", True)] and seen[11] == [("4827", "4827", False)]
+
+
+def test_a_live_sources_frames_say_how_many_outages_came_before_them():
+    """The reader resets its votes on a new scene, so an API user's loop needs no reset of its own."""
+    from edge.capture.live import LiveSource
+
+    class Flaky:  # one frame, then a dead read, then frames again
+        reads = 0
+
+        def read(self):
+            Flaky.reads += 1
+            return (Flaky.reads != 2), np.zeros((8, 8), np.uint8)
+
+        def release(self):
+            pass
+
+    source = LiveSource(Flaky, "camera", backoff=(0.01, 0.01), say=lambda m: None)
+    try:
+        scenes = []
+        for frame in source:
+            if frame is not None:
+                scenes.append(frame.scene)
+            if len(scenes) == 3:
+                break
+    finally:
+        source.close()
+    assert scenes[0] == 0 and scenes[-1] == 1
 
 
 def test_a_source_lost_with_exit_on_source_loss_ends_the_loop_with_status_1():

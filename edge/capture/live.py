@@ -40,7 +40,7 @@ class LiveSource(FrameSource):
         self._open_device = open_device
         self._device = open_device()
         self._cond = threading.Condition()
-        self._latest: tuple[int, float, object] | None = None  # (sequence, time, image)
+        self._latest: tuple[int, float, object, int] | None = None  # (sequence, time, image, outages before it)
         self._lost = False
         self._stop = threading.Event()
         self._generation = 0  # a capture thread whose driver call hung is left behind: a newer one reads
@@ -126,7 +126,7 @@ class LiveSource(FrameSource):
                 self._reading_since = None
                 if ok and image is not None:
                     self._seq += 1
-                    self._latest = (self._seq, time.time(), image)
+                    self._latest = (self._seq, time.time(), image, self.outages)
                     self._cond.notify_all()
             if ok and image is not None:
                 delay = self.backoff[0]
@@ -149,7 +149,7 @@ class LiveSource(FrameSource):
                 latest, lost = self._latest, self._lost
             if latest is not None and latest[0] != last_seq:
                 last_seq, last_time = latest[0], time.monotonic()
-                yield Frame(latest[2], index, latest[1], self.name)
+                yield Frame(latest[2], index, latest[1], self.name, latest[3])
                 index += 1
                 continue
             with self._cond:
