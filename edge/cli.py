@@ -290,10 +290,7 @@ def run(args, stop: StopFlag, snapshot: SnapshotSignal | None = None) -> int:
         # Everything that can fail on bad input fails here, before the first frame.
         fps = DEFAULT_FPS if args.fps is None else args.fps
         video = VideoSink(args.save_video, fps, args.overwrite) if args.save_video else None
-        if args.snapshot_every:
-            check_folder(args.snapshot_dir, "--snapshot-dir")
-        elif os.path.exists(args.snapshot_dir) and not os.path.isdir(args.snapshot_dir):  # an 's' would find it
-            raise OutputError(f"--snapshot-dir {args.snapshot_dir} is a file, not a folder")
+        check_folder(args.snapshot_dir, "--snapshot-dir", make=bool(args.snapshot_every))  # else an 's' finds a file
         source = open_source(args.source, args.width or DEFAULT_SIZE[0], args.height or DEFAULT_SIZE[1], fps,
                              args.exit_on_source_loss, say)
         opened.callback(source.close)

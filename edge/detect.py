@@ -177,7 +177,7 @@ class TextDetector:
         try:
             self.metadata = json.loads(meta_path.read_text())
             check_metadata(self.metadata, ("output",), ("threshold", "min_confidence", "edge_confidence"),
-                           "edge-digits-detector/1")
+                           kind="edge-digits-detector/1")
             if self.metadata.get("input_size") != list(INPUT_SIZE):
                 raise ValueError(f"it was made for {self.metadata.get('input_size')}, this app feeds {list(INPUT_SIZE)}")
         except FileNotFoundError:

@@ -177,7 +177,7 @@ ONE_PLACE = 0.5  # of the smaller box: numbers overlapping more are one place re
 
 def _one_per_place(numbers: list[Number]) -> list[Number]:
     """The surest number of each place: a picture's tiles and its whole view can each read one
-    place (tuning: sudoku false readings 137 -> 66 in 104 photos, nothing else changed)."""
+    place (sudoku training-split photos: false readings 137 -> 66)."""
     if len(numbers) < 2:
         return numbers
     boxes = [n.box for n in numbers]

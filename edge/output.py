@@ -85,14 +85,17 @@ def _create_and_remove(p: Path, failure: str):
         raise OutputError(f"{failure}: {e.strerror or e}") from None
 
 
-def check_folder(folder: str, what: str):
+def check_folder(folder: str, what: str, make: bool = True):
     """A folder outputs go to: made if missing; OutputError if it cannot be (a file in the way,
-    no permission), said before the first frame rather than on every frame after."""
+    no permission), said before the first frame rather than on every frame after. `make`
+    False (it may never be used): only a file in its place is refused, nothing is made."""
     if not utf8_name(folder):  # OpenCV would crash the process writing in it
         raise OutputError(f"cannot use {what} folder {folder!r}: its name is not valid UTF-8; rename it")
     p = Path(folder)
     if p.exists() and not p.is_dir():
         raise OutputError(f"{what} {folder} is a file, not a folder")
+    if not make:
+        return
     try:
         p.mkdir(parents=True, exist_ok=True)
     except OSError as e:

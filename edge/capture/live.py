@@ -234,8 +234,7 @@ class SnapshotsOrStream:
         self._opened = time.monotonic()
         try:
             self._cap = self._open()
-        except SourceError:
-            self._cap, self._frames = _Ended(), 0
+        except SourceError:  # lost: LiveSource releases this device (its capture already is) and retries
             return False, None
         ok, image = self._cap.read()
         self._frames = int(bool(ok) and image is not None)
@@ -243,14 +242,6 @@ class SnapshotsOrStream:
 
     def release(self):
         self._cap.release()
-
-
-class _Ended:
-    def read(self):
-        return False, None
-
-    def release(self):
-        pass
 
 
 def _is_linux() -> bool:

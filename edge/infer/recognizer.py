@@ -77,7 +77,6 @@ class LineRecognizer:
         self.metadata = self._read_metadata()
         self._interpreter_cls, self.runtime = interpreter_class()
         self._interpreters: dict[tuple[int, int], tuple] = {}
-        self._check_input()
         self._check_tensors()
         for width in WIDTHS:
             for size in STARTUP_BATCHES:
@@ -108,6 +107,10 @@ class LineRecognizer:
             try:
                 with native_stderr_silenced():
                     it = self._interpreter_cls(model_content=self._model_bytes, num_threads=self.num_threads)
+                    native = tensor_summary(it.get_input_details()[0])  # before the resize, which fails cryptically
+                    if len(native["shape"]) != 3 or native["shape"][0] != HEIGHT or native["shape"][2] != 1:
+                        raise ModelError(f"{self.model_path} takes {native['dtype']} {native['shape']}, not lines of "
+                                         f"uint8 [{HEIGHT}, W, 1]: is it a line recognizer?")
                     it.resize_tensor_input(it.get_input_details()[0]["index"], [batch, HEIGHT, width, 1])
                     it.allocate_tensors()
             except (ValueError, RuntimeError, IndexError, MemoryError) as e:
@@ -115,22 +118,10 @@ class LineRecognizer:
             self._interpreters[key] = (it, it.get_input_details()[0], it.get_output_details()[0])
         return self._interpreters[key]
 
-    def _check_input(self):
-        """Its own input shape, before it is resized to each width (another model fails there cryptically)."""
-        try:
-            with native_stderr_silenced():
-                inp = tensor_summary(self._interpreter_cls(model_content=self._model_bytes).get_input_details()[0])
-        except (ValueError, RuntimeError, IndexError) as e:
-            raise ModelError(f"cannot load {self.model_path}: {(str(e) or type(e).__name__).splitlines()[0]}") from None
-        shape = inp["shape"]
-        if len(shape) != 3 or shape[0] != HEIGHT or shape[2] != 1:
-            raise ModelError(f"{self.model_path} takes {inp['dtype']} {shape}, not lines of uint8 [{HEIGHT}, W, 1]: "
-                             "is it a line recognizer?")
-
     def _check_tensors(self):
         it, inp, out = self._interpreter(1, WIDTHS[-1])
         i, o = tensor_summary(inp), tensor_summary(out)
-        if i["dtype"] != "uint8" or i["shape"][0] != HEIGHT or i["shape"][2] != 1:
+        if i["dtype"] != "uint8":  # its shape was checked as the interpreter was made
             raise ModelError(f"{self.model_path} takes {i['dtype']} {i['shape']}; this app feeds uint8 [{HEIGHT}, W, 1]")
         if o["shape"] != [1, WIDTHS[-1] // STEP, len(CHARSET) + 1]:
             raise ModelError(f"{self.model_path} gives {o['shape']} per line; this app expects "
