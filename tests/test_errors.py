@@ -34,6 +34,13 @@ def test_bad_sources(source, words):
     assert_one_line_error(run_app("--source", source, "--max-frames", "1", timeout=60), *words)
 
 
+def test_a_streams_password_is_not_shown():
+    """A URL's password went into the error, the console, every JSON line, MQTT and the web view."""
+    r = run_app("--source", "http://admin:s3cret@127.0.0.1:9/video.mjpg", "--max-frames", "1", timeout=60)
+    assert_one_line_error(r, "cannot open stream http://admin:***@127.0.0.1:9/video.mjpg")
+    assert "s3cret" not in r.stderr + r.stdout
+
+
 def test_picam_without_picamera2():
     r = run_app("--source", "picam", "--max-frames", "1")
     assert_one_line_error(r, "python3-picamera2")

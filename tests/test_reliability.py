@@ -581,7 +581,8 @@ def test_a_snapshot_url_is_read_frame_after_frame_without_loss_messages():
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Snapshot)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     said = []
-    source = open_source(f"http://127.0.0.1:{server.server_address[1]}/snapshot.jpg", 640, 480, 20, say=said.append)
+    port = server.server_address[1]
+    source = open_source(f"http://cam:pa:ss@127.0.0.1:{port}/snapshot.jpg", 640, 480, 20, say=said.append)
     try:
         start, frames = time.monotonic(), []
         for frame in source:
@@ -594,3 +595,5 @@ def test_a_snapshot_url_is_read_frame_after_frame_without_loss_messages():
         server.shutdown()
     assert len(frames) == 6 and frames[-1].image.shape[:2] == cv2.imdecode(np.frombuffer(jpeg, np.uint8), 0).shape
     assert said == [] and source.outages == 0
+    # its name, in every frame (JSON lines, MQTT, the web view), without the password
+    assert {f.source for f in frames} == {source.name} == {f"http://cam:***@127.0.0.1:{port}/snapshot.jpg"}

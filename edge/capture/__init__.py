@@ -13,7 +13,7 @@ from edge import utf8_name
 from edge.capture.base import FrameSource, SourceError, SourceLost, warn
 from edge.capture.demo import DemoSource
 from edge.capture.files import ImageFilesSource, VideoFileSource, is_image_path
-from edge.capture.live import LiveSource, open_camera, open_stream
+from edge.capture.live import LiveSource, open_camera, open_stream, without_password
 
 __all__ = ["open_source", "FrameSource", "SourceError", "SourceLost", "DemoSource"]
 
@@ -41,7 +41,7 @@ def open_source(spec: str = "auto", width: int = 0, height: int = 0, fps: float 
         device = int(spec) if spec.isdigit() else spec
         return LiveSource(open_camera(device, width, height, fps), f"camera {spec}", **live)
     if "://" in spec:
-        return LiveSource(open_stream(spec, fps=fps), spec, **live)
+        return LiveSource(open_stream(spec, fps=fps), without_password(spec), **live)
     if not utf8_name(spec):  # OpenCV crashes the process on such a name
         raise SourceError(f"cannot open {spec!r}: its name is not valid UTF-8; rename it")
     path = Path(spec).expanduser()

@@ -204,9 +204,20 @@ def open_stream(url: str, timeout_ms: int = 5000, fps: float = 0.0):
         cap = cv2.VideoCapture(url, cv2.CAP_FFMPEG, params)
         if not cap.isOpened():
             cap.release()
-            raise SourceError(f"cannot open stream {url}: unreachable, refused or not a video stream")
+            raise SourceError(f"cannot open stream {without_password(url)}: unreachable, refused or not a video stream")
         return cap
     return lambda: SnapshotsOrStream(open_capture, fps)
+
+
+def without_password(url: str) -> str:
+    """url with its password shown as *** ('rtsp://admin:***@cam/live'): a source's name goes
+    to the console, the JSON lines, MQTT and the web view."""
+    scheme, sep, rest = url.partition("://")
+    netloc, slash, path = rest.partition("/")
+    userinfo, at, host = netloc.rpartition("@")
+    if not at or ":" not in userinfo:
+        return url
+    return f"{scheme}{sep}{userinfo.split(':', 1)[0]}:***@{host}{slash}{path}"
 
 
 class SnapshotsOrStream:
