@@ -271,7 +271,7 @@ def run(args, stop: StopFlag, snapshot: SnapshotSignal | None = None) -> int:
 
     from edge.capture import SourceError, open_source
     from edge.display import Window, display_unavailable_reason
-    from edge.output import JsonLinesWriter, OutputError, VideoSink, check_folder
+    from edge.output import JsonLinesWriter, OutputError, VideoSink, check_folder, check_writable
 
     _SNAPSHOT_ERRORS_SAID.clear()  # said once a run
 
@@ -290,6 +290,8 @@ def run(args, stop: StopFlag, snapshot: SnapshotSignal | None = None) -> int:
         # Everything that can fail on bad input fails here, before the first frame.
         fps = DEFAULT_FPS if args.fps is None else args.fps
         video = VideoSink(args.save_video, fps, args.overwrite) if args.save_video else None
+        if args.json and args.json != "-":  # checked now, opened last: a failed start leaves it as it was
+            check_writable(args.json, args.overwrite, refuse_existing=False)
         check_folder(args.snapshot_dir, "--snapshot-dir", make=bool(args.snapshot_every))  # else an 's' finds a file
         source = open_source(args.source, args.width or DEFAULT_SIZE[0], args.height or DEFAULT_SIZE[1], fps,
                              args.exit_on_source_loss, say)
@@ -309,13 +311,13 @@ def run(args, stop: StopFlag, snapshot: SnapshotSignal | None = None) -> int:
         if video:
             video.fps, video.paced = source.fps or fps, source.live
             opened.callback(video.close)
-        log = JsonLinesWriter(args.json, args.overwrite) if args.json else None
-        if log:
-            opened.callback(log.close)
         from edge.share import open_shared  # the web view and MQTT, each given a FrameResult a frame
         shared = open_shared(args, say, lambda: make_reader(args, uploads=True)[0],  # its own, for uploaded photos
                              lambda: stop.raised)
         opened.callback(shared.close)
+        log = JsonLinesWriter(args.json, args.overwrite) if args.json else None
+        if log:
+            opened.callback(log.close)
         window = None
         if not args.no_display:
             why_not = display_unavailable_reason()

@@ -292,6 +292,20 @@ def test_port_in_use_is_one_line_and_status_2():
     assert r.stderr.count("\n") == 1 and f"cannot serve on 127.0.0.1:{port}" in r.stderr, r.stderr
 
 
+def test_a_start_that_fails_leaves_the_json_log_as_it_was(tmp_path):
+    """--overwrite emptied the log, and a new log was left empty, before the web view's port was found taken."""
+    kept, new = tmp_path / "kept.jsonl", tmp_path / "new.jsonl"
+    kept.write_text('{"frame": 0}\n')
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        for log, more in ((kept, ["--overwrite"]), (new, [])):
+            r = run_app("--source", "demo", "--max-frames", "1", "--json", log, *more, "--serve", f"127.0.0.1:{port}")
+            assert r.returncode == 2 and f"cannot serve on 127.0.0.1:{port}" in r.stderr, r.stderr
+    assert kept.read_text() == '{"frame": 0}\n' and not new.exists()
+
+
 @pytest.mark.parametrize("args", [["--serve", "http"], ["--serve", "host:"], ["--serve", "70000"],
                                   ["--serve", "1.2.3.4:x"], ["--serve", "8080", "--serve-fps", "0"],
                                   ["--serve", "8080", "--serve-fps", "fast"]])
