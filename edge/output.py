@@ -113,7 +113,9 @@ class JsonLinesWriter:
             return
         check_writable(path, overwrite, refuse_existing=False)
         try:
-            self.file = open(path, "w" if overwrite else "a", encoding="utf-8")
+            # unbuffered bytes: a write the disk cannot take is cut back to the last whole line
+            self.file = open(path, "wb" if overwrite else "ab", buffering=0)
+            self.whole = os.fstat(self.file.fileno()).st_size  # bytes up to the end of the last whole line
             if not overwrite and os.path.isfile(path) and not _ends_with_newline(path):
                 self._put("\n")  # an earlier run died mid-line: close that line off
         except OSError as e:
@@ -121,13 +123,29 @@ class JsonLinesWriter:
 
     def _put(self, text: str):
         try:
-            self.file.write(text)
-            self.file.flush()
+            if self.file is sys.stdout:
+                self.file.write(text)
+                self.file.flush()
+                return
+            data = text.encode("utf-8")
+            left = memoryview(data)
+            while left:  # a raw write may take part of it
+                left = left[self.file.write(left):]
+            self.whole += len(data)
         except BrokenPipeError:
             raise
         except OSError as e:  # disk full, device gone
+            if self.file is not sys.stdout:
+                self._cut_back()
             where = "to standard output" if self.path == "-" else self.path  # as the readings' own message
             raise OutputError(f"cannot write {where}: {e.strerror or e}") from None
+
+    def _cut_back(self):
+        """The file ends at its last whole line again (a full disk took half of one)."""
+        try:
+            os.ftruncate(self.file.fileno(), self.whole)
+        except OSError:  # not a regular file (a pipe, a device): nothing to cut
+            pass
 
     def write(self, result: FrameResult):
         self._put(json.dumps(reading_record(result), separators=(",", ":")) + "\n")
