@@ -170,6 +170,7 @@ def _ends_with_newline(path: str) -> bool:
 VIDEO_RESERVE_BYTES = 8 * 2**20  # free disk under which a video is closed, still playable: its index goes last
 INDEX_BYTES_PER_FRAME = 32  # and the room its index takes (AVI 16, MP4 7.5 bytes a frame, measured)
 MAX_HOLD_SECONDS = 2.0  # a longer gap between live frames (a camera lost) is cut, not held as a still
+MIN_VIDEO_SIDE = 2  # px: FFmpeg's writers (mp4, mkv, mov) refuse a frame 1 px wide or high
 MAX_PACED_FPS = 60.0  # a camera's video rate at most: at --fps 1000 each held frame would be written hundreds of times
 
 
@@ -207,7 +208,7 @@ class VideoSink:
         self._check_space()
         h, w = image.shape[:2]
         if self.writer is None:
-            self.size = (w, h)
+            self.size = (max(w, MIN_VIDEO_SIDE), max(h, MIN_VIDEO_SIDE))
             self.writer = cv2.VideoWriter(self.path, cv2.VideoWriter_fourcc(*FOURCC[Path(self.path).suffix.lower()]),
                                           self.rate, self.size)
             if not self.writer.isOpened():

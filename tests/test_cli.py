@@ -159,6 +159,20 @@ def test_annotated_video_is_written_and_readable(tmp_path):
     assert [rec["frame"] for rec in lines_of(r.stdout)] == list(range(15))
 
 
+def test_frames_one_pixel_high_make_a_video(tmp_path):
+    """FFmpeg's writers refuse a side of 1 px: the run ended with 'no encoder for it here'."""
+    (tmp_path / "a_line.png").write_bytes(cv2.imencode(".png", np.full((1, 300, 3), 200, np.uint8))[1].tobytes())
+    cv2.imwrite(str(tmp_path / "b_page.png"), np.full((120, 160, 3), 200, np.uint8))
+    video = tmp_path / "pictures.mp4"
+    r = run_app("--source", tmp_path, "--save-video", video, "-q")
+    assert r.returncode == 0, r.stderr
+    cap = cv2.VideoCapture(str(video))
+    sizes = []
+    while (frame := cap.read()[1]) is not None:
+        sizes.append(frame.shape[:2])
+    assert sizes[:1] == [(2, 300)] and len(sizes) >= 2  # the page too, fitted to the first picture's size
+
+
 def test_console_script_is_installed():
     from pathlib import Path
 
