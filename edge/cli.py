@@ -282,8 +282,8 @@ def run(args, stop: StopFlag, snapshot: SnapshotSignal | None = None) -> int:
             except OSError:  # stderr gone (a terminal hung up): a message is not worth the run
                 pass
 
-    # OpenCV's own warnings off (e.g. V4L2 probing camera 0): the app reports problems itself
-    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+    # OpenCV's own log lines off (V4L2 probing camera 0, a damaged TIFF): the app reports problems itself
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
     if stop.raised:  # stopped while the modules loaded: nothing started, nothing to say
         return 0
     with contextlib.ExitStack() as opened:  # closed in reverse: window, outputs, then the source

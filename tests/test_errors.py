@@ -41,6 +41,27 @@ def test_a_streams_password_is_not_shown():
     assert "s3cret" not in r.stderr + r.stdout
 
 
+@pytest.mark.parametrize("ext,damage", [(".png", "cut"), (".png", "crc"), (".tiff", "cut"), (".pgm", "cut")])
+def test_a_damaged_image_is_one_line_with_no_library_lines(tmp_path, ext, damage):
+    """libpng printed 'libpng error: ...', OpenCV '[ERROR:0@0.02] global loadsave.cpp ...' lines."""
+    import cv2
+    image = np.random.default_rng(0).integers(0, 255, (100, 120, 3), np.uint8)  # libpng says nothing on a grey one
+    data = bytearray(cv2.imencode(ext, image[:, :, 0] if ext == ".pgm" else image)[1].tobytes())
+    if damage == "cut":
+        data = data[:len(data) // 2]
+    else:  # inside the image data: a CRC that does not match
+        data[200:260] = b"x" * 60
+    path = tmp_path / f"damaged{ext}"
+    path.write_bytes(bytes(data))
+    r = run_app("--source", path)
+    assert_one_line_error(r, f"cannot read image {path}")
+    assert r.stderr.count("\n") == 1, r.stderr
+    cv2.imwrite(str(tmp_path / "whole.png"), image)  # in a folder: one line for it, the rest read
+    r = run_app("--source", tmp_path, "--json", "-")
+    assert r.returncode == 0 and f"edge-digits: skipping {path}: not an image OpenCV can decode\n" in r.stderr
+    assert all(line.startswith("edge-digits: ") for line in r.stderr.splitlines()), r.stderr  # the app's lines alone
+
+
 def test_picam_without_picamera2():
     r = run_app("--source", "picam", "--max-frames", "1")
     assert_one_line_error(r, "python3-picamera2")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import time
+import zlib
 from pathlib import Path
 
 import cv2
@@ -26,6 +27,8 @@ class ImageError(ValueError):
 def decode_image(data: np.ndarray) -> np.ndarray:
     """An encoded image's bytes -> the image, upright by its EXIF orientation, 16-bit kept.
     Raises ImageError saying why it cannot be decoded (not an image, or too many pixels)."""
+    if data[:8].tobytes() == PNG_SIGNATURE and not _png_is_whole(memoryview(data)):
+        raise ImageError("not an image OpenCV can decode")  # libpng would print a line of its own
     try:
         image = cv2.imdecode(data, cv2.IMREAD_ANYCOLOR | cv2.IMREAD_ANYDEPTH) if data.size else None
     except cv2.error as e:
@@ -38,6 +41,26 @@ def decode_image(data: np.ndarray) -> np.ndarray:
     if image is None or not image.size:
         raise ImageError("not an image OpenCV can decode")
     return image
+
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _png_is_whole(data: memoryview) -> bool:
+    """A PNG's chunks all there up to IEND, its critical ones' CRCs right: else libpng writes
+    'libpng error: ...' to the console itself (not through OpenCV's log)."""
+    pos = len(PNG_SIGNATURE)
+    while pos + 12 <= len(data):
+        length, kind = int.from_bytes(data[pos:pos + 4], "big"), bytes(data[pos + 4:pos + 8])
+        end = pos + 12 + length
+        if end > len(data):
+            return False
+        if kind[:1].isupper() and zlib.crc32(data[pos + 4:end - 4]) != int.from_bytes(data[end - 4:end], "big"):
+            return False
+        if kind == b"IEND":
+            return True
+        pos = end
+    return False
 
 
 class VideoFileSource(FrameSource):
