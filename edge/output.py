@@ -71,6 +71,11 @@ def check_writable(path: str, overwrite: bool, refuse_existing: bool):
         raise OutputError(f"cannot write {path}: permission denied")
     if refuse_existing and p.exists() and not overwrite:
         raise OutputError(f"{path} exists; choose another name or pass --overwrite")
+    if p.is_fifo():  # opening it would wait for a reader, and a first Ctrl-C would not end the wait
+        try:
+            os.close(os.open(p, os.O_WRONLY | os.O_NONBLOCK))
+        except OSError:
+            raise OutputError(f"cannot write {path}: it is a pipe nothing reads from") from None
     if not p.exists():  # the surest test: create it (and remove it again)
         _create_and_remove(p, f"cannot write {path}")
 
