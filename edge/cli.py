@@ -506,9 +506,18 @@ def save_snapshot(folder, result, image, say):
         message = f"snapshot not saved in {folder}: {e.strerror or e}"
         if message not in _SNAPSHOT_ERRORS_SAID:  # once, not every --snapshot-every frame; -q or not
             _SNAPSHOT_ERRORS_SAID.add(message)
-            print(f"{PROG}: error: {message}", file=sys.stderr, flush=True)
+            _error(message)
         return
     say(f"saved {stem}.png and .json")
+
+
+def _error(message: str) -> int:
+    """Says an error on stderr, if it can (a full or closed one does not change the exit status); 2."""
+    try:
+        print(f"{PROG}: error: {message}", file=sys.stderr, flush=True)
+    except (OSError, ValueError):
+        pass
+    return 2
 
 
 def main(argv=None) -> int:
@@ -525,7 +534,8 @@ def main(argv=None) -> int:
         if stray_option(args):
             parser.error(stray_option(args))
         for option, path in (("--json", args.json), ("--save-video", args.save_video),
-                             ("--snapshot-dir", args.snapshot_dir)):
+                             ("--snapshot-dir", args.snapshot_dir), ("--detector", args.detector),
+                             ("--recognizer", args.recognizer)):
             if path is not None and not path.strip():
                 parser.error(f"{option} needs a name, not an empty one")
         if args.json and args.json != "-" and args.save_video and same_file(args.json, args.save_video):
@@ -537,8 +547,7 @@ def main(argv=None) -> int:
         try:
             import cv2  # noqa: F401  (first import: every module below needs it)
         except ImportError as e:  # e.g. the GUI build on a system without X libraries (Pi OS Lite)
-            print(f"{PROG}: error: {opencv_missing(e)}", file=sys.stderr)
-            return 2
+            return _error(opencv_missing(e))
         from edge.capture import SourceError
         from edge.infer import ModelError
         from edge.output import OutputError
@@ -546,11 +555,9 @@ def main(argv=None) -> int:
         try:
             return run(args, stop, snapshot)
         except (SourceError, ModelError, OutputError) as e:
-            print(f"{PROG}: error: {e}", file=sys.stderr)
-            return 2
+            return _error(str(e))
     except StdoutError as e:
-        print(f"{PROG}: error: {e}", file=sys.stderr)
-        return 2
+        return _error(str(e))
     except KeyboardInterrupt:  # a second Ctrl-C: stop at once
         return 130
     except BrokenPipeError:  # e.g. `--json - | head`

@@ -250,6 +250,8 @@ def test_an_output_that_is_a_file_the_source_reads_is_refused_and_the_file_kept(
 @pytest.mark.parametrize("args,words", [
     (["--json", ""], "--json needs a name"),
     (["--save-video", ""], "--save-video needs a name"),
+    (["--detector", " "], "--detector needs a name"),  # was the shipped model, unsaid
+    (["--recognizer", ""], "--recognizer needs a name"),
     (["--save-video", "clip.mp4/"], "is a folder"),
     (["--json", "log/"], "is a folder"),
 ])
@@ -257,6 +259,21 @@ def test_empty_or_folder_output_names_are_refused_before_the_first_frame(tmp_pat
     r = run_app("--source", "demo", "--max-frames", "1", *args, cwd=tmp_path)
     assert_one_line_error(r, words)
     assert os.listdir(tmp_path) == []
+
+
+def test_a_json_pipe_nothing_reads_is_one_line_not_a_wait(tmp_path):
+    """Opening a named pipe for writing waits for a reader: the app hung, and a first Ctrl-C did not end it."""
+    pipe = tmp_path / "readings"
+    os.mkfifo(pipe)
+    assert_one_line_error(run_app("--source", "demo", "--max-frames", "1", "--json", pipe, timeout=60),
+                          f"cannot write {pipe}: it is a pipe nothing reads from")
+    reader = os.open(pipe, os.O_RDONLY | os.O_NONBLOCK)  # with a reader, it is written to
+    try:
+        r = run_app("--source", "demo", "--max-frames", "2", "--json", pipe, "-q", timeout=60)
+        lines = os.read(reader, 1 << 16).decode().splitlines()  # two lines: well inside a pipe's buffer
+    finally:
+        os.close(reader)
+    assert r.returncode == 0 and [json.loads(line)["frame"] for line in lines] == [0, 1], r.stderr
 
 
 def test_an_unreadable_folder_is_one_line(monkeypatch, tmp_path):
@@ -343,6 +360,17 @@ def test_a_full_standard_output_or_json_file_is_one_line_and_status_2(args, erro
     assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
     assert r.stderr.strip().splitlines()[-1] == f"edge-digits: error: {error}"
     assert "-q" not in args or r.stderr.count("\n") == 1, r.stderr
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs Linux's /dev/full")
+@pytest.mark.parametrize("args,status", [(["--source", "does/not/exist"], 2), (["--fps", "-1"], 2),
+                                         (["--source", "demo", "--max-frames", "2", "-q"], 0)])
+def test_a_full_standard_error_keeps_the_exit_status(args, status):
+    """An error that could not be said ended with status 1 (a traceback nobody saw), not the error's 2."""
+    with open("/dev/full", "w") as full:
+        r = subprocess.run([sys.executable, str(ROOT / "main.py"), *args], stdout=subprocess.DEVNULL, stderr=full,
+                           timeout=120, env={k: v for k, v in os.environ.items() if k != "DISPLAY"})
+    assert r.returncode == status
 
 
 @pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs Linux's /dev/full")
