@@ -1,4 +1,5 @@
-"""Numbers matched across frames by box overlap; the text is a vote over recent frames.
+"""Numbers matched across frames by box overlap (or a similarity of your own); the text is a
+vote over recent frames.
 
 A track's reading becomes *stable* once the same voted text has been seen in
 `stable_hits` of its recent frames; the overlay then stops flickering and the
@@ -9,6 +10,7 @@ is not announced again.
 from __future__ import annotations
 
 from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -32,7 +34,11 @@ class Track:
 
 @dataclass
 class Tracker:
-    min_iou: float = 0.3
+    """`similarity(tracks' boxes, numbers' boxes)` scores every pair (higher: more alike; x, y, w,
+    h boxes); a pair below `min_similarity` is never one number. Overlap suits a steady camera;
+    a panning one may want its centres' distance."""
+    similarity: Callable[[list, list], np.ndarray] = iou_matrix
+    min_similarity: float = 0.3
     window: int = 8  # frames a vote looks back over
     stable_hits: int = 3  # votes the winning text needs
     max_misses: int = 5  # frames a track survives unseen
@@ -54,15 +60,15 @@ class Tracker:
         boxes = [_where(n) for n in numbers]
         self._frame += 1
         self.ended = [(f, t) for f, t in self.ended if self._frame - f <= self.recall]
-        live = len(self.tracks)  # one overlap matrix for the live tracks and the ended ones below them
-        overlaps = iou_matrix([t.box for t in self.tracks] + [t.box for _, t in self.ended], boxes)
+        live = len(self.tracks)  # one score matrix for the live tracks and the ended ones below them
+        scores = self.similarity([t.box for t in self.tracks] + [t.box for _, t in self.ended], boxes)
         matched_t, matched_n = set(), set()
-        for ti, ni in _pairs(overlaps[:live], self.min_iou):
+        for ti, ni in _pairs(scores[:live], self.min_similarity):
             matched_t.add(ti)
             matched_n.add(ni)
             self._assign(self.tracks[ti], numbers[ni])
         new = [ni for ni in range(len(numbers)) if ni not in matched_n]
-        recalled = self._recalled(overlaps[live:, new])
+        recalled = self._recalled(scores[live:, new])
         for ti, track in enumerate(self.tracks):
             if ti not in matched_t:
                 track.misses += 1
@@ -84,14 +90,14 @@ class Tracker:
                 events.append(num)
         return events
 
-    def _recalled(self, overlaps: np.ndarray) -> list[Track | None]:
-        """For each new number (a column of overlaps with the ended tracks), the ended track that
+    def _recalled(self, scores: np.ndarray) -> list[Track | None]:
+        """For each new number (a column of scores with the ended tracks), the ended track that
         overlaps it (best pairs first), its votes cleared; else None."""
-        found: list[Track | None] = [None] * overlaps.shape[1]
-        if not overlaps.size:
+        found: list[Track | None] = [None] * scores.shape[1]
+        if not scores.size:
             return found
         taken = set()
-        for ei, ni in _pairs(overlaps, self.min_iou):
+        for ei, ni in _pairs(scores, self.min_similarity):
             track = found[ni] = self.ended[ei][1]
             track.history.clear()
             track.stable_text, track.misses = None, 0
@@ -116,10 +122,10 @@ class Tracker:
         num.text = track.stable_text if num.stable else num.read
 
 
-def _pairs(overlaps: np.ndarray, min_iou: float) -> list[tuple[int, int]]:
-    """(row, column) pairs of at least min_iou, the best first, each row and column used once."""
-    rows, cols = np.nonzero(overlaps >= min_iou)
-    order = np.argsort(-overlaps[rows, cols], kind="stable")
+def _pairs(scores: np.ndarray, least: float) -> list[tuple[int, int]]:
+    """(row, column) pairs of at least `least`, the best first, each row and column used once."""
+    rows, cols = np.nonzero(scores >= least)
+    order = np.argsort(-scores[rows, cols], kind="stable")
     used_r, used_c, pairs = set(), set(), []
     for r, c in zip(rows[order].tolist(), cols[order].tolist()):
         if r not in used_r and c not in used_c:

@@ -182,7 +182,7 @@ def test_a_recalled_track_votes_anew_from_its_first_frame_back():
 
 
 def test_a_track_overlapping_two_numbers_goes_to_the_better_match():
-    tracker = Tracker(min_iou=0.3)
+    tracker = Tracker(min_similarity=0.3)
     first = number("1234", (100, 50, 80, 30))
     tracker.update([first])
     worse, better = number("1234", (130, 50, 80, 30)), number("1234", (105, 50, 80, 30))  # IoU 0.45 and 0.88
@@ -190,10 +190,25 @@ def test_a_track_overlapping_two_numbers_goes_to_the_better_match():
     assert better.track_id == first.track_id and worse.track_id not in (first.track_id, None)
 
 
-def test_a_number_overlapping_a_track_below_min_iou_starts_its_own():
-    tracker = Tracker(min_iou=0.3)
+def test_a_number_overlapping_a_track_below_the_least_similarity_starts_its_own():
+    tracker = Tracker(min_similarity=0.3)
     first = number("1234", (100, 50, 80, 30))
     tracker.update([first])
     moved = number("1234", (150, 50, 80, 30))  # IoU 30/130 = 0.23
     tracker.update([moved])
     assert moved.track_id != first.track_id
+
+
+def test_a_similarity_of_ones_own_matches_numbers_that_do_not_overlap():
+    """A panning camera: a number moved by more than its width keeps its track by its centre."""
+    def near(a, b):  # 1 at the same centre, 0 two box widths away
+        a, b = np.asarray(a, float).reshape(-1, 4), np.asarray(b, float).reshape(-1, 4)
+        ca, cb = a[:, :2] + a[:, 2:] / 2, b[:, :2] + b[:, 2:] / 2
+        return 1 - np.linalg.norm(ca[:, None] - cb, axis=2) / np.maximum(2 * a[:, None, 2], 1)
+
+    for tracker, same in ((Tracker(), False), (Tracker(similarity=near, min_similarity=0.0), True)):
+        numbers = [number("1234", (100 + 70 * i, 50, 60, 30)) for i in range(4)]  # 70 px a frame: no overlap
+        for n in numbers:
+            tracker.update([n])
+        assert (len({n.track_id for n in numbers}) == 1) == same
+        assert numbers[-1].stable == same
