@@ -6,6 +6,8 @@ import os
 os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(2**27))
 
 PROG = "edge-digits"
+CAPTURE_SIZE = (640, 480)  # (w, h) a camera is asked for and the demo draws, unless the user sets one
+CAPTURE_FPS = 30.0  # a camera's rate and the demo's pace, unless the user sets one
 VERSION = "0.1.0"  # the version when not installed (a checkout); keep equal to setup.cfg's
 
 

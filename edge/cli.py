@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from edge import PROG, utf8_name, version
+from edge import CAPTURE_FPS, CAPTURE_SIZE, PROG, utf8_name, version
 from edge.launch import EARLY_SIGNALS, STOP_SIGNALS, hung_up, nohup
 from edge.video_formats import VIDEO_EXTENSIONS
 
@@ -57,8 +57,6 @@ class _Version(argparse.Action):
 
 MAX_SIDE = 7680  # pixels: 8K UHD (7680x4320), the largest capture the app is meant for
 MAX_HEIGHT = 4320
-DEFAULT_FPS = 30.0  # a camera's rate and the demo's pace unless --fps says otherwise
-DEFAULT_SIZE = (640, 480)  # a camera's and the demo's size unless --width/--height say otherwise
 MAX_FPS = 1000.0
 
 
@@ -168,11 +166,12 @@ def build_parser() -> argparse.ArgumentParser:
                           "a video file, an image, a folder or glob of images, or an rtsp/http URL "
                           "(default: auto)")
     src.add_argument("--width", type=_size_up_to(MAX_SIDE),
-                     help=f"capture width, 1-{MAX_SIDE} (default 640)")
+                     help=f"capture width, 1-{MAX_SIDE} (default {CAPTURE_SIZE[0]})")
     src.add_argument("--height", type=_size_up_to(MAX_HEIGHT),
-                     help=f"capture height, 1-{MAX_HEIGHT} (default 480)")
+                     help=f"capture height, 1-{MAX_HEIGHT} (default {CAPTURE_SIZE[1]})")
     src.add_argument("--fps", type=_rate,
-                     help=f"capture rate, 0-{MAX_FPS:.0f}; also the demo's pace, 0 = as fast as possible (default 30)")
+                     help=f"capture rate, 0-{MAX_FPS:.0f}; also the demo's pace, 0 = as fast as possible "
+                          f"(default {CAPTURE_FPS:.0f})")
     src.add_argument("--exit-on-source-loss", action="store_true",
                      help="stop with status 1 when a live source stops, instead of reconnecting")
     det = p.add_argument_group("reading")
@@ -288,12 +287,12 @@ def run(args, stop: StopFlag, snapshot: SnapshotSignal | None = None) -> int:
         return 0
     with contextlib.ExitStack() as opened:  # closed in reverse: window, outputs, then the source
         # Everything that can fail on bad input fails here, before the first frame.
-        fps = DEFAULT_FPS if args.fps is None else args.fps
+        fps = CAPTURE_FPS if args.fps is None else args.fps
         video = VideoSink(args.save_video, fps, args.overwrite) if args.save_video else None
         if args.json and args.json != "-":  # checked now, opened last: a failed start leaves it as it was
             check_writable(args.json, args.overwrite, refuse_existing=False)
         check_folder(args.snapshot_dir, "--snapshot-dir", make=bool(args.snapshot_every))  # else an 's' finds a file
-        source = open_source(args.source, args.width or DEFAULT_SIZE[0], args.height or DEFAULT_SIZE[1], fps,
+        source = open_source(args.source, args.width or CAPTURE_SIZE[0], args.height or CAPTURE_SIZE[1], fps,
                              args.exit_on_source_loss, say)
         opened.callback(source.close)
         unused = [o for o, v in (("--width", args.width), ("--height", args.height)) if v]

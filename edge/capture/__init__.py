@@ -9,7 +9,7 @@ import glob
 import os
 from pathlib import Path
 
-from edge import utf8_name
+from edge import CAPTURE_FPS, CAPTURE_SIZE, utf8_name
 from edge.capture.base import FrameSource, SourceError, SourceLost, warn
 from edge.capture.demo import DemoSource
 from edge.capture.files import ImageFilesSource, VideoFileSource, is_image_path
@@ -18,7 +18,7 @@ from edge.capture.live import LiveSource, open_camera, open_stream, without_pass
 __all__ = ["open_source", "FrameSource", "SourceError", "SourceLost", "DemoSource"]
 
 
-def open_source(spec: str = "auto", width: int = 0, height: int = 0, fps: float = 30,
+def open_source(spec: str = "auto", width: int = 0, height: int = 0, fps: float = CAPTURE_FPS,
                 exit_on_loss: bool = False, say=warn) -> FrameSource:
     """The source `spec` names; `say(message)` reports what the app works around (default: stderr)."""
     spec = str(spec).strip()
@@ -31,9 +31,9 @@ def open_source(spec: str = "auto", width: int = 0, height: int = 0, fps: float 
             return LiveSource(open_camera(0, width, height, fps), "camera 0", **live)
         except SourceError:
             say("no camera found; reading the built-in demo instead (use --source to choose a source)")
-            return DemoSource(width or 640, height or 480, fps)
+            return DemoSource(width, height, fps)
     if spec == "demo":
-        return DemoSource(width or 640, height or 480, fps)
+        return DemoSource(width, height, fps)
     if spec == "picam":
         from edge.capture.picam import open_picamera
         return LiveSource(open_picamera(width, height, fps), "picam", **live)

@@ -11,6 +11,7 @@ import time
 import cv2
 import numpy as np
 
+from edge import CAPTURE_FPS, CAPTURE_SIZE
 from edge.capture.base import FrameSource, Pacer
 from edge.types import Frame
 
@@ -79,9 +80,10 @@ class DemoSource(FrameSource):
     name = "demo"
     truth = TRUTH
 
-    def __init__(self, width: int = 640, height: int = 480, fps: float = 30, frames: int | None = None,
+    def __init__(self, width: int = 0, height: int = 0, fps: float = CAPTURE_FPS, frames: int | None = None,
                  seed: int = 7):
-        self.width, self.height, self.fps, self.total = width or 640, height or 480, fps, frames
+        self.width, self.height = width or CAPTURE_SIZE[0], height or CAPTURE_SIZE[1]  # 0: the usual size
+        self.fps, self.total = fps, frames
         self.size = (self.width, self.height)
         self.sheet = render_sheet(seed)
         rng = np.random.default_rng(seed)

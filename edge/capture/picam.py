@@ -1,6 +1,7 @@
 """Raspberry Pi camera through Picamera2 (imported only when asked for)."""
 from __future__ import annotations
 
+from edge import CAPTURE_SIZE
 from edge.capture.base import SourceError
 
 INSTALL_HINT = ("Picamera2 is not installed: on Raspberry Pi OS run 'sudo apt install python3-picamera2' "
@@ -27,8 +28,8 @@ class _PicamDevice:
         try:
             self.cam = Picamera2()
             controls = {"FrameRate": float(fps)} if fps else {}
-            config = self.cam.create_video_configuration(
-                main={"size": (width or 640, height or 480), "format": "RGB888"}, controls=controls)
+            size = (width or CAPTURE_SIZE[0], height or CAPTURE_SIZE[1])
+            config = self.cam.create_video_configuration(main={"size": size, "format": "RGB888"}, controls=controls)
             self.cam.configure(config)
             self.cam.start()
         except Exception as e:  # no camera attached, camera busy, libcamera errors
