@@ -238,8 +238,9 @@ def _char_boxes(line: Line, crop: np.ndarray, spans: list[tuple[float, float]], 
     level = abs(ay) <= 0.03 * length  # a plain slice (edge.detect.cut_line): crop pixels shifted
     cut = line.box  # the level cut's origin (edge.detect.cut_line)
     left, top = max(0, int(cut[0] - pad)), max(0, int(cut[1] - pad))
-    ax, ay, dx, dy = ax / max(length, 1e-6), ay / max(length, 1e-6), dx / max(height, 1e-6), dy / max(height, 1e-6)
-    ox, oy = x_tl - (ax + dx) * pad, y_tl - (ay + dy) * pad  # a warped cut's (0, 0) in the frame
+    if not level:  # unit vectors along and across, and the warped cut's (0, 0) in the frame
+        ax, ay, dx, dy = ax / max(length, 1e-6), ay / max(length, 1e-6), dx / max(height, 1e-6), dy / max(height, 1e-6)
+        ox, oy = x_tl - (ax + dx) * pad, y_tl - (ay + dy) * pad
     inked = [None] * len(spans)
     if crop.ndim == 2 and crop.size:
         small = normalize_line(crop) if small is None else small  # boxed at the recognizer's height

@@ -5,6 +5,7 @@ and `edge.infer.recognizer` runs it on every live line, as `normalize_crop` is f
 """
 from __future__ import annotations
 
+import functools
 import math
 
 import cv2
@@ -63,23 +64,32 @@ def line_ink_is_dark(line: np.ndarray) -> bool:
     if gray.size == 0:
         return True
     middle = gray.size // 2
-    return cv2.mean(gray)[0] <= float(np.partition(gray.ravel(), middle)[middle])
+    pixels = gray.flatten()  # a copy of its own, partitioned in place
+    pixels.partition(middle)
+    return cv2.mean(gray)[0] <= float(pixels[middle])
 
 
 def percentiles_u8(image: np.ndarray, percents) -> list[float]:
     """np.percentile(image, percents) of a non-empty uint8 image, to the last bit (its 'linear'
     method), from a histogram: numpy sorts every pixel, which cost more than the rest of the line."""
-    n = image.size
+    ranks, gammas = _percentile_ranks(image.size, tuple(percents))
     counts = np.bincount(image.ravel(), minlength=256).cumsum()
+    found = counts.searchsorted(ranks, side="right").tolist()  # the grey level at each rank
+    return [a + (b - a) * g if g < 0.5 else b - (b - a) * (1 - g)  # numpy's _lerp
+            for g, a, b in zip(gammas, found[::2], found[1::2])]
+
+
+@functools.lru_cache(maxsize=256)
+def _percentile_ranks(n: int, percents: tuple) -> tuple[tuple[int, ...], tuple[float, ...]]:
+    """The ranks either side of each percentile's virtual index among n values (numpy's
+    'linear'), and where between them it lies; lines come in few sizes, so each is worked out once."""
     ranks, gammas = [], []
     for p in percents:
         virtual = (n - 1) * (p / 100)  # numpy's virtual index for 'linear'
         below = math.floor(virtual)
         ranks += [min(max(below, 0), n - 1), min(max(below + 1, 0), n - 1)]
         gammas.append(virtual - below)
-    found = counts.searchsorted(ranks, side="right").tolist()  # the grey level at each rank
-    return [a + (b - a) * g if g < 0.5 else b - (b - a) * (1 - g)  # numpy's _lerp
-            for g, a, b in zip(gammas, found[::2], found[1::2])]
+    return tuple(ranks), tuple(gammas)
 
 
 def pad_line(line: np.ndarray, width: int) -> np.ndarray:
