@@ -91,18 +91,18 @@ def lines_from_map(core: np.ndarray, threshold: float, min_cells: int = MIN_CORE
         if len(group) == 1:
             k = group[0]
             points, score = centres[ends[k] - cells[k]:ends[k]], means[k]
-            ends_at = first[k], last[k]
+            span = first[k], last[k]  # its first and last cells' centres
         else:
             points = np.concatenate([centres[ends[k] - cells[k]:ends[k]] for k in group])
             score = float(np.float32(sum(sums[k] for k in group)) / np.float32(sum(cells[k] for k in group)))
-            ends_at = first[group].min(axis=0), last[group].max(axis=0)
+            span = first[group].min(axis=0), last[group].max(axis=0)
         scores.append(score)
         rect = cv2.minAreaRect(points)
         (w, h) = rect[1]
         if max(w, h) + 1 < SQUARE_CORE * (min(w, h) + 1):  # a character or two: the core's tilt is noise
             level.append(i)
-            level_first.append(ends_at[0])
-            level_last.append(ends_at[1])
+            level_first.append(span[0])
+            level_last.append(span[1])
         else:
             corners[i] = _line_corners(rect)
     if level:  # boxed level around their cells, all at once (a loop cost ~20 us a line)
