@@ -32,7 +32,7 @@ from urllib.parse import parse_qs, urlsplit
 import cv2
 import numpy as np
 
-from edge.capture.files import ImageError, decode_image
+from edge.capture.files import ImageError, decode_image, image_size
 from edge.draw import draw_result
 from edge.output import OutputError, reading_record, stable_reading
 from edge.share import STREAM_FPS
@@ -43,6 +43,7 @@ from edge.types import Frame, FrameResult
 MAX_VIEWERS = 20
 SEND_TIMEOUT_S = 5.0  # a viewer that accepts no data for this long is dropped
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024  # a 12-megapixel JPEG fits; anything bigger is refused (413)
+MAX_UPLOAD_PIXELS = 50_000_000  # a 48-MP phone photo fits; larger pictures (413) would take a Pi's memory
 JPEG_QUALITY = 80
 EVENTS_KEPT = 256  # stable readings an /events client may fall behind by before it skips some
 EVENTS_REPLAYED = 20  # the recent stable readings a new /events client is sent first (the page shows 20)
@@ -202,15 +203,23 @@ class UploadReader:
         self._count = 0
 
     def read(self, data: bytes, name: str) -> tuple[dict, bytes]:
-        """The record and the drawn JPEG; ImageError when `data` is not an image it can decode."""
-        image = decode_image(np.frombuffer(data, np.uint8))  # upright by EXIF, as a --source photo
-        with self._lock:
+        """The record and the drawn JPEG; ImageError when `data` is not an image it can decode,
+        PictureTooLarge when its header says it has over MAX_UPLOAD_PIXELS."""
+        size = image_size(data)
+        if size and size[0] * size[1] > MAX_UPLOAD_PIXELS:
+            raise PictureTooLarge(f"{size[0]}x{size[1]} pixels, over the limit of {MAX_UPLOAD_PIXELS / 1e6:.0f} MP")
+        with self._lock:  # one photo decoded at a time: concurrent uploads do not add up in memory
+            image = decode_image(np.frombuffer(data, np.uint8))  # upright by EXIF, as a --source photo
             if self._reader is None:
                 self._reader = self._make_reader()
             self._count += 1
             self._reader.tracker.reset()  # every photo is a scene of its own
             result = self._reader.process(Frame(image, self._count - 1, time.time(), name or "upload"))
-        return reading_record(result), encode_jpeg(draw_result(result))
+            return reading_record(result), encode_jpeg(draw_result(result))
+
+
+class PictureTooLarge(ImageError):
+    """An upload whose picture has too many pixels (its file may be small)."""
 
 
 def parse_upload(content_type: str, body: bytes) -> tuple[bytes, str]:
@@ -470,6 +479,9 @@ class Handler(BaseHTTPRequestHandler):
             return
         try:
             record, jpeg = self.uploads.read(data, name)
+        except PictureTooLarge as e:
+            self._error(413, f"{name}: {e}")
+            return
         except ImageError as e:
             self._error(415, f"{name}: {e} (JPEG, PNG, BMP, WebP, TIFF ...)")
             return

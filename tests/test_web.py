@@ -435,6 +435,34 @@ def test_an_upload_the_reader_fails_on_gets_a_json_500_not_a_dropped_connection(
         server.close()
 
 
+def test_a_small_file_of_a_huge_picture_is_413_before_it_is_decoded():
+    """An 850 KB PNG of 11500 x 11500 16-bit pixels took 2.1 GB to decode, three at once 4.8 GB."""
+    from edge.web import MAX_UPLOAD_PIXELS, WebServer
+
+    def reader_never_wanted():
+        raise RuntimeError("decoded")  # a 500 would say the picture was decoded and read
+    server = WebServer("127.0.0.1", 0, reader_never_wanted)
+    try:
+        side = int(MAX_UPLOAD_PIXELS ** 0.5) + 1
+        png = cv2.imencode(".png", np.zeros((side, side), np.uint8))[1].tobytes()
+        assert len(png) < 2**20  # a small file
+        body, headers = multipart("image", "bomb.png", png)
+        code, kind, answer = get(f"http://127.0.0.1:{server.port}/read", body, headers)
+        assert code == 413 and kind == "application/json"
+        assert json.loads(answer)["error"] == f"bomb.png: {side}x{side} pixels, over the limit of 50 MP"
+    finally:
+        server.close()
+
+
+@pytest.mark.parametrize("ext,params", [(".png", []), (".jpg", []), (".jpg", [cv2.IMWRITE_JPEG_PROGRESSIVE, 1]),
+                                        (".webp", []), (".webp", [cv2.IMWRITE_WEBP_QUALITY, 101])])
+def test_a_pictures_size_is_read_from_its_header(ext, params):
+    from edge.capture.files import image_size
+    for h, w in ((1, 1), (37, 53), (3000, 4000)):
+        assert image_size(cv2.imencode(ext, np.full((h, w, 3), 90, np.uint8), params)[1].tobytes()) == (w, h)
+    assert image_size(cv2.imencode(".bmp", np.zeros((5, 5), np.uint8))[1].tobytes()) is None  # not read: no limit
+
+
 def test_the_page_greys_old_readings_and_gets_the_video_back_after_a_restart(tmp_path):
     """The app stopped: the page greys its last readings and says so; the app back on the same
     port: the readings and the live video come back without reloading the page."""
