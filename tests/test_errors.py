@@ -39,6 +39,9 @@ def test_a_streams_password_is_not_shown():
     r = run_app("--source", "http://admin:s3cret@127.0.0.1:9/video.mjpg", "--max-frames", "1", timeout=60)
     assert_one_line_error(r, "cannot open stream http://admin:***@127.0.0.1:9/video.mjpg")
     assert "s3cret" not in r.stderr + r.stdout
+    # in the query, as many IP cameras take it
+    r = run_app("--source", "http://127.0.0.1:9/videostream.cgi?user=admin&pwd=s3cret", "--max-frames", "1", timeout=60)
+    assert_one_line_error(r, "cannot open stream http://127.0.0.1:9/videostream.cgi?user=admin&pwd=***")
 
 
 @pytest.mark.parametrize("ext,damage", [(".png", "cut"), (".png", "crc"), (".tiff", "cut"), (".pgm", "cut")])

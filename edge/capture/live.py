@@ -6,6 +6,7 @@ backoff and says when it is back. With `exit_on_loss`, iteration raises SourceLo
 """
 from __future__ import annotations
 
+import re
 import threading
 import time
 from typing import Callable
@@ -209,15 +210,19 @@ def open_stream(url: str, timeout_ms: int = 5000, fps: float = 0.0):
     return lambda: SnapshotsOrStream(open_capture, fps)
 
 
+SECRET_PARAMETERS = re.compile(r"([?&;](?:pwd|pass|passwd|password|psw|loginpas|token|key|apikey|api_key|auth|"
+                               r"secret)=)[^&;#]*", re.IGNORECASE)  # as IP cameras take them in the query
+
+
 def without_password(url: str) -> str:
-    """url with its password shown as *** ('rtsp://admin:***@cam/live'): a source's name goes
-    to the console, the JSON lines, MQTT and the web view."""
+    """url with its password shown as *** ('rtsp://admin:***@cam/live', '...?user=admin&pwd=***'):
+    a source's name goes to the console, the JSON lines, MQTT and the web view."""
     scheme, sep, rest = url.partition("://")
     netloc, slash, path = rest.partition("/")
     userinfo, at, host = netloc.rpartition("@")
-    if not at or ":" not in userinfo:
-        return url
-    return f"{scheme}{sep}{userinfo.split(':', 1)[0]}:***@{host}{slash}{path}"
+    if at and ":" in userinfo:
+        netloc = f"{userinfo.split(':', 1)[0]}:***@{host}"
+    return SECRET_PARAMETERS.sub(r"\1***", f"{scheme}{sep}{netloc}{slash}{path}")
 
 
 class SnapshotsOrStream:
