@@ -23,7 +23,7 @@ import time
 
 from edge import PROG
 from edge.output import OutputError, stable_reading
-from edge.share import DEFAULT_BUFFER, DEFAULT_PREFIX, PASSWORD_ENV
+from edge.share import DEFAULT_BUFFER, DEFAULT_PREFIX, PASSWORD_ENV, topic_part
 from edge.types import FrameResult
 
 DISCOVERY_PREFIX = "homeassistant"  # Home Assistant's default discovery prefix
@@ -52,7 +52,11 @@ class MqttPublisher:
         base = f"{prefix}/{device}"
         self.reading_topic, self.state_topic = f"{base}/reading", f"{base}/state"
         self.availability_topic = f"{base}/availability"
-        self.discovery_topic = f"{DISCOVERY_PREFIX}/sensor/{device}/reading/config"
+        # Home Assistant's node: the device, with any prefix but the default (site-a/meters/cam1 and
+        # site-b/meters/cam1 are two sensors, not one whose config each overwrites)
+        self.node = device if prefix == DEFAULT_PREFIX else topic_part(f"{prefix}_{device}")
+        self.discovery_topic = f"{DISCOVERY_PREFIX}/sensor/{self.node}/reading/config"
+        self.prefix = prefix
         self.version, self.buffer = version, buffer
         self.dropped = 0  # readings that did not fit the buffer, in all
         self._outage_dropped = 0  # ... since the connection was lost
@@ -184,11 +188,12 @@ class MqttPublisher:
             self.client.publish(self.state_topic, json.dumps(state), qos=1, retain=True)
 
     def discovery_config(self) -> dict:
-        ident = f"{PROG}-{self.device}"
+        ident = f"{PROG}-{self.node}"
+        where = self.device if self.prefix == DEFAULT_PREFIX else f"{self.prefix}/{self.device}"
         return {
             "name": "Reading",
             "unique_id": f"{ident}-reading",
-            "object_id": f"{self.device}_reading",
+            "default_entity_id": f"sensor.{self.node}_reading",  # object_id's successor (Home Assistant 2025.10)
             "state_topic": self.state_topic,
             "value_template": "{{ value_json.text }}",
             "json_attributes_topic": self.state_topic,
@@ -196,7 +201,7 @@ class MqttPublisher:
             "payload_available": "online",
             "payload_not_available": "offline",
             "icon": "mdi:counter",
-            "device": {"identifiers": [ident], "name": f"{PROG} {self.device}", "manufacturer": PROG,
+            "device": {"identifiers": [ident], "name": f"{PROG} {where}", "manufacturer": PROG,
                        "model": "camera digit reader", "sw_version": self.version},
         }
 

@@ -59,10 +59,32 @@ def test_readings_state_availability_and_discovery(broker):
     assert config["availability_topic"] == "edge-digits/meter_1/availability"
     assert (config["payload_available"], config["payload_not_available"]) == ("online", "offline")
     assert config["value_template"] == "{{ value_json.text }}" and "text" in state
-    assert config["unique_id"] == "edge-digits-meter_1-reading"
+    assert config["unique_id"] == "edge-digits-meter_1-reading"  # the default prefix: ids as before
+    assert config["default_entity_id"] == "sensor.meter_1_reading" and "object_id" not in config
     assert config["device"]["identifiers"] == ["edge-digits-meter_1"] and config["device"]["name"]
     from edge import version
     assert config["device"]["sw_version"] == version() != ""  # a checkout's too (it was empty there)
+
+
+def test_one_device_name_under_two_prefixes_is_two_home_assistant_sensors(broker):
+    """site-a/meters/cam1 and site-b/meters/cam1 wrote one discovery config, the second over the first."""
+    for prefix in ("site-a/meters", "site-b/meters"):
+        r = run_app("--source", "demo", "--fps", "0", "--max-frames", "2", "--mqtt", f"127.0.0.1:{broker.port}",
+                    "--mqtt-topic", prefix, "--device-name", "cam1")
+        assert r.returncode == 0, r.stderr
+    late = Subscriber(broker.port, "homeassistant/#")
+    late.wait_for(lambda: len(late.messages) >= 2, 10, "both discovery configs")
+    time.sleep(0.3)
+    late.close()
+    configs = {t: json.loads(p) for t, p, _, _ in late.messages}
+    assert set(configs) == {"homeassistant/sensor/site-a_meters_cam1/reading/config",
+                            "homeassistant/sensor/site-b_meters_cam1/reading/config"}
+    a, b = configs.values()
+    assert a["unique_id"] != b["unique_id"] and a["device"]["identifiers"] != b["device"]["identifiers"]
+    assert {c["state_topic"] for c in configs.values()} == {"site-a/meters/cam1/state", "site-b/meters/cam1/state"}
+    assert {c["default_entity_id"] for c in configs.values()} == {"sensor.site-a_meters_cam1_reading",
+                                                                 "sensor.site-b_meters_cam1_reading"}
+    assert all("object_id" not in c for c in configs.values())  # Home Assistant dropped it in 2026.4
 
 
 def test_a_folder_of_pictures_publishes_each_pictures_readings(broker, tmp_path):
