@@ -18,6 +18,8 @@ from __future__ import annotations
 import json
 import secrets
 import socket
+import ssl
+import sys
 import threading
 import time
 
@@ -65,6 +67,7 @@ class MqttPublisher:
         self._unacked: set[int] = set()  # reading messages not yet acknowledged by the broker
         self._first = threading.Event()  # the first answer (or failure) at start-up
         self._refused: str | None = None
+        self._failure: Exception | None = None  # why the last connection attempt failed
         self._was_connected = False
         self._connected = False
         self._refusal_said = False
@@ -107,8 +110,13 @@ class MqttPublisher:
             raise MqttError(f"MQTT broker {host}:{port} refused the login: {self._refused}"
                             + ("" if password else f" (password from ${PASSWORD_ENV})" if user else ""))
         elif not self._connected:
-            why = "is not reachable, or its TLS handshake failed" if tls else "is not reachable"
-            say(f"MQTT broker {host}:{port} {why}: reading on, reconnecting with backoff")
+            failure = self._failure
+            if isinstance(failure, ssl.SSLCertVerificationError):  # set-up, not an outage: it will not pass later
+                self._stop()
+                raise MqttError(f"MQTT broker {host}:{port}: its TLS certificate is not accepted "
+                                f"({failure.verify_message}); give the CA that signed it: --mqtt-tls ca.pem")
+            why = f" ({failure.strerror or failure})" if isinstance(failure, OSError) else ""
+            say(f"MQTT broker {host}:{port} is not reachable{why}: reading on, reconnecting with backoff")
 
     # -- paho's thread
     def _on_connect(self, client, userdata, flags, reason_code, properties):
@@ -138,6 +146,7 @@ class MqttPublisher:
         self._first.set()
 
     def _on_connect_fail(self, client, userdata):
+        self._failure = sys.exc_info()[1]  # paho calls this inside its `except OSError`: the reason
         self._first.set()
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties):

@@ -46,16 +46,29 @@ def wait_for_port(port: int, timeout: float = 10.0):
     raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout} s")
 
 
+def self_signed(folder: Path, name: str) -> tuple[Path, Path]:
+    """A certificate for host `name` (and 127.0.0.1 when it is localhost), signed by itself, and its key."""
+    cert, key = folder / f"{name}.pem", folder / f"{name}.key"
+    folder.mkdir(parents=True, exist_ok=True)
+    alt = "DNS:localhost,IP:127.0.0.1" if name == "localhost" else f"DNS:{name}"
+    subprocess.run([need_program("openssl", "openssl"), "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                    "-keyout", str(key), "-out", str(cert), "-subj", f"/CN={name}", "-addext", f"subjectAltName={alt}"],
+                   check=True, capture_output=True)
+    return cert, key
+
+
 class Mosquitto:
     """A broker of the test's own on a free loopback port (never the system's 1883), with
     persistence, so a subscriber's session and its queued messages survive a restart."""
 
-    def __init__(self, folder: Path, users: dict[str, str] | None = None):
+    def __init__(self, folder: Path, users: dict[str, str] | None = None, tls: tuple[Path, Path] | None = None):
         self.exe = need_program("mosquitto", "mosquitto")
         self.folder, self.port, self.proc = folder, free_port(), None
         folder.mkdir(parents=True, exist_ok=True)
         lines = [f"listener {self.port} 127.0.0.1", "persistence true", f"persistence_location {folder}/",
                  "user root" if os.geteuid() == 0 else "", f"log_dest file {folder}/mosquitto.log"]
+        if tls:  # (certificate, key): TLS on the listener
+            lines += [f"certfile {tls[0]}", f"keyfile {tls[1]}"]
         if users:
             passwords = folder / "passwords"
             for i, (user, password) in enumerate(users.items()):

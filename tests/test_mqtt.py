@@ -7,7 +7,7 @@ import pytest
 
 from edge.capture.demo import TRUTH
 from tests.conftest import IN_CI, run_app
-from tests.servers import App, Mosquitto, Subscriber, free_port
+from tests.servers import App, Mosquitto, Subscriber, free_port, self_signed
 
 try:
     import paho.mqtt.client  # noqa: F401
@@ -85,6 +85,25 @@ def test_one_device_name_under_two_prefixes_is_two_home_assistant_sensors(broker
     assert {c["default_entity_id"] for c in configs.values()} == {"sensor.site-a_meters_cam1_reading",
                                                                  "sensor.site-b_meters_cam1_reading"}
     assert all("object_id" not in c for c in configs.values())  # Home Assistant dropped it in 2026.4
+
+
+def test_tls_with_its_ca_connects_and_an_untrusted_certificate_is_one_line(tmp_path):
+    """A self-signed or misnamed certificate was said as 'not reachable, or its TLS handshake
+    failed' and retried for ever: readings never arrived and the status was 0."""
+    own = self_signed(tmp_path / "certs", "localhost")
+    other, _ = self_signed(tmp_path / "certs", "elsewhere")
+    broker = Mosquitto(tmp_path / "broker", tls=own).start()
+    try:
+        args = ["--source", "demo", "--fps", "0", "--max-frames", "2", "--mqtt", f"127.0.0.1:{broker.port}", "-q"]
+        r = run_app(*args, "--mqtt-tls", own[0])
+        assert r.returncode == 0 and r.stderr == "", r.stderr
+        for ca in (None, other):  # the system's CAs, another CA
+            r = run_app(*args, "--mqtt-tls", *([ca] if ca else []), timeout=60)
+            assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+            assert (f"MQTT broker 127.0.0.1:{broker.port}: its TLS certificate is not accepted "
+                    "(self-signed certificate)") in r.stderr, r.stderr
+    finally:
+        broker.stop()
 
 
 def test_a_folder_of_pictures_publishes_each_pictures_readings(broker, tmp_path):
