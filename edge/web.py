@@ -386,6 +386,23 @@ class Handler(BaseHTTPRequestHandler):
         except OSError:  # the viewer went away or stalled past the timeout
             self.close_connection = True
 
+    def do_HEAD(self):
+        """An uptime check's: a GET's headers; a stream's without starting it."""
+        kinds = {"/stream.mjpg": f"multipart/x-mixed-replace; boundary={BOUNDARY}", "/events": "text/event-stream"}
+        path = urlsplit(self.path).path
+        if path not in kinds:
+            self.do_GET()  # _send leaves out the body of a HEAD
+            return
+        try:
+            self.send_response(200)
+            self.send_header("Content-Type", kinds[path])
+            self.send_header("Cache-Control", "no-store")
+            self.send_header("Connection", "close")
+            self.end_headers()
+        except OSError:
+            pass
+        self.close_connection = True
+
     def _stream(self, kind: str, send):
         if not self.feed.take_slot(kind):
             self._error(503, f"viewer limit reached ({MAX_VIEWERS}); try again later")

@@ -128,6 +128,19 @@ def test_upload_errors_are_one_line_json(app, data, status):
     assert app.proc.poll() is None
 
 
+def test_head_requests_answer_with_headers_alone(app):
+    """An uptime check's HEAD was answered 501 'Unsupported method'."""
+    import http.client
+    host, port = app.base.split("//")[1].strip("/").split(":")
+    for path, kind in (("/", "text/html; charset=utf-8"),
+                       ("/stream.mjpg", "multipart/x-mixed-replace; boundary=frame"), ("/events", "text/event-stream")):
+        conn = http.client.HTTPConnection(host, int(port), timeout=10)
+        conn.request("HEAD", path)
+        answer = conn.getresponse()
+        assert (answer.status, answer.getheader("Content-Type"), answer.read()) == (200, kind, b""), path
+        conn.close()
+
+
 def test_a_negative_content_length_is_answered_at_once(app):
     with socket.create_connection(("127.0.0.1", int(app.base.rsplit(":", 1)[1].strip("/"))), timeout=3) as s:
         s.sendall(b"POST /read HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n")
