@@ -219,7 +219,7 @@ def test_broker_down_at_start_then_up_then_restarted(tmp_path):
     broker.stop()  # the subscriber's session is saved; the app's readings will wait in it
     app = App("--source", "demo", "--fps", "15", "--mqtt", f"127.0.0.1:{broker.port}", "--device-name", "cam")
     try:
-        app.wait_line(r"not reachable: reading on")
+        app.wait_line(r"not reachable \(Connection refused\): reading on")  # with its reason
         app.wait_line(r"demo frame \d+: 1258")  # read while the broker is down
         broker.start()
         app.wait_line(r"MQTT connected", 60)
