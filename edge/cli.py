@@ -314,7 +314,7 @@ def run(args, stop: StopFlag, snapshot: SnapshotSignal | None = None) -> int:
         shared = open_shared(args, say, lambda: make_reader(args, uploads=True)[0],  # its own, for uploaded photos
                              lambda: stop.raised)
         opened.callback(shared.close)
-        log = JsonLinesWriter(args.json, args.overwrite) if args.json else None
+        log = JsonLinesWriter(args.json, args.overwrite) if args.json and not stop.raised else None
         if log:
             opened.callback(log.close)
         window = None

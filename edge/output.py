@@ -71,11 +71,6 @@ def check_writable(path: str, overwrite: bool, refuse_existing: bool):
         raise OutputError(f"cannot write {path}: permission denied")
     if refuse_existing and p.exists() and not overwrite:
         raise OutputError(f"{path} exists; choose another name or pass --overwrite")
-    if p.is_fifo():  # opening it would wait for a reader, and a first Ctrl-C would not end the wait
-        try:
-            os.close(os.open(p, os.O_WRONLY | os.O_NONBLOCK))
-        except OSError:
-            raise OutputError(f"cannot write {path}: it is a pipe nothing reads from") from None
     if not p.exists():  # the surest test: create it (and remove it again)
         _create_and_remove(p, f"cannot write {path}")
 
@@ -117,10 +112,12 @@ class JsonLinesWriter:
             self.file = sys.stdout
             return
         check_writable(path, overwrite, refuse_existing=False)
+        if Path(path).is_fifo():
+            self.file = _open_pipe(path)
+            return
         try:
             # unbuffered bytes: a write the disk cannot take is cut back to the last whole line
             self.file = open(path, "wb" if overwrite else "ab", buffering=0)
-            self.whole = os.fstat(self.file.fileno()).st_size  # bytes up to the end of the last whole line
             if not overwrite and os.path.isfile(path) and not _ends_with_newline(path):
                 self._put("\n")  # an earlier run died mid-line: close that line off
         except OSError as e:
@@ -132,23 +129,24 @@ class JsonLinesWriter:
                 self.file.write(text)
                 self.file.flush()
                 return
-            data = text.encode("utf-8")
-            left = memoryview(data)
+            left, done = memoryview(text.encode("utf-8")), 0
             while left:  # a raw write may take part of it
-                left = left[self.file.write(left):]
-            self.whole += len(data)
+                n = self.file.write(left)
+                left, done = left[n:], done + n
         except BrokenPipeError:
             raise
         except OSError as e:  # disk full, device gone
             if self.file is not sys.stdout:
-                self._cut_back()
+                self._cut_back(done)
             where = "to standard output" if self.path == "-" else self.path  # as the readings' own message
             raise OutputError(f"cannot write {where}: {e.strerror or e}") from None
 
-    def _cut_back(self):
-        """The file ends at its last whole line again (a full disk took half of one)."""
+    def _cut_back(self, written: int):
+        """The file ends at its last whole line again: the `written` bytes of this one go (a full
+        disk took half of it). From its size now: a log rotated meanwhile is not padded back."""
         try:
-            os.ftruncate(self.file.fileno(), self.whole)
+            fd = self.file.fileno()
+            os.ftruncate(fd, max(0, os.fstat(fd).st_size - written))
         except OSError:  # not a regular file (a pipe, a device): nothing to cut
             pass
 
@@ -161,6 +159,18 @@ class JsonLinesWriter:
                 self.file.close()
             except OSError as e:
                 raise OutputError(f"cannot write {self.path}: {e.strerror or e}") from None
+
+
+def _open_pipe(path: str):
+    """A named pipe, opened for writing only when something reads it (else open() would wait,
+    and a first Ctrl-C would not end the wait); kept open from here on, so the reader never
+    sees an end before the run's."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
+    except OSError:
+        raise OutputError(f"cannot write {path}: it is a pipe nothing reads from") from None
+    os.set_blocking(fd, True)
+    return open(fd, "wb", buffering=0)
 
 
 def _ends_with_newline(path: str) -> bool:

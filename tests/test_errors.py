@@ -4,6 +4,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -270,12 +271,18 @@ def test_a_json_pipe_nothing_reads_is_one_line_not_a_wait(tmp_path):
     os.mkfifo(pipe)
     assert_one_line_error(run_app("--source", "demo", "--max-frames", "1", "--json", pipe, timeout=60),
                           f"cannot write {pipe}: it is a pipe nothing reads from")
-    reader = os.open(pipe, os.O_RDONLY | os.O_NONBLOCK)  # with a reader, it is written to
+    # with a reader (one that stops at the first end it sees, as cat does), it is written to
+    reader = subprocess.Popen(["cat", str(pipe)], stdout=subprocess.PIPE, text=True)
     try:
+        for _ in range(500):  # cat waits in open() for a writer
+            with open(f"/proc/{reader.pid}/wchan") as f:
+                if f.read().strip() == "wait_for_partner":
+                    break
+            time.sleep(0.01)
         r = run_app("--source", "demo", "--max-frames", "2", "--json", pipe, "-q", timeout=60)
-        lines = os.read(reader, 1 << 16).decode().splitlines()  # two lines: well inside a pipe's buffer
+        lines = reader.communicate(timeout=60)[0].splitlines()
     finally:
-        os.close(reader)
+        reader.kill()
     assert r.returncode == 0 and [json.loads(line)["frame"] for line in lines] == [0, 1], r.stderr
 
 

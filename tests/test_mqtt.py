@@ -106,6 +106,24 @@ def test_tls_with_its_ca_connects_and_an_untrusted_certificate_is_one_line(tmp_p
         broker.stop()
 
 
+def test_a_ctrl_c_while_the_broker_is_waited_for_leaves_the_json_log_as_it_was(tmp_path):
+    """Stopped during start-up (a broker that never answers is waited for), the log was still
+    opened: emptied with --overwrite."""
+    import signal
+    import socket
+    kept = tmp_path / "kept.jsonl"
+    kept.write_text('{"frame": 0}\n')
+    with socket.socket() as silent:  # takes the connection, never answers it
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        app = App("--source", "demo", "--json", kept, "--overwrite", "--mqtt", f"127.0.0.1:{silent.getsockname()[1]}")
+        time.sleep(3)  # loading, or waiting for the broker: either is before the log opens
+        app.proc.send_signal(signal.SIGINT)
+        code = app.proc.wait(30)
+    assert code == 0, app.lines
+    assert kept.read_text() == '{"frame": 0}\n'
+
+
 def test_a_folder_of_pictures_publishes_each_pictures_readings(broker, tmp_path):
     """A picture is read once, so its readings are final: before, they never became stable and a
     folder of photos published nothing."""
