@@ -38,6 +38,7 @@ class MqttError(OutputError):
     """The broker cannot be used as given; main reports it in one line, exit 2."""
 
 
+UNKNOWN_SIGNER = {18, 19, 20, 21}  # OpenSSL's X509_V_ERR_*: self-signed, or signed by a CA not given
 AUTH_REFUSED = {"Bad user name or password", "Not authorized", "Bad username or password"}
 
 
@@ -113,8 +114,10 @@ class MqttPublisher:
             failure = self._failure
             if isinstance(failure, ssl.SSLCertVerificationError):  # set-up, not an outage: it will not pass later
                 self._stop()
+                unknown_signer = failure.verify_code in UNKNOWN_SIGNER  # not a wrong name or an expired one
                 raise MqttError(f"MQTT broker {host}:{port}: its TLS certificate is not accepted "
-                                f"({failure.verify_message}); give the CA that signed it: --mqtt-tls ca.pem")
+                                f"({failure.verify_message})"
+                                + ("; give the CA that signed it: --mqtt-tls ca.pem" if unknown_signer else ""))
             why = f" ({failure.strerror or failure})" if isinstance(failure, OSError) else ""
             say(f"MQTT broker {host}:{port} is not reachable{why}: reading on, reconnecting with backoff")
 
