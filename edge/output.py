@@ -1,8 +1,9 @@
 """Where readings go: JSON lines (one per frame, flushed at once) and annotated video.
 
 A JSON log is appended to, never truncated (unless asked with overwrite=True); a line
-left half-written by a crash is closed off before the first new line, so every line
-stays parseable. An existing video file is refused unless overwrite=True.
+left half-written by a crash is closed off before the first new line, and one a full disk
+took half of is cut back, so every line stays parseable. An existing video file is refused
+unless overwrite=True.
 """
 from __future__ import annotations
 
