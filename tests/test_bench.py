@@ -15,6 +15,23 @@ def test_the_bench_frames_a_portrait_photo_whole_not_squashed(tmp_path):
     assert (frame[:, 200:320] == 255).all() and (frame[:, 320:440] == 0).all()
 
 
+def test_camera_frames_are_framed_before_the_timing_and_copied_a_frame(tmp_path, monkeypatch):
+    """Each photo decoded once (not before every frame, which left the reader's caches cold);
+    each frame its own copy, as a camera's buffer."""
+    import cv2
+
+    import edge.bench as bench
+    for i in range(3):
+        cv2.imwrite(str(tmp_path / f"{i}.png"), np.full((30, 40, 3), 50 * i, np.uint8))
+    reads, imread = [], cv2.imread
+    monkeypatch.setattr(bench.cv2, "imread", lambda p, *a: reads.append(p) or imread(p, *a))
+    frames = bench.camera_frames(sorted(tmp_path.glob("*.png")), 64, 48, 7)
+    assert len(reads) == 3  # all decoded before the first frame is asked for
+    images = [f.image for f in frames]
+    assert len(reads) == 3 and [int(im[24, 32, 0]) for im in images] == [0, 50, 100, 0, 50, 100, 0]
+    assert len({id(im) for im in images}) == 7 and [f.index for f in bench.camera_frames([], 64, 48, 0)] == []
+
+
 def test_the_bench_records_the_versions_its_times_depend_on():
     import cv2
     from edge.bench import package_versions
