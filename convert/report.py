@@ -216,7 +216,8 @@ def bench_section(b: dict) -> list[str]:
            f"runs {b.get('repeats')} times in turn with the others, and the run with the lowest median is shown "
            "(the least disturbed, as `timeit` does) with the medians of all of them. End to end is one frame through "
            "everything but drawing (what a headless device pays); `photos` are the sudoku-train photos framed "
-           "whole at that size (aspect kept, on a grey ground); `capture` is the demo's rendering or the JPEG decoding.", ""]
+           "whole at that size (aspect kept, on a grey ground) before the timing, as a camera gives its frames; "
+           "`capture` is the demo's rendering or the copy of a framed photo.", ""]
     cpu, versions = b.get("processor") or {}, b.get("versions") or {}
     if cpu or versions:
         features = (", ".join(cpu["int8_features"]) or "none") if "int8_features" in cpu else "unknown"
