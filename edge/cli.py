@@ -276,10 +276,7 @@ def run(args, stop: StopFlag, snapshot: SnapshotSignal | None = None) -> int:
 
     def say(message):
         if not args.quiet or message.startswith("error:"):  # -q silences all but errors
-            try:
-                print(f"{PROG}: {message}", file=sys.stderr, flush=True)
-            except OSError:  # stderr gone (a terminal hung up): a message is not worth the run
-                pass
+            _tell(message)
 
     # OpenCV's own log lines off (V4L2 probing camera 0, a damaged TIFF): the app reports problems itself
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
@@ -510,12 +507,18 @@ def save_snapshot(folder, result, image, say):
     say(f"saved {stem}.png and .json")
 
 
-def _error(message: str) -> int:
-    """Says an error on stderr, if it can (a full or closed one does not change the exit status); 2."""
+def _tell(message: str):
+    """A line on stderr, if it can be written: a full or closed one (a terminal hung up) is not
+    worth the run, nor does it change its exit status."""
     try:
-        print(f"{PROG}: error: {message}", file=sys.stderr, flush=True)
+        print(f"{PROG}: {message}", file=sys.stderr, flush=True)
     except (OSError, ValueError):
         pass
+
+
+def _error(message: str) -> int:
+    """Says an error; the exit status of one: 2."""
+    _tell(f"error: {message}")
     return 2
 
 

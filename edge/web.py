@@ -203,11 +203,10 @@ class UploadReader:
         self._count = 0
 
     def read(self, data: bytes, name: str) -> tuple[dict, bytes]:
-        """The record and the drawn JPEG; ImageError when `data` is not an image it can decode,
-        PictureTooLarge when its header says it has over MAX_UPLOAD_PIXELS."""
+        """The record and the drawn JPEG; ImageError when `data` is not an image it can decode
+        (or a PNG, JPEG or WebP whose size its header hides), PictureTooLarge when its header
+        says it has over MAX_UPLOAD_PIXELS."""
         size = image_size(data)
-        if size is None and data[:2] in (b"\x89P", b"\xff\xd8", b"RI"):  # libjpeg reads past junk the header check cannot
-            raise ImageError("its size cannot be read from its header")
         if size and size[0] * size[1] > MAX_UPLOAD_PIXELS:
             raise PictureTooLarge(f"{size[0]}x{size[1]} pixels, over the limit of {MAX_UPLOAD_PIXELS / 1e6:.0f} MP")
         with self._lock:  # one photo decoded at a time: concurrent uploads do not add up in memory

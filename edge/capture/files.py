@@ -49,14 +49,16 @@ JPEG_FRAMES = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD,
 
 def image_size(data: bytes) -> tuple[int, int] | None:
     """(width, height) from a PNG, JPEG or WebP header, without decoding: a small file can
-    hold a huge picture (an 850 KB PNG of 11500 x 11500). None for other formats."""
+    hold a huge picture (an 850 KB PNG of 11500 x 11500). None for other formats; ImageError
+    for one of these whose header hides its size (libjpeg reads past junk between markers)."""
     def number(a: int, b: int, order: str = "big") -> int:
         return int.from_bytes(data[a:b], order)
 
-    if data[:8] == PNG_SIGNATURE and data[12:16] == b"IHDR" and len(data) >= 24:
-        return number(16, 20), number(20, 24)
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP" and len(data) >= 30:
-        kind = data[12:16]
+    if data[:8] == PNG_SIGNATURE:
+        if data[12:16] == b"IHDR" and len(data) >= 24:
+            return number(16, 20), number(20, 24)
+    elif data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        kind = data[12:16] if len(data) >= 30 else b""
         if kind == b"VP8X":  # extended: the canvas, 24 bits less one each
             return number(24, 27, "little") + 1, number(27, 30, "little") + 1
         if kind == b"VP8L":  # lossless: 14 bits less one each
@@ -64,8 +66,7 @@ def image_size(data: bytes) -> tuple[int, int] | None:
             return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
         if kind == b"VP8 ":  # lossy: 14 bits each
             return number(26, 28, "little") & 0x3FFF, number(28, 30, "little") & 0x3FFF
-        return None
-    if data[:2] == b"\xff\xd8":
+    elif data[:2] == b"\xff\xd8":
         pos = 2
         while pos + 9 <= len(data) and data[pos] == 0xFF:
             marker = data[pos + 1]
@@ -77,7 +78,9 @@ def image_size(data: bytes) -> tuple[int, int] | None:
                 pos += 2
             else:
                 pos += 2 + number(pos + 2, pos + 4)
-    return None
+    else:
+        return None
+    raise ImageError("its size cannot be read from its header")
 
 
 def _png_is_whole(data: memoryview) -> bool:
