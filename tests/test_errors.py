@@ -45,6 +45,18 @@ def test_a_streams_password_is_not_shown():
     assert_one_line_error(r, "cannot open stream http://127.0.0.1:9/videostream.cgi?user=admin&pwd=***")
 
 
+@pytest.mark.parametrize("url,shown", [
+    ("rtsp://admin:pa/ss@cam/live", "rtsp://admin:***@cam/live"),  # an unescaped '/' split at the host
+    ("rtsp://admin:p@ss@cam:554/live?x=1", "rtsp://admin:***@cam:554/live?x=1"),
+    ("http://u:p@cam/snap@2x.jpg?email=a@b.c", "http://u:***@cam/snap@2x.jpg?email=a@b.c"),
+    ("http://cam:8080/snap@2x.jpg", "http://cam:8080/snap@2x.jpg"),  # a port, no password
+    ("http://cam/live?u=a:b@c", "http://cam/live?u=a:b@c"),
+])
+def test_passwords_hidden_in_urls(url, shown):
+    from edge.capture.live import without_password
+    assert without_password(url) == shown
+
+
 @pytest.mark.parametrize("ext,damage", [(".png", "cut"), (".png", "crc"), (".tiff", "cut"), (".pgm", "cut")])
 def test_a_damaged_image_is_one_line_with_no_library_lines(tmp_path, ext, damage):
     """libpng printed 'libpng error: ...', OpenCV '[ERROR:0@0.02] global loadsave.cpp ...' lines."""

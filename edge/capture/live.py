@@ -218,11 +218,15 @@ def without_password(url: str) -> str:
     """url with its password shown as *** ('rtsp://admin:***@cam/live', '...?user=admin&pwd=***'):
     a source's name goes to the console, the JSON lines, MQTT and the web view."""
     scheme, sep, rest = url.partition("://")
-    netloc, slash, path = rest.partition("/")
-    userinfo, at, host = netloc.rpartition("@")
-    if at and ":" in userinfo:
-        netloc = f"{userinfo.split(':', 1)[0]}:***@{host}"
-    return SECRET_PARAMETERS.sub(r"\1***", f"{scheme}{sep}{netloc}{slash}{path}")
+    query = re.search(r"[?#]|$", rest).start()
+    netloc = re.split(r"[/?#]", rest, maxsplit=1)[0]
+    end = len(netloc) if "@" in netloc else query  # a password may hold an unescaped '/': 'admin:pa/ss@cam'
+    userinfo, at, _ = rest[:end].rpartition("@")
+    user, colon, password = userinfo.partition(":")
+    port_and_path = password.partition("/")[0].isdigit() and "/" in password  # http://cam:8080/snap@2x.jpg
+    if at and colon and "/" not in user and not port_and_path:
+        rest = f"{user}:***@{rest[len(userinfo) + 1:]}"
+    return SECRET_PARAMETERS.sub(r"\1***", f"{scheme}{sep}{rest}")
 
 
 class SnapshotsOrStream:
