@@ -116,7 +116,7 @@ class MqttPublisher:
                 self._stop()
                 unknown_signer = failure.verify_code in UNKNOWN_SIGNER  # not a wrong name or an expired one
                 raise MqttError(f"MQTT broker {host}:{port}: its TLS certificate is not accepted "
-                                f"({failure.verify_message})"
+                                f"({failure.verify_message.rstrip('.')})"
                                 + ("; give the CA that signed it: --mqtt-tls ca.pem" if unknown_signer else ""))
             why = f" ({failure.strerror or failure})" if isinstance(failure, OSError) else ""
             say(f"MQTT broker {host}:{port} is not reachable{why}: reading on, reconnecting with backoff")

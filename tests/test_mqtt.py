@@ -106,6 +106,22 @@ def test_tls_with_its_ca_connects_and_an_untrusted_certificate_is_one_line(tmp_p
         broker.stop()
 
 
+def test_a_tls_certificate_for_another_host_is_one_line_without_the_ca_hint(tmp_path):
+    """A trusted certificate made out to another name is a set-up error too, but giving a CA
+    would not mend it."""
+    cert, key = self_signed(tmp_path / "certs", "elsewhere")
+    broker = Mosquitto(tmp_path / "broker", tls=(cert, key)).start()
+    try:
+        r = run_app("--source", "demo", "--fps", "0", "--max-frames", "2", "--mqtt", f"127.0.0.1:{broker.port}",
+                    "-q", "--mqtt-tls", cert, timeout=60)
+        assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+        assert (f"MQTT broker 127.0.0.1:{broker.port}: its TLS certificate is not accepted (IP address mismatch, "
+                "certificate is not valid for '127.0.0.1')\n") in r.stderr, r.stderr
+        assert "--mqtt-tls ca.pem" not in r.stderr
+    finally:
+        broker.stop()
+
+
 def test_a_ctrl_c_while_the_broker_is_waited_for_leaves_the_json_log_as_it_was(tmp_path):
     """Stopped during start-up (a broker that never answers is waited for), the log was still
     opened: emptied with --overwrite."""
