@@ -13,6 +13,7 @@ import os
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -162,26 +163,57 @@ def _level_corners(first: np.ndarray, last: np.ndarray) -> np.ndarray:
     return np.stack([cx - hl, cy - hh, cx + hl, cy - hh, cx + hl, cy + hh, cx - hl, cy + hh], axis=1).reshape(-1, 4, 2)
 
 
-def cut_line(gray: np.ndarray, line: Line, margin: float = 0.15) -> np.ndarray:
-    """The line's pixels, upright, with `margin` of its height around it. A level line is
-    a plain slice; a tilted one is warped straight."""
+class CutPlace(NamedTuple):
+    """Where a line's cut lies in the frame: the cut's pixel (u, v) is at origin + u * along + v * across
+    (a tilted cut's size is rounded to whole pixels, so within half a pixel there)."""
+    origin: tuple[float, float]
+    along: tuple[float, float]  # unit vectors; (1, 0) and (0, 1) for a level line, whose cut is a plain slice
+    across: tuple[float, float]
+    size: tuple[int, int]  # the cut's (w, h); a level cut's may be clipped further by the frame's edge
+    height: float  # the line's own, without the margin
+    level: bool
+    warp: np.ndarray | None  # a tilted cut's three source points for cv2.getAffineTransform
+
+
+def cut_place(line: Line, margin: float) -> CutPlace | None:
+    """Where `cut_line` takes the line from, with `margin` of its height around it; None for a
+    line under a pixel long or tall. The character boxes map back through the same place."""
     (x_tl, y_tl), (x_tr, y_tr), _, (x_bl, y_bl) = line.corners.tolist()
     f32 = np.float32  # the corners' differences rounded as numpy's would be: the same cut to the pixel
     rise = f32(y_tr - y_tl)
     length, height = math.hypot(f32(x_tr - x_tl), rise), math.hypot(f32(x_bl - x_tl), f32(y_bl - y_tl))
     if length < 1 or height < 1:
-        return np.zeros((0, 0), np.uint8)
+        return None
     pad = margin * height
     if abs(rise) <= 0.03 * length:  # within ~2 degrees of level
         x, y, w, h = line.box
         x0, y0 = max(0, int(x - pad)), max(0, int(y - pad))
-        return gray[y0:max(y0, int(y + h + pad)), x0:max(x0, int(x + w + pad))]
+        size = (max(0, int(x + w + pad) - x0), max(0, int(y + h + pad) - y0))
+        return CutPlace((x0, y0), (1.0, 0.0), (0.0, 1.0), size, height, True, None)
     tl, tr, _, bl = line.corners
     a, d = (tr - tl) / length, (bl - tl) / height
     src = np.float32([tl - a * pad - d * pad, tr + a * pad - d * pad, bl - a * pad + d * pad])
     w, h = int(round(length + 2 * pad)), int(round(height + 2 * pad))
+    ax, ay = (x_tr - x_tl) / length, (y_tr - y_tl) / length
+    dx, dy = (x_bl - x_tl) / height, (y_bl - y_tl) / height
+    return CutPlace((x_tl - (ax + dx) * pad, y_tl - (ay + dy) * pad), (ax, ay), (dx, dy), (w, h), height, False, src)
+
+
+def cut_line(gray: np.ndarray, line: Line, margin: float = 0.15) -> np.ndarray:
+    """The line's pixels, upright, with `margin` of its height around it. A level line is
+    a plain slice; a tilted one is warped straight."""
+    return cut_at(gray, cut_place(line, margin))
+
+
+def cut_at(gray: np.ndarray, place: CutPlace | None) -> np.ndarray:
+    """The pixels of a line's `cut_place`, upright."""
+    if place is None:
+        return np.zeros((0, 0), np.uint8)
+    (x0, y0), (w, h) = place.origin, place.size
+    if place.level:
+        return gray[y0:y0 + h, x0:x0 + w]
     dst = np.float32([[0, 0], [w, 0], [0, h]])
-    return cv2.warpAffine(gray, cv2.getAffineTransform(src, dst), (w, h), flags=cv2.INTER_LINEAR,
+    return cv2.warpAffine(gray, cv2.getAffineTransform(place.warp, dst), (w, h), flags=cv2.INTER_LINEAR,
                           borderMode=cv2.BORDER_REPLICATE)
 
 

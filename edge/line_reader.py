@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 
 from edge.boxes import cover_matrix
-from edge.detect import Line, TextDetector, cut_line
+from edge.detect import CutPlace, Line, TextDetector, cut_at, cut_place
 from edge.group import reading_order
 from edge.infer.recognizer import LineReading, LineRecognizer
 from edge.lines import line_ink_is_dark, normalize_line
@@ -116,23 +116,24 @@ class LineReader:
         tiles, most = self.closer_look(still)
         lines = self.detector.detect(gray, self.roi, tiles, **({"max_lines": most} if most else {}))
         t1 = time.perf_counter()
-        cuts = [cut_line(gray, line, LINE_MARGIN) for line in lines]
+        places = [cut_place(line, LINE_MARGIN) for line in lines]
         margins = [LINE_MARGIN] * len(lines)
         if still:  # a picture is read once, so it can pay for a second, tighter cut of each line
-            cuts += [cut_line(gray, line, PICTURE_MARGIN) for line in lines]
+            places += [cut_place(line, PICTURE_MARGIN) for line in lines]
+        cuts = [cut_at(gray, place) for place in places]
         t2 = time.perf_counter()
         readings = self.recognizer.read(cuts)
         if still:
             n = len(lines)
             for i, tight in enumerate(readings[n:]):
                 if tight.score > readings[i].score:
-                    readings[i], cuts[i], margins[i] = tight, cuts[n + i], PICTURE_MARGIN
-            del readings[n:], cuts[n:]
+                    readings[i], cuts[i], places[i], margins[i] = tight, cuts[n + i], places[n + i], PICTURE_MARGIN
+            del readings[n:], cuts[n:], places[n:]
         t3 = time.perf_counter()
         bounds = (0, 0, gray.shape[1], gray.shape[0])
         if self.roi is not None:  # boxes, like readings, end at its edge
             bounds = _clip(self.roi, bounds)
-        numbers = [n for args in zip(lines, cuts, readings, margins) for n in self._numbers(*args, bounds)]
+        numbers = [n for args in zip(lines, cuts, readings, margins, places) for n in self._numbers(*args, bounds)]
         numbers = reading_order(_one_per_place(numbers))
         t4 = time.perf_counter()
         if still or (frame.source, frame.scene) != self._last_source:
@@ -149,7 +150,7 @@ class LineReader:
         timings = {"detect": t1 - t0, "cut": t2 - t1, "recognize": t3 - t2, "chars": t4 - t3, "track": t5 - t4}
         return FrameResult(frame, digits, numbers, {k: v * 1000 for k, v in timings.items()}, mask, events)
 
-    def _numbers(self, line: Line, crop: np.ndarray, reading: LineReading, margin: float,
+    def _numbers(self, line: Line, crop: np.ndarray, reading: LineReading, margin: float, place: CutPlace | None,
                  bounds: tuple) -> list[Number]:
         """A line's numbers: its kept characters, parted where a dropped letter stood between
         them ('A1B2' holds 1 and 2, not 12), each kept only at the least confidence or above."""
@@ -164,7 +165,7 @@ class LineReader:
         line_box = _clip(line.box, bounds)  # a tilted line's corners may lie outside the frame
         kept = [i for g in groups for i in g]
         boxes = _char_boxes(line, crop, [(reading.chars[i].x0, reading.chars[i].x1) for i in kept],
-                            reading.line, line_box, margin)
+                            reading.line, line_box, margin, place)
         numbers, start = [], 0
         for g in groups:
             numbers.append(_number([reading.chars[i] for i in g], boxes[start:start + len(g)], line_box))
@@ -224,23 +225,20 @@ GLYPH_HEIGHT = 0.4  # of the line's height: ink blobs lower than this (dots, spe
 
 
 def _char_boxes(line: Line, crop: np.ndarray, spans: list[tuple[float, float]], small: np.ndarray | None = None,
-                outer: tuple | None = None, margin: float = LINE_MARGIN) -> list[tuple[int, int, int, int]]:
+                outer: tuple | None = None, margin: float = LINE_MARGIN,
+                place: CutPlace | None = None) -> list[tuple[int, int, int, int]]:
     """Characters' spans along their cut line -> axis-aligned boxes in frame pixels, each cut
     to the line's box: the ink blobs centred in a span (its columns of a blob of touching
     glyphs), else the ink between its columns, else the span's band of the line. Boxed in the
     straightened cut, then mapped back: a tilted line's glyphs are boxed as tightly as a level one's.
     `small`: the cut as the recognizer read it (edge.lines.normalize_line), made here if not given;
-    `outer`: the box they are cut to (default: the line's); `margin`: the one it was cut with."""
-    (x_tl, y_tl), (x_tr, y_tr), _, (x_bl, y_bl) = line.corners.tolist()
-    ax, ay, dx, dy = x_tr - x_tl, y_tr - y_tl, x_bl - x_tl, y_bl - y_tl
-    length, height = math.hypot(ax, ay), math.hypot(dx, dy)
-    pad = margin * height
-    level = abs(ay) <= 0.03 * length  # a plain slice (edge.detect.cut_line): crop pixels shifted
-    cut = line.box  # the level cut's origin (edge.detect.cut_line)
-    left, top = max(0, int(cut[0] - pad)), max(0, int(cut[1] - pad))
-    if not level:  # unit vectors along and across, and the warped cut's (0, 0) in the frame
-        ax, ay, dx, dy = ax / max(length, 1e-6), ay / max(length, 1e-6), dx / max(height, 1e-6), dy / max(height, 1e-6)
-        ox, oy = x_tl - (ax + dx) * pad, y_tl - (ay + dy) * pad
+    `outer`: the box they are cut to (default: the line's); `margin`: the one it was cut with;
+    `place`: where it was cut from (made here if not given)."""
+    place = place or cut_place(line, margin)
+    if place is None:  # nothing was cut, so nothing was read
+        return [_clip(line.box, line.box if outer is None else outer) for _ in spans]
+    (ox, oy), (ax, ay), (dx, dy) = place.origin, place.along, place.across
+    height, pad = place.height, margin * place.height
     inked = [None] * len(spans)
     if crop.ndim == 2 and crop.size:
         small = normalize_line(crop) if small is None else small  # boxed at the recognizer's height
@@ -252,14 +250,14 @@ def _char_boxes(line: Line, crop: np.ndarray, spans: list[tuple[float, float]], 
     boxes = []
     for (x0, x1), box in zip(spans, inked):
         u, v, w, h = box or (x0, pad, max(1.0, x1 - x0), height)
-        if level:
-            box = round(left + u), round(top + v), max(1, round(w)), max(1, round(h))
+        if place.level:
+            box = round(ox + u), round(oy + v), max(1, round(w)), max(1, round(h))
         else:  # crop (u, v) lies at o + u a + v d: the box of its four corners
             xs = [ox + ax * uu + dx * vv for uu in (u, u + w) for vv in (v, v + h)]
             ys = [oy + ay * uu + dy * vv for uu in (u, u + w) for vv in (v, v + h)]
             box = (int(min(xs)), int(min(ys)), max(1, int(round(max(xs) - min(xs)))),
                    max(1, int(round(max(ys) - min(ys)))))
-        boxes.append(_clip(box, cut if outer is None else outer))
+        boxes.append(_clip(box, line.box if outer is None else outer))
     return boxes
 
 
