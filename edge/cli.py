@@ -289,8 +289,14 @@ def run(args, stop: StopFlag, snapshot: SnapshotSignal | None = None) -> int:
         if args.json and args.json != "-":  # checked now, opened last: a failed start leaves it as it was
             check_writable(args.json, args.overwrite, refuse_existing=False)
         check_folder(args.snapshot_dir, "--snapshot-dir", make=bool(args.snapshot_every))  # else an 's' finds a file
-        source = open_source(args.source, args.width or CAPTURE_SIZE[0], args.height or CAPTURE_SIZE[1], fps,
-                             args.exit_on_source_loss, say)
+        try:  # the demo's readings must not reach Home Assistant as a meter's
+            source = open_source(args.source, args.width or CAPTURE_SIZE[0], args.height or CAPTURE_SIZE[1], fps,
+                                 args.exit_on_source_loss, say, demo_fallback=not args.mqtt)
+        except SourceError:
+            if args.source == "auto":
+                raise SourceError("no camera found, and with --mqtt the demo is not read in its place: give "
+                                  "--source (--source demo publishes the demo's readings)") from None
+            raise
         opened.callback(source.close)
         unused = [o for o, v in (("--width", args.width), ("--height", args.height)) if v]
         unused += ["--fps"] if args.fps is not None and (source.fps or not video) else []  # an image folder's video

@@ -349,3 +349,11 @@ def test_ctrl_c_while_waiting_for_a_silent_broker_stops_at_once():
 def silent_got_a_connection(server) -> bool:
     import select
     return bool(select.select([server], [], [], 0)[0])
+
+
+@pytest.mark.skipif(__import__("os").path.exists("/dev/video0"), reason="this machine has camera 0")
+def test_no_camera_with_mqtt_is_an_error_not_the_demo_published():
+    """With no --source and no camera, the demo's readings went to the broker as the device's."""
+    r = run_app("--mqtt", f"127.0.0.1:{free_port()}", "--device-name", "water-meter", "--max-frames", "2", "-q")
+    assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+    assert "no camera found" in r.stderr and "--source demo" in r.stderr, r.stderr

@@ -19,8 +19,9 @@ __all__ = ["open_source", "FrameSource", "SourceError", "SourceLost", "DemoSourc
 
 
 def open_source(spec: str = "auto", width: int = 0, height: int = 0, fps: float = CAPTURE_FPS,
-                exit_on_loss: bool = False, say=warn) -> FrameSource:
-    """The source `spec` names; `say(message)` reports what the app works around (default: stderr)."""
+                exit_on_loss: bool = False, say=warn, demo_fallback: bool = True) -> FrameSource:
+    """The source `spec` names; `say(message)` reports what the app works around (default: stderr).
+    `demo_fallback`: "auto" without a camera reads the demo, else it is an error."""
     spec = str(spec).strip()
     if not spec:
         raise SourceError("--source is empty; give auto, demo, picam, a camera index, a video, an image, "
@@ -30,6 +31,8 @@ def open_source(spec: str = "auto", width: int = 0, height: int = 0, fps: float 
         try:
             return LiveSource(open_camera(0, width, height, fps), "camera 0", **live)
         except SourceError:
+            if not demo_fallback:
+                raise
             say("no camera found; reading the built-in demo instead (use --source to choose a source)")
             return DemoSource(width, height, fps)
     if spec == "demo":
