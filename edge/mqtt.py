@@ -16,17 +16,25 @@ once per outage (and in the closing line), never silently.
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import socket
 import ssl
 import sys
 import threading
 import time
+import unicodedata
 
 from edge import PROG
 from edge.output import OutputError, stable_reading
 from edge.share import DEFAULT_BUFFER, DEFAULT_PREFIX, PASSWORD_ENV, topic_part
 from edge.types import FrameResult
+
+def entity_slug(name: str) -> str:
+    """`name` as Home Assistant's entity ids take it: a-z, 0-9 and single underscores ('Site-A/cam' -> 'site_a_cam')."""
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]+", "_", ascii_name.lower()).strip("_") or "device"
+
 
 DISCOVERY_PREFIX = "homeassistant"  # Home Assistant's default discovery prefix
 STARTUP_WAIT_S = 10.0  # how long start-up waits for the broker's first answer
@@ -205,7 +213,7 @@ class MqttPublisher:
         return {
             "name": "Reading",
             "unique_id": f"{ident}-reading",
-            "default_entity_id": f"sensor.{self.node}_reading",  # object_id's successor (Home Assistant 2025.10)
+            "default_entity_id": f"sensor.{entity_slug(self.node)}_reading",  # object_id's successor (HA 2025.10)
             "state_topic": self.state_topic,
             "value_template": "{{ value_json.text }}",
             "json_attributes_topic": self.state_topic,

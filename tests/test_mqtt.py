@@ -82,9 +82,17 @@ def test_one_device_name_under_two_prefixes_is_two_home_assistant_sensors(broker
     a, b = configs.values()
     assert a["unique_id"] != b["unique_id"] and a["device"]["identifiers"] != b["device"]["identifiers"]
     assert {c["state_topic"] for c in configs.values()} == {"site-a/meters/cam1/state", "site-b/meters/cam1/state"}
-    assert {c["default_entity_id"] for c in configs.values()} == {"sensor.site-a_meters_cam1_reading",
-                                                                 "sensor.site-b_meters_cam1_reading"}
+    assert {c["default_entity_id"] for c in configs.values()} == {"sensor.site_a_meters_cam1_reading",
+                                                                 "sensor.site_b_meters_cam1_reading"}
     assert all("object_id" not in c for c in configs.values())  # Home Assistant dropped it in 2026.4
+
+
+@pytest.mark.parametrize("name,slug", [("water-meter", "water_meter"), ("Site-A_meters__cam1", "site_a_meters_cam1"),
+                                       ("Zähler 2", "zahler_2"), ("--", "device")])
+def test_entity_ids_are_what_home_assistant_takes(name, slug):
+    """'sensor.water-meter_reading' is no valid entity id: a-z, 0-9 and single underscores only."""
+    from edge.mqtt import entity_slug
+    assert entity_slug(name) == slug
 
 
 def test_tls_with_its_ca_connects_and_an_untrusted_certificate_is_one_line(tmp_path):
