@@ -18,8 +18,8 @@ from typing import NamedTuple
 import cv2
 import numpy as np
 
-from edge.infer.runtime import (MODELS_DIR, ModelError, check_metadata, interpreter_class, native_stderr_silenced,
-                                read_tflite, same_value, tensor_summary)
+from edge.infer.runtime import (MODELS_DIR, ModelError, check_metadata, chosen_by, interpreter_class,
+                                native_stderr_silenced, read_tflite, same_value, tensor_summary)
 from edge.normalize import as_gray_u8
 
 INPUT_SIZE = (320, 240)  # (w, h) the detector sees: text from ~7-8 px tall there (14-16 px at 640x480)
@@ -227,7 +227,8 @@ class TextDetector:
     def __init__(self, model_path: str | os.PathLike | None = None, num_threads: int = 1,
                  threshold: float | None = None, max_lines: int = MAX_LINES):
         self.model_path = Path(model_path) if model_path else default_detector_path()
-        self._model_bytes = read_tflite(self.model_path, "--detector", "python -m convert.export --model detector")
+        self._model_bytes = read_tflite(self.model_path, "--detector", "python -m convert.export --model detector",
+                                        chosen_by("EDGE_DIGITS_DETECTOR", model_path))
         meta_path = self.model_path.with_suffix(".json")
         try:
             self.metadata = json.loads(meta_path.read_text())

@@ -63,11 +63,15 @@ def stable_reading(result: FrameResult, number) -> dict:
 
 def check_writable(path: str, overwrite: bool, refuse_existing: bool):
     p = Path(path)
-    if p.is_dir() or path.endswith(("/", os.sep)):
+    if p.is_dir():
         raise OutputError(f"{path} is a folder; give a file name")
+    if path.endswith(("/", os.sep)):
+        raise OutputError(f"{path} names a folder; give a file name")
     parent = p.parent if str(p.parent) else Path(".")
     if not parent.is_dir():
-        raise OutputError(f"cannot write {path}: folder {parent} does not exist")
+        where = next((q for q in [parent, *parent.parents] if q.exists()), None)  # a file in the path
+        raise OutputError(f"cannot write {path}: {where} is a file, not a folder" if where and not where.is_dir()
+                          else f"cannot write {path}: folder {parent} does not exist")
     if p.exists() and not os.access(p, os.W_OK) or not p.exists() and not os.access(parent, os.W_OK):
         raise OutputError(f"cannot write {path}: permission denied")
     if refuse_existing and p.exists() and not overwrite:

@@ -28,6 +28,7 @@ def assert_one_line_error(r, *words):
     ("does/not/exist.mp4", ["no such file"]),
     ("7", ["no camera"]),
     ("/dev/video9", ["no camera"]),
+    ("/dev/null", ["cannot read /dev/null: not a picture, video, folder or camera"]),  # was "no such file"
     ("rtsp://127.0.0.1:9/stream", ["cannot open stream"]),
     ("http://127.0.0.1:9/video.mjpg", ["cannot open stream"]),
 ])
@@ -268,13 +269,22 @@ def test_an_output_that_is_a_file_the_source_reads_is_refused_and_the_file_kept(
     (["--save-video", ""], "--save-video needs a name"),
     (["--detector", " "], "--detector needs a name"),  # was the shipped model, unsaid
     (["--recognizer", ""], "--recognizer needs a name"),
-    (["--save-video", "clip.mp4/"], "is a folder"),
-    (["--json", "log/"], "is a folder"),
+    (["--save-video", "clip.mp4/"], "clip.mp4/ names a folder; give a file name"),
+    (["--json", "log/"], "log/ names a folder; give a file name"),  # was "is a folder", and none was there
 ])
 def test_empty_or_folder_output_names_are_refused_before_the_first_frame(tmp_path, args, words):
     r = run_app("--source", "demo", "--max-frames", "1", *args, cwd=tmp_path)
     assert_one_line_error(r, words)
     assert os.listdir(tmp_path) == []
+
+
+def test_a_file_where_an_output_folder_should_be_is_named(tmp_path):
+    """'--json notes.txt/x.jsonl' said 'folder notes.txt does not exist' while notes.txt was there."""
+    (tmp_path / "notes.txt").write_text("mine\n")
+    for option in ("--json", "--save-video"):
+        r = run_app("--source", "demo", "--max-frames", "1", option, "notes.txt/a/x.mp4", cwd=tmp_path)
+        assert_one_line_error(r, "cannot write notes.txt/a/x.mp4: notes.txt is a file, not a folder")
+    assert (tmp_path / "notes.txt").read_text() == "mine\n"
 
 
 def test_a_json_pipe_nothing_reads_is_one_line_not_a_wait(tmp_path):
@@ -435,6 +445,13 @@ def test_an_empty_model_variable_means_the_default_model():
     env = {"EDGE_DIGITS_DETECTOR": "", "EDGE_DIGITS_LINES_MODEL": ""}
     r = run_app("--source", "demo", "--max-frames", "3", "--no-display", "-q", env=env)
     assert r.returncode == 0, r.stderr
+
+
+@pytest.mark.parametrize("variable", ["EDGE_DIGITS_DETECTOR", "EDGE_DIGITS_LINES_MODEL"])
+def test_a_model_variable_naming_no_file_is_said_as_the_cause(variable):
+    """It said 'pass --detector PATH or make it ...', with no word of the variable that chose it."""
+    r = run_app("--source", "demo", "--max-frames", "1", env={variable: "/nowhere/model.tflite"})
+    assert_one_line_error(r, f"model file /nowhere/model.tflite not found (from ${variable})")
 
 
 def test_with_standard_error_closed_messages_stay_out_of_the_json_stream():

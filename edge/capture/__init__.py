@@ -63,6 +63,8 @@ def open_source(spec: str = "auto", width: int = 0, height: int = 0, fps: float 
             return VideoFileSource(str(path), say)
     except PermissionError:
         raise SourceError(f"cannot read {spec}: permission denied") from None
+    if path.exists():  # a device, a pipe or a socket that is no camera
+        raise SourceError(f"cannot read {spec}: not a picture, video, folder or camera")
     raise SourceError(f"no such file, folder or camera: {spec!r} (try --source demo, a camera index, "
                       "a video, an image, a folder, or a URL)")
 

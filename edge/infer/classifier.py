@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.infer.runtime import (MODELS_DIR, ModelError, check_metadata, interpreter_class, native_stderr_silenced,
-                                read_tflite, same_value, tensor_summary)
+from edge.infer.runtime import (MODELS_DIR, ModelError, check_metadata, chosen_by, interpreter_class,
+                                native_stderr_silenced, read_tflite, same_value, tensor_summary)
 from edge.normalize import SIZE, normalize_batch
 
 
@@ -57,6 +57,7 @@ class DigitClassifier:
     def __init__(self, model_path: str | os.PathLike | None = None, metadata_path=None,
                  num_threads: int = 1, threshold: float | None = None):
         self.model_path = Path(model_path) if model_path else default_model_path()
+        self._env = chosen_by("EDGE_DIGITS_MODEL", model_path)
         self.metadata_path = Path(metadata_path) if metadata_path else self.model_path.with_suffix(".json")
         self.num_threads = num_threads
         self._model_bytes = self._read_model()
@@ -76,7 +77,7 @@ class DigitClassifier:
 
     # -- loading and checks: every problem is a ModelError at start-up, never mid-run --
     def _read_model(self) -> bytes:
-        return read_tflite(self.model_path, "--model", "python -m convert.export")
+        return read_tflite(self.model_path, "--model", "python -m convert.export", self._env)
 
     def _read_metadata(self) -> dict:
         p = self.metadata_path

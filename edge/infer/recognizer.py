@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 
 from edge.ctc import greedy_decode
-from edge.infer.runtime import (MODELS_DIR, ModelError, check_metadata, interpreter_class, native_stderr_silenced,
-                                read_tflite, same_value, tensor_summary)
+from edge.infer.runtime import (MODELS_DIR, ModelError, check_metadata, chosen_by, interpreter_class,
+                                native_stderr_silenced, read_tflite, same_value, tensor_summary)
 from edge.lines import BLANK, CHARSET, HEIGHT, STEP, WIDTHS, by_bucket, line_batch, normalize_line
 
 DEFAULT_LINES_MODEL = MODELS_DIR / "lines.tflite"
@@ -73,7 +73,8 @@ class LineRecognizer:
         self.model_path = Path(model_path) if model_path else default_lines_model_path()
         self.metadata_path = self.model_path.with_suffix(".json")
         self.num_threads = num_threads
-        self._model_bytes = read_tflite(self.model_path, "--recognizer", "python -m convert.export --model recognizer")
+        self._model_bytes = read_tflite(self.model_path, "--recognizer", "python -m convert.export --model recognizer",
+                                        chosen_by("EDGE_DIGITS_LINES_MODEL", model_path))
         self.metadata = self._read_metadata()
         self._interpreter_cls, self.runtime = interpreter_class()
         self._interpreters: dict[tuple[int, int], tuple] = {}

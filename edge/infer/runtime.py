@@ -40,11 +40,19 @@ def check_metadata(meta, objects=("input", "output"), levels=(), kind: str | Non
             raise ValueError(f"'{key}' must be a number from 0 to 1")
 
 
-def read_tflite(p, option: str, make: str) -> bytes:
+def chosen_by(env: str, model_path) -> str | None:
+    """`env` when it named the model (set, not empty, and no path given), for messages."""
+    return env if not model_path and os.environ.get(env) else None
+
+
+def read_tflite(p, option: str, make: str, env: str | None = None) -> bytes:
     """A TFLite model's bytes, or a one-line ModelError naming the option that sets it and
-    the command that makes it."""
+    the command that makes it; `env`: the variable p came from, when it did."""
     if p.is_dir():
         raise ModelError(f"{option} {p} is a folder; give the .tflite file (its .json beside it)")
+    if not p.is_file() and env:
+        raise ModelError(f"model file {p} not found (from ${env}); point it at a model, or unset it for the "
+                         f"shipped one")
     if not p.is_file():
         raise ModelError(f"model file {p} not found; pass {option} PATH or make it with '{make}'")
     try:
