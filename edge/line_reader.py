@@ -17,7 +17,7 @@ from edge.detect import CutPlace, Line, TextDetector, cut_at, cut_place
 from edge.group import reading_order
 from edge.infer.recognizer import LineReading, LineRecognizer
 from edge.lines import line_ink_is_dark, normalize_line
-from edge.normalize import as_gray_u8
+from edge.normalize import NO_IMAGE, as_gray_u8
 from edge.track import Tracker
 from edge.types import Digits, Frame, FrameResult, Number
 
@@ -108,6 +108,8 @@ class LineReader:
         """One frame's readings. A bare image (e.g. cv2.imread's) is read as a picture of its own:
         no votes with the ones before, its readings final (as with still=True)."""
         still = self.still or not isinstance(frame, Frame)
+        if frame is None:
+            raise TypeError(NO_IMAGE)
         if not isinstance(frame, Frame):
             frame = Frame(np.asarray(frame), self._images, time.time(), "image")
             self._images += 1

@@ -20,19 +20,29 @@ FLOAT_UNIT_MAX = 2.0  # a float image brighter than this is 0..255; under it 0..
 BACKGROUND_WINDOW = 0.5  # of the crop's side: wider than a bold stroke (at 0.3, 166 MNIST train digits lost ink)
 
 
+NO_IMAGE = "no image (None): cv2.imread gives None for a file it cannot read"
+
+
 def as_gray_u8(image: np.ndarray) -> np.ndarray:
     """Any image (2-D or HxWxC with 1/3/4 channels; bool, 8/16-bit, float) -> 2-D uint8.
 
     Integers wider than 8 bits keep the top 8 bits of their brightest pixel (12-bit data in
     uint16 is not black); floats are 0..1 when their brightest pixel is under FLOAT_UNIT_MAX,
     0..255 up to 255, else scaled to it; NaN and inf become 0. A leading axis of 1 (a batch of
-    one) is dropped.
+    one) is dropped, a 1-D array is one row; what is no image (a scalar, a batch, text) is empty.
+    None is a TypeError: it is what cv2.imread gives for a file it cannot read.
     """
+    if image is None:
+        raise TypeError(NO_IMAGE)
     a = np.asarray(image)
     while a.ndim > 3 and a.shape[0] == 1:
         a = a[0]
     if a.dtype == np.uint8 and a.ndim == 2:  # the common case, kept cheap
         return a if a.flags.c_contiguous or a.strides[1] == 1 else np.ascontiguousarray(a)
+    if a.ndim == 1:
+        a = a[None, :]
+    if not 2 <= a.ndim <= 3 or a.dtype.kind not in "biuf":  # booleans, integers, floats
+        return np.zeros((0, 0), np.uint8)  # read as nothing
     if a.ndim == 3:
         channels = a.shape[2]
         if channels == 1:
@@ -45,8 +55,6 @@ def as_gray_u8(image: np.ndarray) -> np.ndarray:
             return cv2.cvtColor(np.ascontiguousarray(a), code)
         else:
             a = a.mean(axis=2) if channels else np.zeros(a.shape[:2])
-    elif a.ndim != 2:
-        raise ValueError(f"expected a 2-D or HxWxC image, got shape {a.shape}")
     return np.ascontiguousarray(to_u8(a))
 
 

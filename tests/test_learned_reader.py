@@ -242,12 +242,22 @@ def test_the_classic_readers_options_are_gone_in_one_line():
 @pytest.mark.parametrize("image", [np.zeros((0, 0), np.uint8), np.zeros((1, 1, 3), np.uint8),
                                    np.full((7, 900), 255, np.uint8), np.zeros((480, 640, 4), np.uint16),
                                    np.full((200, 300), np.nan, np.float32), np.zeros((3000, 20), bool),
-                                   np.full((2, 1000), 255, np.uint8), np.full((1000, 2), 255, np.uint8)])
+                                   np.full((2, 1000), 255, np.uint8), np.full((1000, 2), 255, np.uint8),
+                                   np.array(7), np.zeros(640, np.uint8), np.zeros((2, 48, 64, 3), np.uint8),
+                                   np.array([["a", "b"]]), np.zeros((48, 64), complex), [[0, 255], [255, 0]]])
 def test_frames_of_any_shape_and_type_never_raise(image):
+    """A scalar, a row, a batch of two and text raised ValueError; they read as nothing (a row as a row)."""
     from edge.line_reader import LineReader
     from edge.types import Frame
     result = LineReader(keep_mask=True, tiles=3).process(Frame(image, 0, 0.0, "odd"))
     assert result.numbers == [] or all(n.chars for n in result.numbers)
+    LineReader().process(image)  # a bare image, as in the README's API: read as a picture
+
+
+def test_none_for_a_frame_says_what_likely_gave_it():
+    from edge.line_reader import LineReader
+    with pytest.raises(TypeError, match="cv2.imread gives None"):
+        LineReader().process(None)
 
 
 def test_boxes_of_a_tilted_line_at_the_frames_edge_stay_inside_the_frame():
