@@ -22,6 +22,10 @@ from edge.video_formats import VIDEO_EXTENSIONS
 
 class ArgumentParser(argparse.ArgumentParser):
     def error(self, message):  # one line, status 2
+        extra = message.partition("unrecognized arguments: ")[2].split()
+        if extra and all(os.path.exists(a) for a in extra):  # the shell expanded an unquoted pattern
+            message = (f"unrecognized arguments: {extra[0]}{f' and {len(extra) - 1} more' if extra[1:] else ''}; "
+                       "quote a pattern so the app gets it whole: --source 'photos/*.jpg'")
         self.exit(2, f"{PROG}: error: {message} (see --help)\n")
 
 
@@ -183,9 +187,9 @@ def build_parser() -> argparse.ArgumentParser:
                           f"input, for small text, at N*N+1 times the detector's cost; 1-{MAX_TILES} (default: 3 "
                           "for pictures, 1 for video)")
     det.add_argument("--detector", metavar="PATH",
-                     help="text-line detector (default: models/detector.tflite, or $EDGE_DIGITS_DETECTOR)")
+                     help="text-line detector (default: $EDGE_DIGITS_DETECTOR, else the shipped detector.tflite)")
     det.add_argument("--recognizer", metavar="PATH",
-                     help="line recognizer (default: models/lines.tflite, or $EDGE_DIGITS_LINES_MODEL)")
+                     help="line recognizer (default: $EDGE_DIGITS_LINES_MODEL, else the shipped lines.tflite)")
     det.add_argument("--threads", type=_thread_count, default=1, help="interpreter threads (default 1)")
     det.add_argument("--min-confidence", "--threshold", dest="min_confidence", type=_fraction, metavar="C",
                      help="least confidence a line is read at, 0-1 (default: min_confidence in the "

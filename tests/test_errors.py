@@ -278,6 +278,16 @@ def test_empty_or_folder_output_names_are_refused_before_the_first_frame(tmp_pat
     assert os.listdir(tmp_path) == []
 
 
+def test_an_unquoted_pattern_is_said_as_one(tmp_path):
+    """`--source photos/*.jpg` unquoted: the shell gives the app three names, argparse said
+    'unrecognized arguments' with no hint of why."""
+    for name in ("a.jpg", "b.jpg", "c.jpg"):
+        (tmp_path / name).write_bytes(b"")
+    r = run_app("--source", "a.jpg", "b.jpg", "c.jpg", cwd=tmp_path)
+    assert_one_line_error(r, "unrecognized arguments: b.jpg and 1 more; quote a pattern")
+    assert "quote" not in run_app("--source", "demo", "nonsense").stderr
+
+
 def test_a_file_where_an_output_folder_should_be_is_named(tmp_path):
     """'--json notes.txt/x.jsonl' said 'folder notes.txt does not exist' while notes.txt was there."""
     (tmp_path / "notes.txt").write_text("mine\n")
