@@ -99,6 +99,7 @@ class MqttPublisher:
                 client.tls_set(ca_certs=None if tls == "system" else tls)
             except (OSError, ValueError) as e:
                 raise MqttError(f"cannot use TLS CA file {tls}: {getattr(e, 'strerror', None) or e}") from None
+        self.tls = tls
         client.will_set(self.availability_topic, "offline", qos=1, retain=True)
         client.reconnect_delay_set(min_delay=1, max_delay=30)
         client.max_queued_messages_set(0)  # unbounded in paho: publish() bounds the readings itself
@@ -127,7 +128,9 @@ class MqttPublisher:
                                 f"({failure.verify_message.rstrip('.')})"
                                 + ("; give the CA that signed it: --mqtt-tls ca.pem" if unknown_signer else ""))
             why = f" ({failure.strerror or failure})" if isinstance(failure, OSError) else ""
-            say(f"MQTT broker {host}:{port} is not reachable{why}: reading on, reconnecting with backoff")
+            plain_port = self.tls and isinstance(failure, (ConnectionResetError, ssl.SSLError))  # it hangs up
+            say(f"MQTT broker {host}:{port} is not reachable{why}: reading on, reconnecting with backoff"
+                + ("; is it the broker's TLS port (usually 8883)?" if plain_port else ""))
 
     # -- paho's thread
     def _on_connect(self, client, userdata, flags, reason_code, properties):

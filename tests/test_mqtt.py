@@ -130,6 +130,18 @@ def test_a_tls_certificate_for_another_host_is_one_line_without_the_ca_hint(tmp_
         broker.stop()
 
 
+def test_tls_to_a_plain_port_asks_whether_it_is_the_tls_one(tmp_path):
+    """TLS to a port without it was said as an outage alone: the broker hangs up on the handshake."""
+    broker = Mosquitto(tmp_path / "broker").start()
+    try:
+        r = run_app("--source", "demo", "--fps", "0", "--max-frames", "2", "--mqtt", f"127.0.0.1:{broker.port}",
+                    "--mqtt-tls", timeout=60)
+        assert r.returncode == 0, r.stderr
+        assert "reconnecting with backoff; is it the broker's TLS port (usually 8883)?" in r.stderr, r.stderr
+    finally:
+        broker.stop()
+
+
 def test_a_ctrl_c_while_the_broker_is_waited_for_leaves_the_json_log_as_it_was(tmp_path):
     """Stopped during start-up (a broker that never answers is waited for), the log was still
     opened: emptied with --overwrite."""
