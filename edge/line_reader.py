@@ -167,7 +167,7 @@ class LineReader:
         line_box = _clip(line.box, bounds)  # a tilted line's corners may lie outside the frame
         kept = [i for g in groups for i in g]
         boxes = _char_boxes(line, crop, [(reading.chars[i].x0, reading.chars[i].x1) for i in kept],
-                            reading.line, line_box, margin, place)
+                            reading.line, line_box, margin, place, "".join(reading.chars[i].char for i in kept))
         numbers, start = [], 0
         for g in groups:
             numbers.append(_number([reading.chars[i] for i in g], boxes[start:start + len(g)], line_box))
@@ -224,18 +224,20 @@ def _number(chars: list, boxes: list, line_box: tuple) -> Number:
 
 RULE_LENGTH = 1.5  # lines long: an ink run this long is a rule (underline, frame), not a stroke of a glyph
 GLYPH_HEIGHT = 0.4  # of the line's height: ink blobs lower than this (dots, specks, texture) box no character
+SMALL_MARKS = ".,"  # ... but a point or a comma, boxed by the largest such blob in its span
 
 
 def _char_boxes(line: Line, crop: np.ndarray, spans: list[tuple[float, float]], small: np.ndarray | None = None,
-                outer: tuple | None = None, margin: float = LINE_MARGIN,
-                place: CutPlace | None = None) -> list[tuple[int, int, int, int]]:
+                outer: tuple | None = None, margin: float = LINE_MARGIN, place: CutPlace | None = None,
+                chars: str = "") -> list[tuple[int, int, int, int]]:
     """Characters' spans along their cut line -> axis-aligned boxes in frame pixels, each cut
     to the line's box: the ink blobs centred in a span (its columns of a blob of touching
     glyphs), else the ink between its columns, else the span's band of the line. Boxed in the
     straightened cut, then mapped back: a tilted line's glyphs are boxed as tightly as a level one's.
     `small`: the cut as the recognizer read it (edge.lines.normalize_line), made here if not given;
     `outer`: the box they are cut to (default: the line's); `margin`: the one it was cut with;
-    `place`: where it was cut from (made here if not given)."""
+    `place`: where it was cut from (made here if not given); `chars`: the spans' characters, so
+    that a point or comma is boxed by its own small blob, not by the ink of its neighbours' columns."""
     place = place or cut_place(line, margin)
     if place is None:  # nothing was cut, so nothing was read
         return [_clip(line.box, line.box if outer is None else outer) for _ in spans]
@@ -245,9 +247,13 @@ def _char_boxes(line: Line, crop: np.ndarray, spans: list[tuple[float, float]], 
     if crop.ndim == 2 and crop.size:
         small = normalize_line(crop) if small is None else small  # boxed at the recognizer's height
         sx, sy = small.shape[1] / crop.shape[1], small.shape[0] / crop.shape[0]
-        ink, labels, tall = _glyph_blobs(small, height * sy, height * sx, margin)
+        ink, labels, tall, blobs = _glyph_blobs(small, height * sy, height * sx, margin)
         spans_s = [(x0 * sx, x1 * sx) for x0, x1 in spans]
-        found = [box or _span_ink(ink, *span) for box, span in zip(_span_blobs(labels, tall, spans_s), spans_s)]
+        found = _span_blobs(labels, tall, spans_s)
+        for j, char in enumerate(chars):
+            if char in SMALL_MARKS and found[j] is None:
+                found[j] = _small_blob(blobs, *spans_s[j])
+        found = [box or _span_ink(ink, *span) for box, span in zip(found, spans_s)]
         inked = [b and (b[0] / sx, b[1] / sy, b[2] / sx, b[3] / sy) for b in found]
     boxes = []
     for (x0, x1), box in zip(spans, inked):
@@ -282,8 +288,9 @@ def _glyph_blobs(crop: np.ndarray, height: float, height_across: float, margin: 
         ink = ink - cv2.morphologyEx(ink, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (run, 1)))
     # 16-bit labels: the same blobs, in ~60% of the time on a line this small
     _, labels, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8, ltype=cv2.CV_16U)
-    tall = [(i, *s[:4]) for i, s in enumerate(stats.tolist()) if i and s[3] >= GLYPH_HEIGHT * height]
-    return ink, labels, tall
+    blobs = stats.tolist()
+    tall = [(i, *s[:4]) for i, s in enumerate(blobs) if i and s[3] >= GLYPH_HEIGHT * height]
+    return ink, labels, tall, blobs
 
 
 def _span_blobs(labels: np.ndarray, tall: list, spans: list[tuple[float, float]]) -> list[tuple | None]:
@@ -310,6 +317,17 @@ def _span_blobs(labels: np.ndarray, tall: list, spans: list[tuple[float, float]]
         left, top = min(p[0] for p in found), min(p[1] for p in found)
         boxes.append((left, top, max(p[2] for p in found) - left, max(p[3] for p in found) - top))
     return boxes
+
+
+def _small_blob(blobs: list, x0: float, x1: float) -> tuple[int, int, int, int] | None:
+    """The box (crop pixels) of the largest blob lower than a glyph centred between columns x0
+    and x1 (a point or a comma), or None."""
+    # blobs: connectedComponentsWithStats rows (x, y, w, h, area), the background first
+    inside = [b for b in blobs[1:] if x0 <= b[0] + b[2] / 2 < x1]
+    if not inside:
+        return None
+    x, y, w, h, _ = max(inside, key=lambda b: b[4])
+    return x, y, w, h
 
 
 def _span_ink(ink: np.ndarray, x0: float, x1: float) -> tuple[int, int, int, int] | None:

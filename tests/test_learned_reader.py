@@ -343,6 +343,20 @@ def test_character_boxes_follow_their_spans_on_level_and_turned_lines():
     assert _char_boxes(turned, np.zeros((36, 150), np.uint8), [(0, 10 * np.sqrt(2))]) == [(80, 50, 27, 27)]
 
 
+def test_a_decimal_point_is_boxed_by_its_dot():
+    """The point of '37.05' was boxed by the ink of its span's columns: the line's height, over the 7 and the 0."""
+    from edge.line_reader import LineReader
+    image = np.full((480, 640), 255, np.uint8)
+    cv2.putText(image, "37.05", (100, 380), cv2.FONT_HERSHEY_SIMPLEX, 2, 0, 4)
+    ink = image[330:390, 175:195] < 128  # the point alone: the 7 ends before 175, the 0 starts after 195
+    ys, xs = np.nonzero(ink)
+    dot = (175 + xs.min(), 330 + ys.min(), xs.max() - xs.min() + 1, ys.max() - ys.min() + 1)
+    (number,) = LineReader().process(image).numbers
+    assert number.read == "37.05"
+    (point,) = [c.box for c in number.chars if c.char == "."]
+    assert within_a_pixel([point], [dot]), (point, dot)
+
+
 def within_a_pixel(boxes, expected) -> bool:
     """Boxes are found on the cut scaled to the recognizer's height: a pixel either way."""
     return len(boxes) == len(expected) and np.abs(np.subtract(boxes, expected)).max() <= 1
