@@ -523,7 +523,7 @@ def to_int8_tflite(model, samples: np.ndarray) -> bytes:
 
 def main(argv=None) -> int:
     """python -m convert.train --model detector [--epochs N] [--scenes N]"""
-    from convert.train import out_problem, partial_path
+    from convert.train import out_problem, partial_path, seed
     import argparse
     import json
     import sys
@@ -539,7 +539,7 @@ def main(argv=None) -> int:
     p.add_argument("--scenes", type=int, default=12_000)
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--lr", type=float, default=2e-3)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--out", type=Path, default=PROJECT_ROOT / "models" / "detector.keras")
     p.add_argument("--threads", type=int, default=0, help="TensorFlow threads (default: all cores)")
     p.add_argument("--init", type=Path, help="start from this Keras model's weights (fine-tuning)")
@@ -774,6 +774,9 @@ def export_main(argv=None) -> int:
         print(f"convert.export: error: {a.keras} not found; train first with 'python -m convert.train --model "
               "detector'", file=sys.stderr)
         return 2
+    from convert.outputs import export_problem
+    if problem := export_problem(a.keras, a.out):
+        p.error(problem)
     try:
         export(a.keras, a.out)
         settings, scores = choose_settings(a.out, a.recognizer)

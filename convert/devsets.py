@@ -189,8 +189,13 @@ def main(argv=None) -> int:
     a = p.parse_args(argv)
     if a.limit is not None and a.limit < 1:
         p.error("--limit must be >= 1")
-    if a.out and not a.out.parent.is_dir():  # said now, not after ten minutes of reading
-        p.error(f"--out {a.out}: folder {a.out.parent} not found")
+    from convert.outputs import out_problem
+    # said now, not after ten minutes of reading
+    if a.out and (problem := out_problem(a.out, suffix=None, makes_folders=False)):
+        p.error(problem)
+    if a.save_dir and (a.save_dir.exists() and not a.save_dir.is_dir()
+                       or any(d.exists() and not d.is_dir() for d in a.save_dir.absolute().parents)):
+        p.error(f"--save-dir {a.save_dir}: a file is in the way of that folder")
     from edge.infer import ModelError
     from edge.line_reader import LineReader
     try:

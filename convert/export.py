@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from convert.datasets import CLASS_NAMES, PROJECT_ROOT, REJECT, DataError, MixSizes, training_mix
+from convert.outputs import export_problem
 from edge.infer.classifier import DEFAULT_THRESHOLD  # the app's minimum digit confidence, and why
 
 DEFAULT_KERAS = PROJECT_ROOT / "models" / "digits.keras"
@@ -139,6 +140,8 @@ def export(keras_path: Path, tflite_path: Path, samples: np.ndarray | None = Non
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0].startswith("--model="):  # the = form, as argparse takes it elsewhere
+        argv[:1] = argv[0].split("=", 1)
     if argv[:2] == ["--model", "recognizer"]:  # the CTC line recognizer: convert.export_lines
         from convert import export_lines
         return export_lines.export_main(argv[2:])
@@ -158,6 +161,8 @@ def main(argv=None) -> int:
         print(f"convert.export: error: {a.keras} not found; train first with 'python -m convert.train'",
               file=sys.stderr)
         return 2
+    if problem := export_problem(a.keras, a.out):
+        p.error(problem)
     try:
         meta = export(a.keras, a.out, threshold=a.threshold)
     except DataError as e:

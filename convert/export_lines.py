@@ -152,6 +152,9 @@ def export_main(argv=None) -> int:
         print(f"convert.export: error: {a.keras} not found; train first with 'python -m convert.train "
               "--model recognizer'", file=sys.stderr)
         return 2
+    from convert.outputs import export_problem
+    if problem := export_problem(a.keras, a.out):
+        p.error(problem)
     try:
         meta = export(a.keras, a.out)
     except DataError as e:

@@ -432,7 +432,7 @@ def _pad_widths(text: str) -> tuple[int, ...]:
 
 def main(argv=None) -> int:
     """python -m convert.train --model recognizer [--epochs N] [--synthetic N] ..."""
-    from convert.train import out_problem, partial_path
+    from convert.train import out_problem, partial_path, seed
     import argparse
     import json
     import sys
@@ -460,7 +460,7 @@ def main(argv=None) -> int:
                         "cuts them (convert.line_data.app_cut; default 0)")
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--lr", type=float, default=2e-3)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--size", choices=sorted(SIZES), default="wide",
                    help="the network's widths and stem (default: wide, as shipped)")
     p.add_argument("--out", type=Path, default=PROJECT_ROOT / DEFAULT_KERAS)

@@ -76,8 +76,9 @@ def main(argv=None) -> int:
         p.error(f"--tries must be >= 1, --heights 1-{FRAME[1] // 2} (text in a {FRAME[0]}x{FRAME[1]} frame)")
     if a.threshold is not None and not 0 < a.threshold < 1:
         p.error(f"--threshold must be between 0 and 1, got {a.threshold:g}")
-    if a.json and not a.json.parent.is_dir():  # said now, not after the run
-        p.error(f"--json {a.json}: folder {a.json.parent} not found")
+    from convert.outputs import out_problem
+    if a.json and (problem := out_problem(a.json, "--json", suffix=None, makes_folders=False)):  # now, not after
+        p.error(problem)
     from edge.detect import TextDetector
     from edge.infer import ModelError
     from edge.infer.recognizer import LineRecognizer

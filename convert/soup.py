@@ -41,6 +41,9 @@ def main(argv=None) -> int:
     a = p.parse_args(argv)
     if len(a.models) < 2:
         p.error("a soup needs two models or more")
+    from convert.outputs import out_problem
+    if problem := out_problem(a.out):  # one of the models may be written over: they are read first
+        p.error(problem)
     import keras
 
     try:

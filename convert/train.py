@@ -22,6 +22,7 @@ import numpy as np
 from convert import distill
 from convert.datasets import CLASS_NAMES, PROJECT_ROOT, DataError, MixSizes, assemble_mix, mix_parts
 from convert.export import peek_keras
+from convert.outputs import out_problem
 
 DEFAULT_OUT = PROJECT_ROOT / "models" / "digits.keras"
 
@@ -259,18 +260,15 @@ def train_all(rest: list[str]) -> int:
     return 0
 
 
-def out_problem(out: Path) -> str | None:
-    """Why a training could not save to --out, said before the training rather than after it."""
-    if out.suffix != ".keras":
-        return f"--out {out} must end in .keras"
-    if out.is_dir():
-        return f"--out {out} is a folder; give a .keras file name"
-    folder = next((d for d in out.absolute().parents if d.exists()), None)
-    if folder is None or not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
-        return f"--out {out}: cannot write in {folder or out.parent}"
-    if out.exists() and not os.access(out, os.W_OK):
-        return f"--out {out} is not writable"
-    return None
+def seed(text: str) -> int:
+    """--seed: numpy's generators take no negative seed."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be >= 0")
+    return value
 
 
 def partial_path(out: Path) -> Path:
@@ -315,7 +313,7 @@ def _main(argv=None) -> int:
     p.add_argument("--init", type=Path, help="start from this Keras model's weights (fine-tuning)")
     p.add_argument("--batch", type=int, default=128)
     p.add_argument("--scale", type=float, default=1.0, help="fraction of the full training mix")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--mnist", help="path to mnist.npz (default: ../shared/data, then ~/.keras/datasets)")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="the Keras model to write")
     p.add_argument("--teachers", type=Path, nargs="+", metavar="KERAS",

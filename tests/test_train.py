@@ -149,8 +149,10 @@ def test_a_file_that_is_no_model_or_another_model_is_one_clear_line(tmp_path):
     (["--model", "recognizer", "--out", "runs/tiny"], "must end in .keras"),
     (["--model", "detector", "--out", "runs/tiny"], "must end in .keras"),
     (["--model", "detector", "--init", "{garbage}", "--out", "{tmp}/d.keras"], "not a readable Keras model"),
-    (["--out", "{garbage}/digits.keras"], "cannot write in"),  # under a file: found only at the save before
-    (["--model", "recognizer", "--out", "{garbage}/lines.keras"], "cannot write in"),
+    (["--out", "{garbage}/digits.keras"], "old.keras is a file, not a folder"),  # found only at the save before
+    (["--model", "recognizer", "--out", "{garbage}/lines.keras"], "old.keras is a file, not a folder"),
+    (["--seed", "-1"], "--seed: must be >= 0"), (["--model", "detector", "--seed", "-1"], "--seed: must be >= 0"),
+    (["--model", "recognizer", "--seed", "-1"], "--seed: must be >= 0"),
     (["--model", "detector", "--out", "{tmp}"], "must end in .keras"),
     (["--model", "detector", "--out", "{tmp}/dir.keras"], "is a folder"),
 ])
@@ -164,6 +166,29 @@ def test_training_options_that_would_fail_late_are_refused_at_once(tmp_path, arg
                        timeout=120)
     assert r.returncode == 2 and words in r.stderr and "Traceback" not in r.stderr, r.stderr[-2000:]
     assert "building" not in r.stdout
+
+
+@pytest.mark.parametrize("command, words", [
+    (["convert.export", "--keras", "{keras}", "--out", "{keras}"], "must end in .tflite"),  # was overwritten, status 0
+    (["convert.export", "--keras", "{keras}", "--out", "{tmp}/m.json"], "must end in .tflite"),  # then .json over it
+    (["convert.export", "--model=recognizer", "--out", "{tmp}/dir"], "must end in .tflite"),  # the = form too
+    (["convert.export", "--model", "detector", "--out", "{keras}/x.tflite"], "is a file, not a folder"),
+    (["convert.smallest_text", "--json", "{tmp}/dir"], "is a folder"),
+    (["convert.devsets", "--out", "{tmp}/dir"], "is a folder"),
+    (["convert.devsets", "--save-dir", "{keras}"], "a file is in the way"),
+    (["convert.soup", "--out", "{tmp}/dir", "{keras}", "{keras}"], "must end in .keras"),
+])
+def test_convert_outputs_that_would_fail_late_are_refused_at_once(tmp_path, command, words):
+    """A folder or a file in the way was a traceback at the end of the run (ten minutes for
+    devsets), and an export could write over the model it read."""
+    (tmp_path / "dir").mkdir()
+    keras_file = tmp_path / "k.keras"
+    keras_file.write_bytes((ROOT / "models" / "digits.keras").read_bytes())
+    args = [a.format(keras=keras_file, tmp=tmp_path) for a in command[1:]]
+    r = subprocess.run([sys.executable, "-m", command[0], *args], cwd=ROOT, capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 2 and words in r.stderr and "Traceback" not in r.stderr, r.stderr[-2000:]
+    assert keras_file.read_bytes() == (ROOT / "models" / "digits.keras").read_bytes()
 
 
 def test_fused_batch_norm_trains_and_infers_as_keras_batch_norm():
