@@ -597,3 +597,72 @@ def test_a_snapshot_url_is_read_frame_after_frame_without_loss_messages():
     assert said == [] and source.outages == 0
     # its name, in every frame (JSON lines, MQTT, the web view), without the password
     assert {f.source for f in frames} == {source.name} == {f"http://cam:***@127.0.0.1:{port}/snapshot.jpg"}
+
+
+def _serve(handler):
+    """An HTTP server of the test's own on a free loopback port, in a thread: (server, port)."""
+    import http.server
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, server.server_address[1]
+
+
+def test_a_video_file_behind_a_url_plays_once_and_ends(tmp_path):
+    """A finite video over http was taken for a stream: replayed for ever, with 'no frames;
+    retrying' and 'source is back' at each end."""
+    import functools
+    import http.server
+
+    import cv2
+
+    from edge.capture import open_source
+    writer = cv2.VideoWriter(str(tmp_path / "clip.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 10, (160, 120))
+    for i in range(12):
+        writer.write(np.full((120, 160, 3), 20 * i, np.uint8))
+    writer.release()
+    server, port = _serve(functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path)))
+    said = []
+    try:
+        source = open_source(f"http://127.0.0.1:{port}/clip.avi", say=said.append)
+        frames = [f for f in source if f is not None]  # ends by itself
+        source.close()
+    finally:
+        server.shutdown()
+    assert len(frames) == 12 and said == []
+
+
+def test_a_snapshot_url_polled_slower_than_the_stall_limit_is_not_called_lost():
+    """--fps 0.2 on a snapshot URL (one picture a request): every frame was 'no new frame for
+    3 s; waiting' and 'source is back'; with --exit-on-source-loss the run ended after one."""
+    import http.server
+
+    import cv2
+
+    from edge.capture import open_source
+    jpeg = cv2.imencode(".jpg", np.full((120, 160, 3), 90, np.uint8))[1].tobytes()
+
+    class Snapshot(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Type", "image/jpeg")
+            self.send_header("Content-Length", str(len(jpeg)))
+            self.end_headers()
+            self.wfile.write(jpeg)
+
+        def log_message(self, *args):
+            pass
+
+    server, port = _serve(Snapshot)
+    said = []
+    source = open_source(f"http://127.0.0.1:{port}/snapshot.jpg", fps=0.28, say=said.append, exit_on_loss=True)
+    try:
+        frames = []
+        for frame in source:  # SourceLost would end the test in an error
+            if frame is not None:
+                frames.append(frame)
+            if len(frames) == 3:
+                break
+    finally:
+        source.close()
+        server.shutdown()
+    assert said == [] and source.outages == 0

@@ -13,7 +13,8 @@ from edge import CAPTURE_FPS, CAPTURE_SIZE, utf8_name
 from edge.capture.base import FrameSource, SourceError, SourceLost, warn
 from edge.capture.demo import DemoSource
 from edge.capture.files import ImageFilesSource, VideoFileSource, is_image_path
-from edge.capture.live import LiveSource, open_camera, open_stream, without_password
+from edge.capture.live import (STALL_PERIODS, STALL_SECONDS, LiveSource, has_length, open_camera, open_stream,
+                               open_url, without_password)
 
 __all__ = ["open_source", "FrameSource", "SourceError", "SourceLost", "DemoSource"]
 
@@ -26,7 +27,8 @@ def open_source(spec: str = "auto", width: int = 0, height: int = 0, fps: float 
     if not spec:
         raise SourceError("--source is empty; give auto, demo, picam, a camera index, a video, an image, "
                           "a folder, a glob or a URL")
-    live = dict(exit_on_loss=exit_on_loss, say=say)
+    live = dict(exit_on_loss=exit_on_loss, say=say,
+                stall_seconds=max(STALL_SECONDS, STALL_PERIODS / fps) if fps and fps > 0 else STALL_SECONDS)
     if spec == "auto":
         try:
             return LiveSource(open_camera(0, width, height, fps), "camera 0", **live)
@@ -44,7 +46,10 @@ def open_source(spec: str = "auto", width: int = 0, height: int = 0, fps: float 
         device = int(spec) if spec.isdigit() else spec
         return LiveSource(open_camera(device, width, height, fps), f"camera {spec}", **live)
     if "://" in spec:
-        return LiveSource(open_stream(spec, fps=fps), without_password(spec), **live)
+        name, first = without_password(spec), open_url(spec)
+        if has_length(first):  # a video file behind a URL plays once, as a file does, not reconnected for ever
+            return VideoFileSource(name, say, capture=first)
+        return LiveSource(open_stream(spec, fps=fps, first=first), name, **live)
     if not utf8_name(spec):  # OpenCV crashes the process on such a name
         raise SourceError(f"cannot open {spec!r}: its name is not valid UTF-8; rename it")
     path = Path(spec).expanduser()

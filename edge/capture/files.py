@@ -101,9 +101,10 @@ def _png_is_whole(data: memoryview) -> bool:
 
 
 class VideoFileSource(FrameSource):
-    def __init__(self, path: str, say=warn):
+    def __init__(self, path: str, say=warn, capture=None):
+        """`capture`: the file already open (a video behind a URL; `path` then names it)."""
         self.name, self.say, self.files = str(path), say, (str(path),)
-        self.cap = cv2.VideoCapture(str(path))
+        self.cap = capture if capture is not None else cv2.VideoCapture(str(path))
         if not self.cap.isOpened():
             raise SourceError(f"cannot open video {path}: not a format OpenCV can decode")
         ok, self._first = self.cap.read()

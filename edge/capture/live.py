@@ -17,6 +17,8 @@ from edge.capture.base import FrameSource, SourceError, SourceLost, warn
 from edge.types import Frame
 
 
+STALL_SECONDS = 3.0  # no new frame this long is a stall, said once ...
+STALL_PERIODS = 3  # ... or this many frame periods of a source polled slower (--fps 0.2: 15 s)
 HUNG_READ_SECONDS = 15.0  # a driver call blocked this long has hung (V4L2 gives up on its own at 10 s)
 
 
@@ -31,7 +33,7 @@ class LiveSource(FrameSource):
     live = True
 
     def __init__(self, open_device: Callable[[], object], name: str, exit_on_loss: bool = False,
-                 stall_seconds: float = 3.0, backoff=(0.25, 5.0), poll_seconds: float = 0.05, say=warn,
+                 stall_seconds: float = STALL_SECONDS, backoff=(0.25, 5.0), poll_seconds: float = 0.05, say=warn,
                  hung_seconds: float = HUNG_READ_SECONDS):
         """open_device() returns an object with read() -> (ok, image) and release(), or raises
         SourceError. It is called once here (errors reach the caller) and again to reconnect."""
@@ -199,15 +201,29 @@ def open_camera(index_or_path, width: int, height: int, fps: float):
     return open_device
 
 
-def open_stream(url: str, timeout_ms: int = 5000, fps: float = 0.0):
+def open_url(url: str, timeout_ms: int = 5000):
+    """An FFmpeg capture of a URL, or SourceError."""
+    params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, timeout_ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, timeout_ms]
+    cap = cv2.VideoCapture(url, cv2.CAP_FFMPEG, params)
+    if not cap.isOpened():
+        cap.release()
+        raise SourceError(f"cannot open stream {without_password(url)}: unreachable, refused or not a video stream")
+    return cap
+
+
+def open_stream(url: str, timeout_ms: int = 5000, fps: float = 0.0, first=None):
+    """A stream's opener for LiveSource; `first`: a capture of it already open, used first."""
+    pending = [first] if first is not None else []
+
     def open_capture():
-        params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, timeout_ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, timeout_ms]
-        cap = cv2.VideoCapture(url, cv2.CAP_FFMPEG, params)
-        if not cap.isOpened():
-            cap.release()
-            raise SourceError(f"cannot open stream {without_password(url)}: unreachable, refused or not a video stream")
-        return cap
+        return pending.pop() if pending else open_url(url, timeout_ms)
     return lambda: SnapshotsOrStream(open_capture, fps)
+
+
+def has_length(cap) -> bool:
+    """A video file behind a URL (http, ftp, file) says how many frames it has; a live stream
+    does not, and a snapshot URL's one picture is polled again."""
+    return cap.get(cv2.CAP_PROP_FRAME_COUNT) > 1
 
 
 SECRET_PARAMETERS = re.compile(r"([?&;](?:pwd|pass|passwd|password|psw|loginpas|token|key|apikey|api_key|auth|"
