@@ -12,6 +12,7 @@ import itertools
 import os
 import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -517,11 +518,16 @@ def save_snapshot(folder, result, image, say):
     say(f"saved {stem}.png and .json")
 
 
+_TELL_LOCK = threading.Lock()
+
+
 def _tell(message: str):
     """A line on stderr, if it can be written: a full or closed one (a terminal hung up) is not
     worth the run, nor does it change its exit status."""
-    try:
-        print(f"{PROG}: {message}", file=sys.stderr, flush=True)
+    try:  # one write, under a lock: the capture thread says things too, and print() writes the newline apart
+        with _TELL_LOCK:
+            sys.stderr.write(f"{PROG}: {message}\n")
+            sys.stderr.flush()
     except (OSError, ValueError):
         pass
 

@@ -472,3 +472,23 @@ def test_with_standard_error_closed_messages_stay_out_of_the_json_stream():
                        preexec_fn=lambda: os.close(2))  # as `2>&-`
     assert r.returncode == 0
     assert [json.loads(line)["frame"] for line in r.stdout.splitlines()] == [0, 1], r.stdout
+
+
+def test_a_console_line_is_one_write(monkeypatch):
+    """print() wrote the text and its newline apart: the capture thread's line landed between
+    them ('... Ctrl-C stopsedge-digits: http://...: no frames', then an empty line)."""
+    from edge.capture.base import warn
+    from edge.cli import _tell
+    writes = []
+
+    class Recorder:
+        def write(self, text):
+            writes.append(text)
+
+        def flush(self):
+            pass
+
+    monkeypatch.setattr(sys, "stderr", Recorder())
+    _tell("reading demo")
+    warn("camera 0: source is back")
+    assert writes == ["edge-digits: reading demo\n", "edge-digits: camera 0: source is back\n"]

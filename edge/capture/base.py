@@ -18,7 +18,9 @@ class SourceLost(Exception):
 
 
 def warn(message: str):
-    print(f"{PROG}: {message}", file=sys.stderr, flush=True)
+    """One line on stderr in one write: a capture thread's line does not split another's."""
+    sys.stderr.write(f"{PROG}: {message}\n")
+    sys.stderr.flush()
 
 
 class FrameSource:
