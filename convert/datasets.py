@@ -66,8 +66,9 @@ def load_mnist(path=None):
         with np.load(p) as d:
             out = d["x_train"], d["y_train"], d["x_test"], d["y_test"]
     except Exception as e:  # zip errors, missing keys, truncation
-        raise DataError(f"MNIST file {p} is unreadable ({e.__class__.__name__}: {e}); "
-                        "delete it and fetch it again") from None
+        fetched = path is None  # found where a download puts it, not a file the user named
+        raise DataError(f"MNIST file {p} is unreadable ({e.__class__.__name__}: {e})"
+                        + ("; delete it and fetch it again" if fetched else "; --mnist takes Keras's mnist.npz")) from None
     if out[0].shape[1:] != (28, 28) or len(out[0]) != len(out[1]):
         raise DataError(f"MNIST file {p} has unexpected shapes {out[0].shape}, {out[1].shape}")
     return out

@@ -553,7 +553,7 @@ def main(argv=None) -> int:
     started = time.time()
     try:
         if a.init:
-            peek_keras(a.init)  # a broken file is said now, not after the scenes are built
+            peek_keras(a.init, (INPUT_SIZE[1], INPUT_SIZE[0], 1), "detector")  # now, not after the scenes
         x, y, _, _ = load_mnist()
         pool = scene_pool("train", (x, y))
         warning = fonts_warning()
@@ -619,7 +619,7 @@ def export(keras_path, tflite_path, threshold: float = 0.5, log=print) -> dict:
 
     from convert.export import _without_history, peek_keras, read_keras, tensor_metadata
 
-    peek_keras(keras_path)
+    peek_keras(keras_path, (INPUT_SIZE[1], INPUT_SIZE[0], 1), "detector")
     samples = representative_scenes(keras_path, log)  # before TensorFlow starts its threads
 
     model = read_keras(keras_path, (INPUT_SIZE[1], INPUT_SIZE[0], 1), "detector")

@@ -166,13 +166,16 @@ def markdown(report: dict) -> str:
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0].startswith("--model="):  # the = form, as argparse takes it elsewhere
+        argv[:1] = argv[0].split("=", 1)
     if argv[:2] == ["--model", "recognizer"]:  # the CTC line recognizer: convert.export_lines
         from convert import export_lines
         return export_lines.evaluate_main(argv[2:])
     p = argparse.ArgumentParser(prog="python -m convert.evaluate", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", type=Path, default=DEFAULT_TFLITE)
-    p.add_argument("--keras", type=Path, default=DEFAULT_KERAS)
+    p.add_argument("--keras", type=Path, help=f"the float model beside it (default {DEFAULT_KERAS.name}, "
+                   "skipped when missing)")
     p.add_argument("--mnist", help="path to mnist.npz (default: ../shared/data, then ~/.keras/datasets)")
     p.add_argument("--limit", type=int, help="only the first N images of each MNIST part and of the clutter "
                                              "(a quick check: printed only, no report files written)")
@@ -180,9 +183,11 @@ def main(argv=None) -> int:
     a = p.parse_args(argv)
     if a.limit is not None and a.limit < 1:
         p.error("--limit must be >= 1")
+    if a.keras is not None and not a.keras.is_file():  # asked for: not skipped quietly as the default is
+        p.error(f"--keras {a.keras} not found")
     from edge.infer import ModelError
     try:
-        report = evaluate(a.model, a.keras, mnist=load_mnist(a.mnist), limit=a.limit)
+        report = evaluate(a.model, a.keras or DEFAULT_KERAS, mnist=load_mnist(a.mnist), limit=a.limit)
     except (DataError, ModelError) as e:
         print(f"convert.evaluate: error: {e}", file=sys.stderr)
         return 2

@@ -49,35 +49,43 @@ def full_int8(model, inputs) -> bytes:
     return converter.convert()
 
 
-def peek_keras(path: Path):
-    """DataError unless `path` looks like a saved Keras model (a .keras zip holding its config),
-    checked without TensorFlow: before minutes of calibration data are built for it."""
+def peek_keras(path: Path, inputs: tuple | None = None, what: str = ""):
+    """DataError unless `path` looks like a saved Keras model (a .keras zip holding its config)
+    taking `inputs` (as read_keras), checked without TensorFlow: before minutes of calibration
+    data are built for it."""
     import zipfile
 
     if Path(path).suffix in (".h5", ".hdf5"):  # Keras's older format: no zip to look into
         return
     try:
         with zipfile.ZipFile(path) as z:
-            if "config.json" in z.namelist():
-                return
-    except (OSError, zipfile.BadZipFile):
-        pass
-    raise DataError(f"{path} is not a readable Keras model")
+            config = json.loads(z.read("config.json"))
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+        raise DataError(f"{path} is not a readable Keras model") from None
+    try:
+        shape = tuple(config["config"]["layers"][0]["config"]["batch_shape"][1:])
+    except (KeyError, IndexError, TypeError):
+        return  # another layout: read_keras checks the loaded model
+    _check_inputs(path, shape, inputs, what)
+
+
+def _check_inputs(path, shape: tuple, inputs: tuple | None, what: str):
+    if inputs is not None and (len(shape) != len(inputs)
+                               or any(want is not None and got != want for got, want in zip(shape, inputs))):
+        raise DataError(f"{path} takes {shape}, not the {what}'s {inputs}: another model?")
 
 
 def read_keras(path: Path, inputs: tuple, what: str):
     """A saved Keras model taking `inputs` (None: any size there), or DataError saying what is
     wrong: a file that is no model, or another model's (a recognizer given for the digits)."""
-    peek_keras(path)
+    peek_keras(path, inputs, what)
     import keras
 
     try:
         model = keras.models.load_model(path, compile=False)
     except Exception as e:  # Keras raises many kinds for a missing, broken or foreign file
         raise DataError(f"{path} is not a readable Keras model ({type(e).__name__})") from None
-    shape = tuple(model.input_shape[1:])
-    if len(shape) != len(inputs) or any(want is not None and got != want for got, want in zip(shape, inputs)):
-        raise DataError(f"{path} takes {shape}, not the {what}'s {inputs}: another model?")
+    _check_inputs(path, tuple(model.input_shape[1:]), inputs, what)
     return model
 
 

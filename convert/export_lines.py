@@ -168,8 +168,11 @@ def evaluate_main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m convert.evaluate --model recognizer", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--tflite", type=Path, default=DEFAULT_TFLITE)
-    p.add_argument("--keras", type=Path, default=DEFAULT_KERAS)
+    p.add_argument("--keras", type=Path, help=f"the float model (default {DEFAULT_KERAS.name}, skipped when missing)")
     a = p.parse_args(argv)
+    if a.keras is not None and not a.keras.is_file():  # asked for: not skipped quietly as the default is
+        p.error(f"--keras {a.keras} not found")
+    a.keras = a.keras or DEFAULT_KERAS
     if not a.tflite.is_file():  # said here: the runtime's own message names the app's --recognizer
         print(f"convert.evaluate: error: --tflite {a.tflite} not found; make it with 'python -m convert.export "
               "--model recognizer'", file=sys.stderr)

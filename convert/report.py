@@ -305,6 +305,8 @@ def measurements(r: dict) -> str:
 
 
 def readme_with_results(readme: str, r: dict) -> str:
+    if readme.count(BEGIN) != 1 or readme.count(END) != 1 or readme.index(BEGIN) > readme.index(END):
+        raise ValueError(f"README.md needs one {BEGIN} and, after it, one {END} around the results table")
     head, rest = readme.split(BEGIN, 1)
     _, tail = rest.split(END, 1)
     return f"{head}{BEGIN}\n{results_table(r)}\n{END}{tail}"
@@ -320,6 +322,9 @@ def main(argv=None) -> int:
     try:
         reports = load(a.root)
         wanted = {doc_path: measurements(reports), readme_path: readme_with_results(readme_path.read_text(), reports)}
+    except OSError as e:  # no README (or docs) where --root points
+        print(f"convert.report: error: cannot read {e.filename}: {e.strerror}", file=sys.stderr)
+        return 2
     except ValueError as e:
         print(f"convert.report: error: {e}", file=sys.stderr)
         return 2

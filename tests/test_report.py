@@ -26,13 +26,18 @@ def test_check_fails_on_a_drifted_figure_and_a_rewrite_fixes_it(tmp_path):
 
 
 @pytest.mark.parametrize("rel, text, words", [("docs/devsets.json", '{"sudoku_train": {', "unreadable"),
-                                               ("docs/bench.json", "{}", "lacks what the tables need")])
+                                               ("docs/bench.json", "{}", "lacks what the tables need"),
+                                               ("README.md", "# no table\n", "needs one <!-- results:begin -->"),
+                                               ("README.md", None, "cannot read")])  # were tracebacks
 def test_a_broken_report_is_one_line(tmp_path, capsys, rel, text, words):
     for path in ["README.md", "docs/measurements.md", *report.REPORTS.values()]:
         if (ROOT / path).exists():
             (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy(ROOT / path, tmp_path / path)
-    (tmp_path / rel).write_text(text)
+    if text is None:
+        (tmp_path / rel).unlink()
+    else:
+        (tmp_path / rel).write_text(text)
     assert report.main(["--root", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and words in err

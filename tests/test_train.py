@@ -177,6 +177,8 @@ def test_training_options_that_would_fail_late_are_refused_at_once(tmp_path, arg
     (["convert.devsets", "--out", "{tmp}/dir"], "is a folder"),
     (["convert.devsets", "--save-dir", "{keras}"], "a file is in the way"),
     (["convert.soup", "--out", "{tmp}/dir", "{keras}", "{keras}"], "must end in .keras"),
+    (["convert.export", "--model", "detector", "--keras", "{keras}", "--out", "{tmp}/d.tflite"],
+     "not the detector's (240, 320, 1)"),  # said before 300 calibration scenes were built
 ])
 def test_convert_outputs_that_would_fail_late_are_refused_at_once(tmp_path, command, words):
     """A folder or a file in the way was a traceback at the end of the run (ten minutes for
@@ -635,6 +637,8 @@ def test_an_orand_cut_that_leaves_out_a_labelled_digit_is_not_used():
     (["convert.devsets", "--limit", "0"], "--limit must be >= 1"),
     (["convert.evaluate", "--limit", "0"], "--limit must be >= 1"),
     (["convert.evaluate", "--model", "recognizer", "--tflite", "/nonexistent/l.tflite"], "--tflite /nonexistent"),
+    (["convert.evaluate", "--keras", "/nonexistent/d.keras", "--limit", "5"], "--keras /nonexistent/d.keras not found"),
+    (["convert.evaluate", "--model=recognizer", "--keras", "/nonexistent/l.keras"], "--keras /nonexistent"),
 ])
 def test_evaluation_options_that_would_fail_late_are_refused_at_once(args, words):
     r = subprocess.run([sys.executable, "-m", *args], cwd=ROOT, capture_output=True, text=True, timeout=120)
