@@ -4,6 +4,9 @@ import os
 # Before OpenCV loads (it reads this once; code that imports cv2 before edge keeps OpenCV's 2**30):
 # a 20000x20000 PNG would take 1.2 GB to decode, a Pi's whole memory. 2**27 keeps 134-MP photos.
 os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(2**27))
+# FFmpeg's own log lines ("moov atom not found", "Connection refused") off, read when its backend
+# loads: the app, and the API's SourceError, say what went wrong in one line of their own
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
 
 PROG = "edge-digits"
 CAPTURE_SIZE = (640, 480)  # (w, h) a camera is asked for and the demo draws, unless the user sets one

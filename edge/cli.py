@@ -559,10 +559,7 @@ def main(argv=None) -> int:
         if args.json and args.json != "-" and args.save_video and same_file(args.json, args.save_video):
             parser.error(f"--json and --save-video name the same file ({args.save_video}): one would overwrite the other")
 
-        # FFmpeg's own log lines ("moov atom not found", "Connection refused") off, read when its
-        # backend loads: the app says what went wrong in one line of its own
-        os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
-        try:
+        try:  # (edge/__init__ has set OpenCV's environment before this first import)
             import cv2  # noqa: F401  (first import: every module below needs it)
         except ImportError as e:  # e.g. the GUI build on a system without X libraries (Pi OS Lite)
             return _error(opencv_missing(e))

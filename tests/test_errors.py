@@ -492,3 +492,13 @@ def test_a_console_line_is_one_write(monkeypatch):
     _tell("reading demo")
     warn("camera 0: source is back")
     assert writes == ["edge-digits: reading demo\n", "edge-digits: camera 0: source is back\n"]
+
+
+def test_the_api_says_a_missing_source_in_its_error_alone():
+    """open_source from Python printed OpenCV's '[ WARN:0@0.5] ... can't open camera by index'
+    and FFmpeg's '[tcp @ 0x...] Connection refused' lines beside its SourceError."""
+    code = ("from edge.capture import open_source, SourceError\n"
+            "for spec in ('9', 'rtsp://127.0.0.1:9/x'):\n"
+            "    try:\n        open_source(spec)\n    except SourceError as e:\n        print(e)\n")
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert r.stderr == "" and r.stdout.count("\n") == 2, r.stderr

@@ -6,6 +6,7 @@ backoff and says when it is back. With `exit_on_loss`, iteration raises SourceLo
 """
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
 import time
@@ -178,12 +179,25 @@ class LiveSource(FrameSource):
             device.release()
 
 
+@contextlib.contextmanager
+def _opencv_quiet():
+    """OpenCV's own lines ('can't open camera by index') off while a source is probed: its
+    SourceError says it. The CLI keeps them off for the whole run."""
+    level = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+    try:
+        yield
+    finally:
+        cv2.utils.logging.setLogLevel(level)
+
+
 def open_camera(index_or_path, width: int, height: int, fps: float):
     """A V4L2 (or the platform's default) camera, with the size and rate asked for."""
     def open_device():
         backend = cv2.CAP_V4L2 if hasattr(cv2, "CAP_V4L2") and _is_linux() else cv2.CAP_ANY
         try:
-            cap = cv2.VideoCapture(index_or_path, backend)
+            with _opencv_quiet():
+                cap = cv2.VideoCapture(index_or_path, backend)
         except (cv2.error, OverflowError):  # an index past a C int
             cap = cv2.VideoCapture()
         if not cap.isOpened():
@@ -204,7 +218,8 @@ def open_camera(index_or_path, width: int, height: int, fps: float):
 def open_url(url: str, timeout_ms: int = 5000):
     """An FFmpeg capture of a URL, or SourceError."""
     params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, timeout_ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, timeout_ms]
-    cap = cv2.VideoCapture(url, cv2.CAP_FFMPEG, params)
+    with _opencv_quiet():
+        cap = cv2.VideoCapture(url, cv2.CAP_FFMPEG, params)
     if not cap.isOpened():
         cap.release()
         raise SourceError(f"cannot open stream {without_password(url)}: unreachable, refused or not a video stream")
