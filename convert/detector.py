@@ -523,7 +523,8 @@ def to_int8_tflite(model, samples: np.ndarray) -> bytes:
 
 def main(argv=None) -> int:
     """python -m convert.train --model detector [--epochs N] [--scenes N]"""
-    from convert.train import out_problem, partial_path, seed
+    from convert.outputs import out_problem
+    from convert.train import partial_path, seed
     import argparse
     import json
     import sys
@@ -624,6 +625,7 @@ def export(keras_path, tflite_path, threshold: float = 0.5, log=print) -> dict:
 
     model = read_keras(keras_path, (INPUT_SIZE[1], INPUT_SIZE[0], 1), "detector")
     data = to_int8_tflite(model, samples)
+    tflite_path.parent.mkdir(parents=True, exist_ok=True)
     tflite_path.write_bytes(data)
     _, out = tensor_metadata(data)
     meta = {"format": "edge-digits-detector/1", "model": tflite_path.name, "input_size": list(INPUT_SIZE),

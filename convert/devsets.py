@@ -193,9 +193,9 @@ def main(argv=None) -> int:
     # said now, not after ten minutes of reading
     if a.out and (problem := out_problem(a.out, suffix=None, makes_folders=False)):
         p.error(problem)
-    if a.save_dir and (a.save_dir.exists() and not a.save_dir.is_dir()
-                       or any(d.exists() and not d.is_dir() for d in a.save_dir.absolute().parents)):
-        p.error(f"--save-dir {a.save_dir}: a file is in the way of that folder")
+    if a.save_dir and (in_way := next((d for d in [a.save_dir.absolute(), *a.save_dir.absolute().parents]
+                                       if d.exists() and not d.is_dir()), None)):
+        p.error(f"--save-dir {a.save_dir}: {in_way} is a file, not a folder")
     from edge.infer import ModelError
     from edge.line_reader import LineReader
     try:

@@ -26,11 +26,12 @@ def out_problem(out: Path, option: str = "--out", suffix: str | None = ".keras",
         return f"{option} {out} is not writable"
     if any(Path(r).exists() and out.resolve() == Path(r).resolve() for r in reads):
         return f"{option} {out} is a file this command reads; give another name"
-    if folder == out.absolute().parent and not out.exists():  # the surest test (root passes os.access anywhere)
+    if folder == out.absolute().parent and not out.exists():  # the surest test (root passes os.access anywhere),
+        probe = folder / f".{out.name}.probe-{os.getpid()}"  # on a name of its own: `out` may be a dangling link
         try:
-            with open(out, "ab"):
+            with open(probe, "xb"):
                 pass
-            out.unlink()
+            probe.unlink()
         except OSError as e:
             return f"{option} {out}: cannot write ({e.strerror or e})"
     return None

@@ -432,7 +432,8 @@ def _pad_widths(text: str) -> tuple[int, ...]:
 
 def main(argv=None) -> int:
     """python -m convert.train --model recognizer [--epochs N] [--synthetic N] ..."""
-    from convert.train import out_problem, partial_path, seed
+    from convert.outputs import out_problem
+    from convert.train import partial_path, seed
     import argparse
     import json
     import sys

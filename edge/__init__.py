@@ -1,5 +1,7 @@
 """edge-digits: read digits live from a camera on small devices."""
 import os
+import sys
+import threading
 
 # Before OpenCV loads (it reads this once; code that imports cv2 before edge keeps OpenCV's 2**30):
 # a 20000x20000 PNG would take 1.2 GB to decode, a Pi's whole memory. 2**27 keeps 134-MP photos.
@@ -21,6 +23,17 @@ def utf8_name(name) -> bool:
         return True
     except UnicodeEncodeError:
         return False
+
+
+_WARN_LOCK = threading.Lock()
+
+
+def warn(message: str):
+    """One line on stderr, in one write under a lock: print() writes the newline apart, and the
+    capture thread's line would split another's."""
+    with _WARN_LOCK:
+        sys.stderr.write(f"{PROG}: {message}\n")
+        sys.stderr.flush()
 
 
 def version() -> str:

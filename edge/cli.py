@@ -12,11 +12,10 @@ import itertools
 import os
 import signal
 import sys
-import threading
 import time
 from pathlib import Path
 
-from edge import CAPTURE_FPS, CAPTURE_SIZE, PROG, utf8_name, version
+from edge import CAPTURE_FPS, CAPTURE_SIZE, PROG, utf8_name, version, warn
 from edge.launch import EARLY_SIGNALS, STOP_SIGNALS, hung_up, nohup
 from edge.video_formats import VIDEO_EXTENSIONS
 
@@ -518,16 +517,11 @@ def save_snapshot(folder, result, image, say):
     say(f"saved {stem}.png and .json")
 
 
-_TELL_LOCK = threading.Lock()
-
-
 def _tell(message: str):
     """A line on stderr, if it can be written: a full or closed one (a terminal hung up) is not
     worth the run, nor does it change its exit status."""
-    try:  # one write, under a lock: the capture thread says things too, and print() writes the newline apart
-        with _TELL_LOCK:
-            sys.stderr.write(f"{PROG}: {message}\n")
-            sys.stderr.flush()
+    try:
+        warn(message)
     except (OSError, ValueError):
         pass
 

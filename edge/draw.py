@@ -45,7 +45,8 @@ def to_bgr(image: np.ndarray) -> np.ndarray:
         return cv2.cvtColor(a, cv2.COLOR_BGRA2BGR)
     if a.ndim == 3 and a.shape[2] == 3:  # colour, not uint8: one scale for all three channels
         return np.ascontiguousarray(to_u8(a))
-    return cv2.cvtColor(as_gray_u8(a), cv2.COLOR_GRAY2BGR)
+    gray = as_gray_u8(a)  # a scalar, a batch or text: an empty image
+    return cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR) if gray.size else np.zeros(gray.shape + (3,), np.uint8)
 
 
 def _overlaps(a, b) -> bool:
@@ -155,12 +156,11 @@ def _draw_label(img, label: Label, alpha: float = 1.0):
 
 def draw_result(result: FrameResult, fps: float | None = None, debug: bool = False, roi=None) -> np.ndarray:
     """Boxes, each letter and digit with its confidence, the numbers, the ROI, FPS and latency."""
-    if np.asarray(result.frame.image).size == 0:
-        return to_bgr(result.frame.image)  # nothing to draw on
+    img = to_bgr(result.frame.image)
+    if img.size == 0:  # empty, or no image at all (a scalar, text): nothing to draw on
+        return img
     if debug and result.mask is not None:
         img = cv2.cvtColor(result.mask, cv2.COLOR_GRAY2BGR)
-    else:
-        img = to_bgr(result.frame.image)
     if roi is not None:
         x, y, w, h = (int(v) for v in roi)
         cv2.rectangle(img, (x, y), (x + w - 1, y + h - 1), ROI, 1)

@@ -119,7 +119,6 @@ class LineReader:
         lines = self.detector.detect(gray, self.roi, tiles, **({"max_lines": most} if most else {}))
         t1 = time.perf_counter()
         places = [cut_place(line, LINE_MARGIN) for line in lines]
-        margins = [LINE_MARGIN] * len(lines)
         if still:  # a picture is read once, so it can pay for a second, tighter cut of each line
             places += [cut_place(line, PICTURE_MARGIN) for line in lines]
         cuts = [cut_at(gray, place) for place in places]
@@ -129,13 +128,13 @@ class LineReader:
             n = len(lines)
             for i, tight in enumerate(readings[n:]):
                 if tight.score > readings[i].score:
-                    readings[i], cuts[i], places[i], margins[i] = tight, cuts[n + i], places[n + i], PICTURE_MARGIN
+                    readings[i], cuts[i], places[i] = tight, cuts[n + i], places[n + i]
             del readings[n:], cuts[n:], places[n:]
         t3 = time.perf_counter()
         bounds = (0, 0, gray.shape[1], gray.shape[0])
         if self.roi is not None:  # boxes, like readings, end at its edge
             bounds = _clip(self.roi, bounds)
-        numbers = [n for args in zip(lines, cuts, readings, margins, places) for n in self._numbers(*args, bounds)]
+        numbers = [n for args in zip(lines, cuts, readings, places) for n in self._numbers(*args, bounds)]
         numbers = reading_order(_one_per_place(numbers))
         t4 = time.perf_counter()
         if still or (frame.source, frame.scene) != self._last_source:
@@ -152,7 +151,7 @@ class LineReader:
         timings = {"detect": t1 - t0, "cut": t2 - t1, "recognize": t3 - t2, "chars": t4 - t3, "track": t5 - t4}
         return FrameResult(frame, digits, numbers, {k: v * 1000 for k, v in timings.items()}, mask, events)
 
-    def _numbers(self, line: Line, crop: np.ndarray, reading: LineReading, margin: float, place: CutPlace | None,
+    def _numbers(self, line: Line, crop: np.ndarray, reading: LineReading, place: CutPlace | None,
                  bounds: tuple) -> list[Number]:
         """A line's numbers: its kept characters, parted where a dropped letter stood between
         them ('A1B2' holds 1 and 2, not 12), each kept only at the least confidence or above."""
@@ -167,7 +166,7 @@ class LineReader:
         line_box = _clip(line.box, bounds)  # a tilted line's corners may lie outside the frame
         kept = [i for g in groups for i in g]
         boxes = _char_boxes(line, crop, [(reading.chars[i].x0, reading.chars[i].x1) for i in kept],
-                            reading.line, line_box, margin, place, "".join(reading.chars[i].char for i in kept))
+                            reading.line, line_box, place=place, chars="".join(reading.chars[i].char for i in kept))
         numbers, start = [], 0
         for g in groups:
             numbers.append(_number([reading.chars[i] for i in g], boxes[start:start + len(g)], line_box))
@@ -235,24 +234,25 @@ def _char_boxes(line: Line, crop: np.ndarray, spans: list[tuple[float, float]], 
     glyphs), else the ink between its columns, else the span's band of the line. Boxed in the
     straightened cut, then mapped back: a tilted line's glyphs are boxed as tightly as a level one's.
     `small`: the cut as the recognizer read it (edge.lines.normalize_line), made here if not given;
-    `outer`: the box they are cut to (default: the line's); `margin`: the one it was cut with;
-    `place`: where it was cut from (made here if not given); `chars`: the spans' characters, so
+    `outer`: the box they are cut to (default: the line's); `place`: where it was cut from (else
+    made here with `margin`); `chars`: the spans' characters, so
     that a point or comma is boxed by its own small blob, not by the ink of its neighbours' columns."""
     place = place or cut_place(line, margin)
     if place is None:  # nothing was cut, so nothing was read
         return [_clip(line.box, line.box if outer is None else outer) for _ in spans]
     (ox, oy), (ax, ay), (dx, dy) = place.origin, place.along, place.across
-    height, pad = place.height, margin * place.height
+    height, margin = place.height, place.margin
+    pad = margin * height
     inked = [None] * len(spans)
     if crop.ndim == 2 and crop.size:
         small = normalize_line(crop) if small is None else small  # boxed at the recognizer's height
         sx, sy = small.shape[1] / crop.shape[1], small.shape[0] / crop.shape[0]
-        ink, labels, tall, blobs = _glyph_blobs(small, height * sy, height * sx, margin)
+        ink, labels, tall, low = _glyph_blobs(small, height * sy, height * sx, margin)
         spans_s = [(x0 * sx, x1 * sx) for x0, x1 in spans]
         found = _span_blobs(labels, tall, spans_s)
         for j, char in enumerate(chars):
             if char in SMALL_MARKS and found[j] is None:
-                found[j] = _small_blob(blobs, *spans_s[j])
+                found[j] = _small_blob(low, *spans_s[j])
         found = [box or _span_ink(ink, *span) for box, span in zip(found, spans_s)]
         inked = [b and (b[0] / sx, b[1] / sy, b[2] / sx, b[3] / sy) for b in found]
     boxes = []
@@ -277,9 +277,10 @@ def _inside_margin(crop: np.ndarray, margin: float = LINE_MARGIN) -> np.ndarray:
 
 
 def _glyph_blobs(crop: np.ndarray, height: float, height_across: float, margin: float = LINE_MARGIN):
-    """The crop's ink (Otsu's threshold) without its rules, its blob labels, and the blobs at
-    least GLYPH_HEIGHT of the line tall as (label, x, y, w, h). `height_across`: the line's height
-    in the crop's columns (a line squeezed into the widest bucket has fewer); `margin`: the cut's."""
+    """The crop's ink (Otsu's threshold) without its rules, its blob labels, the blobs at least
+    GLYPH_HEIGHT of the line tall as (label, x, y, w, h), and the others as (x, y, w, h, area).
+    `height_across`: the line's height in the crop's columns (a line squeezed into the widest
+    bucket has fewer); `margin`: the cut's."""
     kind = cv2.THRESH_BINARY_INV if line_ink_is_dark(_inside_margin(crop, margin)) else cv2.THRESH_BINARY
     ink = cv2.threshold(crop, 0, 1, kind | cv2.THRESH_OTSU)[1]
     run = int(RULE_LENGTH * height_across)
@@ -288,9 +289,9 @@ def _glyph_blobs(crop: np.ndarray, height: float, height_across: float, margin: 
         ink = ink - cv2.morphologyEx(ink, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (run, 1)))
     # 16-bit labels: the same blobs, in ~60% of the time on a line this small
     _, labels, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8, ltype=cv2.CV_16U)
-    blobs = stats.tolist()
-    tall = [(i, *s[:4]) for i, s in enumerate(blobs) if i and s[3] >= GLYPH_HEIGHT * height]
-    return ink, labels, tall, blobs
+    blobs, least = stats.tolist()[1:], GLYPH_HEIGHT * height  # the background's row first
+    tall = [(i, *s[:4]) for i, s in enumerate(blobs, 1) if s[3] >= least]
+    return ink, labels, tall, [s for s in blobs if s[3] < least]
 
 
 def _span_blobs(labels: np.ndarray, tall: list, spans: list[tuple[float, float]]) -> list[tuple | None]:
@@ -319,11 +320,10 @@ def _span_blobs(labels: np.ndarray, tall: list, spans: list[tuple[float, float]]
     return boxes
 
 
-def _small_blob(blobs: list, x0: float, x1: float) -> tuple[int, int, int, int] | None:
-    """The box (crop pixels) of the largest blob lower than a glyph centred between columns x0
-    and x1 (a point or a comma), or None."""
-    # blobs: connectedComponentsWithStats rows (x, y, w, h, area), the background first
-    inside = [b for b in blobs[1:] if x0 <= b[0] + b[2] / 2 < x1]
+def _small_blob(low: list, x0: float, x1: float) -> tuple[int, int, int, int] | None:
+    """The box (crop pixels) of the largest of the `low` blobs (x, y, w, h, area: lower than a
+    glyph) centred between columns x0 and x1 (a point or a comma), or None."""
+    inside = [b for b in low if x0 <= b[0] + b[2] / 2 < x1]
     if not inside:
         return None
     x, y, w, h, _ = max(inside, key=lambda b: b[4])

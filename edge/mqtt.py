@@ -24,16 +24,18 @@ import sys
 import threading
 import time
 import unicodedata
+import zlib
 
 from edge import PROG
 from edge.output import OutputError, stable_reading
-from edge.share import DEFAULT_BUFFER, DEFAULT_PREFIX, PASSWORD_ENV, topic_part
+from edge.share import DEFAULT_BUFFER, DEFAULT_MQTTS_PORT, DEFAULT_PREFIX, PASSWORD_ENV, topic_part
 from edge.types import FrameResult
 
 def entity_slug(name: str) -> str:
-    """`name` as Home Assistant's entity ids take it: a-z, 0-9 and single underscores ('Site-A/cam' -> 'site_a_cam')."""
-    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
-    return re.sub(r"[^a-z0-9]+", "_", ascii_name.lower()).strip("_") or "device"
+    """`name` as Home Assistant's entity ids take it: a-z, 0-9 and single underscores ('Site-A/cam' -> 'site_a_cam');
+    a name with no Latin letters or digits keeps a hash of itself, so two such names stay two entities."""
+    ascii_name = unicodedata.normalize("NFKD", name.replace("ß", "ss")).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]+", "_", ascii_name.lower()).strip("_") or f"device_{zlib.crc32(name.encode()):08x}"
 
 
 DISCOVERY_PREFIX = "homeassistant"  # Home Assistant's default discovery prefix
@@ -128,9 +130,10 @@ class MqttPublisher:
                                 f"({failure.verify_message.rstrip('.')})"
                                 + ("; give the CA that signed it: --mqtt-tls ca.pem" if unknown_signer else ""))
             why = f" ({failure.strerror or failure})" if isinstance(failure, OSError) else ""
-            plain_port = self.tls and isinstance(failure, (ConnectionResetError, ssl.SSLError))  # it hangs up
+            plain_port = (self.tls and port != DEFAULT_MQTTS_PORT  # a plain port hangs up on the handshake
+                          and isinstance(failure, (ConnectionResetError, ssl.SSLEOFError, ssl.SSLZeroReturnError)))
             say(f"MQTT broker {host}:{port} is not reachable{why}: reading on, reconnecting with backoff"
-                + ("; is it the broker's TLS port (usually 8883)?" if plain_port else ""))
+                + (f"; is it the broker's TLS port (usually {DEFAULT_MQTTS_PORT})?" if plain_port else ""))
 
     # -- paho's thread
     def _on_connect(self, client, userdata, flags, reason_code, properties):

@@ -50,8 +50,13 @@ def test_a_streams_password_is_not_shown():
     ("rtsp://admin:pa/ss@cam/live", "rtsp://admin:***@cam/live"),  # an unescaped '/' split at the host
     ("rtsp://admin:p@ss@cam:554/live?x=1", "rtsp://admin:***@cam:554/live?x=1"),
     ("http://u:p@cam/snap@2x.jpg?email=a@b.c", "http://u:***@cam/snap@2x.jpg?email=a@b.c"),
-    ("http://cam:8080/snap@2x.jpg", "http://cam:8080/snap@2x.jpg"),  # a port, no password
+    ("rtsp://admin:pa?ss@127.0.0.1:9/live", "rtsp://admin:***@127.0.0.1:9/live"),  # '?' and '#' too
+    ("rtsp://admin:se#cret@cam/live", "rtsp://admin:***@cam/live"),
+    ("rtsp://admin:1234/x@cam/live", "rtsp://admin:***@cam/live"),
+    ("rtsp://admin:pw@[fe80::1]:554/live", "rtsp://admin:***@[fe80::1]:554/live"),
+    ("http://cam:8080/snap@2x.jpg", "http://cam:***@2x.jpg"),  # ambiguous: privacy first
     ("http://cam/live?u=a:b@c", "http://cam/live?u=a:b@c"),
+    ("rtsp://admin@cam:554/live", "rtsp://admin@cam:554/live"),  # no password
 ])
 def test_passwords_hidden_in_urls(url, shown):
     from edge.capture.live import without_password
@@ -477,7 +482,7 @@ def test_with_standard_error_closed_messages_stay_out_of_the_json_stream():
 def test_a_console_line_is_one_write(monkeypatch):
     """print() wrote the text and its newline apart: the capture thread's line landed between
     them ('... Ctrl-C stopsedge-digits: http://...: no frames', then an empty line)."""
-    from edge.capture.base import warn
+    from edge import warn
     from edge.cli import _tell
     writes = []
 

@@ -251,7 +251,9 @@ def test_frames_of_any_shape_and_type_never_raise(image):
     from edge.types import Frame
     result = LineReader(keep_mask=True, tiles=3).process(Frame(image, 0, 0.0, "odd"))
     assert result.numbers == [] or all(n.chars for n in result.numbers)
-    LineReader().process(image)  # a bare image, as in the README's API: read as a picture
+    from edge.draw import draw_result
+    drawn = draw_result(LineReader().process(image), fps=30.0, debug=True)  # a bare image, as in the README's API
+    assert drawn.dtype == np.uint8 and drawn.ndim == 3 and drawn.shape[2] == 3
 
 
 def test_none_for_a_frame_says_what_likely_gave_it():

@@ -88,7 +88,8 @@ def test_one_device_name_under_two_prefixes_is_two_home_assistant_sensors(broker
 
 
 @pytest.mark.parametrize("name,slug", [("water-meter", "water_meter"), ("Site-A_meters__cam1", "site_a_meters_cam1"),
-                                       ("Zähler 2", "zahler_2"), ("--", "device")])
+                                       ("Zähler 2", "zahler_2"), ("Straße", "strasse"),
+                                       ("--", "device_242c1465"), ("水表", "device_3be8af8f")])
 def test_entity_ids_are_what_home_assistant_takes(name, slug):
     """'sensor.water-meter_reading' is no valid entity id: a-z, 0-9 and single underscores only."""
     from edge.mqtt import entity_slug

@@ -175,8 +175,8 @@ def test_training_options_that_would_fail_late_are_refused_at_once(tmp_path, arg
     (["convert.export", "--model", "detector", "--out", "{keras}/x.tflite"], "is a file, not a folder"),
     (["convert.smallest_text", "--json", "{tmp}/dir"], "is a folder"),
     (["convert.devsets", "--out", "{tmp}/dir"], "is a folder"),
-    (["convert.devsets", "--save-dir", "{keras}"], "a file is in the way"),
-    (["convert.soup", "--out", "{tmp}/dir", "{keras}", "{keras}"], "must end in .keras"),
+    (["convert.devsets", "--save-dir", "{keras}"], "k.keras is a file, not a folder"),
+    (["convert.soup", "--out", "{tmp}/dir.keras", "{keras}", "{keras}"], "is a folder"),
     (["convert.export", "--model", "detector", "--keras", "{keras}", "--out", "{tmp}/d.tflite"],
      "not the detector's (240, 320, 1)"),  # said before 300 calibration scenes were built
 ])
@@ -184,6 +184,7 @@ def test_convert_outputs_that_would_fail_late_are_refused_at_once(tmp_path, comm
     """A folder or a file in the way was a traceback at the end of the run (ten minutes for
     devsets), and an export could write over the model it read."""
     (tmp_path / "dir").mkdir()
+    (tmp_path / "dir.keras").mkdir()
     keras_file = tmp_path / "k.keras"
     keras_file.write_bytes((ROOT / "models" / "digits.keras").read_bytes())
     args = [a.format(keras=keras_file, tmp=tmp_path) for a in command[1:]]
@@ -698,3 +699,15 @@ def test_a_trainings_checkpoint_goes_beside_out_not_over_it():
     from pathlib import Path
     from convert.train import partial_path
     assert partial_path(Path("models/lines.keras")) == Path("models/lines.partial.keras")
+
+
+def test_the_output_check_leaves_a_dangling_link_and_its_target_alone(tmp_path):
+    """The write test opened `--out` itself: through a link to a file not made yet it made the
+    target (empty) and removed the link."""
+    from convert.outputs import out_problem
+    (tmp_path / "real").mkdir()
+    link = tmp_path / "link.keras"
+    link.symlink_to(tmp_path / "real" / "target.keras")
+    assert out_problem(link) is None
+    assert link.is_symlink() and not (tmp_path / "real" / "target.keras").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link.keras", "real"]

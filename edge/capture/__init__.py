@@ -9,12 +9,12 @@ import glob
 import os
 from pathlib import Path
 
-from edge import CAPTURE_FPS, CAPTURE_SIZE, utf8_name
-from edge.capture.base import FrameSource, SourceError, SourceLost, warn
+from edge import CAPTURE_FPS, CAPTURE_SIZE, utf8_name, warn
+from edge.capture.base import FrameSource, SourceError, SourceLost
 from edge.capture.demo import DemoSource
 from edge.capture.files import ImageFilesSource, VideoFileSource, is_image_path
-from edge.capture.live import (STALL_PERIODS, STALL_SECONDS, LiveSource, has_length, open_camera, open_stream,
-                               open_url, without_password)
+from edge.capture.live import (HUNG_READ_SECONDS, STALL_PERIODS, STALL_SECONDS, LiveSource, has_length,
+                               open_camera, open_stream, open_url, without_password)
 
 __all__ = ["open_source", "FrameSource", "SourceError", "SourceLost", "DemoSource"]
 
@@ -27,8 +27,9 @@ def open_source(spec: str = "auto", width: int = 0, height: int = 0, fps: float 
     if not spec:
         raise SourceError("--source is empty; give auto, demo, picam, a camera index, a video, an image, "
                           "a folder, a glob or a URL")
-    live = dict(exit_on_loss=exit_on_loss, say=say,
-                stall_seconds=max(STALL_SECONDS, STALL_PERIODS / fps) if fps and fps > 0 else STALL_SECONDS)
+    period = 1 / fps if fps and fps > 0 else 0.0  # a snapshot URL waits this long inside a read
+    live = dict(exit_on_loss=exit_on_loss, say=say, stall_seconds=max(STALL_SECONDS, STALL_PERIODS * period),
+                hung_seconds=HUNG_READ_SECONDS + period)
     if spec == "auto":
         try:
             return LiveSource(open_camera(0, width, height, fps), "camera 0", **live)

@@ -1,11 +1,10 @@
 """The frame-source interface and its errors."""
 from __future__ import annotations
 
-import sys
 import time
 from typing import Iterator
 
-from edge import PROG
+from edge import warn
 from edge.types import Frame
 
 
@@ -15,12 +14,6 @@ class SourceError(Exception):
 
 class SourceLost(Exception):
     """A live source stopped delivering and the app was asked to exit on that."""
-
-
-def warn(message: str):
-    """One line on stderr in one write: a capture thread's line does not split another's."""
-    sys.stderr.write(f"{PROG}: {message}\n")
-    sys.stderr.flush()
 
 
 class FrameSource:

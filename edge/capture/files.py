@@ -9,7 +9,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge.capture.base import FrameSource, SourceError, warn
+from edge import warn
+from edge.capture.base import FrameSource, SourceError
 from edge.types import Frame
 
 MAX_BAD_FRAMES = 25  # damaged frames in a row a video may hold before the rest is taken as lost

@@ -14,7 +14,8 @@ from typing import Callable
 
 import cv2
 
-from edge.capture.base import FrameSource, SourceError, SourceLost, warn
+from edge import warn
+from edge.capture.base import FrameSource, SourceError, SourceLost
 from edge.types import Frame
 
 
@@ -241,22 +242,21 @@ def has_length(cap) -> bool:
     return cap.get(cv2.CAP_PROP_FRAME_COUNT) > 1
 
 
+HOST_AFTER_AT = re.compile(r"@(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(?::\d+)?(?=[/?#]|$)")  # '@host[:port]', end
 SECRET_PARAMETERS = re.compile(r"([?&;](?:pwd|pass|passwd|password|psw|loginpas|token|key|apikey|api_key|auth|"
                                r"secret)=)[^&;#]*", re.IGNORECASE)  # as IP cameras take them in the query
 
 
 def without_password(url: str) -> str:
     """url with its password shown as *** ('rtsp://admin:***@cam/live', '...?user=admin&pwd=***'):
-    a source's name goes to the console, the JSON lines, MQTT and the web view."""
+    a source's name goes to the console, the JSON lines, MQTT and the web view. A password may
+    hold an unescaped '/', '?', '#' or '@': it ends at the first '@' followed by a host."""
     scheme, sep, rest = url.partition("://")
-    query = re.search(r"[?#]|$", rest).start()
-    netloc = re.split(r"[/?#]", rest, maxsplit=1)[0]
-    end = len(netloc) if "@" in netloc else query  # a password may hold an unescaped '/': 'admin:pa/ss@cam'
-    userinfo, at, _ = rest[:end].rpartition("@")
-    user, colon, password = userinfo.partition(":")
-    port_and_path = password.partition("/")[0].isdigit() and "/" in password  # http://cam:8080/snap@2x.jpg
-    if at and colon and "/" not in user and not port_and_path:
-        rest = f"{user}:***@{rest[len(userinfo) + 1:]}"
+    user, colon, _ = rest.partition(":")
+    if sep and colon and not any(c in user for c in "/?#@"):
+        at = next((m.start() for m in HOST_AFTER_AT.finditer(rest, len(user))), None)
+        if at is not None:  # privacy first: 'cam:8080/snap@2x.jpg' shows as 'cam:***@2x.jpg'
+            rest = f"{user}:***{rest[at:]}"
     return SECRET_PARAMETERS.sub(r"\1***", f"{scheme}{sep}{rest}")
 
 
