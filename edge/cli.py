@@ -166,9 +166,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action=_Version, help="print the version and exit")
     src = p.add_argument_group("source")
     src.add_argument("--source", default="auto",
-                     help="auto (camera 0, else the demo), demo, picam, a camera index or /dev/videoN, "
-                          "a video file, an image, a folder or glob of images, or an rtsp/http URL "
-                          "(default: auto)")
+                     help="auto (camera 0, else the demo; with --mqtt, camera 0 only), demo, picam, a camera "
+                          "index or /dev/videoN, a video file, an image, a folder or quoted glob of images, or an "
+                          "rtsp/http URL: a stream, a snapshot (polled at --fps) or a video file (default: auto)")
     src.add_argument("--width", type=_size_up_to(MAX_SIDE),
                      help=f"capture width, 1-{MAX_SIDE} (default {CAPTURE_SIZE[0]})")
     src.add_argument("--height", type=_size_up_to(MAX_HEIGHT),

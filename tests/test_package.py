@@ -28,9 +28,12 @@ def test_the_wheel_holds_edge_and_the_models_only(wheel):
     names = zipfile.ZipFile(wheel).namelist()
     top = {n.split("/")[0] for n in names if not n.startswith("edge_digits-")}
     assert top == {"edge"}, top  # no top-level `main` or `convert` to collide with
-    shipped = {p.name for p in (ROOT / "models").iterdir() if p.suffix in (".tflite", ".json")}
+    records = (".train.json", ".eval.json")  # the app reads neither
+    shipped = {p.name for p in (ROOT / "models").iterdir() if p.suffix in (".tflite", ".json")
+               and not p.name.endswith(records)}
     assert {n.split("/")[-1] for n in names if n.startswith("edge/models/")} >= shipped | {"digits.tflite"}
-    assert not [n for n in names if n.endswith((".keras", ".npy", ".png"))]
+    assert not [n for n in names if n.endswith((".keras", ".npy", ".png") + records)]
+    assert [n for n in names if n.endswith("/licenses/LICENSE") or n.endswith("/LICENSE")]
 
 
 @pytest.mark.slow
