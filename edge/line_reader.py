@@ -235,8 +235,8 @@ def _char_boxes(line: Line, crop: np.ndarray, spans: list[tuple[float, float]], 
     straightened cut, then mapped back: a tilted line's glyphs are boxed as tightly as a level one's.
     `small`: the cut as the recognizer read it (edge.lines.normalize_line), made here if not given;
     `outer`: the box they are cut to (default: the line's); `place`: where it was cut from (else
-    made here with `margin`); `chars`: the spans' characters, so
-    that a point or comma is boxed by its own small blob, not by the ink of its neighbours' columns."""
+    made here with `margin`); `chars`: the spans' characters, so that a point or a comma is boxed
+    by its own small blob, not by the ink of its neighbours' columns."""
     place = place or cut_place(line, margin)
     if place is None:  # nothing was cut, so nothing was read
         return [_clip(line.box, line.box if outer is None else outer) for _ in spans]

@@ -31,13 +31,6 @@ from edge.output import OutputError, stable_reading
 from edge.share import DEFAULT_BUFFER, DEFAULT_MQTTS_PORT, DEFAULT_PREFIX, PASSWORD_ENV, topic_part
 from edge.types import FrameResult
 
-def entity_slug(name: str) -> str:
-    """`name` as Home Assistant's entity ids take it: a-z, 0-9 and single underscores ('Site-A/cam' -> 'site_a_cam');
-    a name with no Latin letters or digits keeps a hash of itself, so two such names stay two entities."""
-    ascii_name = unicodedata.normalize("NFKD", name.replace("ß", "ss")).encode("ascii", "ignore").decode()
-    return re.sub(r"[^a-z0-9]+", "_", ascii_name.lower()).strip("_") or f"device_{zlib.crc32(name.encode()):08x}"
-
-
 DISCOVERY_PREFIX = "homeassistant"  # Home Assistant's default discovery prefix
 STARTUP_WAIT_S = 10.0  # how long start-up waits for the broker's first answer
 CLOSE_FLUSH_S = 3.0  # how long the end waits for readings still on their way
@@ -50,6 +43,13 @@ class MqttError(OutputError):
 
 UNKNOWN_SIGNER = {18, 19, 20, 21}  # OpenSSL's X509_V_ERR_*: self-signed, or signed by a CA not given
 AUTH_REFUSED = {"Bad user name or password", "Not authorized", "Bad username or password"}
+
+
+def entity_slug(name: str) -> str:
+    """`name` as Home Assistant's entity ids take it: a-z, 0-9 and single underscores ('Site-A/cam' -> 'site_a_cam');
+    a name with no Latin letters or digits keeps a hash of itself, so two such names stay two entities."""
+    ascii_name = unicodedata.normalize("NFKD", name.replace("ß", "ss")).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]+", "_", ascii_name.lower()).strip("_") or f"device_{zlib.crc32(name.encode()):08x}"
 
 
 class MqttPublisher:
