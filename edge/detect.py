@@ -172,8 +172,11 @@ class CutPlace(NamedTuple):
     size: tuple[int, int]  # the cut's (w, h); a level cut's may be clipped further by the frame's edge
     height: float  # the line's own, without the margin
     margin: float  # of the height, around the line
-    level: bool
-    warp: np.ndarray | None  # a tilted cut's three source points for cv2.getAffineTransform
+    warp: np.ndarray | None  # a tilted cut's three source points for cv2.getAffineTransform; None: level
+
+    @property
+    def level(self) -> bool:
+        return self.warp is None
 
 
 def cut_place(line: Line, margin: float) -> CutPlace | None:
@@ -190,15 +193,14 @@ def cut_place(line: Line, margin: float) -> CutPlace | None:
         x, y, w, h = line.box
         x0, y0 = max(0, int(x - pad)), max(0, int(y - pad))
         size = (max(0, int(x + w + pad) - x0), max(0, int(y + h + pad) - y0))
-        return CutPlace((x0, y0), (1.0, 0.0), (0.0, 1.0), size, height, margin, True, None)
+        return CutPlace((x0, y0), (1.0, 0.0), (0.0, 1.0), size, height, margin, None)
     tl, tr, _, bl = line.corners
     a, d = (tr - tl) / length, (bl - tl) / height
     src = np.float32([tl - a * pad - d * pad, tr + a * pad - d * pad, bl - a * pad + d * pad])
     w, h = int(round(length + 2 * pad)), int(round(height + 2 * pad))
     ax, ay = (x_tr - x_tl) / length, (y_tr - y_tl) / length
     dx, dy = (x_bl - x_tl) / height, (y_bl - y_tl) / height
-    return CutPlace((x_tl - (ax + dx) * pad, y_tl - (ay + dy) * pad), (ax, ay), (dx, dy), (w, h), height, margin,
-                    False, src)
+    return CutPlace((x_tl - (ax + dx) * pad, y_tl - (ay + dy) * pad), (ax, ay), (dx, dy), (w, h), height, margin, src)
 
 
 def cut_line(gray: np.ndarray, line: Line, margin: float = 0.15) -> np.ndarray:

@@ -556,16 +556,9 @@ def test_a_stream_that_stops_after_frames_is_lost_not_polled():
     assert [device.read()[0] for _ in range(5)] == [True, True, True, False, False]
 
 
-def test_a_snapshot_url_is_read_frame_after_frame_without_loss_messages():
-    """An IP camera's /snapshot.jpg through FFmpeg: each frame was a 'no frames; retrying' and a
-    'source is back', 0.25 s apart."""
+def _snapshot_handler(jpeg: bytes):
+    """An IP camera's snapshot URL: the same JPEG for every request."""
     import http.server
-
-    import cv2
-
-    from edge.capture import open_source
-    from tests.conftest import rendered
-    jpeg = cv2.imencode(".jpg", rendered("4821", height=60))[1].tobytes()
 
     class Snapshot(http.server.BaseHTTPRequestHandler):
         def do_GET(self):
@@ -577,11 +570,28 @@ def test_a_snapshot_url_is_read_frame_after_frame_without_loss_messages():
 
         def log_message(self, *args):
             pass
+    return Snapshot
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Snapshot)
+
+def _serve(handler):
+    """An HTTP server of the test's own on a free loopback port, in a thread: (server, port)."""
+    import http.server
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, server.server_address[1]
+
+
+def test_a_snapshot_url_is_read_frame_after_frame_without_loss_messages():
+    """An IP camera's /snapshot.jpg through FFmpeg: each frame was a 'no frames; retrying' and a
+    'source is back', 0.25 s apart."""
+    import cv2
+
+    from edge.capture import open_source
+    from tests.conftest import rendered
+    jpeg = cv2.imencode(".jpg", rendered("4821", height=60))[1].tobytes()
+
+    server, port = _serve(_snapshot_handler(jpeg))
     said = []
-    port = server.server_address[1]
     source = open_source(f"http://cam:pa:ss@127.0.0.1:{port}/snapshot.jpg", 640, 480, 20, say=said.append)
     try:
         start, frames = time.monotonic(), []
@@ -597,14 +607,6 @@ def test_a_snapshot_url_is_read_frame_after_frame_without_loss_messages():
     assert said == [] and source.outages == 0
     # its name, in every frame (JSON lines, MQTT, the web view), without the password
     assert {f.source for f in frames} == {source.name} == {f"http://cam:***@127.0.0.1:{port}/snapshot.jpg"}
-
-
-def _serve(handler):
-    """An HTTP server of the test's own on a free loopback port, in a thread: (server, port)."""
-    import http.server
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, server.server_address[1]
 
 
 def test_a_video_file_behind_a_url_plays_once_and_ends(tmp_path):
@@ -638,25 +640,12 @@ def test_a_video_file_behind_a_url_plays_once_and_ends(tmp_path):
 def test_a_snapshot_url_polled_slower_than_the_stall_limit_is_not_called_lost():
     """--fps 0.2 on a snapshot URL (one picture a request): every frame was 'no new frame for
     3 s; waiting' and 'source is back'; with --exit-on-source-loss the run ended after one."""
-    import http.server
-
     import cv2
 
     from edge.capture import open_source
     jpeg = cv2.imencode(".jpg", np.full((120, 160, 3), 90, np.uint8))[1].tobytes()
 
-    class Snapshot(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):
-            self.send_response(200)
-            self.send_header("Content-Type", "image/jpeg")
-            self.send_header("Content-Length", str(len(jpeg)))
-            self.end_headers()
-            self.wfile.write(jpeg)
-
-        def log_message(self, *args):
-            pass
-
-    server, port = _serve(Snapshot)
+    server, port = _serve(_snapshot_handler(jpeg))
     said = []
     source = open_source(f"http://127.0.0.1:{port}/snapshot.jpg", fps=0.28, say=said.append, exit_on_loss=True)
     try:
